@@ -1,0 +1,127 @@
+"""The nouns of the engine: places, segments, incidents and the scores computed from them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from shapely.geometry import LineString
+
+ACLED_EVENT_TYPES = (
+    "Battles",
+    "Explosions/Remote violence",
+    "Violence against civilians",
+    "Protests",
+    "Riots",
+    "Strategic developments",
+)
+
+LEVEL_NAMES = {1: "Insignificant", 2: "Low", 3: "Medium", 4: "High", 5: "Extreme"}
+
+
+@dataclass(frozen=True)
+class Place:
+    """A named place of the gazetteer; an area (kind ``area``) lists the places it spans."""
+
+    name: str
+    lat: float
+    lon: float
+    kind: str = "town"
+    population: int | None = None
+    admin1: str | None = None
+    aliases: tuple[str, ...] = ()
+    members: tuple[str, ...] = ()
+
+    @property
+    def is_area(self) -> bool:
+        return self.kind == "area"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of one named road between two consecutive towns or junctions."""
+
+    id: str
+    name: str
+    road_id: str
+    road_name: str
+    start: str
+    end: str
+    geometry: LineString = field(repr=False, compare=False)
+    length_km: float = 0.0
+
+
+class PlaceRef(BaseModel):
+    """A place an incident names, with the role it plays (where it happened, or a reference)."""
+
+    name: str
+    lat: float
+    lon: float
+    role: str = "reference"
+
+
+class Incident(BaseModel):
+    """One located, typed event, as extracted from a report or read from structured input.
+
+    Where it happened is one of: a point (``lat``/``lon`` with ``geo_precision`` or an explicit
+    ``radius_km``), a stretch of road (``segments`` lists the segment ids, e.g. "between Waddan and
+    Hun"), or an area (``geometry_wkt``, a lon/lat polygon such as the al-Jufra district).
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    event_type: str
+    sub_event_type: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    date: dt.date
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    geo_precision: int = Field(default=1, ge=1, le=3)
+    radius_km: float | None = Field(default=None, ge=0)
+    location_kind: Literal["point", "stretch", "area"] = "point"
+    geometry_wkt: str | None = None
+    segments: list[str] = Field(default_factory=list)
+    places: list[PlaceRef] = Field(default_factory=list)
+    actors: list[str] = Field(default_factory=list)
+    targets: list[str] = Field(default_factory=list)
+    fatalities: int = Field(default=0, ge=0)
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    source: str | None = None
+    source_reliability: str | None = None
+    evidence: str = ""
+    summary: str = ""
+
+    @field_validator("event_type")
+    @classmethod
+    def _known_event_type(cls, value: str) -> str:
+        if value not in ACLED_EVENT_TYPES:
+            raise ValueError(f"event_type must be one of ACLED's six ({', '.join(ACLED_EVENT_TYPES)})")
+        return value
+
+    @field_validator("source_reliability")
+    @classmethod
+    def _admiralty(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        value = value.strip().upper()[:1]
+        if value not in "ABCDEF":
+            raise ValueError("source_reliability must be an Admiralty grade A-F")
+        return value
+
+    @model_validator(mode="after")
+    def _has_a_location(self) -> Incident:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("lat and lon must be given together")
+        if self.lat is None and not self.segments and not self.geometry_wkt:
+            raise ValueError("an incident needs lat/lon, segments or geometry_wkt")
+        return self
+
+    def fingerprint(self) -> str:
+        """A stable id: the same incident read twice gets the same fingerprint."""
+        core = self.model_dump(mode="json", exclude={"confidence", "summary"})
+        blob = json.dumps(core, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]

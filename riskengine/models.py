@@ -53,6 +53,12 @@ class Segment:
     end: str
     geometry: LineString = field(repr=False, compare=False)
     length_km: float = 0.0
+    speed_kmh: float = 80.0
+
+    @property
+    def hours(self) -> float:
+        """Typical driving time: routes are the quickest, not merely the shortest."""
+        return self.length_km / self.speed_kmh
 
 
 class PlaceRef(BaseModel):

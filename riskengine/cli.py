@@ -1,0 +1,228 @@
+"""The ``riskengine`` command (contract: ``shared/CLI.md``).
+
+Human-readable tables by default, ``--json`` for machines: exactly one JSON document on stdout,
+logs on stderr. Any bad input ends with exit status 2 and one line on stderr that names it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .engine import RiskEngine
+from .errors import BadTimeError, RiskEngineError
+
+LEVEL_STYLES = {1: "green", 2: "cyan", 3: "yellow", 4: "red", 5: "bold white on red"}
+
+log = logging.getLogger("riskengine")
+
+
+def parse_time(text: str | None, *, now: dt.datetime) -> dt.datetime:
+    """``--at``: a date (its midnight UTC) or an ISO 8601 date-time (UTC when no offset); default now.
+
+    Examples
+    --------
+    >>> parse_time("2026-11-17", now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)).isoformat()
+    '2026-11-17T00:00:00+00:00'
+    >>> parse_time("2026-11-17T08:30+02:00", now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)).isoformat()
+    '2026-11-17T06:30:00+00:00'
+    """
+    if text is None:
+        return now
+    try:
+        value = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise BadTimeError(f"time {text!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def parse_date(text: str | None) -> dt.date | None:
+    """``--published``: YYYY-MM-DD."""
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise BadTimeError(f"date {text!r} is not YYYY-MM-DD") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="riskengine", description=__doc__.splitlines()[0])
+    parser.add_argument("--db", help="SQLAlchemy URL or SQLite file path (default: $RISKENGINE_DB or riskengine.db)")
+    parser.add_argument("--rules", help="rules directory (default: the project's rules/)")
+    parser.add_argument("--seeds", help="seeds directory (default: the project's seeds/)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more on stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="store reports and their incidents (ACLED-style CSV, JSON lines)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--published", help="publication date YYYY-MM-DD of the reports")
+    p.add_argument("--format", default="auto", choices=["auto", "text", "rss", "acled", "jsonl"])
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("route", help="risk of the road route between two places")
+    p.add_argument("start", metavar="FROM")
+    p.add_argument("end", metavar="TO")
+    p.add_argument("--at", help="date or ISO 8601 time (default now)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("segments", help="every segment with its score and level")
+    p.add_argument("--at")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("explain", help="the incidents and rules behind a segment's score")
+    p.add_argument("segment", metavar="SEGMENT")
+    p.add_argument("--at")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("places", help="what the gazetteer knows for a name")
+    p.add_argument("query", metavar="QUERY")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def _level(level: int, name: str) -> str:
+    return f"[{LEVEL_STYLES.get(level, '')}]{level} {name}[/]"
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _print_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def cmd_ingest(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int:
+    published = parse_date(args.published)
+    results = []
+    for name in args.files:
+        result = engine.ingest_file(name, fmt=args.format, published=published, now=now)
+        for err in result.errors:
+            print(f"skipped {err}", file=sys.stderr)
+        results.append(result)
+    if args.json:
+        _print_json({"files": [
+            {"file": r.file, "format": r.format, "new_report": r.new_report, "incidents_added": r.incidents_added,
+             "incidents_known": r.incidents_known,
+             "errors": [{"line": e.line, "problem": e.problem} for e in r.errors]} for r in results]})
+    else:
+        for r in results:
+            state = "stored" if r.new_report else "already stored"
+            console.print(f"{r.file} ({r.format}): {state}; {r.incidents_added} incidents added, "
+                          f"{r.incidents_known} already known, {len(r.errors)} rows skipped")
+    return 0
+
+
+def cmd_route(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int:
+    doc = engine.route(args.start, args.end, parse_time(args.at, now=now))
+    if args.json:
+        _print_json(doc)
+        return 0
+    console.print(f"[bold]{doc['from']} -> {doc['to']}[/]  {_level(doc['level'], doc['level_name'])}  "
+                  f"score {doc['score']:.1f}  {doc['distance_km']:.0f} km  at {doc['at']}")
+    console.print("via " + " - ".join(doc["via"]))
+    table = Table("segment", "id", "km", "score", "level", "incidents")
+    for s in doc["segments"]:
+        worst = " [bold](worst)[/]" if s["id"] == doc["worst_segment"] else ""
+        table.add_row(f"{s['from']} - {s['to']}{worst}", s["id"], f"{s['length_km']:.0f}", f"{s['score']:.1f}",
+                      _level(s["level"], s["level_name"]), str(s["incidents"]))
+    console.print(table)
+    if doc["incidents"]:
+        top = Table("date", "type", "weight", "segment", "summary", title="incidents behind the score")
+        for inc in doc["incidents"][:10]:
+            top.add_row(inc["date"], inc["sub_event_type"] or inc["event_type"], f"{inc['weight']:.3f}",
+                        inc["segment"], _short(inc["summary"], 90))
+        console.print(top)
+    alt = doc["alternative"]
+    if alt:
+        level = _level(alt["level"], alt["level_name"])
+        console.print(f"alternative avoiding {alt['avoids']}: " + " - ".join(alt["via"])
+                      + f"  {level} score {alt['score']:.1f}, {alt['distance_km']:.0f} km")
+    return 0
+
+
+def cmd_segments(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int:
+    doc = engine.segments(parse_time(args.at, now=now))
+    if args.json:
+        _print_json(doc)
+        return 0
+    table = Table("id", "segment", "road", "km", "score", "level", "incidents", title=f"segments at {doc['at']}")
+    for s in doc["segments"]:
+        table.add_row(s["id"], s["name"], s["road"], f"{s['length_km']:.0f}", f"{s['score']:.1f}",
+                      _level(s["level"], s["level_name"]), str(s["incidents"]))
+    console.print(table)
+    return 0
+
+
+def cmd_explain(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int:
+    doc = engine.explain(args.segment, parse_time(args.at, now=now))
+    if args.json:
+        _print_json(doc)
+        return 0
+    seg = doc["segment"]
+    console.print(f"[bold]{seg['name']}[/] ({seg['id']}, {seg['road']}, {seg['length_km']:.0f} km)  "
+                  f"{_level(doc['level'], doc['level_name'])}  score {doc['score']:.1f} at {doc['at']}")
+    console.print(doc["formula"])
+    if not doc["incidents"]:
+        console.print("no incident weighs on this segment at this time")
+        return 0
+    table = Table("date", "rule", "severity", "age d", "time", "km", "distance", "confidence", "weight", "summary")
+    for inc in doc["incidents"]:
+        table.add_row(inc["date"], inc["rule"], f"{inc['severity']:.2f}", f"{inc['age_days']:.0f}",
+                      f"{inc['time_decay']:.2f}", f"{inc['distance_km']:.1f}", f"{inc['distance_decay']:.2f}",
+                      f"{inc['confidence']:.2f}", f"{inc['weight']:.3f}", _short(inc["summary"], 70))
+    console.print(table)
+    return 0
+
+
+def cmd_places(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int:
+    found = engine.gazetteer.lookup(args.query)
+    if not found:
+        engine.gazetteer.resolve(args.query)  # raises UnknownPlaceError with suggestions
+    doc = {"query": args.query, "places": [
+        {"name": p.name, "kind": p.kind, "lat": p.lat, "lon": p.lon, "admin1": p.admin1,
+         "population": p.population, "aliases": list(p.aliases), "members": list(p.members),
+         "road_node": p.name in engine.network.graph} for p in found]}
+    if args.json:
+        _print_json(doc)
+        return 0
+    table = Table("name", "kind", "lat", "lon", "admin1", "on road network", "aliases")
+    for p in doc["places"]:
+        table.add_row(p["name"], p["kind"], f"{p['lat']:.4f}", f"{p['lon']:.4f}", p["admin1"] or "",
+                      "yes" if p["road_node"] else "no", ", ".join(p["aliases"][:8]))
+    console.print(table)
+    return 0
+
+
+COMMANDS = {"ingest": cmd_ingest, "route": cmd_route, "segments": cmd_segments, "explain": cmd_explain,
+            "places": cmd_places}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    now = dt.datetime.now(dt.UTC)
+    try:
+        engine = RiskEngine.open(args.db, args.rules, args.seeds)
+        return COMMANDS[args.command](engine, args, console, now)
+    except RiskEngineError as exc:
+        print(f"riskengine: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

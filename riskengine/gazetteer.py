@@ -1,0 +1,289 @@
+"""The gazetteer: every named place and area the engine knows, and how to find one by name.
+
+Places come from ``seeds/places.tsv`` (one town, village or locality per line) and areas from
+``seeds/areas.yaml`` (districts and regions that are not points, such as al-Jufra, defined by the
+places they span). Names are compared after :func:`normalize_name`, so "Sabhā", "SEBHA" and
+"سبها" all find the same town.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import yaml
+from rapidfuzz import fuzz, process
+from shapely.geometry import MultiPoint, Polygon
+
+from riskengine.errors import SeedDataError, UnknownPlaceError
+from riskengine.geo import lonlat_point, to_lonlat, to_metric
+from riskengine.models import Place
+
+PLACE_COLUMNS = ("name", "lat", "lon", "kind", "population", "admin1", "aliases", "geonameid", "osm_id")
+KIND_RANK = {"area": 0, "city": 1, "town": 2, "village": 3, "hamlet": 4, "locality": 4}
+
+_APOSTROPHES = re.compile(r"['`´ʻʼʾʿ‘’‛′]")
+_NON_WORD = re.compile(r"[\W_]+")
+_LATIN_ARTICLES = frozenset(
+    "al el ul il ash esh as es ad ed ar er az ez at et an en ath eth adh edh ech aj ej ech".split()
+)
+_ARABIC_FOLD = str.maketrans({"ة": "ه", "ى": "ي", "ـ": None, "ٱ": "ا"})
+
+
+def normalize_name(text: str) -> str:
+    """Reduce a place name to the form names are compared in.
+
+    Case-folds, strips diacritics (and Arabic tashkeel), drops apostrophes and ayn marks, turns
+    hyphens and other punctuation into single spaces and drops Arabic definite articles ("al-",
+    "el ", "ash-", "ال" ...) from every word but the last, so leading and inner articles are
+    treated alike on both sides of a comparison.
+
+    Parameters
+    ----------
+    text : str
+        A place name in Latin or Arabic script.
+
+    Returns
+    -------
+    str
+        The normalised name ("" for a name with no letters).
+
+    Examples
+    --------
+    >>> normalize_name("Sabhā") == normalize_name("SABHA") == "sabha"
+    True
+    >>> normalize_name("al-Shuwairif"), normalize_name("Marsa al-Brega"), normalize_name("Ra’s Lānūf")
+    ('shuwairif', 'marsa brega', 'ras lanuf')
+    >>> normalize_name("الزنتان") == normalize_name("زنتان")
+    True
+    """
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch) and unicodedata.category(ch) != "Cf")
+    text = _APOSTROPHES.sub("", text.casefold()).translate(_ARABIC_FOLD)
+    words = _NON_WORD.sub(" ", text).split()
+    kept: list[str] = []
+    for i, word in enumerate(words):
+        last = i == len(words) - 1
+        if word in _LATIN_ARTICLES and not last:
+            continue
+        if word.startswith("ال") and len(word) > 3:
+            word = word[2:]
+        kept.append(word)
+    return " ".join(kept)
+
+
+class Gazetteer:
+    """Places and areas by name.
+
+    Build one with :meth:`load`; then :meth:`resolve` a name to the best place, :meth:`lookup`
+    every place a name may mean, or :meth:`suggest` names close to a misspelt one.
+
+    Parameters
+    ----------
+    places : iterable of Place
+        The point places (towns, villages ...).
+    areas : iterable of tuple of (Place, float)
+        The areas, each with the buffer in km drawn around its members.
+    """
+
+    def __init__(self, places: Iterable[Place], areas: Iterable[tuple[Place, float]] = ()):
+        areas = list(areas)
+        self._places: list[Place] = list(places) + [area for area, _ in areas]
+        self._buffer_km = {area.name: km for area, km in areas}
+        self._by_name = {p.name: p for p in self._places}
+        # normalised name -> [(is_alias, place)], best first
+        self._index: dict[str, list[tuple[bool, Place]]] = {}
+        for surface, place in self.aliases():
+            key = normalize_name(surface)
+            if not key:
+                continue
+            entries = self._index.setdefault(key, [])
+            is_alias = normalize_name(place.name) != key
+            if all(p is not place for _, p in entries):
+                entries.append((is_alias, place))
+        for entries in self._index.values():
+            entries.sort(key=lambda e: (e[0], KIND_RANK.get(e[1].kind, 5), -(e[1].population or 0)))
+        self._keys = list(self._index)
+        self._geometry_cache: dict[str, Polygon] = {}
+
+    @classmethod
+    def load(cls, seeds_dir: Path | str) -> Gazetteer:
+        """Read ``places.tsv`` and ``areas.yaml`` from a seeds directory.
+
+        Raises
+        ------
+        SeedDataError
+            When a file is missing or a line is malformed; the message names the file and line.
+        """
+        seeds_dir = Path(seeds_dir)
+        places = _read_places(seeds_dir / "places.tsv")
+        gazetteer = cls(places)
+        areas = _read_areas(seeds_dir / "areas.yaml", gazetteer)
+        return cls(places, areas)
+
+    @property
+    def places(self) -> tuple[Place, ...]:
+        """All places, areas included."""
+        return tuple(self._places)
+
+    def aliases(self) -> Iterator[tuple[str, Place]]:
+        """Yield every (surface name, place) pair: each place's name, then its aliases."""
+        for place in self._places:
+            yield place.name, place
+            for alias in place.aliases:
+                yield alias, place
+
+    def lookup(self, name: str) -> list[Place]:
+        """Return every place the name may mean, best first ([] when none).
+
+        Places whose own name matches come before those matched by an alias; then cities before
+        towns, villages and hamlets; then the more populous first.
+        """
+        return [place for _, place in self._index.get(normalize_name(name), [])]
+
+    def resolve(self, name: str) -> Place:
+        """Return the best place for a name.
+
+        Raises
+        ------
+        UnknownPlaceError
+            When no place has that name; it carries :meth:`suggest`'s closest names.
+
+        Examples
+        --------
+        >>> gaz = Gazetteer([Place("Hun", 29.13, 15.95, aliases=("Houn",))])
+        >>> gaz.resolve("HOUN").name
+        'Hun'
+        """
+        found = self.lookup(name)
+        if not found:
+            raise UnknownPlaceError(name, self.suggest(name))
+        return found[0]
+
+    def suggest(self, name: str, limit: int = 5) -> list[str]:
+        """Return up to ``limit`` canonical names closest to ``name``, best first, no repeats."""
+        query = normalize_name(name)
+        if not query or limit <= 0:
+            return []
+        hits = process.extract(query, self._keys, scorer=fuzz.WRatio, limit=limit * 8, score_cutoff=50)
+        # equal scores: the bigger place first (a typo of "Sebha" is likelier than of a hamlet)
+        ranked = sorted(
+            ((round(score), self._index[key][0][1]) for key, score, _ in hits),
+            key=lambda h: (-h[0], KIND_RANK.get(h[1].kind, 5), -(h[1].population or 0)),
+        )
+        names: list[str] = []
+        for _score, place in ranked:
+            canonical = place.name
+            if canonical not in names:
+                names.append(canonical)
+            if len(names) == limit:
+                break
+        return names
+
+    def area_geometry(self, place: Place | str, point_buffer_km: float = 5.0) -> Polygon:
+        """Return the lon/lat polygon a place covers.
+
+        For an area, the convex hull of its members buffered by the area's ``buffer_km``
+        (computed in metres, then projected back); for a point place, a disc of
+        ``point_buffer_km`` around it. Results are cached.
+        """
+        if isinstance(place, str):
+            place = self.resolve(place)
+        key = f"{place.name}\x00{point_buffer_km}" if not place.is_area else place.name
+        if key not in self._geometry_cache:
+            if place.is_area:
+                points = [self._by_name[m] for m in place.members]
+                hull = to_metric(MultiPoint([(p.lon, p.lat) for p in points])).convex_hull
+                shape = hull.buffer(self._buffer_km[place.name] * 1000.0)
+            else:
+                shape = to_metric(lonlat_point(place.lat, place.lon)).buffer(point_buffer_km * 1000.0)
+            self._geometry_cache[key] = to_lonlat(shape)
+        return self._geometry_cache[key]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and normalize_name(name) in self._index
+
+    def __len__(self) -> int:
+        return len(self._places)
+
+    def __iter__(self) -> Iterator[Place]:
+        return iter(self._places)
+
+
+def _read_places(path: Path) -> list[Place]:
+    """Parse places.tsv into places, raising SeedDataError with the file and line of a bad row."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SeedDataError(f"{path}: cannot read places file: {exc}") from exc
+    rows = csv.reader(text.splitlines(), delimiter="\t", quoting=csv.QUOTE_NONE)
+    header = next(rows, None)
+    missing = [c for c in PLACE_COLUMNS if c not in (header or [])]
+    if missing:
+        raise SeedDataError(f"{path}:1: header lacks column(s) {', '.join(missing)}")
+    col = {c: header.index(c) for c in PLACE_COLUMNS}
+    places = []
+    for line, row in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise SeedDataError(f"{path}:{line}: expected {len(header)} fields, got {len(row)}")
+        cell = {c: row[i].strip() for c, i in col.items()}
+        try:
+            lat, lon = float(cell["lat"]), float(cell["lon"])
+            population = int(float(cell["population"])) if cell["population"] else None
+        except ValueError as exc:
+            raise SeedDataError(f"{path}:{line}: bad number: {exc}") from exc
+        if not cell["name"]:
+            raise SeedDataError(f"{path}:{line}: empty name")
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise SeedDataError(f"{path}:{line}: coordinate out of range: {lat}, {lon}")
+        if cell["kind"] not in KIND_RANK or cell["kind"] == "area":
+            raise SeedDataError(f"{path}:{line}: unknown kind {cell['kind']!r}")
+        aliases = tuple(a.strip() for a in cell["aliases"].split("|") if a.strip())
+        places.append(
+            Place(cell["name"], lat, lon, cell["kind"], population, cell["admin1"] or None, aliases)
+        )
+    return places
+
+
+def _read_areas(path: Path, gazetteer: Gazetteer) -> list[tuple[Place, float]]:
+    """Parse areas.yaml into area places whose members are resolved through ``gazetteer``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SeedDataError(f"{path}: cannot read areas file: {exc}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise SeedDataError(f"{path}{where}: invalid YAML: {exc}") from exc
+    if not isinstance(data, list):
+        raise SeedDataError(f"{path}:1: expected a list of areas")
+    areas = []
+    for node, item in zip(root.value, data, strict=True):
+        where = f"{path}:{node.start_mark.line + 1}"
+        if not isinstance(item, dict) or not item.get("name") or not item.get("members"):
+            raise SeedDataError(f"{where}: an area needs a name and members")
+        try:
+            members = [gazetteer.resolve(str(m)) for m in item["members"]]
+            buffer_km = float(item.get("buffer_km", 10))
+        except UnknownPlaceError as exc:
+            raise SeedDataError(f"{where}: area {item['name']!r}: {exc}") from exc
+        except (TypeError, ValueError) as exc:
+            raise SeedDataError(f"{where}: area {item['name']!r}: bad buffer_km") from exc
+        centre = to_lonlat(to_metric(MultiPoint([(m.lon, m.lat) for m in members])).centroid)
+        area = Place(
+            name=str(item["name"]),
+            lat=round(centre.y, 6),
+            lon=round(centre.x, 6),
+            kind="area",
+            aliases=tuple(str(a) for a in item.get("aliases") or ()),
+            members=tuple(m.name for m in members),
+        )
+        areas.append((area, buffer_km))
+    return areas

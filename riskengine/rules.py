@@ -1,0 +1,339 @@
+"""Load and validate the rule files in ``rules/``: the event taxonomy and the scoring weights.
+
+Rules are data compiled once at load time. A file that breaks the schema fails with
+:class:`~riskengine.errors.RuleFileError` naming the file, the rule id and the field, so an
+analyst editing YAML learns what to fix without reading Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import RuleFileError
+from .models import ACLED_EVENT_TYPES
+
+#: ACLED's 25 sub-event types by event type (codebook 2023); the taxonomy must list exactly these.
+ACLED_SUB_EVENT_TYPES: dict[str, tuple[str, ...]] = {
+    "Battles": ("Government regains territory", "Non-state actor overtakes territory", "Armed clash"),
+    "Protests": ("Excessive force against protesters", "Protest with intervention", "Peaceful protest"),
+    "Riots": ("Violent demonstration", "Mob violence"),
+    "Explosions/Remote violence": (
+        "Chemical weapon",
+        "Air/drone strike",
+        "Suicide bomb",
+        "Shelling/artillery/missile attack",
+        "Remote explosive/landmine/IED",
+        "Grenade",
+    ),
+    "Violence against civilians": ("Sexual violence", "Attack", "Abduction/forced disappearance"),
+    "Strategic developments": (
+        "Agreement",
+        "Arrests",
+        "Change to group/activity",
+        "Disrupted weapons use",
+        "Headquarters or base established",
+        "Looting/property destruction",
+        "Non-violent transfer of territory",
+        "Other",
+    ),
+}
+
+ADMIRALTY_GRADES = ("A", "B", "C", "D", "E", "F")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ThreatRule(_Strict):
+    """How much one kind of incident threatens road users, for how long and how far."""
+
+    id: str
+    description: str = ""
+    severity: float | None = Field(default=None, ge=0, le=1)
+    half_life_days: float | None = Field(default=None, gt=0)
+    reach_km: float | None = Field(default=None, ge=0)
+    road_threat: bool = True
+
+
+class EventTypeRule(ThreatRule):
+    """An ACLED event type: defaults for its sub-types, and the sub-types themselves."""
+
+    severity: float = Field(ge=0, le=1)
+    half_life_days: float = Field(gt=0)
+    reach_km: float = Field(ge=0)
+    sub_types: list[ThreatRule]
+
+    @model_validator(mode="after")
+    def _acled_sub_types(self) -> EventTypeRule:
+        if self.id not in ACLED_SUB_EVENT_TYPES:
+            raise ValueError(f"unknown event type; ACLED's six are: {', '.join(ACLED_EVENT_TYPES)}")
+        have = [s.id for s in self.sub_types]
+        expected = ACLED_SUB_EVENT_TYPES[self.id]
+        unknown = [s for s in have if s not in expected]
+        missing = [s for s in expected if s not in have]
+        if unknown:
+            raise ValueError(f"unknown sub-type(s) {unknown}; {self.id} has: {', '.join(expected)}")
+        if missing:
+            raise ValueError(f"missing sub-type(s) {missing}")
+        return self
+
+
+class TagRule(ThreatRule):
+    """A road-threat tag (ambush, illegal checkpoint, ...): every field is required."""
+
+    severity: float = Field(ge=0, le=1)
+    half_life_days: float = Field(gt=0)
+    reach_km: float = Field(ge=0)
+
+
+class Taxonomy(_Strict):
+    event_types: list[EventTypeRule]
+    tags: list[TagRule]
+
+    @model_validator(mode="after")
+    def _complete_and_unique(self) -> Taxonomy:
+        ids = [e.id for e in self.event_types]
+        missing = [e for e in ACLED_EVENT_TYPES if e not in ids]
+        if missing:
+            raise ValueError(f"missing event type(s) {missing}")
+        for kind, seen in (("event type", ids), ("tag", [t.id for t in self.tags])):
+            dupes = sorted({i for i in seen if seen.count(i) > 1})
+            if dupes:
+                raise ValueError(f"duplicate {kind} id(s) {dupes}")
+        return self
+
+
+class Precision(_Strict):
+    radius_km: float = Field(ge=0)
+    factor: float = Field(ge=0, le=1)
+
+
+class Level(_Strict):
+    level: int = Field(ge=1, le=5)
+    name: str
+    min_score: float = Field(ge=0, le=100)
+
+
+class ExampleExpectation(_Strict):
+    level: int | None = Field(default=None, ge=1, le=5)
+    min_score: float | None = None
+    max_score: float | None = None
+
+
+class ScoringExample(_Strict):
+    id: str
+    incident: dict[str, Any]
+    age_days: float = Field(ge=0)
+    distance_km: float = Field(ge=0)
+    expect: ExampleExpectation
+
+
+class ScoringRules(_Strict):
+    time: dict[Literal["min_time_decay"], float]
+    distance: dict[Literal["fade"], Literal["linear", "gaussian"]]
+    location_precision: dict[Literal[1, 2, 3], Precision]
+    source_reliability: dict[Literal["A", "B", "C", "D", "E", "F"], float]
+    default_source_reliability: Literal["A", "B", "C", "D", "E", "F"]
+    fatalities: dict[Literal["per_log_fatality", "max_boost"], float]
+    saturation: float = Field(gt=0)
+    levels: list[Level]
+    examples: list[ScoringExample] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _levels_in_order(self) -> ScoringRules:
+        if [lv.level for lv in self.levels] != [1, 2, 3, 4, 5]:
+            raise ValueError("levels must be exactly 1..5 in order")
+        mins = [lv.min_score for lv in self.levels]
+        if mins[0] != 0 or any(b <= a for a, b in zip(mins, mins[1:], strict=False)):
+            raise ValueError("min_score must start at 0 and rise with each level")
+        missing = [g for g in ADMIRALTY_GRADES if g not in self.source_reliability]
+        if missing or len(self.location_precision) != 3:
+            raise ValueError(f"source_reliability needs A-F (missing {missing}) and location_precision 1-3")
+        return self
+
+
+@dataclass(frozen=True)
+class ResolvedRule:
+    """The rule that governs one incident: the most severe of its sub-type and its tags."""
+
+    id: str
+    severity: float
+    half_life_days: float
+    reach_km: float
+    road_threat: bool
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RuleFileError(str(path), None, None, "file not found") from None
+    except yaml.YAMLError as exc:
+        raise RuleFileError(str(path), None, None, f"not valid YAML: {exc}") from None
+
+
+def _validation_error(path: Path, raw: Any, exc: ValidationError) -> RuleFileError:
+    """Turn pydantic's first error into one line: the file, the id of the rule it is in, the field."""
+    err = exc.errors()[0]
+    loc = [p for p in err["loc"]]
+    rule_id, node = None, raw
+    for part in loc:
+        if isinstance(node, dict) and isinstance(node.get("id"), str):
+            rule_id = node["id"]
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+    if isinstance(node, dict) and isinstance(node.get("id"), str):
+        rule_id = node["id"]
+    fields = [str(p) for p in loc if not isinstance(p, int)]
+    field = fields[-1] if fields else None
+    return RuleFileError(str(path), rule_id, field, err["msg"])
+
+
+def _parse(path: Path, model: type[BaseModel]) -> Any:
+    raw = _load_yaml(path)
+    if not isinstance(raw, dict):
+        raise RuleFileError(str(path), None, None, "expected a mapping at the top of the file")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise _validation_error(path, raw, exc) from None
+
+
+class RuleBook:
+    """All rules, validated and compiled for fast look-up while scoring."""
+
+    def __init__(self, taxonomy: Taxonomy, scoring: ScoringRules, directory: Path | None = None):
+        self.taxonomy = taxonomy
+        self.scoring = scoring
+        self.directory = directory
+        self._event_types = {e.id: e for e in taxonomy.event_types}
+        self._tags = {t.id: t for t in taxonomy.tags}
+        self._resolved: dict[tuple[str, str | None, tuple[str, ...]], ResolvedRule] = {}
+
+    @classmethod
+    def load(cls, rules_dir: Path | str) -> RuleBook:
+        """Load ``taxonomy.yaml`` and ``scoring.yaml`` from a rules directory."""
+        rules_dir = Path(rules_dir)
+        taxonomy = _parse(rules_dir / "taxonomy.yaml", Taxonomy)
+        scoring = _parse(rules_dir / "scoring.yaml", ScoringRules)
+        book = cls(taxonomy, scoring, rules_dir)
+        for example in scoring.examples:
+            tags = example.incident.get("tags", [])
+            unknown = [t for t in tags if t not in book._tags]
+            if unknown:
+                raise RuleFileError(str(rules_dir / "scoring.yaml"), example.id, "tags", f"unknown tag(s) {unknown}")
+        return book
+
+    @property
+    def tag_ids(self) -> list[str]:
+        return list(self._tags)
+
+    def check_incident_kind(self, event_type: str, sub_event_type: str | None, tags: list[str]) -> None:
+        """Raise ValueError naming what the taxonomy does not know (used when ingesting)."""
+        if event_type not in self._event_types:
+            raise ValueError(f"unknown event_type {event_type!r}")
+        subs = ACLED_SUB_EVENT_TYPES[event_type]
+        if sub_event_type and sub_event_type not in subs:
+            raise ValueError(f"unknown sub_event_type {sub_event_type!r} for {event_type}")
+        unknown = [t for t in tags if t not in self._tags]
+        if unknown:
+            raise ValueError(f"unknown tag(s) {unknown}; known: {', '.join(self._tags)}")
+
+    def resolve(self, event_type: str, sub_event_type: str | None, tags: tuple[str, ...] = ()) -> ResolvedRule:
+        """The governing rule of an incident kind: its most severe matching rule.
+
+        Examples
+        --------
+        >>> book = RuleBook.load(Path(__file__).parent.parent / "rules")
+        >>> book.resolve("Violence against civilians", "Attack", ("ambush",)).id
+        'tag:ambush'
+        >>> book.resolve("Protests", "Peaceful protest").road_threat
+        False
+        """
+        key = (event_type, sub_event_type, tuple(tags))
+        if key in self._resolved:
+            return self._resolved[key]
+        etype = self._event_types[event_type]
+        sub = next((s for s in etype.sub_types if s.id == sub_event_type), None)
+        base = ResolvedRule(
+            id=f"{etype.id}/{sub.id}" if sub else etype.id,
+            severity=sub.severity if sub and sub.severity is not None else etype.severity,
+            half_life_days=sub.half_life_days if sub and sub.half_life_days else etype.half_life_days,
+            reach_km=sub.reach_km if sub and sub.reach_km is not None else etype.reach_km,
+            road_threat=sub.road_threat if sub else etype.road_threat,
+        )
+        best = base
+        for tag_id in tags:
+            tag = self._tags.get(tag_id)
+            if tag and tag.severity > best.severity:
+                best = ResolvedRule(f"tag:{tag.id}", tag.severity, tag.half_life_days, tag.reach_km, tag.road_threat)
+        if not best.road_threat:
+            best = ResolvedRule(best.id, 0.0, best.half_life_days, best.reach_km, False)
+        self._resolved[key] = best
+        return best
+
+    @cached_property
+    def max_reach_km(self) -> float:
+        """The farthest any rule reaches, plus the widest precision radius: the mapping cut-off."""
+        reaches = [e.reach_km for e in self.taxonomy.event_types]
+        reaches += [s.reach_km for e in self.taxonomy.event_types for s in e.sub_types if s.reach_km is not None]
+        reaches += [t.reach_km for t in self.taxonomy.tags]
+        radius = max(p.radius_km for p in self.scoring.location_precision.values())
+        return max(reaches) + radius
+
+    def precision_radius_km(self, geo_precision: int) -> float:
+        return self.scoring.location_precision[geo_precision].radius_km
+
+    def precision_factor(self, geo_precision: int) -> float:
+        return self.scoring.location_precision[geo_precision].factor
+
+    def reliability_factor(self, grade: str | None) -> float:
+        return self.scoring.source_reliability[grade or self.scoring.default_source_reliability]
+
+    def fatalities_boost(self, fatalities: np.ndarray) -> np.ndarray:
+        cfg = self.scoring.fatalities
+        boost = 1.0 + cfg["per_log_fatality"] * np.log1p(np.asarray(fatalities, dtype=float))
+        return np.minimum(boost, cfg["max_boost"])
+
+    def distance_decay(self, gap_km: np.ndarray, reach_km: np.ndarray) -> np.ndarray:
+        """Weight factor for a gap between incident and road: 1 on the road, 0 at or past the reach."""
+        gap = np.maximum(np.asarray(gap_km, dtype=float), 0.0)
+        reach = np.asarray(reach_km, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(reach > 0, gap / reach, np.where(gap > 0, np.inf, 0.0))
+        if self.scoring.distance["fade"] == "gaussian":
+            decay = np.exp(-3.0 * ratio**2)
+        else:
+            decay = 1.0 - ratio
+        return np.where(ratio < 1.0, decay, 0.0)
+
+    def time_decay(self, age_days: np.ndarray, half_life_days: np.ndarray) -> np.ndarray:
+        """0.5 ** (age / half-life); 0 for incidents after the scoring time or decayed to nothing."""
+        age = np.asarray(age_days, dtype=float)
+        decay = np.power(0.5, age / np.asarray(half_life_days, dtype=float))
+        keep = (age >= 0) & (decay >= self.scoring.time["min_time_decay"])
+        return np.where(keep, decay, 0.0)
+
+    def score_from_weight(self, total_weight: np.ndarray | float) -> np.ndarray:
+        """Saturating combination: 0 with no weight, towards 100 as weight piles up."""
+        weight = np.maximum(np.asarray(total_weight, dtype=float), 0.0)
+        return 100.0 * (1.0 - np.exp(-weight / self.scoring.saturation))
+
+    def level_for(self, score: np.ndarray | float) -> np.ndarray:
+        """Levels 1-5 for scores (vectorised)."""
+        mins = np.array([lv.min_score for lv in self.scoring.levels])
+        return np.searchsorted(mins, np.asarray(score, dtype=float), side="right")
+
+    def level_name(self, level: int) -> str:
+        return self.scoring.levels[int(level) - 1].name
+

@@ -1,0 +1,140 @@
+"""Segment and route scores from incidents, rules and a time ``now``, with their explanations.
+
+Vectorised with pandas/numpy over all (incident, segment) matches at once:
+
+    weight = severity x time decay x distance decay x confidence x fatalities boost
+    score  = 100 x (1 - exp(-sum(weights) / saturation))
+
+A new incident only adds weight, so it never lowers a score; as incidents age their weight
+decays and so does the score. A route counts each incident once, with its largest weight on any
+of the route's segments, so an incident at a junction is not counted twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .models import Incident, Segment
+from .rules import RuleBook
+
+CONTRIBUTION_COLUMNS = [
+    "incident_id", "segment_id", "distance_km", "gap_km", "rule_id", "severity", "age_days",
+    "time_decay", "distance_decay", "confidence", "fatalities_boost", "weight",
+]
+
+
+def _as_utc(now: dt.datetime) -> dt.datetime:
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (UTC)")
+    return now.astimezone(dt.UTC)
+
+
+def contributions(rules: RuleBook, incidents: pd.DataFrame, matches: pd.DataFrame, now: dt.datetime) -> pd.DataFrame:
+    """Weight of every incident on every segment it touches, at time ``now``, with each factor.
+
+    ``incidents`` is indexed by incident id (columns as in the store); ``matches`` has
+    ``incident_id``, ``segment_id`` and ``distance_km``. Rows whose weight is 0 are dropped.
+    """
+    now = _as_utc(now)
+    if incidents.empty or matches.empty:
+        return pd.DataFrame(columns=CONTRIBUTION_COLUMNS)
+    kinds = incidents[["event_type", "sub_event_type", "tags"]].copy()
+    kinds["tags"] = kinds["tags"].map(lambda t: tuple(t or ()))
+    kinds["sub_event_type"] = kinds["sub_event_type"].where(kinds["sub_event_type"].notna(), None)
+    resolved = {
+        key: rules.resolve(*key)
+        for key in set(zip(kinds["event_type"], kinds["sub_event_type"], kinds["tags"], strict=True))
+    }
+    rule = [resolved[k] for k in zip(kinds["event_type"], kinds["sub_event_type"], kinds["tags"], strict=True)]
+    per_incident = pd.DataFrame(
+        {
+            "rule_id": [r.id for r in rule],
+            "severity": [r.severity for r in rule],
+            "half_life_days": [r.half_life_days for r in rule],
+            "reach_km": [r.reach_km for r in rule],
+        },
+        index=incidents.index,
+    )
+    precision = incidents["geo_precision"].astype(int)
+    default_radius = precision.map(rules.precision_radius_km)
+    per_incident["radius_km"] = incidents["radius_km"].astype(float).fillna(default_radius)
+    reliability = incidents["source_reliability"].map(rules.reliability_factor)
+    base_confidence = incidents["confidence"].astype(float).fillna(1.0)
+    per_incident["confidence"] = base_confidence * precision.map(rules.precision_factor) * reliability
+    per_incident["fatalities_boost"] = rules.fatalities_boost(incidents["fatalities"].to_numpy())
+    midnight = pd.to_datetime(incidents["date"]).dt.tz_localize("UTC")
+    per_incident["age_days"] = (pd.Timestamp(now) - midnight).dt.total_seconds() / 86400.0
+
+    frame = matches.join(per_incident, on="incident_id", how="inner")
+    frame["gap_km"] = np.maximum(frame["distance_km"].to_numpy() - frame["radius_km"].to_numpy(), 0.0)
+    frame["time_decay"] = rules.time_decay(frame["age_days"].to_numpy(), frame["half_life_days"].to_numpy())
+    frame["distance_decay"] = rules.distance_decay(frame["gap_km"].to_numpy(), frame["reach_km"].to_numpy())
+    frame["weight"] = (
+        frame["severity"] * frame["time_decay"] * frame["distance_decay"] * frame["confidence"]
+        * frame["fatalities_boost"]
+    )
+    frame = frame[frame["weight"] > 0]
+    return frame[CONTRIBUTION_COLUMNS].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """All segment scores at one time, and the contributions behind them."""
+
+    now: dt.datetime
+    contributions: pd.DataFrame
+    segments: pd.DataFrame  # index segment_id: score, level, level_name, incidents, weight
+
+
+def assess(rules: RuleBook, segments: Sequence[Segment], incidents: pd.DataFrame, matches: pd.DataFrame,
+           now: dt.datetime) -> Assessment:
+    """Score every segment of the network at ``now``."""
+    contrib = contributions(rules, incidents, matches, now)
+    sums = contrib.groupby("segment_id").agg(weight=("weight", "sum"), incidents=("incident_id", "nunique"))
+    table = pd.DataFrame(index=pd.Index([s.id for s in segments], name="segment_id"))
+    table = table.join(sums).fillna({"weight": 0.0, "incidents": 0})
+    table["weight"] = table["weight"].astype(float)
+    table["incidents"] = table["incidents"].astype(int)
+    table["score"] = rules.score_from_weight(table["weight"].to_numpy())
+    table["level"] = rules.level_for(table["score"].to_numpy())
+    table["level_name"] = table["level"].map(rules.level_name)
+    return Assessment(_as_utc(now), contrib, table)
+
+
+@dataclass(frozen=True)
+class RouteScore:
+    """A route's score: its distinct incidents each counted once at their largest weight."""
+
+    score: float
+    level: int
+    level_name: str
+    worst_segment: str | None
+    incidents: pd.DataFrame  # one row per incident: incident_id, segment_id (where it weighs most), weight
+
+
+def score_route(rules: RuleBook, assessment: Assessment, segment_ids: Sequence[str]) -> RouteScore:
+    """Combine the scores of a route's segments (given in travel order)."""
+    contrib = assessment.contributions
+    on_route = contrib[contrib["segment_id"].isin(segment_ids)]
+    per_incident = (
+        on_route.sort_values("weight", ascending=False).drop_duplicates("incident_id").reset_index(drop=True)
+    )
+    total = float(per_incident["weight"].sum())
+    score = float(rules.score_from_weight(total))
+    level = int(rules.level_for(score))
+    seg_scores = assessment.segments.loc[list(segment_ids), "score"]
+    worst = str(seg_scores.idxmax()) if len(seg_scores) and seg_scores.max() > 0 else None
+    return RouteScore(score, level, rules.level_name(level), worst, per_incident)
+
+
+def incident_frame(incidents: Sequence[Incident], ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """Incidents (pydantic models) as the frame :func:`contributions` expects, without a store."""
+    ids = list(ids) if ids is not None else [inc.fingerprint() for inc in incidents]
+    rows = [{"id": i, **inc.model_dump(mode="python")} for i, inc in zip(ids, incidents, strict=True)]
+    columns = ["id", *Incident.model_fields]
+    return pd.DataFrame(rows, columns=columns).set_index("id", drop=False)

@@ -1,0 +1,275 @@
+"""The store: reports, incidents and where each incident touches the road network.
+
+SQLAlchemy 2 Core over SQLite by default (any SQLAlchemy URL works). Tables are created on first
+use; ``meta.schema_version`` records the layout so later versions can migrate an old file.
+A report is stored once (unique content hash) and so is an incident (unique fingerprint), which
+makes ingesting the same input twice a no-op.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import (
+    JSON,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Engine
+
+from .errors import RiskEngineError
+from .models import Incident
+
+SCHEMA_VERSION = 1
+DEFAULT_DB = "riskengine.db"
+
+metadata = MetaData()
+
+meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
+
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(200), nullable=False),
+    Column("source_ref", Text),
+    Column("format", String(16), nullable=False),
+    Column("content_hash", String(64), nullable=False, unique=True),
+    Column("published", Date),
+    Column("ingested_at", DateTime(timezone=True), nullable=False),
+    Column("title", Text),
+    Column("text", Text),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("report_id", Integer, ForeignKey("reports.id"), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("sub_event_type", String(64)),
+    Column("tags", JSON, nullable=False),
+    Column("date", Date, nullable=False),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("geo_precision", Integer, nullable=False),
+    Column("radius_km", Float),
+    Column("location_kind", String(16), nullable=False),
+    Column("geometry_wkt", Text),
+    Column("segments", JSON, nullable=False),
+    Column("places", JSON, nullable=False),
+    Column("actors", JSON, nullable=False),
+    Column("targets", JSON, nullable=False),
+    Column("fatalities", Integer, nullable=False),
+    Column("confidence", Float),
+    Column("source", String(200)),
+    Column("source_reliability", String(1)),
+    Column("evidence", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Index("ix_incidents_date", "date"),
+    Index("ix_incidents_report", "report_id"),
+    Index("ix_incidents_event_type", "event_type"),
+)
+
+incident_segments = Table(
+    "incident_segments",
+    metadata,
+    Column("incident_id", String(32), ForeignKey("incidents.id"), primary_key=True),
+    Column("segment_id", String(120), primary_key=True),
+    Column("distance_km", Float, nullable=False),
+    Index("ix_incident_segments_segment", "segment_id"),
+)
+
+INCIDENT_COLUMNS = [c.name for c in incidents.columns]
+
+
+class StoreError(RiskEngineError, RuntimeError):
+    """The store cannot be opened or has a layout this version cannot read."""
+
+
+def database_url(db: str | os.PathLike | None) -> str:
+    """An SQLAlchemy URL from ``--db``: a URL as given, a plain path as an SQLite file.
+
+    Examples
+    --------
+    >>> database_url("data/risk.db")
+    'sqlite:///data/risk.db'
+    >>> database_url("postgresql+psycopg://u@127.0.0.1/risk")
+    'postgresql+psycopg://u@127.0.0.1/risk'
+    """
+    db = str(db or os.environ.get("RISKENGINE_DB") or DEFAULT_DB)
+    return db if "://" in db else f"sqlite:///{db}"
+
+
+def content_hash(text: str | bytes) -> str:
+    """SHA-256 of a report's content, whitespace-normalised so a re-saved file is the same report."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    return hashlib.sha256(" ".join(text.split()).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ReportIn:
+    """A report as it arrives: where from, in what format, its text and publication date."""
+
+    source: str
+    format: str
+    text: str
+    source_ref: str | None = None
+    published: dt.date | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class StoreOutcome:
+    report_id: int
+    new_report: bool
+    incidents_added: int
+    incidents_known: int
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+class Store:
+    """Reports and incidents in one database; created on first use."""
+
+    def __init__(self, url: str):
+        self.url = url
+        if url.startswith("sqlite:///"):
+            path = Path(url.removeprefix("sqlite:///"))
+            if str(path) != ":memory:":
+                path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine: Engine = create_engine(url, future=True)
+        except Exception as exc:  # bad URL or missing driver
+            raise StoreError(f"cannot open database {url!r}: {exc}") from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._ensure_schema()
+
+    @classmethod
+    def open(cls, db: str | os.PathLike | None = None) -> Store:
+        return cls(database_url(db))
+
+    def _ensure_schema(self) -> None:
+        try:
+            metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
+                if row is None:
+                    conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+                elif int(row.value) > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"database {self.url!r} has schema version {row.value}; this riskengine reads up to "
+                        f"{SCHEMA_VERSION}: upgrade riskengine"
+                    )
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"cannot open database {self.url!r}: {exc}") from None
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar_one())
+
+    def add_report(
+        self,
+        report: ReportIn,
+        found: Sequence[Incident],
+        matches: Sequence[Iterable[tuple[str, float]]],
+        *,
+        now: dt.datetime,
+    ) -> StoreOutcome:
+        """Store a report with its incidents and their segment matches, all or nothing.
+
+        ``matches[i]`` lists ``(segment_id, distance_km)`` for ``found[i]``. A report whose content
+        was stored before, and incidents already known by fingerprint, are left as they are.
+        """
+        digest = content_hash(report.text)
+        with self.engine.begin() as conn:
+            existing = conn.execute(select(reports.c.id).where(reports.c.content_hash == digest)).scalar()
+            if existing is not None:
+                return StoreOutcome(existing, False, 0, len(found))
+            report_id = conn.execute(
+                insert(reports).values(
+                    source=report.source,
+                    source_ref=report.source_ref,
+                    format=report.format,
+                    content_hash=digest,
+                    published=report.published,
+                    ingested_at=now,
+                    title=report.title,
+                    text=report.text,
+                )
+            ).inserted_primary_key[0]
+            ids = [inc.fingerprint() for inc in found]
+            known = set()
+            if ids:
+                known = set(conn.execute(select(incidents.c.id).where(incidents.c.id.in_(ids))).scalars())
+            rows, links, seen = [], [], set()
+            for incident_id, inc, hits in zip(ids, found, matches, strict=True):
+                if incident_id in known or incident_id in seen:
+                    continue
+                seen.add(incident_id)
+                row = inc.model_dump(mode="python", exclude={"places"})
+                row.update(id=incident_id, report_id=report_id, places=[p.model_dump() for p in inc.places])
+                rows.append(row)
+                links.extend({"incident_id": incident_id, "segment_id": s, "distance_km": d} for s, d in hits)
+            if rows:
+                conn.execute(insert(incidents), rows)
+            if links:
+                conn.execute(insert(incident_segments), links)
+        return StoreOutcome(report_id, True, len(rows), len(found) - len(rows))
+
+    def incident_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(incidents)).scalar_one())
+
+    def report_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(reports)).scalar_one())
+
+    def incidents_frame(self, until: dt.date | None = None) -> pd.DataFrame:
+        """Every incident (dated on or before ``until`` when given) as a DataFrame indexed by id."""
+        query = select(incidents)
+        if until is not None:
+            query = query.where(incidents.c.date <= until)
+        with self.engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(query).mappings().all(), columns=INCIDENT_COLUMNS)
+        return frame.set_index("id", drop=False)
+
+    def matches_frame(self, until: dt.date | None = None) -> pd.DataFrame:
+        """Incident-segment matches (``incident_id``, ``segment_id``, ``distance_km``)."""
+        query = select(incident_segments)
+        if until is not None:
+            query = query.join(incidents, incidents.c.id == incident_segments.c.incident_id).where(
+                incidents.c.date <= until
+            )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return pd.DataFrame(rows, columns=["incident_id", "segment_id", "distance_km"])

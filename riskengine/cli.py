@@ -12,13 +12,14 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from .engine import RiskEngine
-from .errors import BadTimeError, RiskEngineError
+from .errors import BadTimeError, InputFileError, RiskEngineError
 
 LEVEL_STYLES = {1: "green", 2: "cyan", 3: "yellow", 4: "red", 5: "bold white on red"}
 
@@ -64,7 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more on stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("ingest", help="store reports and their incidents (ACLED-style CSV, JSON lines)")
+    p = sub.add_parser("extract", help="extract incidents from one text report; stores nothing")
+    p.add_argument("file", metavar="FILE", help="the report ('-' reads standard input)")
+    p.add_argument("--published", help="publication date YYYY-MM-DD (default today)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("ingest", help="store reports and their incidents (text, ACLED-style CSV, JSON lines)")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--published", help="publication date YYYY-MM-DD of the reports")
     p.add_argument("--format", default="auto", choices=["auto", "text", "rss", "acled", "jsonl"])
@@ -101,6 +107,41 @@ def _short(text: str, limit: int) -> str:
 
 def _print_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def _read_report(name: str) -> str:
+    if name == "-":
+        return sys.stdin.read()
+    try:
+        return Path(name).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputFileError(f"{name}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"{name}: cannot be read: {exc}") from None
+
+
+def cmd_extract(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int:
+    published = parse_date(args.published) or now.date()
+    found = engine.extract_text(_read_report(args.file), published)
+    touched = engine.touched_segments(found) if found else []
+    doc = {"published": published.isoformat(), "incidents": [
+        {**inc.model_dump(mode="json", exclude={"segments", "geometry_wkt", "source"}),
+         "segments": segs, "stretch": inc.segments, "area_wkt": inc.geometry_wkt}
+        for inc, segs in zip(found, touched, strict=True)]}
+    if args.json:
+        _print_json(doc)
+        return 0
+    if not found:
+        console.print("no incident in Libya found in this report")
+        return 0
+    table = Table("date", "event", "tags", "where", "precision", "confidence", "segments", "evidence")
+    for inc in doc["incidents"]:
+        table.add_row(inc["date"], f"{inc['event_type']} / {inc['sub_event_type']}", ", ".join(inc["tags"]),
+                      inc["summary"], str(inc["geo_precision"]), f"{inc['confidence']:.2f}",
+                      ", ".join(inc["segments"][:6]) + (" ..." if len(inc["segments"]) > 6 else ""),
+                      _short(inc["evidence"], 120))
+    console.print(table)
+    return 0
 
 
 def cmd_ingest(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int:
@@ -205,8 +246,8 @@ def cmd_places(engine: RiskEngine, args, console: Console, now: dt.datetime) -> 
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "route": cmd_route, "segments": cmd_segments, "explain": cmd_explain,
-            "places": cmd_places}
+COMMANDS = {"extract": cmd_extract, "ingest": cmd_ingest, "route": cmd_route, "segments": cmd_segments,
+            "explain": cmd_explain, "places": cmd_places}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,6 +15,8 @@ from typing import Any
 import pandas as pd
 
 from .errors import InputFileError, InputRowError, NoRouteError
+from .extract.extractor import Extractor
+from .extract.lexicon import Lexicon
 from .gazetteer import Gazetteer
 from .mapping import SegmentIndex
 from .models import Incident, Segment
@@ -47,25 +49,60 @@ class IngestResult:
 class RiskEngine:
     """Answers "how dangerous is this road, and why?" from the stored incidents."""
 
-    def __init__(self, store: Store, rules: RuleBook, gazetteer: Gazetteer, network: RoadNetwork):
+    def __init__(self, store: Store, rules: RuleBook, gazetteer: Gazetteer, network: RoadNetwork,
+                 lexicon: Lexicon | None = None):
         self.store = store
         self.rules = rules
         self.gazetteer = gazetteer
         self.network = network
+        self.lexicon = lexicon or Lexicon.load(rules.directory or DEFAULT_RULES_DIR, rules)
 
     @classmethod
     def open(cls, db: str | None = None, rules_dir: Path | str | None = None,
              seeds_dir: Path | str | None = None) -> RiskEngine:
         """Load rules and seeds and open (or create) the store."""
-        rules = RuleBook.load(Path(rules_dir or DEFAULT_RULES_DIR))
+        rules_dir = Path(rules_dir or DEFAULT_RULES_DIR)
+        rules = RuleBook.load(rules_dir)
+        lexicon = Lexicon.load(rules_dir, rules)
         seeds = Path(seeds_dir or DEFAULT_SEEDS_DIR)
         gazetteer = Gazetteer.load(seeds)
         network = RoadNetwork.load(seeds, gazetteer)
-        return cls(Store.open(db), rules, gazetteer, network)
+        return cls(Store.open(db), rules, gazetteer, network, lexicon)
 
     @cached_property
     def index(self) -> SegmentIndex:
         return SegmentIndex(self.network.segments)
+
+    @cached_property
+    def extractor(self) -> Extractor:
+        return Extractor(self.gazetteer, self.network, self.rules, self.lexicon)
+
+    # ---- extract ------------------------------------------------------------------------------
+
+    def extract_text(self, text: str, published: dt.date, *, source_reliability: str | None = None
+                     ) -> list[Incident]:
+        """The incidents a text report describes; nothing is stored."""
+        return self.extractor.extract(text, published, source_reliability=source_reliability)
+
+    def touched_segments(self, found: list[Incident]) -> list[list[str]]:
+        """For each incident, the segments where its rules give it weight (for display)."""
+        matches = self.index.match(found, self.rules.max_reach_km)
+        out = []
+        for inc, hits in zip(found, matches, strict=True):
+            rule = self.rules.resolve(inc.event_type, inc.sub_event_type, tuple(inc.tags))
+            radius = inc.radius_km if inc.radius_km is not None else self.rules.precision_radius_km(inc.geo_precision)
+            out.append([seg for seg, km in sorted(hits, key=lambda h: h[1])
+                        if rule.severity > 0 and km - radius < rule.reach_km])
+        return out
+
+    def ingest_text(self, text: str, *, source: str, published: dt.date, now: dt.datetime,
+                    source_ref: str | None = None, source_reliability: str | None = None,
+                    title: str | None = None) -> IngestResult:
+        """Extract a text report's incidents and store both."""
+        found = self.extract_text(text, published, source_reliability=source_reliability)
+        report = ReportIn(source=source, format="text", text=text, source_ref=source_ref, published=published,
+                          title=title)
+        return self.ingest_incidents(report, found, now=now)
 
     # ---- ingest -------------------------------------------------------------------------------
 
@@ -89,12 +126,15 @@ class RiskEngine:
         except (OSError, UnicodeDecodeError) as exc:
             raise InputFileError(f"{path}: cannot be read: {exc}") from None
         kind = sniff_format(path) if fmt == "auto" else fmt
+        if kind == "text":
+            return self.ingest_text(text, source=path.name, source_ref=str(path),
+                                    published=published or now.date(), now=now)
         if kind == "acled":
             read = read_acled_csv(path, text=text)
         elif kind == "jsonl":
             read = read_incident_jsonl(path, text=text)
         else:
-            raise InputFileError(f"{path}: format {kind!r} is not supported yet (use acled CSV or jsonl)")
+            raise InputFileError(f"{path}: format {kind!r} is not supported yet (use text, acled CSV or jsonl)")
         kept, errors = [], list(read.errors)
         for inc, line in zip(read.incidents, read.line_numbers, strict=True):
             try:

@@ -108,6 +108,16 @@ class RoutePath:
     segments: list[Segment] = field(default_factory=list)
     length_km: float = 0.0
 
+    def line(self) -> LineString:
+        """The route as one lon/lat polyline in travel order (each segment turned to face the way)."""
+        coords: list[tuple[float, float]] = []
+        for i, seg in enumerate(self.segments):
+            part = list(seg.geometry.coords)
+            if seg.start != self.via[i]:
+                part.reverse()
+            coords.extend(part if not coords else part[1:])
+        return LineString(coords)
+
 
 def read_roads(path: Path, gazetteer: PlaceResolver) -> tuple[list[Road], list[SegmentPlan]]:
     """Read and validate a ``roads.yaml``, resolving every waypoint through ``gazetteer``.

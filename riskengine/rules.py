@@ -89,6 +89,8 @@ class EventTypeRule(ThreatRule):
 class TagRule(ThreatRule):
     """A road-threat tag (ambush, illegal checkpoint, ...): every field is required."""
 
+    label: str = ""
+
     severity: float = Field(ge=0, le=1)
     half_life_days: float = Field(gt=0)
     reach_km: float = Field(ge=0)
@@ -237,6 +239,11 @@ class RuleBook:
     @property
     def tag_ids(self) -> list[str]:
         return list(self._tags)
+
+    def tag_label(self, tag_id: str) -> str:
+        """How a tag reads for people ("IED/landmine" for ``ied_landmine``)."""
+        tag = self._tags.get(tag_id)
+        return (tag.label if tag and tag.label else tag_id.replace("_", " ").capitalize())
 
     def check_incident_kind(self, event_type: str, sub_event_type: str | None, tags: list[str]) -> None:
         """Raise ValueError naming what the taxonomy does not know (used when ingesting)."""

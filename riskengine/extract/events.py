@@ -1,0 +1,126 @@
+"""What happened in a clause: event type and tags from the triggers, actors, targets, deaths, cues.
+
+Everything here reads the lexicons of ``rules/extraction/``; the only knowledge in code is how to
+read numbers ("two", "dozens") and how deaths are usually reported.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .lexicon import Lexicon, Trigger
+
+#: ACLED's conservative reading of vague numbers.
+NUMBER_WORDS = {
+    "a": 1, "an": 1, "one": 1, "a single": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40,
+    "fifty": 50, "a dozen": 12, "dozens": 12, "dozens of": 12, "tens": 10, "tens of": 10, "scores of": 20,
+    "several": 3, "a few": 2, "hundreds": 100, "hundreds of": 100, "a number of": 2, "both": 2,
+}
+_NUM = r"(\d+|" + "|".join(sorted((re.escape(k) for k in NUMBER_WORDS), key=len, reverse=True)) + r")"
+_WHO = r"(?:[\w-]+\s+){0,3}"
+_DEATH_PATTERNS = [
+    re.compile(rf"\b{_NUM}\s+{_WHO}(?:were|was|have been|had been|are|is)?\s*"
+               r"(?:killed|dead|died|slain|shot dead)", re.I),
+    re.compile(rf"\b(?:killing|killed|kill)\s+(?:its|their|his|her|the|all|at least)?\s*{_NUM}\b", re.I),
+    re.compile(rf"\b(?:death toll|toll)\s+(?:rose to|of|reached|stands at|climbed to)\s+{_NUM}", re.I),
+    re.compile(rf"\b{_NUM}\s+(?:people\s+)?dead\b", re.I),
+    re.compile(r"\b(?:was|were) (?:killed|shot dead)\b", re.I),
+    re.compile(r"\b(?:killing|killed|shot dead)\s+(?:the|a|one|its|their)\s+(?:\w+\s+)?"
+               r"(?:driver|passenger|soldier|man|woman|child|boy|girl|officer|civilian|guard|policeman|worker)\b",
+               re.I),
+]
+_NO_DEATHS = re.compile(
+    r"\b(?:no (?:one|body) was (?:killed|hurt|injured)|nobody (?:was )?(?:killed|hurt|injured)|no casualties|"
+    r"no deaths|no one died|without casualties|no injuries)\b", re.I)
+
+
+@dataclass
+class EventReading:
+    """The triggers found in a clause and what they say."""
+
+    trigger: Trigger
+    tags: list[str]
+    positions: list[int]  # where the governing trigger's words are, for choosing the location
+    strength: float
+    found: list[str] = field(default_factory=list)  # ids of every trigger found
+
+
+def read_event(clause: str, lexicon: Lexicon) -> EventReading | None:
+    """The event a clause reports, by its highest-priority trigger; None when it reports none.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> lex = Lexicon.load(Path(__file__).parents[2] / "rules")
+    >>> r = read_event("Robbers ambushed a minibus and stole the passengers' phones.", lex)
+    >>> r.trigger.event_type, r.trigger.sub_event_type, sorted(r.tags)
+    ('Violence against civilians', 'Attack', ['ambush', 'banditry'])
+    >>> read_event("The ministry opened a new school.", lex) is None
+    True
+    """
+    hits: dict[str, list[int]] = {}
+    for trig, m in lexicon.triggers.finditer(clause):
+        hits.setdefault(trig.id, []).append(m.start())
+    if not hits:
+        return None
+    triggers = [lexicon.trigger_by_id[i] for i in hits]
+    best = max(triggers, key=lambda t: t.priority)
+    cancelled = {c for t in triggers for c in t.cancels}
+    tags = list(dict.fromkeys(tag for t in sorted(triggers, key=lambda t: -t.priority) for tag in t.tags
+                              if tag not in cancelled))
+    strength = min(1.0, best.strength + 0.05 * (len(triggers) - 1))
+    return EventReading(best, tags, hits[best.id], strength, list(hits))
+
+
+def sentence_cues(sentence: str, lexicon: Lexicon) -> tuple[bool, float]:
+    """(drop, confidence factor) from the cue phrases of a sentence (denials, hedges, the sea...)."""
+    drop, factor = False, 1.0
+    for cue, _ in lexicon.cues.finditer(sentence):
+        if cue.effect == "drop":
+            drop = True
+        else:
+            factor *= cue.effect["confidence"]
+    return drop, factor
+
+
+def strip_history(clause: str, lexicon: Lexicon) -> str:
+    """The clause with its parts about the past ("five years after ...", "since 2011 ...") blanked
+    out; offsets are kept, so place names still line up."""
+    return lexicon.history.sub(lambda m: " " * len(m.group()), clause)
+
+
+def names_found(text: str, category) -> list[str]:
+    """Distinct names of the lexicon entries (actors or targets) found in ``text``, in order."""
+    return list(dict.fromkeys(entry.name for entry, _ in category.finditer(text)))
+
+
+def _number(token: str) -> int:
+    token = token.lower().strip()
+    return int(token) if token.isdigit() else NUMBER_WORDS.get(token, 0)
+
+
+def fatalities(text: str) -> int:
+    """Deaths a text reports, read conservatively: the largest single figure, not a sum.
+
+    Examples
+    --------
+    >>> fatalities("A mine exploded under a pickup, killing its two passengers.")
+    2
+    >>> fatalities("Dozens were killed in the fighting.")
+    12
+    >>> fatalities("A drone struck a farm; no casualties were reported.")
+    0
+    >>> fatalities("One driver was killed and three were wounded.")
+    1
+    """
+    if _NO_DEATHS.search(text) and not re.search(r"\b(?:killed|dead|died)\b", _NO_DEATHS.sub("", text), re.I):
+        return 0
+    best = 0
+    for pattern in _DEATH_PATTERNS:
+        for m in pattern.finditer(text):
+            value = _number(m.group(1)) if m.groups() else 1
+            best = max(best, value)
+    return best

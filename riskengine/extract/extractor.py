@@ -1,0 +1,261 @@
+"""Report text -> located, typed incidents.
+
+Reading order: find every place once for the whole report (one automaton pass); split the text into
+sentences and sentences into clauses; skip what is history, denial, weather or at sea; in each
+remaining clause read the event (triggers), then where it happened (spatial phrases around the
+places), and date it against the publication date. Clauses that say what happened but not where
+join the nearest located incident; readings of the same event at the same place are merged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+from ..gazetteer import Gazetteer
+from ..models import Incident, Place
+from ..roads import RoadNetwork
+from ..rules import RuleBook
+from .dates import incident_date, is_historical
+from .events import EventReading, fatalities, names_found, read_event, sentence_cues, strip_history
+from .lexicon import Lexicon, words_regex
+from .places import Mention, PlaceFinder
+from .spatial import Location, SpatialReader
+
+ABBREVIATIONS = frozenset("mr mrs ms dr gen maj col lt capt sgt st no prof brig cpl rev u.s u.n vs jr sr".split())
+SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]?\s+(?=[\"'“‘(\[]?[A-Z0-9\u0600-\u06FF])|\n\s*\n|\n(?=\s*[-*•])")
+CLAUSE_BREAK = re.compile(r";\s+|,\s+(?:and|while|but|whereas|as|after which)\s+|\s+—\s+")
+#: Penalty per character between a location phrase and the words saying what happened.
+DISTANCE_PENALTY = 0.3
+INFERRED_FACTOR = 0.85
+MAX_EVIDENCE = 600
+
+
+@dataclass
+class _Candidate:
+    reading: EventReading
+    location: Location | None
+    clause: str
+    sentence: str
+    sentence_index: int
+    confidence_factor: float
+    extra_tags: list[str] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+    deaths: int = 0
+
+
+def split_sentences(text: str) -> list[tuple[int, str]]:
+    """Sentences with their offsets.
+
+    Examples
+    --------
+    >>> [s for _, s in split_sentences("Gen. Haftar spoke. Gunmen fired on a car near Sirte! It fled.")]
+    ['Gen. Haftar spoke.', 'Gunmen fired on a car near Sirte!', 'It fled.']
+    """
+    out, start = [], 0
+    for m in SENTENCE_END.finditer(text):
+        before = text[start:m.start()].rstrip("\"'”’)")
+        last_word = before.rsplit(None, 1)[-1].rstrip(".!?").lower() if before.split() else ""
+        if "\n" not in m.group() and (last_word in ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha())):
+            continue
+        _add_sentence(out, text, start, m.end())
+        start = m.end()
+    _add_sentence(out, text, start, len(text))
+    return out
+
+
+def _add_sentence(out: list[tuple[int, str]], text: str, start: int, end: int) -> None:
+    chunk = text[start:end]
+    if chunk.strip():
+        out.append((start + len(chunk) - len(chunk.lstrip()), chunk.strip()))
+
+
+class Extractor:
+    """Reads reports with the gazetteer, the road network and the lexicons."""
+
+    def __init__(self, gazetteer: Gazetteer, network: RoadNetwork, rules: RuleBook, lexicon: Lexicon):
+        self.gazetteer, self.network, self.rules, self.lexicon = gazetteer, network, rules, lexicon
+        self.finder = PlaceFinder(gazetteer, lexicon.geography)
+        self.spatial = SpatialReader(lexicon.geography, network, gazetteer, rules)
+        geo = lexicon.geography
+        foreign = words_regex([w for group in geo.foreign for w in group])
+        adj = r"(?:(?:north|south|east|west|central)(?:ern)?\s+)?"
+        self._foreign_after = re.compile(rf"^\s*(?:,\s*|\s+in\s+(?:the\s+)?){adj}(?:{foreign})", re.I)
+        self._foreign_before = re.compile(
+            rf"(?:(?:{foreign})['’]s\s+(?:\w+\s+){{0,2}}|(?:{foreign})\s+(?:\w+\s+)?(?:city|town|port|capital)\s+of\s+)$",
+            re.I)
+        self._any_foreign = re.compile(foreign, re.I)
+        self._libya = re.compile(words_regex(geo.libya), re.I)
+        self._also_abroad = set(geo.names_also_abroad)
+
+    # ---- places ------------------------------------------------------------------------------
+
+    def libyan_mentions(self, text: str) -> list[Mention]:
+        """Places named in the text, without those the text puts in another country."""
+        mentions = self.finder.find(text)
+        foreign_report = bool(self._any_foreign.search(text)) and not self._libya.search(text)
+        kept = []
+        for m in mentions:
+            if self._foreign_after.search(text[m.end:m.end + 40]):
+                continue
+            if self._foreign_before.search(text[max(0, m.start - 60):m.start]):
+                continue
+            if foreign_report and m.place.name in self._also_abroad:
+                continue
+            kept.append(m)
+        return kept
+
+    # ---- reading -----------------------------------------------------------------------------
+
+    def _clauses(self, sentence: str) -> list[tuple[int, str]]:
+        """Cut a sentence where each side reports its own event ("..., and the road was closed")."""
+        pieces, start = [], 0
+        for m in CLAUSE_BREAK.finditer(sentence):
+            pieces.append((start, sentence[start:m.start()]))
+            start = m.end()
+        pieces.append((start, sentence[start:]))
+        if len(pieces) == 1:
+            return pieces
+        merged: list[tuple[int, str]] = []
+        for offset, piece in pieces:
+            has_event = self.lexicon.triggers.search(piece) is not None
+            if merged and not has_event:
+                prev_offset, _ = merged[-1]
+                merged[-1] = (prev_offset, sentence[prev_offset:offset + len(piece)])
+            elif merged and not self.lexicon.triggers.search(merged[-1][1]):
+                prev_offset, _ = merged[-1]
+                merged[-1] = (prev_offset, sentence[prev_offset:offset + len(piece)])
+            else:
+                merged.append((offset, piece))
+        return merged
+
+    def _best_location(self, locations: list[Location], reading: EventReading) -> Location | None:
+        if not locations:
+            return None
+
+        def score(loc: Location) -> float:
+            gap = min(abs(loc.position - p) for p in reading.positions)
+            return loc.rank - DISTANCE_PENALTY * gap - (5 if loc.inferred else 0)
+
+        return max(locations, key=score)
+
+    def extract(self, text: str, published: dt.date, *, source_reliability: str | None = None) -> list[Incident]:
+        """The incidents a report describes, in the order it tells them.
+
+        Parameters
+        ----------
+        text
+            The report (plain text; a title may be its first line).
+        published
+            Its publication date: relative dates ("on Sunday", "last week") count back from it.
+        source_reliability
+            Admiralty grade A-F of the source, if known.
+        """
+        mentions = self.libyan_mentions(text)
+        if not mentions:
+            return []
+        sentences = split_sentences(text)
+        lead = sentences[0][1] if sentences else ""
+        candidates: list[_Candidate] = []
+        context: Place | None = None
+        for s_index, (s_start, sentence) in enumerate(sentences):
+            s_mentions = [m for m in mentions if s_start <= m.start < s_start + len(sentence)]
+            if is_historical(sentence, published):
+                continue
+            drop, factor = sentence_cues(sentence, self.lexicon)
+            if not drop:
+                for c_offset, clause in self._clauses(sentence):
+                    c_start = s_start + c_offset
+                    cleaned = strip_history(clause, self.lexicon)
+                    local = [
+                        Mention(m.start - c_start, m.end - c_start, m.surface, m.place)
+                        for m in s_mentions
+                        if c_start <= m.start and m.end <= c_start + len(clause) and cleaned[m.start - c_start] != " "
+                    ]
+                    reading = read_event(cleaned, self.lexicon)
+                    if reading is not None:
+                        locations = self.spatial.candidates(cleaned, local, context)
+                        best = self._best_location(locations, reading)
+                        candidates.append(_Candidate(reading, best, clause, sentence, s_index, factor,
+                                                     evidence=[sentence]))
+                    if local:
+                        context = next((m.place for m in reversed(local) if not m.place.is_area), local[-1].place)
+            elif s_mentions:
+                context = s_mentions[-1].place
+        located = _attach_unlocated(candidates)
+        merged = _merge_same_events(located)
+        return [self._incident(c, published, lead, source_reliability) for c in merged]
+
+    def _incident(self, c: _Candidate, published: dt.date, lead: str, reliability: str | None) -> Incident:
+        loc = c.location
+        trigger = c.reading.trigger
+        tags = list(dict.fromkeys([*c.reading.tags, *c.extra_tags]))
+        when = incident_date([c.sentence, lead], published)
+        evidence_text = " ".join(dict.fromkeys(c.evidence))
+        deaths = max(c.deaths, fatalities(c.clause if len(c.evidence) == 1 else evidence_text))
+        confidence = c.reading.strength * c.confidence_factor * self.rules.precision_factor(loc.geo_precision)
+        if loc.inferred:
+            confidence *= INFERRED_FACTOR
+        label = self.rules.tag_label(tags[0]) if tags else trigger.sub_event_type
+        return Incident(
+            event_type=trigger.event_type,
+            sub_event_type=trigger.sub_event_type,
+            tags=tags,
+            date=when.date,
+            lat=round(loc.lat, 5),
+            lon=round(loc.lon, 5),
+            geo_precision=loc.geo_precision,
+            radius_km=loc.radius_km,
+            location_kind=loc.kind,
+            geometry_wkt=loc.geometry_wkt,
+            segments=loc.segments,
+            places=loc.places,
+            actors=names_found(evidence_text, self.lexicon.actors),
+            targets=names_found(evidence_text, self.lexicon.targets),
+            fatalities=deaths,
+            confidence=round(min(1.0, confidence), 3),
+            source_reliability=reliability,
+            evidence=evidence_text[:MAX_EVIDENCE],
+            summary=f"{label[:1].upper()}{label[1:]} {loc.description}"[:160],
+        )
+
+
+def _absorb(into: _Candidate, other: _Candidate) -> None:
+    into.extra_tags.extend(t for t in [*other.reading.tags, *other.extra_tags] if t not in into.extra_tags)
+    into.evidence.extend(e for e in other.evidence if e not in into.evidence)
+    into.deaths = max(into.deaths, fatalities(other.clause))
+    into.confidence_factor = max(into.confidence_factor, other.confidence_factor)
+
+
+def _attach_unlocated(candidates: list[_Candidate]) -> list[_Candidate]:
+    """A clause that says what happened but not where joins the nearest located incident
+    (the one before it, else the one after); with none located, it is dropped."""
+    located = [c for c in candidates if c.location is not None]
+    for c in candidates:
+        if c.location is not None or not located:
+            continue
+        before = [x for x in located if x.sentence_index <= c.sentence_index]
+        after = [x for x in located if x.sentence_index > c.sentence_index]
+        target = before[-1] if before and c.sentence_index - before[-1].sentence_index <= 2 else (
+            after[0] if after else before[-1])
+        _absorb(target, c)
+    return located
+
+
+def _merge_same_events(candidates: list[_Candidate]) -> list[_Candidate]:
+    """Readings of one event type at one location become one incident."""
+    out: list[_Candidate] = []
+    for c in candidates:
+        twin = next((o for o in out if o.reading.trigger.event_type == c.reading.trigger.event_type
+                     and o.location.key() == c.location.key()), None)
+        if twin is None:
+            out.append(c)
+            continue
+        if c.reading.trigger.priority > twin.reading.trigger.priority:
+            c.extra_tags.extend(t for t in twin.reading.tags if t not in c.extra_tags)
+            _absorb(c, twin)
+            out[out.index(twin)] = c
+        else:
+            _absorb(twin, c)
+    return out

@@ -1,0 +1,116 @@
+"""Find the gazetteer's places in report text: every alias and spelling, in one pass.
+
+Text is cut into words, each word normalised as the gazetteer normalises names (case, diacritics,
+apostrophes, Arabic articles), and the normalised stream is scanned with an Aho-Corasick automaton
+of every place name and alias (pyahocorasick), keeping the longest match at each position. A match
+must look like a proper noun in the original text (capitalised, or in Arabic script) and must not
+be one of the lexicon's ``not_places``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import ahocorasick
+
+from ..gazetteer import Gazetteer, normalize_name
+from ..models import Place
+from .lexicon import Geography
+
+WORD = re.compile(r"[^\W_]+(?:['’ʼ`][^\W_]+)*")
+ARTICLES = frozenset("al el ul il ash esh as es ad ed ar er az ez at et an en ath eth adh edh ech aj ej".split())
+#: Canonical names may be this short ("Hun"); other aliases must be longer, to spare common words.
+MIN_NAME_LEN, MIN_ALIAS_LEN = 3, 4
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A place named in the text: character offsets in the text, the words used, the place."""
+
+    start: int
+    end: int
+    surface: str
+    place: Place
+
+
+@lru_cache(maxsize=200_000)
+def _norm_word(word: str) -> str:
+    return normalize_name(word)
+
+
+class PlaceFinder:
+    """Every place of a gazetteer, ready to be found in text."""
+
+    def __init__(self, gazetteer: Gazetteer, geography: Geography):
+        stop = {normalize_name(w) for w in geography.not_places}
+        self.automaton = ahocorasick.Automaton()
+        for surface, place in gazetteer.aliases():
+            key = normalize_name(surface)
+            is_name = surface == place.name
+            if not key or key in stop or key.isdigit() or len(key) < (MIN_NAME_LEN if is_name else MIN_ALIAS_LEN):
+                continue
+            best = gazetteer.lookup(surface)
+            if not best:
+                continue
+            padded = f" {key} "
+            if padded not in self.automaton:
+                self.automaton.add_word(padded, (key.count(" ") + 1, len(padded), best[0]))
+        self.automaton.make_automaton()
+
+    def find(self, text: str) -> list[Mention]:
+        """The places named in ``text``, in order, longest match first where names overlap.
+
+        Examples
+        --------
+        >>> from riskengine.models import Place
+        >>> from riskengine.extract.lexicon import Lexicon
+        >>> from pathlib import Path
+        >>> gaz = Gazetteer([Place("Sebha", 27.04, 14.43, aliases=("Sabha",)), Place("Jufra", 29.1, 15.9)])
+        >>> geo = Lexicon.load(Path(__file__).parents[2] / "rules").geography
+        >>> [(m.surface, m.place.name) for m in PlaceFinder(gaz, geo).find("From Sabhā to al-Jufra, and sebha")]
+        [('Sabhā', 'Sebha'), ('al-Jufra', 'Jufra')]
+        """
+        words = [(m.start(), m.end(), m.group()) for m in WORD.finditer(text)]
+        kept: list[int] = []  # indices into words of the non-article words, in the stream
+        parts, starts = [" "], {}
+        pos = 1
+        for i, (_, _, word) in enumerate(words):
+            norm = _norm_word(word)
+            if not norm or norm in ARTICLES:
+                continue
+            starts[pos] = len(kept)
+            kept.append(i)
+            parts.append(norm + " ")
+            pos += len(norm) + 1
+        stream = "".join(parts)
+        hits: list[tuple[int, int, Place]] = []
+        for end, (n_words, length, place) in self.automaton.iter(stream):
+            first = starts.get(end - length + 2)
+            if first is not None:
+                hits.append((first, first + n_words - 1, place))
+        hits.sort(key=lambda h: (h[0], -(h[1] - h[0])))
+        mentions, taken_until = [], -1
+        for first, last, place in hits:
+            if first <= taken_until:
+                continue
+            i, j = kept[first], kept[last]
+            # include a leading article ("al-Jufra") in the surface form
+            if i > 0 and _norm_word(words[i - 1][2]) in ARTICLES and words[i][0] - words[i - 1][1] <= 1:
+                i -= 1
+            start, end = words[i][0], words[j][1]
+            surface = text[start:end]
+            if not _looks_like_a_name(surface):
+                continue
+            mentions.append(Mention(start, end, surface, place))
+            taken_until = last
+        return mentions
+
+
+def _looks_like_a_name(surface: str) -> bool:
+    """A proper noun: some word starts with a capital, or the name is not in Latin script."""
+    letters = [ch for ch in surface if ch.isalpha()]
+    if letters and not any("a" <= ch.lower() <= "z" for ch in letters):
+        return True
+    return any(w[:1].isupper() for w in re.split(r"[\s-]+", surface) if _norm_word(w) not in ARTICLES)

@@ -1,0 +1,401 @@
+"""Where exactly: spatial phrases around place names become points, stretches of road or areas.
+
+A clause is read with each place name replaced by a marker ``⟦k⟧``; patterns built from
+``rules/extraction/geography.yaml`` then find the phrases that locate an incident:
+
+==========================  ==================================================  ====
+phrase                      becomes                                             rank
+==========================  ==================================================  ====
+40 km south of A (on the    a point that far along the road A -> B, or that     100
+road to B)                  far on the bearing
+road from the coast to B    the roads from the coast road to B                  85
+between A and B, the road   the stretch of road between A and B                 80
+from A to B, heading to B
+from A
+the road to B (A nearby)    the stretch from A to B                             58
+from A to B and east to C   an area spanning every place named (with "stretch"  75
+                            or "area" in the clause)
+near / outskirts of / in A  a point at A with the phrase's precision radius     60
+south of A, in the desert   A, with the distance "south of" implies as its      60
+south of the city           radius (ACLED codes such places to the town)
+the A area / A district     the area (or a vaguer point)                        55
+A, named and nothing more   a point at A                                        10
+==========================  ==================================================  ====
+
+The extractor keeps, for each clause, the candidate with the best rank after a small penalty for
+its distance from the words that say what happened.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import shapely
+from geopy.distance import distance as geo_distance
+from shapely.geometry import MultiPoint
+
+from ..errors import NoRouteError
+from ..gazetteer import Gazetteer
+from ..geo import to_lonlat, to_metric
+from ..models import Place, PlaceRef
+from ..roads import RoadNetwork
+from ..rules import RuleBook
+from .lexicon import Geography, words_regex
+from .places import Mention
+
+MARK = "⟦{}⟧"
+P = r"⟦(\d+)⟧"
+ADJ = r"(?:(?:north|south|east|west|north-east|north-west|south-east|south-west|central)(?:ern)?\s+)"
+SETTLEMENT = r"(?:(?:town|city|village|oasis|port|capital|desert town|coastal town|coastal city)\s+of\s+)"
+ANAPHORA = r"the (?:city|town|village|oasis|capital|port)\b"
+UNITS = {"km": 1.0, "kms": 1.0, "kilometres": 1.0, "kilometers": 1.0, "kilometre": 1.0, "kilometer": 1.0,
+         "mile": 1.609, "miles": 1.609}
+SPAN_BUFFER_KM = 20.0
+ROAD_POINT_RADIUS_KM = 5.0
+
+
+@dataclass
+class Location:
+    """Where an incident happened, as one candidate reading of a clause."""
+
+    kind: str  # "point" | "stretch" | "area"
+    rank: int
+    position: int  # character offset of the phrase in the clause
+    lat: float
+    lon: float
+    geo_precision: int
+    radius_km: float | None = None
+    segments: list[str] = field(default_factory=list)
+    geometry_wkt: str | None = None
+    places: list[PlaceRef] = field(default_factory=list)
+    description: str = ""
+    inferred: bool = False  # from "the city" or a place named in an earlier clause
+
+    def key(self) -> tuple:
+        """Two readings with the same key are the same location (used to merge incidents)."""
+        if self.kind == "stretch":
+            return ("stretch", tuple(sorted(self.segments)))
+        return (self.kind, round(self.lat, 2), round(self.lon, 2))
+
+
+def _ref(place: Place, role: str) -> PlaceRef:
+    return PlaceRef(name=place.name, lat=place.lat, lon=place.lon, role=role)
+
+
+class SpatialReader:
+    """Compiled spatial patterns plus the roads and places they resolve against."""
+
+    def __init__(self, geography: Geography, network: RoadNetwork, gazetteer: Gazetteer, rules: RuleBook):
+        self.geo, self.network, self.gazetteer, self.rules = geography, network, gazetteer, rules
+        dirs = sorted(geography.directions, key=len, reverse=True)
+        self.bearing = {d.lower(): b for d, b in geography.directions.items()}
+        direction = "|".join(re.escape(d) for d in dirs)
+        road = words_regex(geography.road_words)
+        coast = words_regex(geography.coast_words)
+        travel = words_regex(geography.travel_words)
+        units = "|".join(sorted(UNITS, key=len, reverse=True))
+        flags = re.IGNORECASE
+        self.offset_road = re.compile(
+            rf"(\d+(?:[.,]\d+)?)\s*-?\s*({units})\b\s+(?:to the\s+)?({direction})\s+of\s+{P}"
+            rf"(?:[^⟦.;]{{0,40}}?\b(?:{road})\s+(?:to|towards|for|leading to)\s+{P})?", flags)
+        self.coast_road = re.compile(
+            rf"(?:{road})\s+(?:from|linking)\s+(?:{coast})\s+(?:to|towards|into|with)\s+[^⟦.;]{{0,80}}?{P}", flags)
+        self.stretches = [
+            re.compile(rf"\bbetween\s+{P}\s+and\s+{P}", flags),
+            re.compile(rf"(?:{road})\s+(?:from|between|linking|connecting|joining)\s+{P}\s+(?:to|and|with|towards)\s+{P}",
+                       flags),
+            re.compile(rf"{P}\s*(?:-|–|—|to)\s*{P}\s+(?:{road}|stretch|section)", flags),
+        ]
+        self.travel_to_from = re.compile(
+            rf"(?:{travel})\b[^⟦.;]{{0,40}}?\b(?:to|towards|for)\s+{P}\s+from\s+{P}", flags)
+        self.travel_from_to = re.compile(rf"\bfrom\s+{P}\s+(?:to|towards|for)\s+{P}", flags)
+        self.has_travel = re.compile(rf"(?:{travel})|(?:{road})", flags)
+        self.road_to = re.compile(rf"(?:{road})\s+(?:to|towards|into|leading to|out of)\s+{P}", flags)
+        self.span_word = re.compile(words_regex(geography.span_words), flags)
+        self.span = re.compile(rf"\bfrom\s+[^⟦.;]{{0,80}}?{P}", flags)
+        self.proximity = [
+            (p, re.compile(rf"(?:{p.pattern()})\s+(?:the\s+)?{ADJ}?{SETTLEMENT}?(?:{P}|({ANAPHORA}))", flags))
+            for p in geography.proximity
+        ]
+        self.possessive = re.compile(rf"{P}['’]s\s+{ADJ}?(?:outskirts|edge|suburbs|entrance|outskirt)", flags)
+        self.region = re.compile(rf"{P}\s+(?:{geography.region_suffixes.pattern()})", flags)
+        self.offset_plain = re.compile(
+            rf"(in the (?:\w+\s+)?desert\s+|desert\s+)?(?:to the\s+)?\b({direction})\s+of\s+"
+            rf"(?:(?:the\s+)?{ADJ}?{P}|({ANAPHORA}))", flags)
+        self.direction_of = re.compile(rf"\b({direction})\s+of\b", flags)
+
+    # ---- geometry helpers --------------------------------------------------------------------
+
+    def _point(self, place: Place, rank: int, position: int, precision: int, radius: float | None,
+               description: str, inferred: bool = False) -> Location:
+        if place.is_area:
+            return self._area_of(place, rank, position, description, inferred)
+        return Location("point", rank, position, place.lat, place.lon, precision, radius,
+                        places=[_ref(place, "event")], description=description, inferred=inferred)
+
+    def _area_of(self, place: Place, rank: int, position: int, description: str, inferred: bool) -> Location:
+        polygon = self.gazetteer.area_geometry(place)
+        c = polygon.centroid
+        return Location("area", rank, position, c.y, c.x, 2, None, geometry_wkt=polygon.wkt,
+                        places=[_ref(place, "event")], description=description, inferred=inferred)
+
+    def _offset(self, place: Place, bearing: float, km: float) -> tuple[float, float]:
+        dest = geo_distance(kilometers=km).destination((place.lat, place.lon), bearing)
+        return dest.latitude, dest.longitude
+
+    def _stretch(self, a: Place, b: Place, rank: int, position: int, description: str,
+                 inferred: bool = False) -> Location | None:
+        if a.name == b.name:
+            return None
+        try:
+            path = self.network.path(a.name, b.name)
+        except (NoRouteError, LookupError):
+            return None
+        if not path.segments:
+            return None
+        mid = _midpoint(path.line())
+        return Location("stretch", rank, position, mid.y, mid.x, 2, None, segments=[s.id for s in path.segments],
+                        places=[_ref(a, "endpoint"), _ref(b, "endpoint")], description=description,
+                        inferred=inferred)
+
+    def _along_road(self, a: Place, b: Place, km: float) -> tuple[float, float] | None:
+        try:
+            path = self.network.path(a.name, b.name)
+        except (NoRouteError, LookupError):
+            return None
+        if not path.segments:
+            return None
+        metric = to_metric(path.line())
+        point = to_lonlat(metric.interpolate(min(km * 1000.0, metric.length)))
+        return point.y, point.x
+
+    def _roads_from_coast(self, target: Place, rank: int, position: int) -> Location | None:
+        """The roads leading from the coast road to ``target``: every quickest path from a coastal
+        junction that is within a fifth of the quickest one, without the coastal segments."""
+        try:
+            coast = self.network.road(self.geo.coast_road).towns
+        except LookupError:
+            return None
+        paths = []
+        for town in coast:
+            try:
+                path = self.network.path(town, target.name)
+            except (NoRouteError, LookupError):
+                continue
+            inland = [s for s in path.segments if s.road_id != self.geo.coast_road]
+            if inland and len(inland) == len(path.segments):
+                paths.append((sum(s.hours for s in inland), path))
+        if not paths:
+            return None
+        best = min(h for h, _ in paths)
+        segments: dict[str, None] = {}
+        for hours, path in sorted(paths, key=lambda p: p[0]):
+            if hours <= 1.2 * best:
+                segments.update(dict.fromkeys(s.id for s in path.segments))
+        quickest = min(paths, key=lambda p: p[0])[1]
+        mid = _midpoint(quickest.line())
+        return Location("stretch", rank, position, mid.y, mid.x, 2, None, segments=list(segments),
+                        places=[_ref(target, "endpoint")], description=f"on the roads from the coast to {target.name}")
+
+    # ---- reading -----------------------------------------------------------------------------
+
+    def candidates(self, clause: str, mentions: list[Mention], context: Place | None) -> list[Location]:
+        """Every reading of where the clause puts its incident (mention offsets are in the clause)."""
+        template, starts = _template(clause, mentions)
+        places = [m.place for m in mentions]
+
+        def at(m: re.Match, group: int = 0) -> int:
+            return starts.get(m.start(group), m.start(group))
+
+        marker_at = [template.index(MARK.format(k)) for k in range(len(mentions))]
+
+        def antecedent(position: int) -> Place | None:
+            """What "the city" refers to: the last town named before it, else the context."""
+            before = [places[k] for k in range(len(places)) if marker_at[k] < position and not places[k].is_area]
+            return before[-1] if before else context
+
+        found: list[Location] = []
+        used_spans: list[tuple[int, int]] = []
+
+        for m in self.offset_road.finditer(template):
+            km = float(m.group(1).replace(",", ".")) * UNITS[m.group(2).lower()]
+            a = places[int(m.group(4))]
+            bearing = self.bearing[m.group(3).lower()]
+            if m.group(5) is not None:
+                b = places[int(m.group(5))]
+                point = self._along_road(a, b, km)
+                if point:
+                    found.append(Location("point", 100, at(m), point[0], point[1], 2, ROAD_POINT_RADIUS_KM,
+                                          places=[_ref(a, "reference"), _ref(b, "reference")],
+                                          description=f"{km:g} km from {a.name} on the road to {b.name}"))
+                    used_spans.append(m.span())
+                    continue
+            lat, lon = self._offset(a, bearing, km)
+            found.append(Location("point", 90, at(m), lat, lon, 2, max(3.0, km * 0.15),
+                                  places=[_ref(a, "reference")], description=f"{km:g} km {m.group(3)} of {a.name}"))
+            used_spans.append(m.span())
+
+        for m in self.coast_road.finditer(template):
+            loc = self._roads_from_coast(places[int(m.group(1))], 85, at(m))
+            if loc:
+                found.append(loc)
+                used_spans.append(m.span())
+
+        for pattern in self.stretches:
+            for m in pattern.finditer(template):
+                a, b = places[int(m.group(1))], places[int(m.group(2))]
+                loc = self._stretch(a, b, 80, at(m), f"between {a.name} and {b.name}")
+                if loc:
+                    found.append(loc)
+                    used_spans.append(m.span())
+        for m in self.travel_to_from.finditer(template):
+            b, a = places[int(m.group(1))], places[int(m.group(2))]
+            loc = self._stretch(a, b, 80, at(m), f"on the road from {a.name} to {b.name}")
+            if loc:
+                found.append(loc)
+                used_spans.append(m.span())
+        if self.has_travel.search(template) and not self.span_word.search(template):
+            for m in self.travel_from_to.finditer(template):
+                a, b = places[int(m.group(1))], places[int(m.group(2))]
+                loc = self._stretch(a, b, 80, at(m), f"on the road from {a.name} to {b.name}")
+                if loc:
+                    found.append(loc)
+                    used_spans.append(m.span())
+        for m in self.road_to.finditer(template):
+            if _inside(m.span(), used_spans):
+                continue
+            b_index = int(m.group(1))
+            others = [places[i] for i in range(len(places)) if i != b_index and not places[i].is_area]
+            anchor = others[-1] if others else context
+            if anchor is not None:
+                loc = self._stretch(anchor, places[b_index], 58, at(m),
+                                    f"on the road from {anchor.name} to {places[b_index].name}",
+                                    inferred=not others)
+                if loc:
+                    found.append(loc)
+
+        if self.span_word.search(template):
+            span = self._span_area(template, places, starts)
+            if span:
+                found.append(span)
+
+        for prox, pattern in self.proximity:
+            for m in pattern.finditer(template):
+                if _inside(m.span(), used_spans):
+                    continue
+                if m.group(1) is not None:
+                    place, inferred = places[int(m.group(1))], False
+                else:
+                    place, inferred = antecedent(m.start()), True
+                if place is None:
+                    continue
+                phrase = template[m.start():m.start(1) - 1 if m.group(1) else m.start(2)].strip()
+                found.append(self._point(place, 60, at(m), prox.geo_precision, prox.radius_km,
+                                         f"{phrase} {place.name}", inferred))
+        outskirts = next((p for p in self.geo.proximity if p.id == "outskirts"), None)
+        for m in self.possessive.finditer(template):
+            place = places[int(m.group(1))]
+            radius = outskirts.radius_km if outskirts else None
+            found.append(self._point(place, 60, at(m), 2, radius, f"outskirts of {place.name}"))
+
+        for m in self.offset_plain.finditer(template):
+            if _inside(m.span(), used_spans):
+                continue
+            place = places[int(m.group(3))] if m.group(3) is not None else antecedent(m.start())
+            if place is None:
+                continue
+            desert = m.group(1) is not None
+            km = self.geo.desert_offset_km if desert else self.geo.offset_without_distance_km
+            precision = self.geo.desert_offset_precision if desert else self.geo.offset_without_distance_precision
+            where = "in the desert " if desert else ""
+            # coded to the reference town, as ACLED does, with the vagueness as its radius
+            found.append(Location("point", 60, at(m), place.lat, place.lon, precision, km,
+                                  places=[_ref(place, "reference")], inferred=m.group(3) is None,
+                                  description=f"{where}{m.group(2)} of {place.name}"))
+
+        suffix_precision = self.geo.region_suffixes.geo_precision
+        for m in self.region.finditer(template):
+            place = places[int(m.group(1))]
+            if place.is_area:
+                found.append(self._area_of(place, 55, at(m), f"in the {place.name} area", False))
+            else:
+                found.append(self._point(place, 55, at(m), suffix_precision, None, f"in the {place.name} area"))
+
+        for i, mention in enumerate(mentions):
+            found.append(self._point(mention.place, 10, mention.start, 1, None, f"in {mention.place.name}"))
+            if places[i].is_area:
+                found[-1].geo_precision = 2
+        return found
+
+    def _span_area(self, template: str, places: list[Place], starts: dict[int, int]) -> Location | None:
+        """'from A, to B, and east to C' with a span word: an area over every place named from there."""
+        m = self.span.search(template)
+        if not m:
+            return None
+        tail = template[m.start():]
+        if not re.search(r"\bto\b", tail):
+            return None
+        indices = [int(k) for k in re.findall(P, tail)]
+        if len(indices) < 2 and not any(places[i].is_area for i in indices):
+            return None
+        points: list[tuple[float, float]] = []
+        refs = []
+        for i in indices:
+            place = places[i]
+            refs.append(_ref(place, "area"))
+            marker = tail.find(MARK.format(i))
+            bearing = self._direction_before(tail[:marker])
+            if place.is_area:
+                poly = self.gazetteer.area_geometry(place)
+                points.extend((y, x) for x, y in poly.exterior.coords)
+            elif bearing is not None:
+                points.append(self._offset(place, bearing, self.geo.offset_without_distance_km))
+            else:
+                points.append((place.lat, place.lon))
+        hull = to_metric(MultiPoint([(lon, lat) for lat, lon in points])).convex_hull
+        polygon = to_lonlat(shapely.buffer(hull, SPAN_BUFFER_KM * 1000.0))
+        c = polygon.centroid
+        names = " - ".join(dict.fromkeys(r.name for r in refs))
+        return Location("area", 75, starts.get(m.start(), m.start()), c.y, c.x, 3, None,
+                        geometry_wkt=polygon.wkt, places=refs, description=f"in the area {names}")
+
+    def _direction_before(self, text: str) -> float | None:
+        """The bearing of a 'south of' that governs the next place: the last one, if no 'to' or
+        'from' or clause break comes after it."""
+        last = None
+        for m in self.direction_of.finditer(text):
+            last = m
+        if last is None or re.search(r"\b(?:to|from)\b|[;.]", text[last.end():]):
+            return None
+        return self.bearing[last.group(1).lower()]
+
+
+def _template(clause: str, mentions: list[Mention]) -> tuple[str, dict[int, int]]:
+    """The clause with each mention replaced by ``⟦k⟧``; and template offset -> clause offset."""
+    parts, starts, pos, last = [], {}, 0, 0
+    for k, m in enumerate(mentions):
+        chunk = clause[last:m.start]
+        parts.append(chunk)
+        pos += len(chunk)
+        for j in range(len(chunk)):
+            starts.setdefault(pos - len(chunk) + j, last + j)
+        marker = MARK.format(k)
+        starts[pos] = m.start
+        parts.append(marker)
+        pos += len(marker)
+        last = m.end
+    tail = clause[last:]
+    for j in range(len(tail)):
+        starts[pos + j] = last + j
+    parts.append(tail)
+    return "".join(parts), starts
+
+
+def _midpoint(line):
+    """The point halfway along a lon/lat line, measured in metres."""
+    return to_lonlat(to_metric(line).interpolate(0.5, normalized=True))
+
+
+def _inside(span: tuple[int, int], used: list[tuple[int, int]]) -> bool:
+    return any(a <= span[0] and span[1] <= b for a, b in used)

@@ -13,7 +13,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from ..gazetteer import Gazetteer
+from ..gazetteer import Gazetteer, normalize_name
 from ..models import Incident, Place
 from ..roads import RoadNetwork
 from ..rules import RuleBook
@@ -87,7 +87,7 @@ class Extractor:
             re.I)
         self._any_foreign = re.compile(foreign, re.I)
         self._libya = re.compile(words_regex(geo.libya), re.I)
-        self._also_abroad = set(geo.names_also_abroad)
+        self._also_abroad = {normalize_name(n) for n in geo.names_also_abroad}
 
     # ---- places ------------------------------------------------------------------------------
 
@@ -101,7 +101,7 @@ class Extractor:
                 continue
             if self._foreign_before.search(text[max(0, m.start - 60):m.start]):
                 continue
-            if foreign_report and m.place.name in self._also_abroad:
+            if foreign_report and normalize_name(m.surface) in self._also_abroad:
                 continue
             kept.append(m)
         return kept

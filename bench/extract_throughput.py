@@ -1,0 +1,250 @@
+"""Extraction throughput: how many text reports per second ``RiskEngine.extract_text`` reads on one core.
+
+The reports are generated (seeded, so every run reads the same text): a few incident sentences about
+towns on the road network, with spatial and date phrases, padded with background sentences to about
+300 words; some reports describe no incident at all. Only the extraction calls are timed, after a
+warm-up. Run: ``python bench/extract_throughput.py [--reports N] [--seed S] [--profile]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import io
+import math
+import pstats
+import random
+import sys
+import time
+from typing import NamedTuple
+
+from riskengine.engine import DEFAULT_SEEDS_DIR, RiskEngine
+from riskengine.gazetteer import Gazetteer
+from riskengine.models import Place
+
+TARGET_PER_SECOND = 500.0
+TARGET_WORDS = 300
+WARM_UP = 50
+#: Share of the generated reports that describe no incident.
+QUIET_SHARE = 0.15
+
+# ---- sentence material ------------------------------------------------------------------------
+# {loc} is a spatial phrase, {when} a date phrase, {a} and {b} town names.
+
+INCIDENTS = [
+    "Gunmen ambushed a convoy of pick-up trucks {loc} {when}, killing two drivers.",
+    "An armed group set up a false checkpoint {loc} and kidnapped three travellers {when}.",
+    "A merchant was abducted at a checkpoint {loc} {when}, according to his relatives.",
+    "Heavy clashes broke out between rival brigades {loc} {when}.",
+    "Fighting between two armed factions {loc} left four fighters dead {when}.",
+    "A drone strike hit a vehicle {loc} {when}; the number of casualties is not known.",
+    "An unidentified aircraft bombed a farm {loc} {when}.",
+    "A landmine exploded under a car {loc} {when}, wounding a family of five.",
+    "Two shepherds were injured when an old mine went off {loc} {when}.",
+    "Armed men robbed a lorry carrying fuel {loc} {when} and took the driver's phone.",
+    "Bandits stopped a truck loaded with flour {loc} {when} and stole the cargo.",
+    "Residents reported a heavy armed presence {loc} {when}, with technicals patrolling the road.",
+    "Militiamen closed the road {loc} {when}, leaving hundreds of vehicles stranded.",
+    "Protesters blocked the coastal road {loc} {when} with burning tyres.",
+    "Security forces exchanged fire with smugglers {loc} {when}.",
+]
+
+#: Phrases about one town ({a}); {d} is a compass direction drawn at random.
+SPATIAL_ONE = [
+    "near {a}",
+    "on the outskirts of {a}",
+    "{km} km {d} of {a}",
+    "in the desert {d} of {a}",
+    "at the southern gate of {a}",
+    "in {a}",
+]
+#: Phrases about two neighbouring towns on one road segment; {d} is the real direction from {a} to {b}.
+SPATIAL_TWO = [
+    "between {a} and {b}",
+    "on the road from {a} to {b}",
+    "{km} km {d} of {a} on the road to {b}",
+    "on the highway linking {a} with {b}",
+]
+
+WHEN = [
+    "on Monday", "on Tuesday", "on Wednesday", "late on Saturday", "early on Sunday", "last week",
+    "on {day} {month}", "yesterday", "on Thursday night", "this morning",
+]
+
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December"]
+
+FILLER = [
+    "The road is the main link between the coast and the southern oil fields and carries most of the fuel trade.",
+    "Travellers say the journey now takes twice as long as it did a few years ago because of the checkpoints.",
+    "\"We drive only in daylight and never alone,\" said a lorry driver who makes the trip every week.",
+    "A spokesman for the local council said the situation was under control and urged calm.",
+    "The town was the scene of heavy fighting in 2011, when rebels and loyalist forces battled for months.",
+    "During the 2014 conflict several bridges on this stretch were damaged and have never been fully repaired.",
+    "Fuel prices in {a} have tripled since the summer, and queues at petrol stations stretch for hundreds of metres.",
+    "Farmers around {a} complain that the price of fertiliser and animal feed keeps rising.",
+    "The central bank announced new measures to ease the shortage of cash in the southern regions.",
+    "Temperatures are expected to exceed 40 degrees this week, and a sandstorm may reduce visibility on the roads.",
+    "Heavy rain flooded several streets in {a} last winter, cutting electricity for two days.",
+    "Local elders from {a} and {b} met to discuss the reopening of the market and the return of displaced families.",
+    "The municipality plans to resurface the road between {a} and {b} once funding is approved.",
+    "Aid agencies say thousands of migrants pass through the area every month on their way north to the coast.",
+    "Schools in {a} reopened after the holiday, although many teachers have not been paid for months.",
+    "Mobile phone coverage is patchy outside the towns, which makes it hard to call for help on the road.",
+    "Analysts note that control of the highway has shifted several times between rival forces since 2019.",
+    "The hospital in {a} lacks basic medicines and relies on donations from abroad.",
+    "Oil production resumed at a nearby field after a shutdown that lasted several weeks.",
+    "Officials in {a} said talks on forming a unified security force would continue next month.",
+    "A new bus service between {a} and {b} started running twice a week in the spring.",
+    "The price of bread rose again this month, according to shopkeepers in the old market.",
+]
+
+
+class Report(NamedTuple):
+    text: str
+    published: dt.date
+    words: int
+    incidents: int
+
+
+COMPASS = ["north", "north-east", "east", "south-east", "south", "south-west", "west", "north-west"]
+
+
+def compass(a: Place, b: Place) -> str:
+    """The eight-point compass direction from ``a`` to ``b`` (flat approximation, fine at Libyan scale)."""
+    north = b.lat - a.lat
+    east = (b.lon - a.lon) * math.cos(math.radians((a.lat + b.lat) / 2))
+    bearing = math.degrees(math.atan2(east, north)) % 360
+    return COMPASS[round(bearing / 45) % 8]
+
+
+class Geography(NamedTuple):
+    towns: list[str]
+    #: (from, to, direction, length in km) for both directions of every road segment between two towns
+    legs: list[tuple[str, str, str, float]]
+
+
+def geography(gazetteer: Gazetteer, engine: RiskEngine) -> Geography:
+    """Towns on the road network that the gazetteer knows, and the road legs between them."""
+    towns = [name for name in engine.network.nodes() if name in gazetteer]
+    known = set(towns)
+    legs = []
+    for seg in engine.network.segments:
+        if seg.start in known and seg.end in known:
+            a, b = gazetteer.resolve(seg.start), gazetteer.resolve(seg.end)
+            legs.append((seg.start, seg.end, compass(a, b), seg.length_km))
+            legs.append((seg.end, seg.start, compass(b, a), seg.length_km))
+    return Geography(towns, legs)
+
+
+class ReportMaker:
+    """Builds report texts from the templates above, drawing every choice from one seeded RNG."""
+
+    def __init__(self, geo: Geography, seed: int):
+        self.geo = geo
+        self.rng = random.Random(seed)
+
+    def _fill(self, template: str) -> str:
+        rng = self.rng
+        a, b = rng.sample(self.geo.towns, 2)
+        return template.format(a=a, b=b, d=rng.choice(COMPASS), km=rng.choice((10, 25, 40, 60, 85)),
+                               day=rng.randint(1, 28), month=rng.choice(MONTHS))
+
+    def _place_phrase(self) -> str:
+        rng = self.rng
+        if rng.random() < 0.5:
+            return self._fill(rng.choice(SPATIAL_ONE))
+        a, b, direction, length = rng.choice(self.geo.legs)
+        km = max(5, int(length * rng.uniform(0.2, 0.8)) // 5 * 5)
+        return rng.choice(SPATIAL_TWO).format(a=a, b=b, d=direction, km=km)
+
+    def incident_sentence(self) -> str:
+        loc = self._place_phrase()
+        when = self._fill(self.rng.choice(WHEN))
+        return self.rng.choice(INCIDENTS).format(loc=loc, when=when)
+
+    def report(self) -> Report:
+        rng = self.rng
+        published = dt.date(2026, 1, 1) + dt.timedelta(days=rng.randrange(365))
+        n_incidents = 0 if rng.random() < QUIET_SHARE else rng.choice((1, 1, 2, 2, 3))
+        sentences = [self.incident_sentence() for _ in range(n_incidents)]
+        words = sum(len(s.split()) for s in sentences)
+        target = rng.randint(TARGET_WORDS - 30, TARGET_WORDS + 30)
+        fillers = rng.sample(FILLER, len(FILLER))
+        while words < target:
+            s = self._fill(fillers.pop() if fillers else rng.choice(FILLER))
+            sentences.append(s)
+            words += len(s.split())
+        # The lead is the first incident (if any); the other sentences are shuffled into paragraphs.
+        head, rest = sentences[:1], sentences[1:]
+        rng.shuffle(rest)
+        ordered = head + rest
+        paragraphs = [" ".join(ordered[i:i + 4]) for i in range(0, len(ordered), 4)]
+        return Report("\n\n".join(paragraphs), published, words, n_incidents)
+
+
+def make_reports(n: int, seed: int, geo: Geography) -> list[Report]:
+    maker = ReportMaker(geo, seed)
+    return [maker.report() for _ in range(n)]
+
+
+def time_extraction(engine: RiskEngine, reports: list[Report]) -> tuple[float, int, int]:
+    """Seconds spent in ``extract_text`` over all reports, incidents found, reports with any incident."""
+    found = with_any = 0
+    elapsed = 0.0
+    for r in reports:
+        t0 = time.perf_counter()
+        incidents = engine.extract_text(r.text, r.published)
+        elapsed += time.perf_counter() - t0
+        found += len(incidents)
+        with_any += bool(incidents)
+    return elapsed, found, with_any
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reports", type=int, default=3000, help="number of timed reports (default 3000)")
+    parser.add_argument("--seed", type=int, default=20261117, help="seed of the report generator")
+    parser.add_argument("--profile", action="store_true",
+                        help="run the timed loop under cProfile and print the top 25 functions by cumulative time")
+    args = parser.parse_args(argv)
+    if args.reports < 1:
+        parser.error("--reports must be at least 1")
+
+    engine = RiskEngine.open(db="sqlite:///:memory:")
+    gazetteer = Gazetteer.load(DEFAULT_SEEDS_DIR)
+    geo = geography(gazetteer, engine)
+    reports = make_reports(args.reports, args.seed, geo)
+    warm = make_reports(WARM_UP, args.seed + 1, geo)
+    time_extraction(engine, warm)
+
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler:
+        profiler.enable()
+    seconds, found, with_any = time_extraction(engine, reports)
+    if profiler:
+        profiler.disable()
+
+    n = len(reports)
+    mean_words = sum(r.words for r in reports) / n
+    planted = sum(r.incidents for r in reports)
+    quiet = sum(1 for r in reports if r.incidents == 0)
+    rate = n / seconds if seconds > 0 else float("inf")
+    print(f"reports                    {n} ({quiet} without an incident)")
+    print(f"mean words per report      {mean_words:.0f}")
+    print(f"total seconds              {seconds:.2f}")
+    print(f"reports/s                  {rate:.0f}" + (" (under cProfile, slower than real)" if profiler else ""))
+    print(f"incidents found per report {found / n:.2f} (planted {planted / n:.2f}; "
+          f"{with_any / n:.0%} of reports with one)")
+    verdict = "met" if rate >= TARGET_PER_SECOND else "NOT met"
+    print(f"target {TARGET_PER_SECOND:.0f} reports/s      {verdict}")
+    if profiler:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
+        print(out.getvalue())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -224,6 +224,10 @@ def cmd_explain(engine: RiskEngine, args, console: Console, now: dt.datetime) ->
                       f"{inc['time_decay']:.2f}", f"{inc['distance_km']:.1f}", f"{inc['distance_decay']:.2f}",
                       f"{inc['confidence']:.2f}", f"{inc['weight']:.3f}", _short(inc["summary"], 70))
     console.print(table)
+    console.print("evidence:")
+    for inc in doc["incidents"]:
+        source = f" ({inc['source']})" if inc.get("source") else ""
+        console.print(f"  {inc['date']} {inc['id']}{source}: {_short(inc['evidence'] or inc['summary'], 300)}")
     return 0
 
 

@@ -180,8 +180,11 @@ class RiskEngine:
             out.append({
                 "id": inc["id"], "event_type": inc["event_type"], "sub_event_type": inc["sub_event_type"],
                 "tags": list(inc["tags"] or []), "date": inc["date"].isoformat(),
-                "weight": round(float(w["weight"]), 4), "segment": w["segment_id"], "rule": w["rule_id"],
+                "weight": round(float(w["weight"]), 4), "relief": round(float(w["relief"]), 4),
+                "segment": w["segment_id"], "rule": w["rule_id"],
                 "summary": inc["summary"] or inc["evidence"][:160],
+                "confidence": None if pd.isna(inc["confidence"]) else float(inc["confidence"]),
+                "evidence": inc["evidence"],
             })
         return out
 
@@ -203,7 +206,7 @@ class RiskEngine:
         return doc
 
     def _alternative(self, assessment: Assessment, start: str, end: str, path, route: RouteScore) -> dict | None:
-        """A route that avoids the worst segment, if there is a worst segment and a sensible detour."""
+        """A safer route that avoids the worst segment, if there is one within a sensible detour."""
         if route.worst_segment is None:
             return None
         try:
@@ -213,6 +216,8 @@ class RiskEngine:
         if other.length_km > ALTERNATIVE_MAX_DETOUR * path.length_km:
             return None
         alt = score_route(self.rules, assessment, [s.id for s in other.segments])
+        if alt.score >= route.score:
+            return None  # no safer way round
         return {
             "avoids": route.worst_segment, "score": round(alt.score, 1), "level": alt.level,
             "level_name": alt.level_name, "distance_km": round(other.length_km, 1), "via": list(other.via),
@@ -252,6 +257,7 @@ class RiskEngine:
                 "distance_decay": round(float(c["distance_decay"]), 3),
                 "confidence": round(float(c["confidence"]), 3),
                 "fatalities_boost": round(float(c["fatalities_boost"]), 3), "weight": round(float(c["weight"]), 4),
+                "relief": round(float(c["relief"]), 4),
                 "summary": inc["summary"], "evidence": inc["evidence"], "source": inc["source"],
             })
         return {
@@ -259,7 +265,9 @@ class RiskEngine:
                         "length_km": round(seg.length_km, 1)},
             "at": assessment.now.isoformat(), "score": round(float(s["score"]), 1), "level": int(s["level"]),
             "level_name": s["level_name"], "total_weight": round(float(s["weight"]), 4),
+            "kept": round(float(s["kept"]), 4),
             "formula": "weight = severity x time_decay x distance_decay x confidence x fatalities_boost; "
-                       f"score = 100 x (1 - exp(-sum(weight) / {self.rules.scoring.saturation:g}))",
+                       "kept = product of (1 - relief) over reopenings and truces; "
+                       f"score = 100 x (1 - exp(-sum(weight) x kept / {self.rules.scoring.saturation:g}))",
             "incidents": items,
         }

@@ -61,6 +61,7 @@ class ThreatRule(_Strict):
     half_life_days: float | None = Field(default=None, gt=0)
     reach_km: float | None = Field(default=None, ge=0)
     road_threat: bool = True
+    relief: float = Field(default=0.0, ge=0, le=1)
 
 
 class EventTypeRule(ThreatRule):
@@ -171,6 +172,7 @@ class ResolvedRule:
     half_life_days: float
     reach_km: float
     road_threat: bool
+    relief: float = 0.0
 
 
 def _load_yaml(path: Path) -> Any:
@@ -266,6 +268,8 @@ class RuleBook:
         'tag:ambush'
         >>> book.resolve("Protests", "Peaceful protest").road_threat
         False
+        >>> book.resolve("Strategic developments", "Agreement", ("reopening",)).relief
+        0.5
         """
         key = (event_type, sub_event_type, tuple(tags))
         if key in self._resolved:
@@ -286,6 +290,15 @@ class RuleBook:
                 best = ResolvedRule(f"tag:{tag.id}", tag.severity, tag.half_life_days, tag.reach_km, tag.road_threat)
         if not best.road_threat:
             best = ResolvedRule(best.id, 0.0, best.half_life_days, best.reach_km, False)
+        if best.severity == 0:
+            reliefs = [t for t in (self._tags.get(i) for i in tags) if t and t.relief > 0]
+            if sub and sub.relief > 0:
+                reliefs.append(sub)
+            if reliefs:
+                top = max(reliefs, key=lambda r: r.relief)
+                rule_id = f"tag:{top.id}" if top in self.taxonomy.tags else f"{etype.id}/{top.id}"
+                best = ResolvedRule(rule_id, 0.0, top.half_life_days or etype.half_life_days,
+                                    top.reach_km if top.reach_km is not None else etype.reach_km, False, top.relief)
         self._resolved[key] = best
         return best
 

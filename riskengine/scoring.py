@@ -3,10 +3,11 @@
 Vectorised with pandas/numpy over all (incident, segment) matches at once:
 
     weight = severity x time decay x distance decay x confidence x fatalities boost
-    score  = 100 x (1 - exp(-sum(weights) / saturation))
+    score  = 100 x (1 - exp(-sum(weights) x kept / saturation))
 
-A new incident only adds weight, so it never lowers a score; as incidents age their weight
-decays and so does the score. A route counts each incident once, with its largest weight on any
+where ``kept`` is 1 unless a confirmed reopening or truce touches the segment: each takes away its
+``relief`` share (times its own decays and confidence) of the threat. A new threat incident only
+adds weight, so it never lowers a score; as incidents age their weight decays and so does the score. A route counts each incident once, with its largest weight on any
 of the route's segments, so an incident at a junction is not counted twice.
 """
 
@@ -24,7 +25,7 @@ from .rules import RuleBook
 
 CONTRIBUTION_COLUMNS = [
     "incident_id", "segment_id", "distance_km", "gap_km", "rule_id", "severity", "age_days",
-    "time_decay", "distance_decay", "confidence", "fatalities_boost", "weight",
+    "time_decay", "distance_decay", "confidence", "fatalities_boost", "weight", "relief",
 ]
 
 
@@ -57,6 +58,7 @@ def contributions(rules: RuleBook, incidents: pd.DataFrame, matches: pd.DataFram
             "severity": [r.severity for r in rule],
             "half_life_days": [r.half_life_days for r in rule],
             "reach_km": [r.reach_km for r in rule],
+            "relief_share": [r.relief for r in rule],
         },
         index=incidents.index,
     )
@@ -64,8 +66,9 @@ def contributions(rules: RuleBook, incidents: pd.DataFrame, matches: pd.DataFram
     default_radius = precision.map(rules.precision_radius_km)
     per_incident["radius_km"] = incidents["radius_km"].astype(float).fillna(default_radius)
     reliability = incidents["source_reliability"].map(rules.reliability_factor)
-    base_confidence = incidents["confidence"].astype(float).fillna(1.0)
-    per_incident["confidence"] = base_confidence * precision.map(rules.precision_factor) * reliability
+    # an incident's own confidence (from extraction) already counts its location precision
+    own = incidents["confidence"].astype(float)
+    per_incident["confidence"] = own.fillna(precision.map(rules.precision_factor)) * reliability
     per_incident["fatalities_boost"] = rules.fatalities_boost(incidents["fatalities"].to_numpy())
     midnight = pd.to_datetime(incidents["date"]).dt.tz_localize("UTC")
     per_incident["age_days"] = (pd.Timestamp(now) - midnight).dt.total_seconds() / 86400.0
@@ -74,11 +77,10 @@ def contributions(rules: RuleBook, incidents: pd.DataFrame, matches: pd.DataFram
     frame["gap_km"] = np.maximum(frame["distance_km"].to_numpy() - frame["radius_km"].to_numpy(), 0.0)
     frame["time_decay"] = rules.time_decay(frame["age_days"].to_numpy(), frame["half_life_days"].to_numpy())
     frame["distance_decay"] = rules.distance_decay(frame["gap_km"].to_numpy(), frame["reach_km"].to_numpy())
-    frame["weight"] = (
-        frame["severity"] * frame["time_decay"] * frame["distance_decay"] * frame["confidence"]
-        * frame["fatalities_boost"]
-    )
-    frame = frame[frame["weight"] > 0]
+    presence = frame["time_decay"] * frame["distance_decay"] * frame["confidence"]
+    frame["weight"] = frame["severity"] * presence * frame["fatalities_boost"]
+    frame["relief"] = frame["relief_share"] * presence
+    frame = frame[(frame["weight"] > 0) | (frame["relief"] > 0)]
     return frame[CONTRIBUTION_COLUMNS].reset_index(drop=True)
 
 
@@ -95,12 +97,15 @@ def assess(rules: RuleBook, segments: Sequence[Segment], incidents: pd.DataFrame
            now: dt.datetime) -> Assessment:
     """Score every segment of the network at ``now``."""
     contrib = contributions(rules, incidents, matches, now)
-    sums = contrib.groupby("segment_id").agg(weight=("weight", "sum"), incidents=("incident_id", "nunique"))
+    log_kept = np.log1p(-np.minimum(contrib["relief"].to_numpy(dtype=float), 0.999))
+    sums = contrib.assign(log_kept=log_kept).groupby("segment_id").agg(
+        weight=("weight", "sum"), log_kept=("log_kept", "sum"), incidents=("incident_id", "nunique"))
     table = pd.DataFrame(index=pd.Index([s.id for s in segments], name="segment_id"))
-    table = table.join(sums).fillna({"weight": 0.0, "incidents": 0})
+    table = table.join(sums).fillna({"weight": 0.0, "log_kept": 0.0, "incidents": 0})
     table["weight"] = table["weight"].astype(float)
     table["incidents"] = table["incidents"].astype(int)
-    table["score"] = rules.score_from_weight(table["weight"].to_numpy())
+    table["kept"] = np.exp(table.pop("log_kept").astype(float))
+    table["score"] = rules.score_from_weight(table["weight"].to_numpy() * table["kept"].to_numpy())
     table["level"] = rules.level_for(table["score"].to_numpy())
     table["level_name"] = table["level"].map(rules.level_name)
     return Assessment(_as_utc(now), contrib, table)
@@ -122,10 +127,12 @@ def score_route(rules: RuleBook, assessment: Assessment, segment_ids: Sequence[s
     contrib = assessment.contributions
     on_route = contrib[contrib["segment_id"].isin(segment_ids)]
     per_incident = (
-        on_route.sort_values("weight", ascending=False).drop_duplicates("incident_id").reset_index(drop=True)
+        on_route.sort_values(["weight", "relief"], ascending=False).drop_duplicates("incident_id")
+        .reset_index(drop=True)
     )
     total = float(per_incident["weight"].sum())
-    score = float(rules.score_from_weight(total))
+    kept = float(np.prod(1.0 - np.minimum(per_incident["relief"].to_numpy(dtype=float), 0.999)))
+    score = float(rules.score_from_weight(total * kept))
     level = int(rules.level_for(score))
     seg_scores = assessment.segments.loc[list(segment_ids), "score"]
     worst = str(seg_scores.idxmax()) if len(seg_scores) and seg_scores.max() > 0 else None

@@ -226,3 +226,13 @@ def test_the_seed_document_raises_the_roads_it_describes_and_no_others(engine):
         assert after[r] >= before[r] + 1, r
     for r in routes[3:]:
         assert after[r] == before[r], r
+
+
+def test_a_reopening_is_read_as_relief_and_a_broken_truce_as_fighting(reader, rules):
+    reopened = one(reader, "The road between Sebha and Ubari reopened to traffic on Sunday.")
+    assert "reopening" in reopened.tags
+    assert rules.resolve(reopened.event_type, reopened.sub_event_type, tuple(reopened.tags)).relief > 0
+    truce = one(reader, "Militias in Zawiya agreed a truce and a halt to the fighting on Monday.")
+    assert truce.event_type == "Strategic developments" and "clashes" not in truce.tags
+    broken = one(reader, "Despite the truce, militias in Zawiya exchanged fire on Monday.")
+    assert broken.event_type == "Battles"

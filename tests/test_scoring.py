@@ -101,3 +101,23 @@ def test_a_new_incident_never_lowers_a_score_and_scores_stay_in_range(rules, exi
     after = _score(rules, [*existing, new], distances[: len(existing)] + [distances[-1]])
     assert 0.0 <= before <= 100.0 and 0.0 <= after <= 100.0
     assert after >= before
+
+
+def _relief_and_threat(rules, relief_days_ago: float):
+    threat = _incident(2, tags=["ambush"])
+    reopened = _incident(relief_days_ago, event_type="Strategic developments", sub_event_type="Agreement",
+                         tags=["reopening"])
+    frame = incident_frame([threat, reopened], ["threat", "reopened"])
+    matches = pd.DataFrame({"incident_id": ["threat", "reopened"], "segment_id": ["s1", "s1"],
+                            "distance_km": [0.0, 0.0]})
+    segs = [Segment("s1", "s1", "r", "R", "A", "B", LineString([(0, 0), (1, 1)]), 1.0)]
+    return assess(rules, segs, frame, matches, NOW).segments.loc["s1", "score"]
+
+
+def test_a_confirmed_reopening_lowers_the_score_for_a_few_days(rules):
+    threat_only = _score(rules, [_incident(2, tags=["ambush"])], [0.0])
+    fresh_reopening = _relief_and_threat(rules, 0)
+    old_reopening = _relief_and_threat(rules, 20)
+    assert fresh_reopening < threat_only
+    assert fresh_reopening < old_reopening <= threat_only
+    assert threat_only - old_reopening < 1.0

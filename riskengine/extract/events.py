@@ -66,13 +66,14 @@ def read_event(clause: str, lexicon: Lexicon) -> EventReading | None:
         hits.setdefault(trig.id, []).append(m.start())
     if not hits:
         return None
-    triggers = [lexicon.trigger_by_id[i] for i in hits]
-    best = max(triggers, key=lambda t: t.priority)
-    cancelled = {c for t in triggers for c in t.cancels}
-    tags = list(dict.fromkeys(tag for t in sorted(triggers, key=lambda t: -t.priority) for tag in t.tags
-                              if tag not in cancelled))
-    strength = min(1.0, best.strength + 0.05 * (len(triggers) - 1))
-    return EventReading(best, tags, hits[best.id], strength, list(hits))
+    active = sorted((lexicon.trigger_by_id[i] for i in hits), key=lambda t: -t.priority)
+    for trig in list(active):
+        if trig in active:
+            active = [t for t in active if t.id not in trig.cancels]
+    best = active[0]
+    tags = list(dict.fromkeys(tag for t in active for tag in t.tags))
+    strength = min(1.0, best.strength + 0.05 * (len(active) - 1))
+    return EventReading(best, tags, hits[best.id], strength, [t.id for t in active])
 
 
 def sentence_cues(sentence: str, lexicon: Lexicon) -> tuple[bool, float]:

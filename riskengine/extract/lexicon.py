@@ -211,8 +211,13 @@ class Lexicon:
         geography = _parse(folder / "geography.yaml", Geography)
         if rules is not None:
             known = set(rules.tag_ids)
+            trigger_ids = {t.id for t in events.triggers}
             for trig in events.triggers:
-                unknown = [t for t in [*trig.tags, *trig.cancels] if t not in known]
+                unknown = [c for c in trig.cancels if c not in trigger_ids]
+                if unknown:
+                    raise RuleFileError(str(folder / "events.yaml"), trig.id, "cancels",
+                                        f"unknown trigger id(s) {unknown}")
+                unknown = [t for t in trig.tags if t not in known]
                 if unknown:
                     raise RuleFileError(str(folder / "events.yaml"), trig.id, "tags",
                                         f"unknown tag(s) {unknown}; rules/taxonomy.yaml has: {', '.join(known)}")

@@ -7,8 +7,9 @@ Vectorised with pandas/numpy over all (incident, segment) matches at once:
 
 where ``kept`` is 1 unless a confirmed reopening or truce touches the segment: each takes away its
 ``relief`` share (times its own decays and confidence) of the threat. A new threat incident only
-adds weight, so it never lowers a score; as incidents age their weight decays and so does the score. A route counts each incident once, with its largest weight on any
-of the route's segments, so an incident at a junction is not counted twice.
+adds weight, so it never lowers a score; as incidents age their weight decays and so does the score.
+A route counts each incident once, with its largest weight on any of the route's segments, so an
+incident at a junction is not counted twice.
 """
 
 from __future__ import annotations

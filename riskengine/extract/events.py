@@ -87,10 +87,11 @@ def sentence_cues(sentence: str, lexicon: Lexicon) -> tuple[bool, float]:
     return drop, factor
 
 
-def strip_history(clause: str, lexicon: Lexicon) -> str:
-    """The clause with its parts about the past ("five years after ...", "since 2011 ...") blanked
-    out; offsets are kept, so place names still line up."""
-    return lexicon.history.sub(lambda m: " " * len(m.group()), clause)
+def strip_history(clause: str, lexicon: Lexicon, *, past_events_only: bool = False) -> str:
+    """The clause with its parts about the past ("five years after ...", "since 2011 ...", "the 2011
+    war") blanked out; offsets are kept, so place names still line up."""
+    pattern = lexicon.past_events if past_events_only else lexicon.history
+    return pattern.sub(lambda m: " " * len(m.group()), clause)
 
 
 def names_found(text: str, category) -> list[str]:

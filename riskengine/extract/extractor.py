@@ -161,7 +161,7 @@ class Extractor:
         context: Place | None = None
         for s_index, (s_start, sentence) in enumerate(sentences):
             s_mentions = [m for m in mentions if s_start <= m.start < s_start + len(sentence)]
-            if is_historical(sentence, published):
+            if is_historical(strip_history(sentence, self.lexicon, past_events_only=True), published):
                 continue
             drop, factor = sentence_cues(sentence, self.lexicon)
             if not drop:

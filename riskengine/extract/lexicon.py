@@ -107,6 +107,7 @@ class Events(_Strict):
     triggers: list[Trigger]
     cues: list[Cue] = Field(default_factory=list)
     history: list[HistoryClause] = Field(default_factory=list)
+    past_events: list[HistoryClause] = Field(default_factory=list)
 
 
 class NamedEntry(PhraseEntry):
@@ -168,6 +169,11 @@ def compile_category(entries: Sequence[PhraseEntry]) -> Category:
     return Category(re.compile(groups or r"(?!x)x", re.IGNORECASE), tuple(entries))
 
 
+def _alternation(entries: Sequence[PhraseEntry]) -> re.Pattern:
+    """One case-insensitive regex matching any of the entries (never matching when there are none)."""
+    return re.compile("|".join(f"(?:{e.pattern()})" for e in entries) or r"(?!x)x", re.IGNORECASE)
+
+
 def words_regex(words: Sequence[str]) -> str:
     """An alternation of whole-word phrases (longest first), without a group."""
     return "|".join(phrase_pattern(w) for w in sorted(words, key=len, reverse=True))
@@ -197,7 +203,8 @@ class Lexicon:
         self.triggers = compile_category(ordered)
         self.trigger_by_id = {t.id: t for t in events.triggers}
         self.cues = compile_category(events.cues)
-        self.history = re.compile("|".join(f"(?:{h.pattern()})" for h in events.history) or r"(?!x)x", re.I)
+        self.history = _alternation(events.history + events.past_events)
+        self.past_events = _alternation(events.past_events)
         self.actors = compile_category(entities.actors)
         self.targets = compile_category(entities.targets)
         self.proximity = geography.proximity

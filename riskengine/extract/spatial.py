@@ -292,7 +292,7 @@ class SpatialReader:
                     continue
                 phrase = template[m.start():m.start(1) - 1 if m.group(1) else m.start(2)].strip()
                 found.append(self._point(place, 60, at(m), prox.geo_precision, prox.radius_km,
-                                         f"{phrase} {place.name}", inferred))
+                                         f"{_readable(phrase)} {place.name}", inferred))
         outskirts = next((p for p in self.geo.proximity if p.id == "outskirts"), None)
         for m in self.possessive.finditer(template):
             place = places[int(m.group(1))]
@@ -390,6 +390,21 @@ def _template(clause: str, mentions: list[Mention]) -> tuple[str, dict[int, int]
         starts[pos + j] = last + j
     parts.append(tail)
     return "".join(parts), starts
+
+
+_PREPOSITIONS = ("in ", "at ", "near", "outside", "on ", "around", "inside", "close", "not far", "just ")
+
+
+def _readable(phrase: str) -> str:
+    """A proximity phrase as it reads in a summary: "from" -> "near", "gate of" -> "at the gate of"."""
+    phrase = phrase.lower()
+    if phrase == "from":
+        return "near"
+    if phrase.startswith(_PREPOSITIONS) or phrase in {"in", "at", "near", "outside", "inside", "around"}:
+        return phrase
+    if phrase.startswith(("district", "neighbourhood", "neighborhood", "quarter", "centre", "center", "central")):
+        return f"in the {phrase}"
+    return f"at the {phrase}"
 
 
 def _midpoint(line):

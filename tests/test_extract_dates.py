@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from riskengine.extract.dates import DateGuess, find_date, incident_date, is_historical
@@ -206,6 +206,7 @@ PHRASES = [
 ]
 
 
+@settings(deadline=None)  # a first dateparser call loads its data: slow once, not a bug
 @given(
     published=st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2100, 12, 31)),
     phrase=st.sampled_from(PHRASES),

@@ -77,9 +77,34 @@ _HISTORY = re.compile(
 RECENT_DAYS = 60
 
 
+_PLAIN_FORMATS = ("%d %B %Y", "%d %b %Y", "%B %d %Y", "%b %d %Y", "%Y-%m-%d")
+_PLAIN_FORMATS_NO_YEAR = ("%d %B", "%d %b", "%B %d", "%b %d")
+
+
+def _parse_plain(phrase: str, published: dt.date) -> dt.date | None:
+    """The common shapes ("12 november", "november 12 2026") without dateparser's ~1 ms."""
+    text = " ".join(phrase.split())
+    for fmt in _PLAIN_FORMATS:
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            pass
+    for fmt in _PLAIN_FORMATS_NO_YEAR:
+        try:
+            day = dt.datetime.strptime(f"{text} {published.year}", f"{fmt} %Y").date()
+        except ValueError:
+            continue
+        return day
+    return None
+
+
 @functools.lru_cache(maxsize=8192)
 def _parse_explicit(phrase: str, published: dt.date) -> dt.date | None:
-    """Resolve a normalised calendar phrase with dateparser (memoised, ~1 ms a miss)."""
+    """Resolve a normalised calendar phrase: common shapes directly, the rest with dateparser
+    (memoised, ~1 ms a miss)."""
+    plain = _parse_plain(phrase, published)
+    if plain is not None:
+        return plain
     base = dt.datetime.combine(published, dt.time(12))
     settings = {"RELATIVE_BASE": base, "PREFER_DATES_FROM": "past"}
     parsed = dateparser.parse(phrase, languages=["en"], settings=settings)

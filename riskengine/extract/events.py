@@ -32,6 +32,7 @@ _DEATH_PATTERNS = [
                r"(?:driver|passenger|soldier|man|woman|child|boy|girl|officer|civilian|guard|policeman|worker)\b",
                re.I),
 ]
+_DEATH_WORDS = ("kill", "dead", "died", "slain", "toll", "casualt", "no one", "nobody", "injur")
 _NO_DEATHS = re.compile(
     r"\b(?:no (?:one|body) was (?:killed|hurt|injured)|nobody (?:was )?(?:killed|hurt|injured)|no casualties|"
     r"no deaths|no one died|without casualties|no injuries)\b", re.I)
@@ -61,9 +62,14 @@ def read_event(clause: str, lexicon: Lexicon) -> EventReading | None:
     >>> read_event("The ministry opened a new school.", lex) is None
     True
     """
+    return reading_from_hits(list(lexicon.triggers.finditer(clause)), lexicon)
+
+
+def reading_from_hits(found: list[tuple[Trigger, object]], lexicon: Lexicon, offset: int = 0) -> EventReading | None:
+    """The event given by trigger matches already found (positions made relative to ``offset``)."""
     hits: dict[str, list[int]] = {}
-    for trig, m in lexicon.triggers.finditer(clause):
-        hits.setdefault(trig.id, []).append(m.start())
+    for trig, m in found:
+        hits.setdefault(trig.id, []).append(m.start() - offset)
     if not hits:
         return None
     active = sorted((lexicon.trigger_by_id[i] for i in hits), key=lambda t: -t.priority)
@@ -78,8 +84,13 @@ def read_event(clause: str, lexicon: Lexicon) -> EventReading | None:
 
 def sentence_cues(sentence: str, lexicon: Lexicon) -> tuple[bool, float]:
     """(drop, confidence factor) from the cue phrases of a sentence (denials, hedges, the sea...)."""
+    return cue_effect(lexicon.cues.finditer(sentence))
+
+
+def cue_effect(found) -> tuple[bool, float]:
+    """(drop, confidence factor) from cue matches already found."""
     drop, factor = False, 1.0
-    for cue, _ in lexicon.cues.finditer(sentence):
+    for cue, _ in found:
         if cue.effect == "drop":
             drop = True
         else:
@@ -90,8 +101,17 @@ def sentence_cues(sentence: str, lexicon: Lexicon) -> tuple[bool, float]:
 def strip_history(clause: str, lexicon: Lexicon, *, past_events_only: bool = False) -> str:
     """The clause with its parts about the past ("five years after ...", "since 2011 ...", "the 2011
     war") blanked out; offsets are kept, so place names still line up."""
-    pattern = lexicon.past_events if past_events_only else lexicon.history
-    return pattern.sub(lambda m: " " * len(m.group()), clause)
+    category = lexicon.past_events if past_events_only else lexicon.history
+    spans = [(hit.start(), hit.end()) for _, hit in category.finditer(clause)]
+    if not spans:
+        return clause
+    parts, last = [], 0
+    for start, end in spans:
+        parts.append(clause[last:start])
+        parts.append(" " * (end - start))
+        last = end
+    parts.append(clause[last:])
+    return "".join(parts)
 
 
 def names_found(text: str, category) -> list[str]:
@@ -118,6 +138,9 @@ def fatalities(text: str) -> int:
     >>> fatalities("One driver was killed and three were wounded.")
     1
     """
+    low = text.lower()
+    if not any(word in low for word in _DEATH_WORDS):
+        return 0
     if _NO_DEATHS.search(text) and not re.search(r"\b(?:killed|dead|died)\b", _NO_DEATHS.sub("", text), re.I):
         return 0
     best = 0

@@ -18,8 +18,8 @@ from ..models import Incident, Place
 from ..roads import RoadNetwork
 from ..rules import RuleBook
 from .dates import incident_date, is_historical
-from .events import EventReading, fatalities, names_found, read_event, sentence_cues, strip_history
-from .lexicon import Lexicon, words_regex
+from .events import EventReading, cue_effect, fatalities, reading_from_hits, strip_history
+from .lexicon import Category, Lexicon, PhraseEntry, words_regex
 from .places import Mention, PlaceFinder
 from .spatial import Location, SpatialReader
 
@@ -41,8 +41,28 @@ class _Candidate:
     sentence_index: int
     confidence_factor: float
     extra_tags: list[str] = field(default_factory=list)
-    evidence: list[str] = field(default_factory=list)
+    evidence: list[tuple[int, int]] = field(default_factory=list)  # sentence spans in the report
     deaths: int = 0
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """What the lexicons find in a whole report, found once and looked up by position."""
+
+    text: str
+    cues: list
+    actors: list
+    targets: list
+
+    @staticmethod
+    def within(hits: list, spans: list[tuple[int, int]]) -> list:
+        return [(entry, hit) for entry, hit in hits if any(a <= hit.start() < b for a, b in spans)]
+
+    def names(self, hits: list, spans: list[tuple[int, int]]) -> list[str]:
+        return list(dict.fromkeys(entry.name for entry, _ in self.within(hits, spans)))
+
+    def evidence(self, spans: list[tuple[int, int]]) -> str:
+        return " ".join(self.text[a:b] for a, b in sorted(set(spans)))
 
 
 def split_sentences(text: str) -> list[tuple[int, str]]:
@@ -55,10 +75,12 @@ def split_sentences(text: str) -> list[tuple[int, str]]:
     """
     out, start = [], 0
     for m in SENTENCE_END.finditer(text):
-        before = text[start:m.start()].rstrip("\"'”’)")
-        last_word = before.rsplit(None, 1)[-1].rstrip(".!?").lower() if before.split() else ""
-        if "\n" not in m.group() and (last_word in ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha())):
-            continue
+        end = m.start()
+        if text[end - 1] == "." and "\n" not in m.group():
+            word_start = max(text.rfind(" ", start, end), text.rfind("\n", start, end)) + 1
+            last_word = text[word_start:end - 1].lstrip("\"'“‘(").lower()
+            if last_word in ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha()):
+                continue
         _add_sentence(out, text, start, m.end())
         start = m.end()
     _add_sentence(out, text, start, len(text))
@@ -79,13 +101,14 @@ class Extractor:
         self.finder = PlaceFinder(gazetteer, lexicon.geography)
         self.spatial = SpatialReader(lexicon.geography, network, gazetteer, rules)
         geo = lexicon.geography
-        foreign = words_regex([w for group in geo.foreign for w in group])
+        foreign_words = [w for group in geo.foreign for w in group]
+        foreign = words_regex(foreign_words)
         adj = r"(?:(?:north|south|east|west|central)(?:ern)?\s+)?"
+        self._foreign = Category([PhraseEntry(phrases=foreign_words, case_sensitive=True)])
         self._foreign_after = re.compile(rf"^\s*(?:,\s*|\s+in\s+(?:the\s+)?){adj}(?:{foreign})", re.I)
         self._foreign_before = re.compile(
             rf"(?:(?:{foreign})['’]s\s+(?:\w+\s+){{0,2}}|(?:{foreign})\s+(?:\w+\s+)?(?:city|town|port|capital)\s+of\s+)$",
             re.I)
-        self._any_foreign = re.compile(foreign, re.I)
         self._libya = re.compile(words_regex(geo.libya), re.I)
         self._also_abroad = {normalize_name(n) for n in geo.names_also_abroad}
 
@@ -94,12 +117,17 @@ class Extractor:
     def libyan_mentions(self, text: str) -> list[Mention]:
         """Places named in the text, without those the text puts in another country."""
         mentions = self.finder.find(text)
-        foreign_report = bool(self._any_foreign.search(text)) and not self._libya.search(text)
+        foreign = [hit for _, hit in self._foreign.finditer(text)] if mentions else []
+        if not foreign:
+            return mentions
+        foreign_report = not self._libya.search(text)
         kept = []
         for m in mentions:
-            if self._foreign_after.search(text[m.end:m.end + 40]):
+            after = any(m.end <= h.start() <= m.end + 40 for h in foreign)
+            before = any(m.start - 60 <= h.start() < m.start for h in foreign)
+            if after and self._foreign_after.search(text[m.end:m.end + 40]):
                 continue
-            if self._foreign_before.search(text[max(0, m.start - 60):m.start]):
+            if before and self._foreign_before.search(text[max(0, m.start - 60):m.start]):
                 continue
             if foreign_report and normalize_name(m.surface) in self._also_abroad:
                 continue
@@ -108,27 +136,22 @@ class Extractor:
 
     # ---- reading -----------------------------------------------------------------------------
 
-    def _clauses(self, sentence: str) -> list[tuple[int, str]]:
+    @staticmethod
+    def _clauses(sentence: str, trigger_starts: list[int]) -> list[tuple[int, str]]:
         """Cut a sentence where each side reports its own event ("..., and the road was closed")."""
         pieces, start = [], 0
         for m in CLAUSE_BREAK.finditer(sentence):
-            pieces.append((start, sentence[start:m.start()]))
+            pieces.append((start, m.start()))
             start = m.end()
-        pieces.append((start, sentence[start:]))
-        if len(pieces) == 1:
-            return pieces
-        merged: list[tuple[int, str]] = []
-        for offset, piece in pieces:
-            has_event = self.lexicon.triggers.search(piece) is not None
-            if merged and not has_event:
-                prev_offset, _ = merged[-1]
-                merged[-1] = (prev_offset, sentence[prev_offset:offset + len(piece)])
-            elif merged and not self.lexicon.triggers.search(merged[-1][1]):
-                prev_offset, _ = merged[-1]
-                merged[-1] = (prev_offset, sentence[prev_offset:offset + len(piece)])
+        pieces.append((start, len(sentence)))
+        merged: list[tuple[int, int]] = []
+        for begin, end in pieces:
+            has_event = any(begin <= p < end for p in trigger_starts)
+            if merged and (not has_event or not any(merged[-1][0] <= p < merged[-1][1] for p in trigger_starts)):
+                merged[-1] = (merged[-1][0], end)
             else:
-                merged.append((offset, piece))
-        return merged
+                merged.append((begin, end))
+        return [(begin, sentence[begin:end]) for begin, end in merged]
 
     def _best_location(self, locations: list[Location], reading: EventReading) -> Location | None:
         if not locations:
@@ -155,44 +178,59 @@ class Extractor:
         mentions = self.libyan_mentions(text)
         if not mentions:
             return []
+        cleaned_text = strip_history(text, self.lexicon)
+        triggers = list(self.lexicon.triggers.finditer(cleaned_text))
+        if not triggers:
+            return []
+        past_free = strip_history(text, self.lexicon, past_events_only=True)
+        scan = _Scan(text, list(self.lexicon.cues.finditer(text)), list(self.lexicon.actors.finditer(text)),
+                     list(self.lexicon.targets.finditer(text)))
         sentences = split_sentences(text)
         lead = sentences[0][1] if sentences else ""
         candidates: list[_Candidate] = []
         context: Place | None = None
         for s_index, (s_start, sentence) in enumerate(sentences):
-            s_mentions = [m for m in mentions if s_start <= m.start < s_start + len(sentence)]
-            if is_historical(strip_history(sentence, self.lexicon, past_events_only=True), published):
+            s_end = s_start + len(sentence)
+            s_mentions = [m for m in mentions if s_start <= m.start < s_end]
+            s_triggers = [(t, h) for t, h in triggers if s_start <= h.start() < s_end]
+            if not s_triggers or is_historical(past_free[s_start:s_end], published):
+                if s_mentions:
+                    context = s_mentions[-1].place
                 continue
-            drop, factor = sentence_cues(sentence, self.lexicon)
-            if not drop:
-                for c_offset, clause in self._clauses(sentence):
-                    c_start = s_start + c_offset
-                    cleaned = strip_history(clause, self.lexicon)
-                    local = [
-                        Mention(m.start - c_start, m.end - c_start, m.surface, m.place)
-                        for m in s_mentions
-                        if c_start <= m.start and m.end <= c_start + len(clause) and cleaned[m.start - c_start] != " "
-                    ]
-                    reading = read_event(cleaned, self.lexicon)
-                    if reading is not None:
-                        locations = self.spatial.candidates(cleaned, local, context)
-                        best = self._best_location(locations, reading)
-                        candidates.append(_Candidate(reading, best, clause, sentence, s_index, factor,
-                                                     evidence=[sentence]))
-                    if local:
-                        context = next((m.place for m in reversed(local) if not m.place.is_area), local[-1].place)
-            elif s_mentions:
-                context = s_mentions[-1].place
+            drop, factor = cue_effect(scan.within(scan.cues, [(s_start, s_end)]))
+            if drop:
+                if s_mentions:
+                    context = s_mentions[-1].place
+                continue
+            for c_offset, clause in self._clauses(sentence, [h.start() - s_start for _, h in s_triggers]):
+                c_start = s_start + c_offset
+                c_end = c_start + len(clause)
+                cleaned = cleaned_text[c_start:c_end]
+                local = [
+                    Mention(m.start - c_start, m.end - c_start, m.surface, m.place)
+                    for m in s_mentions
+                    if c_start <= m.start and m.end <= c_end and cleaned[m.start - c_start] != " "
+                ]
+                reading = reading_from_hits([(t, h) for t, h in s_triggers if c_start <= h.start() < c_end],
+                                            self.lexicon, offset=c_start)
+                if reading is not None:
+                    locations = self.spatial.candidates(cleaned, local, context)
+                    best = self._best_location(locations, reading)
+                    candidates.append(_Candidate(reading, best, clause, sentence, s_index, factor,
+                                                 evidence=[(s_start, s_end)]))
+                if local:
+                    context = next((m.place for m in reversed(local) if not m.place.is_area), local[-1].place)
         located = _attach_unlocated(candidates)
         merged = _merge_same_events(located)
-        return [self._incident(c, published, lead, source_reliability) for c in merged]
+        return [self._incident(c, scan, published, lead, source_reliability) for c in merged]
 
-    def _incident(self, c: _Candidate, published: dt.date, lead: str, reliability: str | None) -> Incident:
+    def _incident(self, c: _Candidate, scan: _Scan, published: dt.date, lead: str, reliability: str | None
+                  ) -> Incident:
         loc = c.location
         trigger = c.reading.trigger
         tags = list(dict.fromkeys([*c.reading.tags, *c.extra_tags]))
         when = incident_date([c.sentence, lead], published)
-        evidence_text = " ".join(dict.fromkeys(c.evidence))
+        evidence_text = scan.evidence(c.evidence)
         deaths = max(c.deaths, fatalities(c.clause if len(c.evidence) == 1 else evidence_text))
         confidence = c.reading.strength * c.confidence_factor * self.rules.precision_factor(loc.geo_precision)
         if loc.inferred:
@@ -211,8 +249,8 @@ class Extractor:
             geometry_wkt=loc.geometry_wkt,
             segments=loc.segments,
             places=loc.places,
-            actors=names_found(evidence_text, self.lexicon.actors),
-            targets=names_found(evidence_text, self.lexicon.targets),
+            actors=scan.names(scan.actors, c.evidence),
+            targets=scan.names(scan.targets, c.evidence),
             fatalities=deaths,
             confidence=round(min(1.0, confidence), 3),
             source_reliability=reliability,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import ahocorasick
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -22,6 +23,24 @@ from ..models import ACLED_EVENT_TYPES
 from ..rules import ACLED_SUB_EVENT_TYPES, RuleBook, _validation_error
 
 EXTRACTION_DIR = "extraction"
+
+
+def phrase_body(phrase: str) -> str:
+    """A phrase as a regex without its word boundaries (callers add them once around many phrases)."""
+    parts = []
+    for word in phrase.strip().split():
+        if word == "*":
+            parts.append(r"\w+")
+        elif word.endswith("*"):
+            parts.append(re.escape(word[:-1]) + r"[\w'’-]*")
+        else:
+            parts.append(re.escape(word))
+    return r"[\s-]+".join(parts).replace(r"\-", r"[\s-]?")
+
+
+def bounded(alternatives: str) -> str:
+    """Whole words only: one boundary check around an alternation, not one per phrase (much faster)."""
+    return rf"(?<![\w])(?:{alternatives})(?![\w])"
 
 
 def phrase_pattern(phrase: str) -> str:
@@ -36,16 +55,7 @@ def phrase_pattern(phrase: str) -> str:
     >>> bool(re.search(phrase_pattern("IED*"), "a MEDIC"))
     False
     """
-    parts = []
-    for word in phrase.strip().split():
-        if word == "*":
-            parts.append(r"\w+")
-        elif word.endswith("*"):
-            parts.append(re.escape(word[:-1]) + r"[\w'’-]*")
-        else:
-            parts.append(re.escape(word))
-    body = r"[\s-]+".join(parts).replace(r"\-", r"[\s-]?")
-    return rf"(?<![\w]){body}(?![\w])"
+    return bounded(phrase_body(phrase))
 
 
 class _Strict(BaseModel):
@@ -55,6 +65,8 @@ class _Strict(BaseModel):
 class PhraseEntry(_Strict):
     phrases: list[str] = Field(default_factory=list)
     regex: str | None = None
+    #: literal words one of which is in every match of ``regex``: the regex is tried only around them
+    keywords: list[str] = Field(default_factory=list)
     case_sensitive: bool = False
 
     @model_validator(mode="after")
@@ -68,12 +80,16 @@ class PhraseEntry(_Strict):
                 raise ValueError(f"regex does not compile: {exc}") from None
         return self
 
-    def pattern(self) -> str:
-        alternatives = [phrase_pattern(p) for p in sorted(self.phrases, key=len, reverse=True)]
+    def body(self) -> str:
+        """The entry's phrases (and regex) as one alternation, without word boundaries."""
+        alternatives = [phrase_body(p) for p in sorted(self.phrases, key=len, reverse=True)]
         if self.regex:
             alternatives.append(self.regex)
         body = "|".join(alternatives)
         return f"(?-i:{body})" if self.case_sensitive else body
+
+    def pattern(self) -> str:
+        return bounded(self.body())
 
 
 class Trigger(PhraseEntry):
@@ -149,34 +165,169 @@ class Geography(_Strict):
 
 
 @dataclass(frozen=True)
+class Hit:
+    """Where a lexicon phrase matched: the same questions a ``re.Match`` answers."""
+
+    begin: int
+    finish: int
+    text: str
+
+    def start(self) -> int:
+        return self.begin
+
+    def end(self) -> int:
+        return self.finish
+
+    def group(self) -> str:
+        return self.text
+
+
 class Category:
-    """One compiled alternation: which entry a match belongs to is ``entries[int(m.lastgroup[1:])]``."""
+    """A lexicon category compiled for speed.
 
-    regex: re.Pattern
-    entries: tuple[Any, ...]
+    Each phrase is anchored on its longest literal word. An Aho-Corasick automaton (pyahocorasick)
+    of the anchors finds the few places in a text where a phrase may be; only around those is the
+    phrase's regex tried. A ``regex:`` entry is tried only around its ``keywords`` (everywhere, if
+    it has none).
+    """
 
-    def finditer(self, text: str) -> Iterator[tuple[Any, re.Match]]:
-        for m in self.regex.finditer(text):
-            yield self.entries[int(m.lastgroup[1:])], m
+    #: how far before and after a keyword a regex match may reach
+    KEYWORD_REACH = (60, 240)
+
+    def __init__(self, entries: Sequence[PhraseEntry]):
+        self.entries = tuple(entries)
+        groups: dict[str, list[tuple[int, str, int]]] = {}  # anchor -> (entry, body, chars before anchor)
+        slow: list[tuple[int, str]] = []
+        partial_anchors: set[str] = set()  # anchors that may be the start of a longer word ("ambush*")
+        self._keywords = ahocorasick.Automaton()
+        keyword_entries: dict[str, list[tuple[re.Pattern, int]]] = {}
+        for i, entry in enumerate(self.entries):
+            if entry.regex:
+                if entry.keywords:
+                    pattern = re.compile(bounded(entry.regex), re.IGNORECASE)
+                    for word in entry.keywords:
+                        keyword_entries.setdefault(word.lower(), []).append((pattern, i))
+                else:
+                    slow.append((i, bounded(entry.regex)))
+            for phrase in sorted(entry.phrases, key=len, reverse=True):
+                body = phrase_body(phrase)
+                if entry.case_sensitive:
+                    body = f"(?-i:{body})"
+                anchor, before, whole = _anchor(phrase)
+                if anchor:
+                    groups.setdefault(anchor, []).append((i, body, before))
+                    partial_anchors.update([] if whole else [anchor])
+                else:
+                    slow.append((i, bounded(body)))
+        self._automaton = ahocorasick.Automaton()
+        self._verify: dict[str, tuple[re.Pattern, int]] = {}
+        for anchor, items in groups.items():
+            alternation = "|".join(f"(?P<e{i}_{n}>{body})" for n, (i, body, _) in enumerate(items))
+            reach_back = max(before for _, _, before in items)
+            self._verify[anchor] = (re.compile(bounded(alternation), re.IGNORECASE), reach_back)
+            self._automaton.add_word(anchor, (anchor, anchor not in partial_anchors))
+        if groups:
+            self._automaton.make_automaton()
+        for word, items in keyword_entries.items():
+            self._keywords.add_word(word, (word, items))
+        if keyword_entries:
+            self._keywords.make_automaton()
+        self._has_keywords = bool(keyword_entries)
+        alternation = "|".join(f"(?P<e{i}_{n}>{body})" for n, (i, body) in enumerate(slow))
+        self._slow = re.compile(alternation, re.IGNORECASE) if alternation else None
+        self._fallback = compile_category_regex(self.entries)
+
+    def _entry(self, m: re.Match) -> Any:
+        return self.entries[int(m.lastgroup[1:].split("_")[0])]
+
+    def finditer(self, text: str) -> Iterator[tuple[Any, Hit]]:
+        """Every match in text order, without overlaps (the earliest, then the longest, wins)."""
+        low = text.lower()
+        if len(low) != len(text):  # a few characters change length when lowered: take the plain road
+            for m in self._fallback.finditer(text):
+                yield self._entry(m), Hit(m.start(), m.end(), m.group())
+            return
+        found: dict[int, tuple[int, Any]] = {}
+        if self._verify:
+            size = len(low)
+            for end, (anchor, whole_word) in self._automaton.iter(low):
+                start = end - len(anchor) + 1
+                if start > 0 and (low[start - 1].isalnum() or low[start - 1] == "_"):
+                    continue
+                if whole_word and end + 1 < size and (low[end + 1].isalnum() or low[end + 1] == "_"):
+                    continue
+                pattern, reach_back = self._verify[anchor]
+                for m in pattern.finditer(text, max(0, start - reach_back), min(len(text), end + 120)):
+                    if m.start() <= start < m.end():
+                        if m.end() > found.get(m.start(), (-1, None))[0]:
+                            found[m.start()] = (m.end(), self._entry(m))
+                        break
+                    if m.start() > start:
+                        break
+        if self._has_keywords:
+            back, ahead = self.KEYWORD_REACH
+            for end, (word, items) in self._keywords.iter(low):
+                at = end - len(word) + 1
+                for pattern, i in items:
+                    for m in pattern.finditer(text, max(0, at - back), min(len(text), end + ahead)):
+                        if m.start() <= at < m.end() and m.end() > found.get(m.start(), (-1, None))[0]:
+                            found[m.start()] = (m.end(), self.entries[i])
+        if self._slow is not None:
+            for m in self._slow.finditer(text):
+                if m.end() > found.get(m.start(), (-1, None))[0]:
+                    found[m.start()] = (m.end(), self._entry(m))
+        last_end = -1
+        for start in sorted(found):
+            end, entry = found[start]
+            if start >= last_end:
+                last_end = end
+                yield entry, Hit(start, end, text[start:end])
 
     def search(self, text: str) -> Any | None:
-        m = self.regex.search(text)
-        return self.entries[int(m.lastgroup[1:])] if m else None
+        """The entry of the first match, or None."""
+        return next((entry for entry, _ in self.finditer(text)), None)
+
+
+#: Words too common in reports to anchor a phrase on when the phrase has a rarer word.
+COMMON_WORDS = frozenset("""a an the of to in on at by for with from and or their its his her them it is are was were
+be been being has have had may might could would will said says say heavy armed security control road roads
+highway route driver drivers car cars men man people forces force field coast area town city two one""".split())
+
+
+def _anchor(phrase: str) -> tuple[str, int, bool]:
+    """The word to find a phrase by: its longest literal word that is not a common one (a
+    wildcard's stem counts); how many characters may come before it in a match; and whether the
+    anchor is a whole word. ("", 0, False) when no word can anchor the phrase."""
+    words = phrase.split()
+    best, best_index, best_whole = "", -1, False
+    for rare_only in (True, False):
+        for index, word in enumerate(words):
+            stem = word.rstrip("*").lower()
+            if not stem or not stem[0].isalnum() or "*" in stem or (rare_only and stem in COMMON_WORDS):
+                continue
+            if len(stem) > len(best):
+                best, best_index, best_whole = stem, index, not word.endswith("*")
+        if best:
+            break
+    if len(best) < 2:
+        return "", 0, False
+    before = sum(len(w) + 3 for w in words[:best_index]) + (20 if "*" in words[:best_index] else 0)
+    return best, before, best_whole
+
+
+def compile_category_regex(entries: Sequence[PhraseEntry]) -> re.Pattern:
+    """All entries as one regex with a named group per entry (the plain, slower way)."""
+    groups = "|".join(f"(?P<e{i}_0>{e.body()})" for i, e in enumerate(entries))
+    return re.compile(bounded(groups) if groups else r"(?!x)x", re.IGNORECASE)
 
 
 def compile_category(entries: Sequence[PhraseEntry]) -> Category:
-    groups = "|".join(f"(?P<e{i}>{e.pattern()})" for i, e in enumerate(entries))
-    return Category(re.compile(groups or r"(?!x)x", re.IGNORECASE), tuple(entries))
-
-
-def _alternation(entries: Sequence[PhraseEntry]) -> re.Pattern:
-    """One case-insensitive regex matching any of the entries (never matching when there are none)."""
-    return re.compile("|".join(f"(?:{e.pattern()})" for e in entries) or r"(?!x)x", re.IGNORECASE)
+    return Category(entries)
 
 
 def words_regex(words: Sequence[str]) -> str:
-    """An alternation of whole-word phrases (longest first), without a group."""
-    return "|".join(phrase_pattern(w) for w in sorted(words, key=len, reverse=True))
+    """Whole-word phrases (longest first) as one bounded alternation, without a capturing group."""
+    return bounded("|".join(phrase_body(w) for w in sorted(words, key=len, reverse=True)))
 
 
 def _parse(path: Path, model: type[BaseModel]) -> Any:
@@ -203,8 +354,8 @@ class Lexicon:
         self.triggers = compile_category(ordered)
         self.trigger_by_id = {t.id: t for t in events.triggers}
         self.cues = compile_category(events.cues)
-        self.history = _alternation(events.history + events.past_events)
-        self.past_events = _alternation(events.past_events)
+        self.history = Category(events.history + events.past_events)
+        self.past_events = Category(events.past_events)
         self.actors = compile_category(entities.actors)
         self.targets = compile_category(entities.targets)
         self.proximity = geography.proximity

@@ -21,6 +21,15 @@ from .lexicon import Geography
 
 WORD = re.compile(r"[^\W_]+(?:['’ʼ`][^\W_]+)*")
 ARTICLES = frozenset("al el ul il ash esh as es ad ed ar er az ez at et an en ath eth adh edh ech aj ej".split())
+#: Lower-case words that may stand inside a name ("Qasr bin Ghashir").
+PARTICLES = frozenset("bin ben bu abu umm wadi bir ras sidi qasr ain bani beni".split())
+_UPPER_OR_ARABIC = "A-Z\u00C0-\u00DE\u0100-\u017F\u1E00-\u1EFF\u0600-\u06FF"
+#: Words that may belong to a name: capitalised or Arabic-script words, articles and particles.
+CANDIDATE = re.compile(
+    rf"(?<![^\W_])(?:[{_UPPER_OR_ARABIC}][^\W_]*(?:['’ʼ`][^\W_]+)*"
+    rf"|(?:{'|'.join(sorted(ARTICLES | PARTICLES, key=len, reverse=True))})(?![^\W_]))"
+)
+HAS_WORD = re.compile(r"[^\W_]")
 #: Canonical names may be this short ("Hun"); other aliases must be longer, to spare common words.
 MIN_NAME_LEN, MIN_ALIAS_LEN = 3, 4
 
@@ -72,16 +81,25 @@ class PlaceFinder:
         >>> [(m.surface, m.place.name) for m in PlaceFinder(gaz, geo).find("From Sabhā to al-Jufra, and sebha")]
         [('Sabhā', 'Sebha'), ('al-Jufra', 'Jufra')]
         """
-        words = [(m.start(), m.end(), m.group()) for m in WORD.finditer(text)]
-        kept: list[int] = []  # indices into words of the non-article words, in the stream
+        # Only capitalised or non-Latin words (and articles or particles between them) can be part of a
+        # name: the regex visits just those, and any other word between two of them is a barrier.
+        words: list[tuple[int, int, str]] = []
+        kept: list[int] = []  # indices into words of the words in the stream
         parts, starts = [" "], {}
-        pos = 1
-        for i, (_, _, word) in enumerate(words):
+        pos, last_end = 1, 0
+        for m in CANDIDATE.finditer(text):
+            start = m.start()
+            if start > last_end and HAS_WORD.search(text, last_end, start):
+                parts.append("~ ")
+                pos += 2
+            last_end = m.end()
+            word = m.group()
+            words.append((start, last_end, word))
             norm = _norm_word(word)
             if not norm or norm in ARTICLES:
                 continue
             starts[pos] = len(kept)
-            kept.append(i)
+            kept.append(len(words) - 1)
             parts.append(norm + " ")
             pos += len(norm) + 1
         stream = "".join(parts)
@@ -109,8 +127,5 @@ class PlaceFinder:
 
 
 def _looks_like_a_name(surface: str) -> bool:
-    """A proper noun: some word starts with a capital, or the name is not in Latin script."""
-    letters = [ch for ch in surface if ch.isalpha()]
-    if letters and not any("a" <= ch.lower() <= "z" for ch in letters):
-        return True
-    return any(w[:1].isupper() for w in re.split(r"[\s-]+", surface) if _norm_word(w) not in ARTICLES)
+    """A proper noun: some letter is a capital, or the name is in Arabic script."""
+    return any(ch.isupper() or "\u0600" <= ch <= "\u06ff" for ch in surface)

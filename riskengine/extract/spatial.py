@@ -28,6 +28,8 @@ its distance from the words that say what happened.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -124,6 +126,7 @@ class SpatialReader:
             rf"(in the (?:\w+\s+)?desert\s+|desert\s+)?(?:to the\s+)?\b({direction})\s+of\s+"
             rf"(?:(?:the\s+)?{ADJ}?{P}|({ANAPHORA}))", flags)
         self.direction_of = re.compile(rf"\b({direction})\s+of\b", flags)
+        self.road_word = re.compile(road, flags)
 
     # ---- geometry helpers --------------------------------------------------------------------
 
@@ -146,29 +149,43 @@ class SpatialReader:
 
     def _stretch(self, a: Place, b: Place, rank: int, position: int, description: str,
                  inferred: bool = False) -> Location | None:
-        if a.name == b.name:
+        road = self._road_between(a.name, b.name)
+        if road is None:
+            return None
+        segments, lat, lon = road
+        return Location("stretch", rank, position, lat, lon, 2, None, segments=list(segments),
+                        places=[_ref(a, "endpoint"), _ref(b, "endpoint")], description=description,
+                        inferred=inferred)
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one reader per engine; the network does not change
+    def _road_between(self, a: str, b: str) -> tuple[tuple[str, ...], float, float] | None:
+        """The segments of the road from a to b and the midpoint of that road (cached)."""
+        if a == b:
             return None
         try:
-            path = self.network.path(a.name, b.name)
+            path = self.network.path(a, b)
         except (NoRouteError, LookupError):
             return None
         if not path.segments:
             return None
         mid = _midpoint(path.line())
-        return Location("stretch", rank, position, mid.y, mid.x, 2, None, segments=[s.id for s in path.segments],
-                        places=[_ref(a, "endpoint"), _ref(b, "endpoint")], description=description,
-                        inferred=inferred)
+        return tuple(s.id for s in path.segments), mid.y, mid.x
 
     def _along_road(self, a: Place, b: Place, km: float) -> tuple[float, float] | None:
-        try:
-            path = self.network.path(a.name, b.name)
-        except (NoRouteError, LookupError):
+        metric = self._metric_road(a.name, b.name)
+        if metric is None:
             return None
-        if not path.segments:
-            return None
-        metric = to_metric(path.line())
         point = to_lonlat(metric.interpolate(min(km * 1000.0, metric.length)))
         return point.y, point.x
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one reader per engine; the network does not change
+    def _metric_road(self, a: str, b: str):
+        """The road from a to b as one line in the metric CRS (cached)."""
+        try:
+            path = self.network.path(a, b)
+        except (NoRouteError, LookupError):
+            return None
+        return to_metric(path.line()) if path.segments else None
 
     def _roads_from_coast(self, target: Place, rank: int, position: int) -> Location | None:
         """The roads leading from the coast road to ``target``: every quickest path from a coastal
@@ -218,7 +235,13 @@ class SpatialReader:
         found: list[Location] = []
         used_spans: list[tuple[int, int]] = []
 
-        for m in self.offset_road.finditer(template):
+        low = template.lower()
+        several = len(mentions) >= 2
+        has_digit = any(ch.isdigit() for ch in low)
+        has_road = self.road_word.search(low) is not None
+        has_direction = self.direction_of.search(low) is not None
+
+        for m in (self.offset_road.finditer(template) if has_digit else ()):
             km = float(m.group(1).replace(",", ".")) * UNITS[m.group(2).lower()]
             a = places[int(m.group(4))]
             bearing = self.bearing[m.group(3).lower()]
@@ -236,33 +259,35 @@ class SpatialReader:
                                   places=[_ref(a, "reference")], description=f"{km:g} km {m.group(3)} of {a.name}"))
             used_spans.append(m.span())
 
-        for m in self.coast_road.finditer(template):
+        coastal = has_road and ("coast" in low or "north" in low or "mediterranean" in low)
+        for m in (self.coast_road.finditer(template) if coastal else ()):
             loc = self._roads_from_coast(places[int(m.group(1))], 85, at(m))
             if loc:
                 found.append(loc)
                 used_spans.append(m.span())
 
-        for pattern in self.stretches:
+        for pattern in self.stretches if several else ():
             for m in pattern.finditer(template):
                 a, b = places[int(m.group(1))], places[int(m.group(2))]
                 loc = self._stretch(a, b, 80, at(m), f"between {a.name} and {b.name}")
                 if loc:
                     found.append(loc)
                     used_spans.append(m.span())
-        for m in self.travel_to_from.finditer(template):
+        for m in (self.travel_to_from.finditer(template) if several else ()):
             b, a = places[int(m.group(1))], places[int(m.group(2))]
             loc = self._stretch(a, b, 80, at(m), f"on the road from {a.name} to {b.name}")
             if loc:
                 found.append(loc)
                 used_spans.append(m.span())
-        if self.has_travel.search(template) and not self.span_word.search(template):
+        has_span = self.span_word.search(template) is not None
+        if several and self.has_travel.search(template) and not has_span:
             for m in self.travel_from_to.finditer(template):
                 a, b = places[int(m.group(1))], places[int(m.group(2))]
                 loc = self._stretch(a, b, 80, at(m), f"on the road from {a.name} to {b.name}")
                 if loc:
                     found.append(loc)
                     used_spans.append(m.span())
-        for m in self.road_to.finditer(template):
+        for m in (self.road_to.finditer(template) if has_road else ()):
             if _inside(m.span(), used_spans):
                 continue
             b_index = int(m.group(1))
@@ -275,7 +300,7 @@ class SpatialReader:
                 if loc:
                     found.append(loc)
 
-        if self.span_word.search(template):
+        if has_span and (several or any(p.is_area for p in places)):
             span = self._span_area(template, places, starts)
             if span:
                 found.append(span)
@@ -294,12 +319,12 @@ class SpatialReader:
                 found.append(self._point(place, 60, at(m), prox.geo_precision, prox.radius_km,
                                          f"{_readable(phrase)} {place.name}", inferred))
         outskirts = next((p for p in self.geo.proximity if p.id == "outskirts"), None)
-        for m in self.possessive.finditer(template):
+        for m in (self.possessive.finditer(template) if "s " in low else ()):
             place = places[int(m.group(1))]
             radius = outskirts.radius_km if outskirts else None
             found.append(self._point(place, 60, at(m), 2, radius, f"outskirts of {place.name}"))
 
-        for m in self.offset_plain.finditer(template):
+        for m in (self.offset_plain.finditer(template) if has_direction else ()):
             if _inside(m.span(), used_spans):
                 continue
             place = places[int(m.group(3))] if m.group(3) is not None else antecedent(m.start())
@@ -328,7 +353,7 @@ class SpatialReader:
                 found[-1].geo_precision = 2
         return found
 
-    def _span_area(self, template: str, places: list[Place], starts: dict[int, int]) -> Location | None:
+    def _span_area(self, template: str, places: list[Place], starts: _Offsets) -> Location | None:
         """'from A, to B, and east to C' with a span word: an area over every place named from there."""
         m = self.span.search(template)
         if not m:
@@ -371,25 +396,37 @@ class SpatialReader:
         return self.bearing[last.group(1).lower()]
 
 
-def _template(clause: str, mentions: list[Mention]) -> tuple[str, dict[int, int]]:
+class _Offsets:
+    """Template offset -> clause offset, for a clause whose place names were replaced by markers."""
+
+    def __init__(self) -> None:
+        self._template_starts: list[int] = [0]
+        self._shifts: list[int] = [0]
+
+    def add(self, template_pos: int, clause_pos: int) -> None:
+        self._template_starts.append(template_pos)
+        self._shifts.append(clause_pos - template_pos)
+
+    def get(self, template_pos: int, default: int | None = None) -> int:
+        i = bisect.bisect_right(self._template_starts, template_pos) - 1
+        return template_pos + self._shifts[i]
+
+
+def _template(clause: str, mentions: list[Mention]) -> tuple[str, _Offsets]:
     """The clause with each mention replaced by ``⟦k⟧``; and template offset -> clause offset."""
-    parts, starts, pos, last = [], {}, 0, 0
+    parts, offsets, pos, last = [], _Offsets(), 0, 0
     for k, m in enumerate(mentions):
         chunk = clause[last:m.start]
         parts.append(chunk)
         pos += len(chunk)
-        for j in range(len(chunk)):
-            starts.setdefault(pos - len(chunk) + j, last + j)
         marker = MARK.format(k)
-        starts[pos] = m.start
+        offsets.add(pos, m.start)  # the marker stands where the name began
         parts.append(marker)
         pos += len(marker)
+        offsets.add(pos, m.end)  # after the marker, the clause goes on where the name ended
         last = m.end
-    tail = clause[last:]
-    for j in range(len(tail)):
-        starts[pos + j] = last + j
-    parts.append(tail)
-    return "".join(parts), starts
+    parts.append(clause[last:])
+    return "".join(parts), offsets
 
 
 _PREPOSITIONS = ("in ", "at ", "near", "outside", "on ", "around", "inside", "close", "not far", "just ")

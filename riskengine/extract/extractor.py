@@ -161,7 +161,7 @@ class Extractor:
             gap = min(abs(loc.position - p) for p in reading.positions)
             return loc.rank - DISTANCE_PENALTY * gap - (5 if loc.inferred else 0)
 
-        return max(locations, key=score)
+        return self.spatial.refine(max(locations, key=score), locations)
 
     def extract(self, text: str, published: dt.date, *, source_reliability: str | None = None) -> list[Incident]:
         """The incidents a report describes, in the order it tells them.

@@ -19,14 +19,13 @@ from ..gazetteer import Gazetteer, normalize_name
 from ..models import Place
 from .lexicon import Geography
 
-WORD = re.compile(r"[^\W_]+(?:['’ʼ`][^\W_]+)*")
 ARTICLES = frozenset("al el ul il ash esh as es ad ed ar er az ez at et an en ath eth adh edh ech aj ej".split())
 #: Lower-case words that may stand inside a name ("Qasr bin Ghashir").
 PARTICLES = frozenset("bin ben bu abu umm wadi bir ras sidi qasr ain bani beni".split())
 _UPPER_OR_ARABIC = "A-Z\u00C0-\u00DE\u0100-\u017F\u1E00-\u1EFF\u0600-\u06FF"
 #: Words that may belong to a name: capitalised or Arabic-script words, articles and particles.
 CANDIDATE = re.compile(
-    rf"(?<![^\W_])(?:[{_UPPER_OR_ARABIC}][^\W_]*(?:['’ʼ`][^\W_]+)*"
+    rf"(?<![^\W_])(?:[{_UPPER_OR_ARABIC}][^\W_]*(?:['’ʼ`](?![sS](?![^\W_]))[^\W_]+)*"
     rf"|(?:{'|'.join(sorted(ARTICLES | PARTICLES, key=len, reverse=True))})(?![^\W_]))"
 )
 HAS_WORD = re.compile(r"[^\W_]")

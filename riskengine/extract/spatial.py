@@ -39,7 +39,7 @@ from shapely.geometry import MultiPoint
 
 from ..errors import NoRouteError
 from ..gazetteer import Gazetteer
-from ..geo import to_lonlat, to_metric
+from ..geo import lonlat_point, to_lonlat, to_metric
 from ..models import Place, PlaceRef
 from ..roads import RoadNetwork
 from ..rules import RuleBook
@@ -55,6 +55,8 @@ UNITS = {"km": 1.0, "kms": 1.0, "kilometres": 1.0, "kilometers": 1.0, "kilometre
          "mile": 1.609, "miles": 1.609}
 SPAN_BUFFER_KM = 20.0
 ROAD_POINT_RADIUS_KM = 5.0
+#: A point this close to a stretch of road the same clause names is the more precise location.
+STRETCH_POINT_KM = 15.0
 
 
 @dataclass
@@ -99,8 +101,9 @@ class SpatialReader:
         units = "|".join(sorted(UNITS, key=len, reverse=True))
         flags = re.IGNORECASE
         self.offset_road = re.compile(
-            rf"(\d+(?:[.,]\d+)?)\s*-?\s*({units})\b\s+(?:to the\s+)?({direction})\s+of\s+{P}"
-            rf"(?:[^⟦.;]{{0,40}}?\b(?:{road})\s+(?:to|towards|for|leading to)\s+{P})?", flags)
+            rf"(?P<km>\d+(?:[.,]\d+)?)\s*-?\s*(?P<unit>{units})\b\s+(?:to the\s+)?(?P<dir>{direction})\s+of\s+"
+            rf"⟦(?P<ref>\d+)⟧(?:[^⟦.;]{{0,40}}?(?:\b(?:{road})\s+(?:to|towards|for|leading to)\s+⟦(?P<to>\d+)⟧"
+            rf"|\b(?:on|along)\s+the\s+(?:main\s+)?⟦(?P<named>\d+)⟧\s+(?:{road})))?", flags)
         self.coast_road = re.compile(
             rf"(?:{road})\s+(?:from|linking)\s+(?:{coast})\s+(?:to|towards|into|with)\s+[^⟦.;]{{0,80}}?{P}", flags)
         self.stretches = [
@@ -113,7 +116,8 @@ class SpatialReader:
             rf"(?:{travel})\b[^⟦.;]{{0,40}}?\b(?:to|towards|for)\s+{P}\s+from\s+{P}", flags)
         self.travel_from_to = re.compile(rf"\bfrom\s+{P}\s+(?:to|towards|for)\s+{P}", flags)
         self.has_travel = re.compile(rf"(?:{travel})|(?:{road})", flags)
-        self.road_to = re.compile(rf"(?:{road})\s+(?:to|towards|into|leading to|out of)\s+{P}", flags)
+        self.road_to = re.compile(rf"(?:{road})\s+(?:to|towards|into|leading to|out of)\s+{P}"
+                                  rf"|\b(?:on|along|at)\s+the\s+(?:main\s+)?{P}\s+(?:{road})", flags)
         self.span_word = re.compile(words_regex(geography.span_words), flags)
         self.span = re.compile(rf"\bfrom\s+[^⟦.;]{{0,80}}?{P}", flags)
         self.proximity = [
@@ -143,6 +147,24 @@ class SpatialReader:
         return Location("area", rank, position, c.y, c.x, 2, None, geometry_wkt=polygon.wkt,
                         places=[_ref(place, "event")], description=description, inferred=inferred)
 
+    def km_from_segments(self, lat: float, lon: float, segment_ids: list[str]) -> float:
+        """How far a point is from the nearest of some segments, in km."""
+        point = to_metric(lonlat_point(lat, lon))
+        return min(self._metric_segment(sid).distance(point) for sid in segment_ids) / 1000.0
+
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - one reader per engine; the network does not change
+    def _metric_segment(self, segment_id: str):
+        return to_metric(self.network.segment(segment_id).geometry)
+
+    def refine(self, best: Location, others: list[Location]) -> Location:
+        """A stretch of road gives way to a precise point named on it ("near X, between A and B")."""
+        if best.kind != "stretch":
+            return best
+        on_it = [loc for loc in others if loc.kind == "point" and loc.rank >= 60 and not loc.inferred
+                 and (loc.radius_km or 0) <= STRETCH_POINT_KM
+                 and self.km_from_segments(loc.lat, loc.lon, best.segments) <= STRETCH_POINT_KM]
+        return max(on_it, key=lambda loc: loc.rank) if on_it else best
+
     def _offset(self, place: Place, bearing: float, km: float) -> tuple[float, float]:
         dest = geo_distance(kilometers=km).destination((place.lat, place.lon), bearing)
         return dest.latitude, dest.longitude
@@ -162,14 +184,51 @@ class SpatialReader:
         """The segments of the road from a to b and the midpoint of that road (cached)."""
         if a == b:
             return None
+        a_on, b_on = self._segment_under(a), self._segment_under(b)
+        if a_on and b_on and a_on == b_on:
+            segment = self.network.segment(a_on)
+            mid = _midpoint(segment.geometry)
+            return (segment.id,), mid.y, mid.x
         try:
             path = self.network.path(a, b)
         except (NoRouteError, LookupError):
             return None
-        if not path.segments:
+        segments = list(path.segments)
+        for place_segment in (a_on, b_on):
+            if place_segment and all(s.id != place_segment for s in segments):
+                segments.append(self.network.segment(place_segment))
+        if not segments:
             return None
-        mid = _midpoint(path.line())
-        return tuple(s.id for s in path.segments), mid.y, mid.x
+        line = path.line() if path.segments else segments[0].geometry
+        if a_on or b_on:  # halfway between the two places along the road, not along whole segments
+            mid = self._between_on_line(line if path.segments and not (a_on and b_on) else segments[-1].geometry,
+                                        a, b)
+        else:
+            mid = _midpoint(line)
+        return tuple(s.id for s in segments), mid.y, mid.x
+
+    def _between_on_line(self, line, a: str, b: str):
+        """The point halfway between two places, measured along a line they both lie near."""
+        metric = to_metric(line)
+        ends = []
+        for name in (a, b):
+            place = self.gazetteer.resolve(name)
+            ends.append(metric.project(to_metric(lonlat_point(place.lat, place.lon))))
+        return to_lonlat(metric.interpolate(sum(ends) / 2.0))
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one reader per engine; the network does not change
+    def _segment_under(self, name: str) -> str | None:
+        """For a place that is not a town of the network but lies on a road (a village the road
+        passes), the segment it lies on; None for network towns and places off the roads."""
+        if name in self.network.graph:
+            return None
+        try:
+            place = self.gazetteer.resolve(name)
+        except LookupError:
+            return None
+        ids = [s.id for s in self.network.segments]
+        nearest = min(ids, key=lambda sid: self.km_from_segments(place.lat, place.lon, [sid]))
+        return nearest if self.km_from_segments(place.lat, place.lon, [nearest]) <= STRETCH_POINT_KM else None
 
     def _along_road(self, a: Place, b: Place, km: float) -> tuple[float, float] | None:
         metric = self._metric_road(a.name, b.name)
@@ -242,11 +301,12 @@ class SpatialReader:
         has_direction = self.direction_of.search(low) is not None
 
         for m in (self.offset_road.finditer(template) if has_digit else ()):
-            km = float(m.group(1).replace(",", ".")) * UNITS[m.group(2).lower()]
-            a = places[int(m.group(4))]
-            bearing = self.bearing[m.group(3).lower()]
-            if m.group(5) is not None:
-                b = places[int(m.group(5))]
+            km = float(m.group("km").replace(",", ".")) * UNITS[m.group("unit").lower()]
+            a = places[int(m.group("ref"))]
+            bearing = self.bearing[m.group("dir").lower()]
+            destination = m.group("to") or m.group("named")
+            if destination is not None:
+                b = places[int(destination)]
                 point = self._along_road(a, b, km)
                 if point:
                     found.append(Location("point", 100, at(m), point[0], point[1], 2, ROAD_POINT_RADIUS_KM,
@@ -256,7 +316,7 @@ class SpatialReader:
                     continue
             lat, lon = self._offset(a, bearing, km)
             found.append(Location("point", 90, at(m), lat, lon, 2, max(3.0, km * 0.15),
-                                  places=[_ref(a, "reference")], description=f"{km:g} km {m.group(3)} of {a.name}"))
+                                  places=[_ref(a, "reference")], description=f"{km:g} km {m.group('dir')} of {a.name}"))
             used_spans.append(m.span())
 
         coastal = has_road and ("coast" in low or "north" in low or "mediterranean" in low)
@@ -290,7 +350,7 @@ class SpatialReader:
         for m in (self.road_to.finditer(template) if has_road else ()):
             if _inside(m.span(), used_spans):
                 continue
-            b_index = int(m.group(1))
+            b_index = int(m.group(1) or m.group(2))
             others = [places[i] for i in range(len(places)) if i != b_index and not places[i].is_area]
             anchor = others[-1] if others else context
             if anchor is not None:

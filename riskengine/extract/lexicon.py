@@ -65,7 +65,8 @@ class _Strict(BaseModel):
 class PhraseEntry(_Strict):
     phrases: list[str] = Field(default_factory=list)
     regex: str | None = None
-    #: literal words one of which is in every match of ``regex``: the regex is tried only around them
+    #: literal words one of which is in every match of ``regex``, at most 70 characters from either
+    #: end of the match: the regex is tried only around them
     keywords: list[str] = Field(default_factory=list)
     case_sensitive: bool = False
 
@@ -187,12 +188,12 @@ class Category:
 
     Each phrase is anchored on its longest literal word. An Aho-Corasick automaton (pyahocorasick)
     of the anchors finds the few places in a text where a phrase may be; only around those is the
-    phrase's regex tried. A ``regex:`` entry is tried only around its ``keywords`` (everywhere, if
-    it has none).
+    phrase's regex tried. A ``regex:`` entry is tried only in a short window around one of its
+    ``keywords`` (everywhere, if it has none).
     """
 
-    #: how far before and after a keyword a regex match may reach
-    KEYWORD_REACH = (60, 240)
+    #: how far (characters) before and after its keyword a regex entry's match may reach
+    KEYWORD_REACH = (70, 70)
 
     def __init__(self, entries: Sequence[PhraseEntry]):
         self.entries = tuple(entries)
@@ -266,11 +267,21 @@ class Category:
                         break
         if self._has_keywords:
             back, ahead = self.KEYWORD_REACH
+            windows: dict[tuple[re.Pattern, int], list[list[int]]] = {}
             for end, (word, items) in self._keywords.iter(low):
-                at = end - len(word) + 1
+                lo, hi = max(0, end - len(word) + 1 - back), min(len(text), end + 1 + ahead)
                 for pattern, i in items:
-                    for m in pattern.finditer(text, max(0, at - back), min(len(text), end + ahead)):
-                        if m.start() <= at < m.end() and m.end() > found.get(m.start(), (-1, None))[0]:
+                    spans = windows.setdefault((pattern, i), [])
+                    if spans and lo <= spans[-1][1]:
+                        spans[-1][1] = max(spans[-1][1], hi)  # overlapping windows are searched once
+                    else:
+                        spans.append([lo, hi])
+            for (pattern, i), spans in windows.items():
+                for lo, hi in spans:
+                    for m in pattern.finditer(text, lo, hi):
+                        if m.end() == hi < len(text):  # cut by the window: let it run to its own end
+                            m = pattern.match(text, m.start()) or m
+                        if m.end() > found.get(m.start(), (-1, None))[0]:
                             found[m.start()] = (m.end(), self.entries[i])
         if self._slow is not None:
             for m in self._slow.finditer(text):

@@ -260,6 +260,10 @@ class Extractor:
 
 
 def _absorb(into: _Candidate, other: _Candidate) -> None:
+    if other.reading.trigger.priority > into.reading.trigger.priority:
+        # "a checkpoint outside Sokna ... two passengers were taken away": the graver event names it
+        into.extra_tags.extend(t for t in into.reading.tags if t not in into.extra_tags)
+        into.reading = other.reading
     into.extra_tags.extend(t for t in [*other.reading.tags, *other.extra_tags] if t not in into.extra_tags)
     into.evidence.extend(e for e in other.evidence if e not in into.evidence)
     into.deaths = max(into.deaths, fatalities(other.clause))
@@ -289,11 +293,6 @@ def _merge_same_events(candidates: list[_Candidate]) -> list[_Candidate]:
                      and o.location.key() == c.location.key()), None)
         if twin is None:
             out.append(c)
-            continue
-        if c.reading.trigger.priority > twin.reading.trigger.priority:
-            c.extra_tags.extend(t for t in twin.reading.tags if t not in c.extra_tags)
-            _absorb(c, twin)
-            out[out.index(twin)] = c
         else:
             _absorb(twin, c)
     return out

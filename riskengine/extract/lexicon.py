@@ -140,6 +140,7 @@ class Proximity(PhraseEntry):
     id: str
     geo_precision: int = Field(ge=1, le=3)
     radius_km: float = Field(ge=0)
+    rank: int = Field(default=60, ge=0, le=100)
 
 
 class RegionSuffixes(PhraseEntry):

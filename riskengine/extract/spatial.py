@@ -376,7 +376,7 @@ class SpatialReader:
                 if place is None:
                     continue
                 phrase = template[m.start():m.start(1) - 1 if m.group(1) else m.start(2)].strip()
-                found.append(self._point(place, 60, at(m), prox.geo_precision, prox.radius_km,
+                found.append(self._point(place, prox.rank, at(m), prox.geo_precision, prox.radius_km,
                                          f"{_readable(phrase)} {place.name}", inferred))
         outskirts = next((p for p in self.geo.proximity if p.id == "outskirts"), None)
         for m in (self.possessive.finditer(template) if "s " in low else ()):

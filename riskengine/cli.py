@@ -91,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("run", help="the scheduler: poll sources, rescore, send alerts")
+    p.add_argument("--once", action="store_true", help="one full cycle (poll, extract, score, alert), then exit")
+    p.add_argument("--config", help="run configuration (default: $RISKENGINE_CONFIG or the project's "
+                                    "seeds/riskengine.yaml)")
+    p.add_argument("--at", help="with --once: the time the cycle runs at (default now)")
+    p.add_argument("--json", action="store_true", help="with --once: print the board and alerts as JSON")
+
     p = sub.add_parser("places", help="what the gazetteer knows for a name")
     p.add_argument("query", metavar="QUERY")
     p.add_argument("--json", action="store_true")
@@ -250,7 +257,13 @@ def cmd_places(engine: RiskEngine, args, console: Console, now: dt.datetime) -> 
     return 0
 
 
-COMMANDS = {"extract": cmd_extract, "ingest": cmd_ingest, "route": cmd_route, "segments": cmd_segments,
+def cmd_run(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int:
+    from .service import run_service  # noqa: PLC0415 - the service pulls in the scheduler and HTTP client
+
+    return run_service(engine, args, console, parse_time(args.at, now=now) if args.at else None)
+
+
+COMMANDS = {"run": cmd_run, "extract": cmd_extract, "ingest": cmd_ingest, "route": cmd_route, "segments": cmd_segments,
             "explain": cmd_explain, "places": cmd_places}
 
 

@@ -50,7 +50,8 @@ class RiskEngine:
     """Answers "how dangerous is this road, and why?" from the stored incidents."""
 
     def __init__(self, store: Store, rules: RuleBook, gazetteer: Gazetteer, network: RoadNetwork,
-                 lexicon: Lexicon | None = None):
+                 lexicon: Lexicon | None = None, seeds_dir: Path | None = None):
+        self.seeds_dir = Path(seeds_dir or DEFAULT_SEEDS_DIR)
         self.store = store
         self.rules = rules
         self.gazetteer = gazetteer
@@ -67,7 +68,7 @@ class RiskEngine:
         seeds = Path(seeds_dir or DEFAULT_SEEDS_DIR)
         gazetteer = Gazetteer.load(seeds)
         network = RoadNetwork.load(seeds, gazetteer)
-        return cls(Store.open(db), rules, gazetteer, network, lexicon)
+        return cls(Store.open(db), rules, gazetteer, network, lexicon, seeds)
 
     @cached_property
     def index(self) -> SegmentIndex:
@@ -97,11 +98,11 @@ class RiskEngine:
 
     def ingest_text(self, text: str, *, source: str, published: dt.date, now: dt.datetime,
                     source_ref: str | None = None, source_reliability: str | None = None,
-                    title: str | None = None) -> IngestResult:
+                    title: str | None = None, source_key: str | None = None) -> IngestResult:
         """Extract a text report's incidents and store both."""
         found = self.extract_text(text, published, source_reliability=source_reliability)
         report = ReportIn(source=source, format="text", text=text, source_ref=source_ref, published=published,
-                          title=title)
+                          title=title, source_key=source_key)
         return self.ingest_incidents(report, found, now=now)
 
     # ---- ingest -------------------------------------------------------------------------------
@@ -126,27 +127,38 @@ class RiskEngine:
         except (OSError, UnicodeDecodeError) as exc:
             raise InputFileError(f"{path}: cannot be read: {exc}") from None
         kind = sniff_format(path) if fmt == "auto" else fmt
+        return self.ingest_content(text, kind=kind, source=path.name, source_ref=str(path), published=published,
+                                   now=now)
+
+    def ingest_content(self, text: str, *, kind: str, source: str, now: dt.datetime, source_ref: str | None = None,
+                       source_key: str | None = None, published: dt.date | None = None,
+                       source_reliability: str | None = None, title: str | None = None) -> IngestResult:
+        """Store one report of any format: a text report is extracted, structured rows are read."""
         if kind == "text":
-            return self.ingest_text(text, source=path.name, source_ref=str(path),
-                                    published=published or now.date(), now=now)
+            return self.ingest_text(text, source=source, source_ref=source_ref, source_key=source_key,
+                                    published=published or now.date(), now=now,
+                                    source_reliability=source_reliability, title=title)
+        where = source_ref or source
         if kind == "acled":
-            read = read_acled_csv(path, text=text)
+            read = read_acled_csv(where, text=text)
         elif kind == "jsonl":
-            read = read_incident_jsonl(path, text=text)
+            read = read_incident_jsonl(where, text=text)
         else:
-            raise InputFileError(f"{path}: format {kind!r} is not supported yet (use text, acled CSV or jsonl)")
+            raise InputFileError(f"{where}: format {kind!r} is not supported (use text, acled or jsonl)")
         kept, errors = [], list(read.errors)
         for inc, line in zip(read.incidents, read.line_numbers, strict=True):
             try:
                 self.rules.check_incident_kind(inc.event_type, inc.sub_event_type, inc.tags)
-                if inc.segments:
-                    for seg in inc.segments:
-                        self.network.segment(seg)
+                for seg in inc.segments:
+                    self.network.segment(seg)
             except (ValueError, LookupError) as exc:
-                errors.append(InputRowError(str(path), line, str(exc).strip("'\"")))
+                errors.append(InputRowError(where, line, str(exc).strip("'\"")))
                 continue
+            if source_reliability and not inc.source_reliability:
+                inc = inc.model_copy(update={"source_reliability": source_reliability})
             kept.append(inc)
-        report = ReportIn(source=path.name, format=kind, text=text, source_ref=str(path), published=published)
+        report = ReportIn(source=source, format=kind, text=text, source_ref=source_ref, published=published,
+                          source_key=source_key, title=title)
         result = self.ingest_incidents(report, kept, now=now)
         result.errors = sorted(errors, key=lambda e: e.line)
         return result

@@ -10,95 +10,25 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import (
-    JSON,
-    Column,
-    Date,
-    DateTime,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    event,
-    func,
-    insert,
-    select,
-)
+from sqlalchemy import create_engine, event, func, insert, select
 from sqlalchemy.engine import Engine
 
 from .errors import RiskEngineError
 from .models import Incident
+from .schema import SCHEMA_VERSION, incident_segments, incidents, meta, metadata, migrate, reports, source_state
 
-SCHEMA_VERSION = 1
+__all__ = ["DEFAULT_DB", "ReportIn", "Store", "StoreError", "StoreOutcome", "content_hash", "database_url", "metadata"]
+
 DEFAULT_DB = "riskengine.db"
 
-metadata = MetaData()
-
-meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
-
-reports = Table(
-    "reports",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("source", String(200), nullable=False),
-    Column("source_ref", Text),
-    Column("format", String(16), nullable=False),
-    Column("content_hash", String(64), nullable=False, unique=True),
-    Column("published", Date),
-    Column("ingested_at", DateTime(timezone=True), nullable=False),
-    Column("title", Text),
-    Column("text", Text),
-)
-
-incidents = Table(
-    "incidents",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("report_id", Integer, ForeignKey("reports.id"), nullable=False),
-    Column("event_type", String(64), nullable=False),
-    Column("sub_event_type", String(64)),
-    Column("tags", JSON, nullable=False),
-    Column("date", Date, nullable=False),
-    Column("lat", Float),
-    Column("lon", Float),
-    Column("geo_precision", Integer, nullable=False),
-    Column("radius_km", Float),
-    Column("location_kind", String(16), nullable=False),
-    Column("geometry_wkt", Text),
-    Column("segments", JSON, nullable=False),
-    Column("places", JSON, nullable=False),
-    Column("actors", JSON, nullable=False),
-    Column("targets", JSON, nullable=False),
-    Column("fatalities", Integer, nullable=False),
-    Column("confidence", Float),
-    Column("source", String(200)),
-    Column("source_reliability", String(1)),
-    Column("evidence", Text, nullable=False),
-    Column("summary", Text, nullable=False),
-    Index("ix_incidents_date", "date"),
-    Index("ix_incidents_report", "report_id"),
-    Index("ix_incidents_event_type", "event_type"),
-)
-
-incident_segments = Table(
-    "incident_segments",
-    metadata,
-    Column("incident_id", String(32), ForeignKey("incidents.id"), primary_key=True),
-    Column("segment_id", String(120), primary_key=True),
-    Column("distance_km", Float, nullable=False),
-    Index("ix_incident_segments_segment", "segment_id"),
-)
+log = logging.getLogger(__name__)
 
 INCIDENT_COLUMNS = [c.name for c in incidents.columns]
 
@@ -138,6 +68,7 @@ class ReportIn:
     source_ref: str | None = None
     published: dt.date | None = None
     title: str | None = None
+    source_key: str | None = None  # the item's id inside its source (feed GUID, file path)
 
 
 @dataclass(frozen=True)
@@ -178,20 +109,15 @@ class Store:
 
     def _ensure_schema(self) -> None:
         try:
-            metadata.create_all(self.engine)
             with self.engine.begin() as conn:
-                row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
-                if row is None:
-                    conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
-                elif int(row.value) > SCHEMA_VERSION:
-                    raise StoreError(
-                        f"database {self.url!r} has schema version {row.value}; this riskengine reads up to "
-                        f"{SCHEMA_VERSION}: upgrade riskengine"
-                    )
-        except StoreError:
-            raise
+                version = migrate(conn)
         except Exception as exc:
             raise StoreError(f"cannot open database {self.url!r}: {exc}") from None
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"database {self.url!r} has schema version {version}; this riskengine reads up to "
+                             f"{SCHEMA_VERSION}: upgrade riskengine")
+        if version < SCHEMA_VERSION:
+            log.info("database %s migrated from schema version %s to %s", self.url, version, SCHEMA_VERSION)
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
@@ -212,13 +138,17 @@ class Store:
         """
         digest = content_hash(report.text)
         with self.engine.begin() as conn:
-            existing = conn.execute(select(reports.c.id).where(reports.c.content_hash == digest)).scalar()
+            same = reports.c.content_hash == digest
+            if report.source_key is not None:
+                same = same | ((reports.c.source == report.source) & (reports.c.source_key == report.source_key))
+            existing = conn.execute(select(reports.c.id).where(same)).scalar()
             if existing is not None:
                 return StoreOutcome(existing, False, 0, len(found))
             report_id = conn.execute(
                 insert(reports).values(
                     source=report.source,
                     source_ref=report.source_ref,
+                    source_key=report.source_key,
                     format=report.format,
                     content_hash=digest,
                     published=report.published,
@@ -237,7 +167,8 @@ class Store:
                     continue
                 seen.add(incident_id)
                 row = inc.model_dump(mode="python", exclude={"places"})
-                row.update(id=incident_id, report_id=report_id, places=[p.model_dump() for p in inc.places])
+                row.update(id=incident_id, report_id=report_id, places=[p.model_dump() for p in inc.places],
+                           ingested_at=now)
                 rows.append(row)
                 links.extend({"incident_id": incident_id, "segment_id": s, "distance_km": d} for s, d in hits)
             if rows:
@@ -245,6 +176,30 @@ class Store:
             if links:
                 conn.execute(insert(incident_segments), links)
         return StoreOutcome(report_id, True, len(rows), len(found) - len(rows))
+
+    def has_report(self, source: str, source_key: str) -> bool:
+        """Whether an item of a source (a feed GUID, a file) was stored before."""
+        query = select(reports.c.id).where((reports.c.source == source) & (reports.c.source_key == source_key))
+        with self.engine.connect() as conn:
+            return conn.execute(query.limit(1)).first() is not None
+
+    def source_state(self, name: str) -> dict | None:
+        """What a source remembered after its last poll (validators, files seen, last error)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(source_state).where(source_state.c.name == name)).mappings().first()
+        return dict(row) if row else None
+
+    def save_source_state(self, name: str, *, etag: str | None, last_modified: str | None, seen: dict,
+                          polled_at: dt.datetime, error: str | None) -> None:
+        """Remember a poll's outcome; failures count up until a poll succeeds."""
+        with self.engine.begin() as conn:
+            old = conn.execute(select(source_state.c.failures).where(source_state.c.name == name)).scalar()
+            values = {"etag": etag, "last_modified": last_modified, "seen": seen, "last_polled_at": polled_at,
+                      "last_error": error, "failures": ((old or 0) + 1) if error else 0}
+            if old is None:
+                conn.execute(insert(source_state).values(name=name, **values))
+            else:
+                conn.execute(source_state.update().where(source_state.c.name == name).values(**values))
 
     def incident_count(self) -> int:
         with self.engine.connect() as conn:

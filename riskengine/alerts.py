@@ -1,0 +1,263 @@
+"""Who must be told what: the alert policy (``rules/alerts.yaml``) applied to the current scores.
+
+Decisions only: :func:`decide` turns subscriptions and an assessment into alerts, each with an
+idempotency key, for the outbox to store and send. The same decision made twice gives the same
+key, so nothing is ever told twice, whichever process decides.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .engine import RiskEngine
+from .errors import NoRouteError, RuleFileError, UnknownPlaceError, UnknownSegmentError
+from .rules import _validation_error
+from .scoring import Assessment, RouteScore, score_route
+from .subscriptions import Subscription, Subscriptions
+
+alerts_log = logging.getLogger("riskengine.alerts")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IncidentAlerts(_Strict):
+    min_severity: float = Field(ge=0, le=1)
+    min_weight: float = Field(ge=0)
+
+
+class QuietHours(_Strict):
+    hold_below_level: int = Field(ge=1, le=6)
+
+
+class Digest(_Strict):
+    time: str
+    timezone: str
+
+    @field_validator("time")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        dt.time.fromisoformat(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        ZoneInfo(value)
+        return value
+
+
+class Delivery(_Strict):
+    retry_base_seconds: float = Field(gt=0)
+    retry_max_seconds: float = Field(gt=0)
+    max_attempts: int = Field(ge=1)
+
+
+class AlertPolicy(_Strict):
+    incident_alerts: IncidentAlerts
+    quiet_hours: QuietHours
+    digest: Digest
+    delivery: Delivery
+    level_marks: dict[int, str]
+
+    @classmethod
+    def load(cls, rules_dir: Path | str) -> AlertPolicy:
+        path = Path(rules_dir) / "alerts.yaml"
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RuleFileError(str(path), None, None, "file not found") from None
+        except yaml.YAMLError as exc:
+            raise RuleFileError(str(path), None, None, f"not valid YAML: {exc}") from None
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise _validation_error(path, raw or {}, exc) from None
+
+    def mark(self, level: int) -> str:
+        return self.level_marks.get(int(level), "")
+
+    def retry_delay(self, attempts: int) -> float:
+        """Seconds to wait before the next try after ``attempts`` failed ones (exponential back-off)."""
+        return min(self.delivery.retry_base_seconds * 2 ** max(attempts - 1, 0), self.delivery.retry_max_seconds)
+
+
+@dataclass(frozen=True)
+class AlertIn:
+    """An alert decided but not yet stored: the outbox keeps it until it is confirmed sent."""
+
+    key: str
+    subscription_id: int | None
+    chat_id: str
+    channel: str
+    kind: str  # level | incident | digest
+    text: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    not_before: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class TargetState:
+    """A subscription's target now: its score and the incidents behind it."""
+
+    name: str
+    score: float
+    level: int
+    level_name: str
+    worst_segment: str | None
+    incidents: pd.DataFrame
+
+
+def target_state(engine: RiskEngine, assessment: Assessment, sub: Subscription) -> TargetState:
+    """Score what a subscription follows: a route, a segment, or the segments near a place."""
+    if sub.kind == "route":
+        start, end = sub.route
+        segment_ids = [s.id for s in engine.network.path(start, end).segments]
+    elif sub.kind == "segment":
+        segment_ids = [engine.network.segment(sub.target).id]
+    else:
+        place = engine.gazetteer.resolve(sub.target)
+        _, ids, _ = engine.index.nearest_points(np.array([place.lat]), np.array([place.lon]), sub.radius_km or 0)
+        segment_ids = sorted(set(ids.tolist()))
+    route: RouteScore = score_route(engine.rules, assessment, segment_ids) if segment_ids else None
+    if route is None:
+        return TargetState(sub.describe(), 0.0, 1, engine.rules.level_name(1), None, pd.DataFrame())
+    return TargetState(sub.describe(), route.score, route.level, route.level_name, route.worst_segment,
+                       route.incidents)
+
+
+def _local(now: dt.datetime, zone: str) -> str:
+    return now.astimezone(ZoneInfo(zone)).strftime("%d %b %H:%M")
+
+
+def _incident_line(row: dict) -> str:
+    return f"{row['date']} {row['summary']}".strip()
+
+
+class AlertDecider:
+    """Applies the policy to every active subscription."""
+
+    def __init__(self, engine: RiskEngine, policy: AlertPolicy, subscriptions: Subscriptions):
+        self.engine, self.policy, self.subscriptions = engine, policy, subscriptions
+
+    def _incident_rows(self, ids: list[str]) -> dict[str, dict]:
+        if not ids:
+            return {}
+        frame = self.engine.store.incidents_frame().loc[ids]
+        return {i: frame.loc[i].to_dict() for i in ids}
+
+    def _when(self, sub: Subscription, level: int, now: dt.datetime) -> dt.datetime:
+        """Now, unless the subscriber's quiet hours hold this alert back until they end."""
+        if level >= self.policy.quiet_hours.hold_below_level:
+            return now
+        return sub.quiet_until(now) or now
+
+    def decide(self, now: dt.datetime) -> list[AlertIn]:
+        """Alerts owed at ``now``: level rises and new severe incidents, for every subscription."""
+        assessment = self.engine.assess(now)
+        alerts: list[AlertIn] = []
+        for sub in self.subscriptions.all():
+            try:
+                state = target_state(self.engine, assessment, sub)
+            except (NoRouteError, UnknownPlaceError, UnknownSegmentError) as exc:
+                alerts_log.warning("subscription %s (%s): %s", sub.id, sub.describe(), exc)
+                continue
+            alerts.extend(self._level_alert(sub, state, now))
+            alerts.extend(self._incident_alerts(sub, state, now))
+        return alerts
+
+    def _level_alert(self, sub: Subscription, state: TargetState, now: dt.datetime) -> list[AlertIn]:
+        alerted, episode = sub.alerted_level, sub.episode
+        out = []
+        if state.level >= sub.min_level and state.level > alerted:
+            worst = self.engine.network.segment(state.worst_segment).name if state.worst_segment else None
+            top = state.incidents.head(1)["incident_id"].tolist()
+            latest = self._incident_rows(top)
+            lines = [f"{self.policy.mark(state.level)} {state.name}: now {state.level} {state.level_name} "
+                     f"(score {state.score:.0f}; was {sub.last_level} {self.engine.rules.level_name(sub.last_level)})"]
+            if worst:
+                lines.append(f"Worst stretch: {worst}")
+            if latest:
+                lines.append("Behind it: " + _incident_line(next(iter(latest.values()))))
+            lines.append(f"Assessed {_local(now, sub.timezone)} ({sub.timezone})")
+            out.append(AlertIn(
+                key=f"sub:{sub.id}:level:{state.level}:ep:{episode}", subscription_id=sub.id, chat_id=sub.chat_id,
+                channel=sub.channel, kind="level", text="\n".join(lines),
+                payload={"target": state.name, "level": state.level, "level_name": state.level_name,
+                         "score": round(state.score, 1), "previous_level": sub.last_level, "worst_segment": worst,
+                         "incident_ids": top, "at": now.isoformat()},
+                not_before=self._when(sub, state.level, now)))
+            alerted = state.level
+        elif state.level < sub.min_level and alerted:
+            alerted, episode = 0, episode + 1  # it fell back: a new rise will be news again
+        self.subscriptions.record_level(sub.id, level=state.level, alerted_level=alerted, episode=episode)
+        return out
+
+    def _incident_alerts(self, sub: Subscription, state: TargetState, now: dt.datetime) -> list[AlertIn]:
+        rules = self.policy.incident_alerts
+        frame = state.incidents
+        if frame.empty:
+            return []
+        severe = frame[(frame["severity"] >= rules.min_severity) & (frame["weight"] >= rules.min_weight)]
+        rows = self._incident_rows(severe["incident_id"].tolist())
+        out = []
+        for incident_id, row in rows.items():
+            learnt = row.get("ingested_at")
+            if learnt is not None and not pd.isna(learnt) and _aware(learnt) < _aware(sub.created_at):
+                continue  # known before this subscription began
+            text = (f"{self.policy.mark(state.level)} New incident on {state.name}: {_incident_line(row)}\n"
+                    f"{row['event_type']} / {row['sub_event_type'] or '-'}"
+                    + (f", {int(row['fatalities'])} killed" if row.get("fatalities") else "")
+                    + f"\n{state.name} is now {state.level} {state.level_name} (score {state.score:.0f}).")
+            out.append(AlertIn(
+                key=f"sub:{sub.id}:incident:{incident_id}", subscription_id=sub.id, chat_id=sub.chat_id,
+                channel=sub.channel, kind="incident", text=text,
+                payload={"target": state.name, "incident_id": incident_id, "summary": row["summary"],
+                         "date": str(row["date"]), "event_type": row["event_type"], "level": state.level,
+                         "level_name": state.level_name, "score": round(state.score, 1), "at": now.isoformat()},
+                not_before=self._when(sub, state.level, now)))
+        return out
+
+    def digest(self, now: dt.datetime) -> list[AlertIn]:
+        """One summary per subscription: the level now and what happened in the last day."""
+        assessment = self.engine.assess(now)
+        day_ago = now - dt.timedelta(days=1)
+        out = []
+        for sub in self.subscriptions.all():
+            try:
+                state = target_state(self.engine, assessment, sub)
+            except (NoRouteError, UnknownPlaceError, UnknownSegmentError):
+                continue
+            rows = self._incident_rows(state.incidents["incident_id"].tolist()) if not state.incidents.empty else {}
+            recent = [r for r in rows.values() if r.get("ingested_at") is not None and not pd.isna(r["ingested_at"])
+                      and _aware(r["ingested_at"]) >= day_ago]
+            local_day = now.astimezone(ZoneInfo(sub.timezone)).date()
+            lines = [f"Daily digest {local_day:%d %b %Y}: {state.name}",
+                     f"{self.policy.mark(state.level)} {state.level} {state.level_name} (score {state.score:.0f})",
+                     f"New incidents in the last 24 h: {len(recent)}"]
+            lines += [f"- {_incident_line(r)}" for r in recent[:5]]
+            out.append(AlertIn(
+                key=f"sub:{sub.id}:digest:{local_day.isoformat()}", subscription_id=sub.id, chat_id=sub.chat_id,
+                channel=sub.channel, kind="digest", text="\n".join(lines),
+                payload={"target": state.name, "level": state.level, "level_name": state.level_name,
+                         "score": round(state.score, 1), "recent": len(recent), "at": now.isoformat()},
+                not_before=self._when(sub, state.level, now)))
+        return out
+
+
+def _aware(value) -> dt.datetime:
+    """Stored times come back naive from SQLite: they are UTC."""
+    value = pd.Timestamp(value).to_pydatetime()
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+

@@ -1,0 +1,131 @@
+"""The alert outbox: every alert is written down before it is sent, and marked sent after.
+
+An alert's idempotency key is unique, so deciding it twice stores it once. Dispatch sends what is
+due (not held by quiet hours, not waiting for a retry), marks each one sent the moment its notifier
+confirms, and backs off after failures; after a crash, what was not marked sent goes out on the
+next dispatch and what was marked sent never again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .alerts import AlertIn, AlertPolicy
+from .notify import DeliveryError, Notifier, OutboxAlert, PermanentDeliveryError
+from .schema import outbox
+from .store import Store
+
+log = logging.getLogger("riskengine.outbox")
+
+
+@dataclass
+class DispatchReport:
+    sent: list[OutboxAlert] = field(default_factory=list)
+    retrying: list[OutboxAlert] = field(default_factory=list)
+    dead: list[OutboxAlert] = field(default_factory=list)
+    held: int = 0  # pending but not due yet (quiet hours, back-off)
+
+
+class Outbox:
+    """The outbox table of a store."""
+
+    def __init__(self, store: Store, policy: AlertPolicy):
+        self.engine, self.policy = store.engine, policy
+        self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+
+    def enqueue(self, alerts: Sequence[AlertIn], now: dt.datetime) -> list[AlertIn]:
+        """Store alerts not stored before (by key); returns those that were new."""
+        added = []
+        with self.engine.begin() as conn:
+            for alert in alerts:
+                when = alert.not_before or now
+                statement = self._insert(outbox).values(
+                    key=alert.key, subscription_id=alert.subscription_id, chat_id=alert.chat_id,
+                    channel=alert.channel, kind=alert.kind, text=alert.text, payload=alert.payload, created_at=now,
+                    not_before=when, status="pending", attempts=0, next_attempt_at=when,
+                ).on_conflict_do_nothing(index_elements=["key"])
+                if conn.execute(statement).rowcount:
+                    added.append(alert)
+        return added
+
+    def due(self, now: dt.datetime, limit: int = 100) -> list[OutboxAlert]:
+        query = (select(outbox).where((outbox.c.status == "pending") & (outbox.c.next_attempt_at <= now))
+                 .order_by(outbox.c.id).limit(limit))
+        with self.engine.connect() as conn:
+            return [OutboxAlert(r["id"], r["key"], r["chat_id"], r["channel"], r["kind"], r["text"], r["payload"],
+                                r["attempts"]) for r in conn.execute(query).mappings()]
+
+    def mark_sent(self, alert_id: int, now: dt.datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.id == alert_id)
+                         .values(status="sent", sent_at=now, attempts=outbox.c.attempts + 1, last_error=None))
+
+    def mark_failed(self, alert: OutboxAlert, now: dt.datetime, error: str, *, permanent: bool = False,
+                    retry_after: float | None = None) -> str:
+        """Record a failed send; returns the new status (pending again, or dead)."""
+        attempts = alert.attempts + 1
+        dead = permanent or attempts >= self.policy.delivery.max_attempts
+        delay = max(retry_after or 0.0, self.policy.retry_delay(attempts))
+        with self.engine.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.id == alert.id).values(
+                status="dead" if dead else "pending", attempts=attempts, last_error=error[:500],
+                next_attempt_at=now + dt.timedelta(seconds=delay)))
+        return "dead" if dead else "pending"
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status)).all()
+        return {status: n for status, n in rows}
+
+    def held(self, now: dt.datetime) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(outbox).where(
+                (outbox.c.status == "pending") & (outbox.c.next_attempt_at > now))).scalar_one())
+
+    def rows(self, status: str | None = None) -> list[dict]:
+        query = select(outbox).order_by(outbox.c.id)
+        if status:
+            query = query.where(outbox.c.status == status)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def dispatch(self, notifiers: Mapping[str, Notifier], now: dt.datetime, *, limit: int = 100,
+                 on_permanent: Callable[[OutboxAlert, PermanentDeliveryError], None] | None = None) -> DispatchReport:
+        """Send every due alert through its channel's notifier; one failure never stops the rest."""
+        report = DispatchReport()
+        for alert in self.due(now, limit):
+            notifier = notifiers.get(alert.channel)
+            if notifier is None:
+                log.debug("alert %s waits: no notifier for channel %r", alert.key, alert.channel)
+                report.held += 1
+                continue
+            try:
+                notifier.send(alert)
+            except PermanentDeliveryError as exc:
+                self.mark_failed(alert, now, str(exc), permanent=True)
+                log.warning("alert %s to %s given up: %s", alert.key, alert.chat_id, exc)
+                report.dead.append(alert)
+                if on_permanent:
+                    on_permanent(alert, exc)
+                continue
+            except DeliveryError as exc:
+                status = self.mark_failed(alert, now, str(exc), retry_after=exc.retry_after)
+                log.warning("alert %s to %s failed (%s), %s", alert.key, alert.chat_id, exc,
+                            "given up" if status == "dead" else "will retry")
+                (report.dead if status == "dead" else report.retrying).append(alert)
+                continue
+            except Exception as exc:  # a notifier bug must not stop the others
+                status = self.mark_failed(alert, now, f"{exc.__class__.__name__}: {exc}")
+                log.exception("alert %s: notifier %s crashed", alert.key, alert.channel)
+                (report.dead if status == "dead" else report.retrying).append(alert)
+                continue
+            self.mark_sent(alert.id, now)
+            report.sent.append(alert)
+        report.held += self.held(now)
+        return report

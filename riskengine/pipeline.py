@@ -1,0 +1,169 @@
+"""One cycle of the running service: poll sources, store what is new, decide alerts, send them.
+
+The scheduler calls these steps on their own intervals; ``riskengine run --once`` calls them
+once in order. Every step takes ``now``. A source or an item that fails is logged with its name
+and skipped; it never stops the other sources or the cycle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from .alerts import AlertDecider, AlertPolicy
+from .config import RunConfig, SubscriptionSeed
+from .engine import RiskEngine
+from .errors import RiskEngineError
+from .notify import ConsoleNotifier, Notifier, OutboxAlert, PermanentDeliveryError, WebhookNotifier
+from .outbox import DispatchReport, Outbox
+from .sources import Source, SourceError, SourceState, build_source, parse_duration
+from .subscriptions import Subscriptions, parse_quiet_hours
+
+log = logging.getLogger("riskengine.pipeline")
+
+
+@dataclass
+class PollOutcome:
+    source: str
+    reports_new: int = 0
+    incidents_new: int = 0
+    items_failed: int = 0
+    error: str | None = None
+
+
+@dataclass
+class CycleReport:
+    polls: list[PollOutcome] = field(default_factory=list)
+    alerts_new: int = 0
+    dispatch: DispatchReport = field(default_factory=DispatchReport)
+
+
+class Pipeline:
+    """The engine plus its sources, subscriptions, outbox and notifiers."""
+
+    def __init__(self, engine: RiskEngine, config: RunConfig, base_dir: Path, policy: AlertPolicy, *,
+                 client: httpx.Client, notifiers: dict[str, Notifier] | None = None):
+        self.engine, self.config, self.policy, self.client = engine, config, policy, client
+        self.sources: list[Source] = [build_source(c, base_dir) for c in config.sources]
+        self.subscriptions = Subscriptions(engine.store)
+        self.outbox = Outbox(engine.store, policy)
+        self.decider = AlertDecider(engine, policy, self.subscriptions)
+        self.notifiers: dict[str, Notifier] = notifiers if notifiers is not None else self._default_notifiers()
+        self._dispatching = threading.Lock()  # one dispatch at a time, or an alert could go twice
+        self._deciding = threading.Lock()
+
+    def _default_notifiers(self) -> dict[str, Notifier]:
+        found: dict[str, Notifier] = {}
+        if self.config.notifiers.console:
+            found["console"] = ConsoleNotifier()
+        if self.config.notifiers.webhook:
+            hook = self.config.notifiers.webhook
+            found["webhook"] = WebhookNotifier(hook.url, self.client, parse_duration(hook.timeout))
+        return found
+
+    # ---- subscriptions from the configuration -------------------------------------------------
+
+    def seed_subscriptions(self, now: dt.datetime) -> int:
+        """Make the subscriptions the configuration lists (idempotent)."""
+        for seed in self.config.subscriptions:
+            self._seed(seed, now)
+        return len(self.config.subscriptions)
+
+    def _seed(self, seed: SubscriptionSeed, now: dt.datetime) -> None:
+        if seed.route:
+            start, end = (self.engine.gazetteer.resolve(p).name for p in seed.route)
+            kind, target = "route", f"{start}|{end}"
+        elif seed.segment:
+            kind, target = "segment", self.engine.network.segment(seed.segment).id
+        else:
+            kind, target = "place", self.engine.gazetteer.resolve(seed.place).name
+        self.subscriptions.add(chat_id=seed.chat, channel=seed.channel, kind=kind, target=target,
+                               min_level=seed.min_level, radius_km=seed.radius_km, timezone=seed.timezone,
+                               quiet=parse_quiet_hours(seed.quiet) if seed.quiet else None, now=now)
+
+    # ---- the steps ----------------------------------------------------------------------------
+
+    def poll(self, source: Source, now: dt.datetime) -> PollOutcome:
+        """Fetch one source and store its new reports; failures are logged and remembered."""
+        outcome = PollOutcome(source.name)
+        saved = self.engine.store.source_state(source.name) or {}
+        state = SourceState(etag=saved.get("etag"), last_modified=saved.get("last_modified"),
+                            seen=dict(saved.get("seen") or {}))
+        try:
+            reports, new_state = source.fetch(state, client=self.client)
+        except SourceError as exc:
+            outcome.error = str(exc)
+        except Exception as exc:  # a bug in one source must not stop the others
+            log.exception("source %s crashed", source.name)
+            outcome.error = f"source {source.name}: {exc.__class__.__name__}: {exc}"
+        if outcome.error:
+            log.warning("%s (will retry next turn)", outcome.error)
+            self.engine.store.save_source_state(source.name, etag=state.etag, last_modified=state.last_modified,
+                                                seen=state.seen, polled_at=now, error=outcome.error)
+            return outcome
+        for item in reports:
+            if self.engine.store.has_report(source.name, item.key):
+                continue
+            try:
+                result = self.engine.ingest_content(
+                    item.text, kind=item.format, source=source.name, source_ref=item.url or item.key,
+                    source_key=item.key, published=item.published, now=now, source_reliability=item.reliability,
+                    title=item.title)
+            except RiskEngineError as exc:
+                log.warning("source %s: item %s skipped: %s", source.name, item.key, exc)
+                outcome.items_failed += 1
+                continue
+            outcome.reports_new += int(result.new_report)
+            outcome.incidents_new += result.incidents_added
+            for err in result.errors:
+                log.warning("source %s: %s skipped", source.name, err)
+        self.engine.store.save_source_state(source.name, etag=new_state.etag, last_modified=new_state.last_modified,
+                                            seen=new_state.seen, polled_at=now, error=None)
+        if outcome.reports_new:
+            log.info("source %s: %d new reports, %d new incidents", source.name, outcome.reports_new,
+                     outcome.incidents_new)
+        return outcome
+
+    def poll_all(self, now: dt.datetime) -> list[PollOutcome]:
+        return [self.poll(source, now) for source in self.sources]
+
+    def evaluate(self, now: dt.datetime) -> int:
+        """Decide the alerts owed now and write them to the outbox; returns how many were new."""
+        with self._deciding:
+            return len(self.outbox.enqueue(self.decider.decide(now), now))
+
+    def digest(self, now: dt.datetime) -> int:
+        with self._deciding:
+            return len(self.outbox.enqueue(self.decider.digest(now), now))
+
+    def dispatch(self, now: dt.datetime) -> DispatchReport:
+        with self._dispatching:
+            return self.outbox.dispatch(self.notifiers, now, on_permanent=self._on_permanent)
+
+    def _on_permanent(self, alert: OutboxAlert, error: PermanentDeliveryError) -> None:
+        """A chat that can never be reached (it blocked us) stops getting alerts until it returns."""
+        paused = self.subscriptions.pause_chat(alert.chat_id)
+        if paused:
+            log.warning("paused %d subscriptions of chat %s: %s", paused, alert.chat_id, error)
+
+    def cycle(self, now: dt.datetime) -> CycleReport:
+        """Poll every source, decide, send: what ``run --once`` does."""
+        report = CycleReport(polls=self.poll_all(now))
+        report.alerts_new = self.evaluate(now)
+        report.dispatch = self.dispatch(now)
+        return report
+
+    def board(self, now: dt.datetime) -> list[dict]:
+        """The main routes' risk, for the risk board."""
+        rows = []
+        for start, end in self.config.board:
+            try:
+                rows.append(self.engine.route(start, end, now))
+            except RiskEngineError as exc:
+                log.warning("board route %s -> %s: %s", start, end, exc)
+        return rows

@@ -1,0 +1,112 @@
+"""The service: APScheduler 3 jobs that poll, decide, send and summarise, on one asyncio loop.
+
+APScheduler 3's ``AsyncIOScheduler`` is the scheduler python-telegram-bot's JobQueue wraps, so the
+bot and these jobs can share one event loop. Jobs run in the scheduler's thread pool (the engine
+is synchronous); every job coalesces missed runs and never overlaps itself. A job that fails is
+logged; the scheduler keeps going. SIGINT or SIGTERM stop it cleanly: the job in flight finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import signal
+from collections.abc import Callable
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from .pipeline import Pipeline
+from .sources import Source, parse_duration
+
+log = logging.getLogger("riskengine.scheduler")
+
+JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
+
+
+def utc_now() -> dt.datetime:
+    """The one place the service reads the clock; everything below takes ``now``."""
+    return dt.datetime.now(dt.UTC)
+
+
+class Service:
+    """The scheduled jobs of a pipeline."""
+
+    def __init__(self, pipeline: Pipeline, *, clock: Callable[[], dt.datetime] = utc_now,
+                 scheduler: AsyncIOScheduler | None = None):
+        self.pipeline, self.clock = pipeline, clock
+        self.scheduler = scheduler or AsyncIOScheduler(
+            timezone=dt.UTC, job_defaults=JOB_DEFAULTS, executors={"default": ThreadPoolExecutor(max_workers=4)})
+
+    # ---- jobs ---------------------------------------------------------------------------------
+
+    def poll_job(self, source: Source) -> None:
+        """Poll one source; when it brought new incidents, decide and send at once."""
+        try:
+            outcome = self.pipeline.poll(source, self.clock())
+            if outcome.incidents_new:
+                self.pipeline.evaluate(self.clock())
+                self.pipeline.dispatch(self.clock())
+        except Exception:
+            log.exception("poll of source %s failed; it will be tried again next turn", source.name)
+
+    def evaluate_job(self) -> None:
+        try:
+            self.pipeline.evaluate(self.clock())
+        except Exception:
+            log.exception("alert evaluation failed; it will run again")
+
+    def dispatch_job(self) -> None:
+        try:
+            self.pipeline.dispatch(self.clock())
+        except Exception:
+            log.exception("dispatch failed; unsent alerts stay in the outbox")
+
+    def digest_job(self) -> None:
+        try:
+            self.pipeline.digest(self.clock())
+            self.pipeline.dispatch(self.clock())
+        except Exception:
+            log.exception("daily digest failed")
+
+    # ---- wiring -------------------------------------------------------------------------------
+
+    def add_jobs(self) -> None:
+        now = self.clock()
+        for source in self.pipeline.sources:
+            self.scheduler.add_job(self.poll_job, IntervalTrigger(seconds=source.interval_seconds), args=[source],
+                                   id=f"poll:{source.name}", name=f"poll {source.name}", next_run_time=now,
+                                   replace_existing=True)
+        intervals = self.pipeline.config.intervals
+        self.scheduler.add_job(self.evaluate_job, IntervalTrigger(seconds=parse_duration(intervals.evaluate)),
+                               id="evaluate", name="evaluate alerts", replace_existing=True)
+        self.scheduler.add_job(self.dispatch_job, IntervalTrigger(seconds=parse_duration(intervals.dispatch)),
+                               id="dispatch", name="dispatch outbox", next_run_time=now, replace_existing=True)
+        digest = self.pipeline.policy.digest
+        hour, minute = (int(x) for x in digest.time.split(":")[:2])
+        self.scheduler.add_job(self.digest_job, CronTrigger(hour=hour, minute=minute, timezone=digest.timezone),
+                               id="digest", name="daily digest", replace_existing=True)
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Run until SIGINT/SIGTERM (or ``stop`` is set), then shut down after the job in flight."""
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):  # not the main thread
+                pass
+        self.pipeline.seed_subscriptions(self.clock())
+        self.add_jobs()
+        self.scheduler.start()
+        log.info("riskengine running: %d sources, notifiers: %s", len(self.pipeline.sources),
+                 ", ".join(self.pipeline.notifiers) or "none")
+        try:
+            await stop.wait()
+        finally:
+            log.info("stopping: waiting for the job in flight")
+            self.scheduler.shutdown(wait=True)
+            log.info("stopped")

@@ -1,0 +1,185 @@
+"""The store's tables, and the migrations that bring an older database up to date.
+
+``meta.schema_version`` says which layout a database has; :func:`migrate` runs the steps from
+that version to :data:`SCHEMA_VERSION` in one transaction, so a database is never half-migrated.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    inspect,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection
+
+SCHEMA_VERSION = 2
+
+metadata = MetaData()
+
+meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
+
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(200), nullable=False),
+    Column("source_ref", Text),
+    Column("source_key", Text),  # v2: the item's id inside its source (feed GUID, file path)
+    Column("format", String(16), nullable=False),
+    Column("content_hash", String(64), nullable=False, unique=True),
+    Column("published", Date),
+    Column("ingested_at", DateTime(timezone=True), nullable=False),
+    Column("title", Text),
+    Column("text", Text),
+    Index("ux_reports_source_key", "source", "source_key", unique=True),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("report_id", Integer, ForeignKey("reports.id"), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("sub_event_type", String(64)),
+    Column("tags", JSON, nullable=False),
+    Column("date", Date, nullable=False),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("geo_precision", Integer, nullable=False),
+    Column("radius_km", Float),
+    Column("location_kind", String(16), nullable=False),
+    Column("geometry_wkt", Text),
+    Column("segments", JSON, nullable=False),
+    Column("places", JSON, nullable=False),
+    Column("actors", JSON, nullable=False),
+    Column("targets", JSON, nullable=False),
+    Column("fatalities", Integer, nullable=False),
+    Column("confidence", Float),
+    Column("source", String(200)),
+    Column("source_reliability", String(1)),
+    Column("evidence", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("ingested_at", DateTime(timezone=True)),  # v2: when the engine learnt of it
+    Index("ix_incidents_date", "date"),
+    Index("ix_incidents_report", "report_id"),
+    Index("ix_incidents_event_type", "event_type"),
+)
+
+incident_segments = Table(
+    "incident_segments",
+    metadata,
+    Column("incident_id", String(32), ForeignKey("incidents.id"), primary_key=True),
+    Column("segment_id", String(120), primary_key=True),
+    Column("distance_km", Float, nullable=False),
+    Index("ix_incident_segments_segment", "segment_id"),
+)
+
+# ---- v2: sources, subscriptions and the alert outbox -----------------------------------------
+
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("seen", JSON, nullable=False),
+    Column("last_polled_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("failures", Integer, nullable=False, default=0),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("chat_id", String(64), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),  # route | segment | place
+    Column("target", String(250), nullable=False),  # "Sirte|Sebha", a segment id, or a place name
+    Column("radius_km", Float),
+    Column("min_level", Integer, nullable=False),
+    Column("quiet_start", String(5)),
+    Column("quiet_end", String(5)),
+    Column("timezone", String(64), nullable=False),
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_level", Integer, nullable=False, default=1),
+    Column("alerted_level", Integer, nullable=False, default=0),
+    Column("episode", Integer, nullable=False, default=0),
+    UniqueConstraint("chat_id", "channel", "kind", "target", name="ux_subscriptions_target"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(250), nullable=False, unique=True),  # idempotency key: one alert, one row
+    Column("subscription_id", Integer, ForeignKey("subscriptions.id")),
+    Column("chat_id", String(64), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),  # level | incident | digest
+    Column("text", Text, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("not_before", DateTime(timezone=True), nullable=False),
+    Column("status", String(12), nullable=False),  # pending | sent | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text),
+    Column("sent_at", DateTime(timezone=True)),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+)
+
+
+def _v1_to_v2(conn: Connection) -> None:
+    """v2 adds where a report came from inside its source, and when each incident was learnt."""
+    columns = {c["name"] for c in inspect(conn).get_columns("reports")}
+    if "source_key" not in columns:
+        conn.execute(text("ALTER TABLE reports ADD COLUMN source_key TEXT"))
+    conn.execute(text("CREATE UNIQUE INDEX IF NOT EXISTS ux_reports_source_key ON reports (source, source_key)"))
+    if "ingested_at" not in {c["name"] for c in inspect(conn).get_columns("incidents")}:
+        kind = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+        conn.execute(text(f"ALTER TABLE incidents ADD COLUMN ingested_at {kind}"))
+    conn.execute(text("UPDATE incidents SET ingested_at = (SELECT ingested_at FROM reports "
+                      "WHERE reports.id = incidents.report_id) WHERE ingested_at IS NULL"))
+
+
+MIGRATIONS = {1: _v1_to_v2}
+
+
+def migrate(conn: Connection) -> int:
+    """Create missing tables and bring the layout to :data:`SCHEMA_VERSION`; returns the old version."""
+    metadata.create_all(conn, tables=[meta])
+    row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
+    existing = set(inspect(conn).get_table_names())
+    if row is None and "reports" not in existing:
+        metadata.create_all(conn)
+        conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+        return SCHEMA_VERSION
+    version = int(row.value) if row is not None else 1
+    if version > SCHEMA_VERSION:
+        return version
+    for step in range(version, SCHEMA_VERSION):
+        MIGRATIONS[step](conn)
+    metadata.create_all(conn)
+    if row is None:
+        conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+    else:
+        conn.execute(update(meta).where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
+    return version

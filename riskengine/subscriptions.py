@@ -1,0 +1,190 @@
+"""Who wants to hear about which road: subscriptions, kept in the store.
+
+A subscription is a chat (on a channel: the console, a webhook, Telegram) plus a target: a route
+between two places, one segment, or a place with a radius; a minimum level; and optional quiet
+hours in the subscriber's time zone. It also remembers what it was last told, so an alert is not
+repeated for the same level.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .errors import RiskEngineError
+from .schema import outbox, subscriptions
+from .store import Store
+
+DEFAULT_TIMEZONE = "Africa/Tripoli"
+KINDS = ("route", "segment", "place")
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class SubscriptionError(RiskEngineError, ValueError):
+    """A subscription that cannot be made: an unknown kind, level, time zone or quiet-hours format."""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: int
+    chat_id: str
+    channel: str
+    kind: str
+    target: str
+    radius_km: float | None
+    min_level: int
+    quiet_start: str | None
+    quiet_end: str | None
+    timezone: str
+    paused: bool
+    created_at: dt.datetime
+    last_level: int
+    alerted_level: int
+    episode: int
+
+    @property
+    def route(self) -> tuple[str, str]:
+        start, end = self.target.split("|", 1)
+        return start, end
+
+    def describe(self) -> str:
+        if self.kind == "route":
+            return "{} -> {}".format(*self.route)
+        if self.kind == "place":
+            return f"within {self.radius_km:g} km of {self.target}"
+        return f"segment {self.target}"
+
+    def quiet_until(self, now: dt.datetime) -> dt.datetime | None:
+        """If ``now`` falls in this subscriber's quiet hours, when they end (UTC); else None.
+
+        Examples
+        --------
+        >>> sub = Subscription(1, "c", "console", "route", "A|B", None, 3, "22:00", "06:00", "Africa/Tripoli",
+        ...                    False, dt.datetime(2026, 1, 1, tzinfo=dt.UTC), 1, 0, 0)
+        >>> sub.quiet_until(dt.datetime(2026, 11, 20, 23, 0, tzinfo=dt.UTC)).isoformat()  # 01:00 in Tripoli
+        '2026-11-21T04:00:00+00:00'
+        >>> sub.quiet_until(dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)) is None
+        True
+        """
+        if not self.quiet_start or not self.quiet_end:
+            return None
+        zone = ZoneInfo(self.timezone)
+        local = now.astimezone(zone)
+        start = _clock(self.quiet_start)
+        end = _clock(self.quiet_end)
+        t = local.time()
+        inside = (start <= t < end) if start < end else (t >= start or t < end)
+        if not inside:
+            return None
+        end_day = local.date() if (start < end or t < end) else local.date() + dt.timedelta(days=1)
+        return dt.datetime.combine(end_day, end, zone).astimezone(dt.UTC)
+
+
+def _clock(text: str) -> dt.time:
+    m = _CLOCK.match(text)
+    if not m:
+        raise SubscriptionError(f"quiet hours time {text!r} is not HH:MM")
+    return dt.time(int(m.group(1)), int(m.group(2)))
+
+
+def parse_quiet_hours(text: str) -> tuple[str, str]:
+    """``"22:00-06:00"`` -> ("22:00", "06:00"); a clear error for anything else."""
+    parts = [p.strip() for p in text.replace("–", "-").split("-")]
+    if len(parts) != 2:
+        raise SubscriptionError(f"quiet hours {text!r} are not HH:MM-HH:MM")
+    for part in parts:
+        _clock(part)
+    if parts[0] == parts[1]:
+        raise SubscriptionError(f"quiet hours {text!r} start and end at the same time")
+    return parts[0], parts[1]
+
+
+def _row(r) -> Subscription:
+    values = {k: r[k] for k in Subscription.__dataclass_fields__}
+    if values["created_at"].tzinfo is None:  # SQLite keeps no zone: the store writes UTC
+        values["created_at"] = values["created_at"].replace(tzinfo=dt.UTC)
+    return Subscription(**values)
+
+
+class Subscriptions:
+    """The subscriptions table of a store."""
+
+    def __init__(self, store: Store):
+        self.engine = store.engine
+
+    def add(self, *, chat_id: str, channel: str, kind: str, target: str, min_level: int, now: dt.datetime,
+            radius_km: float | None = None, timezone: str = DEFAULT_TIMEZONE,
+            quiet: tuple[str, str] | None = None) -> Subscription:
+        """Subscribe (or return the same subscription if it exists, with the new level and hours)."""
+        if kind not in KINDS:
+            raise SubscriptionError(f"subscription kind {kind!r} is not one of {', '.join(KINDS)}")
+        if not 1 <= int(min_level) <= 5:
+            raise SubscriptionError(f"minimum level {min_level!r} is not 1-5")
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SubscriptionError(f"time zone {timezone!r} is unknown") from None
+        if kind == "place" and not radius_km:
+            raise SubscriptionError("a place subscription needs a radius in km")
+        values = {"min_level": int(min_level), "radius_km": radius_km, "timezone": timezone,
+                  "quiet_start": quiet[0] if quiet else None, "quiet_end": quiet[1] if quiet else None,
+                  "paused": False}
+        same = and_(subscriptions.c.chat_id == str(chat_id), subscriptions.c.channel == channel,
+                    subscriptions.c.kind == kind, subscriptions.c.target == target)
+        with self.engine.begin() as conn:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(subscriptions).values(
+                        chat_id=str(chat_id), channel=channel, kind=kind, target=target, created_at=now,
+                        last_level=1, alerted_level=0, episode=0, **values))
+            except IntegrityError:
+                conn.execute(update(subscriptions).where(same).values(**values))
+            row = conn.execute(select(subscriptions).where(same)).mappings().one()
+        return _row(row)
+
+    def all(self, *, chat_id: str | None = None, include_paused: bool = False) -> list[Subscription]:
+        query = select(subscriptions).order_by(subscriptions.c.id)
+        if chat_id is not None:
+            query = query.where(subscriptions.c.chat_id == str(chat_id))
+        if not include_paused:
+            query = query.where(subscriptions.c.paused.is_(False))
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(query).mappings()]
+
+    def get(self, subscription_id: int) -> Subscription | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(subscriptions).where(subscriptions.c.id == subscription_id)).mappings().first()
+        return _row(row) if row else None
+
+    def remove(self, subscription_id: int, *, chat_id: str | None = None) -> bool:
+        """Remove one subscription (only the chat's own, when ``chat_id`` is given)."""
+        query = delete(subscriptions).where(subscriptions.c.id == subscription_id)
+        if chat_id is not None:
+            query = query.where(subscriptions.c.chat_id == str(chat_id))
+        with self.engine.begin() as conn:
+            # alerts already sent stay in the outbox; they only lose their link to the subscription
+            conn.execute(update(outbox).where(outbox.c.subscription_id == subscription_id).values(subscription_id=None))
+            return conn.execute(query).rowcount > 0
+
+    def set_quiet_hours(self, chat_id: str, quiet: tuple[str, str] | None) -> int:
+        """Set (or clear) the quiet hours of every subscription of a chat; returns how many."""
+        values = {"quiet_start": quiet[0] if quiet else None, "quiet_end": quiet[1] if quiet else None}
+        with self.engine.begin() as conn:
+            return conn.execute(update(subscriptions).where(subscriptions.c.chat_id == str(chat_id))
+                                .values(**values)).rowcount
+
+    def pause_chat(self, chat_id: str, paused: bool = True) -> int:
+        """Pause (a chat that blocked us) or resume every subscription of a chat."""
+        with self.engine.begin() as conn:
+            return conn.execute(update(subscriptions).where(subscriptions.c.chat_id == str(chat_id))
+                                .values(paused=paused)).rowcount
+
+    def record_level(self, subscription_id: int, *, level: int, alerted_level: int, episode: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(subscriptions).where(subscriptions.c.id == subscription_id)
+                         .values(last_level=level, alerted_level=alerted_level, episode=episode))

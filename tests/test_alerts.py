@@ -1,0 +1,159 @@
+"""Alert policy: level rises, new severe incidents, no repeats, quiet hours, digests (fixed clock)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from riskengine.alerts import AlertDecider, AlertPolicy
+from riskengine.engine import DEFAULT_RULES_DIR
+from riskengine.models import Incident
+from riskengine.notify import OutboxAlert
+from riskengine.outbox import Outbox
+from riskengine.store import ReportIn
+from riskengine.subscriptions import SubscriptionError, Subscriptions, parse_quiet_hours
+
+# 10:00 in Tripoli (UTC+2)
+NOON = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
+
+
+class Recorder:
+    """A notifier that keeps what it was given (our own, for policy tests; no network involved)."""
+
+    channel = "console"
+
+    def __init__(self):
+        self.got: list[OutboxAlert] = []
+
+    def send(self, alert: OutboxAlert) -> None:
+        self.got.append(alert)
+
+
+@pytest.fixture
+def setup(engine):
+    policy = AlertPolicy.load(DEFAULT_RULES_DIR)
+    subs = Subscriptions(engine.store)
+    return engine, policy, subs, AlertDecider(engine, policy, subs), Outbox(engine.store, policy)
+
+
+def incident_near_waddan(engine, when: dt.datetime, n: int = 0, tag: str = "ambush", precision: int = 1):
+    inc = Incident(event_type="Violence against civilians", sub_event_type="Attack", tags=[tag],
+                   date=when.date(), lat=29.20 + n * 0.01, lon=16.15, geo_precision=precision,
+                   source_reliability="B", summary=f"Ambush near Waddan #{n}", evidence=f"test incident {n}")
+    engine.ingest_incidents(ReportIn(source="test", format="jsonl", text=f"report {n} {when}"), [inc], now=when)
+
+
+def decide(decider, outbox, now):
+    """The alerts newly owed at ``now`` (decided and stored, as the pipeline does)."""
+    return outbox.enqueue(decider.decide(now), now)
+
+
+def test_level_rise_alerts_once_per_level_and_again_after_falling_back(setup):
+    engine, _, subs, decider, outbox = setup
+    sub = subs.add(chat_id="c1", channel="console", kind="route", target="Sirte|Sebha", min_level=3, now=NOON)
+    assert decide(decider, outbox, NOON) == []  # nothing happened yet
+
+    incident_near_waddan(engine, NOON, 1)
+    first = decide(decider, outbox, NOON)
+    assert [a.kind for a in first] == ["level", "incident"]
+    assert first[0].payload["level"] >= 3 and "Sirte -> Sebha" in first[0].text
+    assert decide(decider, outbox, NOON + dt.timedelta(minutes=5)) == []  # same level, same incident: silence
+
+    later = NOON + dt.timedelta(hours=1)
+    incident_near_waddan(engine, later, 2)
+    incident_near_waddan(engine, later, 3)
+    rise = decide(decider, outbox, later)
+    kinds = sorted(a.kind for a in rise)
+    assert kinds.count("incident") == 2
+    assert subs.get(sub.id).alerted_level >= first[0].payload["level"]
+
+    quiet = NOON + dt.timedelta(days=200)  # everything has decayed
+    assert decide(decider, outbox, quiet) == []
+    assert subs.get(sub.id).alerted_level == 0  # fell back below the minimum
+
+    incident_near_waddan(engine, quiet, 4)
+    again = decide(decider, outbox, quiet)
+    assert [a.kind for a in again] == ["level", "incident"]
+    assert again[0].key != first[0].key
+
+
+def test_incidents_known_before_subscribing_are_not_news(setup):
+    engine, _, subs, decider, outbox = setup
+    incident_near_waddan(engine, NOON, 1)
+    subs.add(chat_id="c1", channel="console", kind="route", target="Sirte|Sebha", min_level=3,
+             now=NOON + dt.timedelta(minutes=1))
+    alerts = decide(decider, outbox, NOON + dt.timedelta(minutes=2))
+    assert [a.kind for a in alerts] == ["level"]  # the level is news to them, the old incident is not
+
+
+def test_a_weak_incident_raises_no_incident_alert(setup):
+    engine, _, subs, decider, outbox = setup
+    subs.add(chat_id="c1", channel="console", kind="route", target="Sirte|Sebha", min_level=5, now=NOON)
+    inc = Incident(event_type="Strategic developments", sub_event_type="Arrests", date=NOON.date(), lat=29.2,
+                   lon=16.15, summary="Two men arrested in Waddan")
+    engine.ingest_incidents(ReportIn(source="t", format="jsonl", text="arrests"), [inc], now=NOON)
+    assert decide(decider, outbox, NOON) == []
+
+
+def test_quiet_hours_hold_alerts_below_extreme_until_they_end(setup):
+    engine, _, subs, decider, outbox = setup
+    night = dt.datetime(2026, 11, 20, 21, 30, tzinfo=dt.UTC)  # 23:30 in Tripoli
+    subs.add(chat_id="sleeper", channel="console", kind="route", target="Sirte|Sebha", min_level=2, now=NOON,
+             quiet=parse_quiet_hours("22:00-06:00"))
+    incident_near_waddan(engine, night, 1, precision=2)
+    alerts = decide(decider, outbox, night)
+    assert alerts and all(a.payload["level"] < 5 for a in alerts)
+    recorder = Recorder()
+    report = outbox.dispatch({"console": recorder}, night)
+    assert recorder.got == [] and report.held == len(alerts)
+    outbox.dispatch({"console": recorder}, dt.datetime(2026, 11, 21, 3, 59, tzinfo=dt.UTC))  # 05:59 local
+    assert recorder.got == []
+    outbox.dispatch({"console": recorder}, dt.datetime(2026, 11, 21, 4, 0, tzinfo=dt.UTC))  # 06:00 local
+    assert sorted(a.key for a in recorder.got) == sorted(a.key for a in alerts)
+
+
+def test_extreme_goes_out_even_in_quiet_hours(setup):
+    engine, _, subs, decider, outbox = setup
+    night = dt.datetime(2026, 11, 20, 23, 0, tzinfo=dt.UTC)
+    subs.add(chat_id="sleeper", channel="console", kind="place", target="Waddan", radius_km=30, min_level=2,
+             now=NOON, quiet=parse_quiet_hours("22:00-06:00"))
+    for n in range(6):
+        incident_near_waddan(engine, night, n)
+    alerts = decide(decider, outbox, night)
+    assert any(a.kind == "level" and a.payload["level"] == 5 for a in alerts)
+    recorder = Recorder()
+    outbox.dispatch({"console": recorder}, night)
+    assert {a.key for a in recorder.got} == {a.key for a in alerts}
+
+
+def test_deciding_twice_stores_each_alert_once(setup):
+    engine, _, subs, decider, outbox = setup
+    subs.add(chat_id="c1", channel="console", kind="segment", target="jufra-sirte-waddan", min_level=2, now=NOON)
+    incident_near_waddan(engine, NOON, 1)
+    alerts = decider.decide(NOON)
+    assert len(outbox.enqueue(alerts, NOON)) == len(alerts) > 0
+    assert outbox.enqueue(alerts, NOON) == []
+    assert outbox.counts() == {"pending": len(alerts)}
+
+
+def test_daily_digest_once_per_local_day(setup):
+    engine, _, subs, decider, outbox = setup
+    subs.add(chat_id="c1", channel="console", kind="route", target="Sirte|Sebha", min_level=4, now=NOON)
+    incident_near_waddan(engine, NOON, 1)
+    morning = dt.datetime(2026, 11, 21, 5, 0, tzinfo=dt.UTC)  # 07:00 local
+    digest = decider.digest(morning)
+    assert len(digest) == 1 and "Daily digest 21 Nov 2026" in digest[0].text
+    assert len(outbox.enqueue(digest, morning)) == 1
+    assert outbox.enqueue(decider.digest(morning + dt.timedelta(minutes=30)), morning) == []
+
+
+def test_bad_subscriptions_are_refused_clearly(setup):
+    _, _, subs, _, _ = setup
+    with pytest.raises(SubscriptionError, match="minimum level 7"):
+        subs.add(chat_id="c", channel="console", kind="route", target="Sirte|Sebha", min_level=7, now=NOON)
+    with pytest.raises(SubscriptionError, match="time zone 'Mars/Olympus'"):
+        subs.add(chat_id="c", channel="console", kind="route", target="Sirte|Sebha", min_level=3, now=NOON,
+                 timezone="Mars/Olympus")
+    with pytest.raises(SubscriptionError, match="'25:00'"):
+        parse_quiet_hours("25:00-06:00")

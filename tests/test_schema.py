@@ -1,0 +1,45 @@
+"""Schema versions: a database made by an older riskengine is migrated, its data kept."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlalchemy import inspect
+
+from riskengine.schema import SCHEMA_VERSION
+from riskengine.store import Store
+
+V1 = """
+CREATE TABLE meta (key VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1');
+CREATE TABLE reports (id INTEGER PRIMARY KEY AUTOINCREMENT, source VARCHAR(200) NOT NULL, source_ref TEXT,
+  format VARCHAR(16) NOT NULL, content_hash VARCHAR(64) NOT NULL UNIQUE, published DATE,
+  ingested_at DATETIME NOT NULL, title TEXT, text TEXT);
+CREATE TABLE incidents (id VARCHAR(32) PRIMARY KEY, report_id INTEGER NOT NULL REFERENCES reports(id),
+  event_type VARCHAR(64) NOT NULL, sub_event_type VARCHAR(64), tags JSON NOT NULL, date DATE NOT NULL,
+  lat FLOAT, lon FLOAT, geo_precision INTEGER NOT NULL, radius_km FLOAT, location_kind VARCHAR(16) NOT NULL,
+  geometry_wkt TEXT, segments JSON NOT NULL, places JSON NOT NULL, actors JSON NOT NULL, targets JSON NOT NULL,
+  fatalities INTEGER NOT NULL, confidence FLOAT, source VARCHAR(200), source_reliability VARCHAR(1),
+  evidence TEXT NOT NULL, summary TEXT NOT NULL);
+CREATE TABLE incident_segments (incident_id VARCHAR(32) NOT NULL REFERENCES incidents(id),
+  segment_id VARCHAR(120) NOT NULL, distance_km FLOAT NOT NULL, PRIMARY KEY (incident_id, segment_id));
+INSERT INTO reports VALUES (1, 'old.csv', 'old.csv', 'acled', 'abc', '2026-11-01', '2026-11-02 10:00:00', NULL, 'x');
+INSERT INTO incidents VALUES ('i1', 1, 'Battles', 'Armed clash', '[]', '2026-11-01', 31.7, 14.0, 1, NULL, 'point',
+  NULL, '[]', '[]', '[]', '[]', 0, NULL, 'old', NULL, 'clash', 'clash in Bani Walid');
+INSERT INTO incident_segments VALUES ('i1', 'tarhuna-tarhuna-bani-walid', 3.5);
+"""
+
+
+def test_a_version_1_database_is_migrated_and_keeps_its_data(tmp_path):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1)
+    store = Store.open(str(path))
+    assert store.schema_version() == SCHEMA_VERSION == 2
+    columns = {c["name"] for c in inspect(store.engine).get_columns("reports")}
+    assert "source_key" in columns
+    assert {"subscriptions", "outbox", "source_state"} <= set(inspect(store.engine).get_table_names())
+    frame = store.incidents_frame()
+    assert list(frame.index) == ["i1"] and str(frame.loc["i1", "ingested_at"]).startswith("2026-11-02 10:00")
+    assert len(store.matches_frame()) == 1
+    assert Store.open(str(path)).schema_version() == 2  # opening again changes nothing

@@ -33,7 +33,7 @@ def utc_now() -> dt.datetime:
 
 
 class Service:
-    """The scheduled jobs of a pipeline."""
+    """The scheduled jobs of a pipeline (on its own scheduler, or on the bot's JobQueue scheduler)."""
 
     def __init__(self, pipeline: Pipeline, *, clock: Callable[[], dt.datetime] = utc_now,
                  scheduler: AsyncIOScheduler | None = None):
@@ -79,16 +79,17 @@ class Service:
         for source in self.pipeline.sources:
             self.scheduler.add_job(self.poll_job, IntervalTrigger(seconds=source.interval_seconds), args=[source],
                                    id=f"poll:{source.name}", name=f"poll {source.name}", next_run_time=now,
-                                   replace_existing=True)
+                                   replace_existing=True, **JOB_DEFAULTS)
         intervals = self.pipeline.config.intervals
         self.scheduler.add_job(self.evaluate_job, IntervalTrigger(seconds=parse_duration(intervals.evaluate)),
-                               id="evaluate", name="evaluate alerts", replace_existing=True)
+                               id="evaluate", name="evaluate alerts", replace_existing=True, **JOB_DEFAULTS)
         self.scheduler.add_job(self.dispatch_job, IntervalTrigger(seconds=parse_duration(intervals.dispatch)),
-                               id="dispatch", name="dispatch outbox", next_run_time=now, replace_existing=True)
+                               id="dispatch", name="dispatch outbox", next_run_time=now, replace_existing=True,
+                               **JOB_DEFAULTS)
         digest = self.pipeline.policy.digest
         hour, minute = (int(x) for x in digest.time.split(":")[:2])
         self.scheduler.add_job(self.digest_job, CronTrigger(hour=hour, minute=minute, timezone=digest.timezone),
-                               id="digest", name="daily digest", replace_existing=True)
+                               id="digest", name="daily digest", replace_existing=True, **JOB_DEFAULTS)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Run until SIGINT/SIGTERM (or ``stop`` is set), then shut down after the job in flight."""

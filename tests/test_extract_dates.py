@@ -229,3 +229,8 @@ def test_weekday_is_within_the_last_week(published):
         assert plain.strftime("%A") == last.strftime("%A") == name
         assert 0 <= (published - plain).days <= 6
         assert 1 <= (published - last).days <= 7
+
+
+def test_the_day_something_was_said_is_not_the_day_it_happened():
+    guess = find_date("Gunmen seized a tanker west of Brega late last week, police said on Monday.", WED)
+    assert guess.time_precision == 2 and guess.date < dt.date(2026, 8, 31)

@@ -178,7 +178,8 @@ def _candidates(sentence: str, published: dt.date) -> Iterator[DateGuess]:
 def find_date(sentence: str, published: dt.date) -> DateGuess | None:
     """The date a sentence gives for its event, or None when it names none.
 
-    The most precise cue wins, and among equally precise cues the first. Times of day and bare years
+    The most precise cue wins (the first on ties), leaving out cues that only say when something
+    was said ("police said on Monday") unless there is no other. Times of day and bare years
     ("in 2011") are ignored; the latter are for `is_historical`.
 
     Parameters
@@ -203,11 +204,21 @@ def find_date(sentence: str, published: dt.date) -> DateGuess | None:
     >>> find_date("Traffic moved normally through Gharyan.", wed) is None
     True
     """
-    best = None
-    for guess in _candidates(sentence, published):
-        if best is None or guess.time_precision < best.time_precision:
-            best = guess
-    return best
+    guesses = list(_candidates(sentence, published))
+    if not guesses:
+        return None
+    event_dates = [g for g in guesses if not _attribution(sentence, g)] or guesses
+    return min(event_dates, key=lambda g: g.time_precision)  # the most precise; the first on ties
+
+
+_SAID = re.compile(r"\b(?:said|says|told|announced|reported|added|confirmed|stated|declared|warned|claimed)"
+                   r"(?:\s+\w+){0,3}\s*(?:on|late on|early on|in a statement on)?\s*$", re.IGNORECASE)
+
+
+def _attribution(sentence: str, guess: DateGuess) -> bool:
+    """A date that says when something was said ("police said on Monday"), not when it happened."""
+    at = sentence.find(guess.phrase) if guess.phrase else -1
+    return at > 0 and _SAID.search(sentence[max(0, at - 40):at]) is not None
 
 
 def incident_date(sentences: Sequence[str], published: dt.date) -> DateGuess:

@@ -98,7 +98,7 @@ class Extractor:
 
     def __init__(self, gazetteer: Gazetteer, network: RoadNetwork, rules: RuleBook, lexicon: Lexicon):
         self.gazetteer, self.network, self.rules, self.lexicon = gazetteer, network, rules, lexicon
-        self.finder = PlaceFinder(gazetteer, lexicon.geography)
+        self.finder = PlaceFinder(gazetteer, lexicon.geography, major=set(network.nodes()))
         self.spatial = SpatialReader(lexicon.geography, network, gazetteer, rules)
         geo = lexicon.geography
         foreign_words = [w for group in geo.foreign for w in group]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import ahocorasick
+from rapidfuzz import fuzz, process
 
 from ..gazetteer import Gazetteer, normalize_name
 from ..models import Place
@@ -31,6 +32,8 @@ CANDIDATE = re.compile(
 HAS_WORD = re.compile(r"[^\W_]")
 #: Canonical names may be this short ("Hun"); other aliases must be longer, to spare common words.
 MIN_NAME_LEN, MIN_ALIAS_LEN = 3, 4
+#: A capitalised word no list knows is read as a main place if this close to its name (rapidfuzz ratio).
+FUZZY_MIN_LEN, FUZZY_MIN_SCORE = 5, 80
 
 
 @dataclass(frozen=True)
@@ -51,9 +54,14 @@ def _norm_word(word: str) -> str:
 class PlaceFinder:
     """Every place of a gazetteer, ready to be found in text."""
 
-    def __init__(self, gazetteer: Gazetteer, geography: Geography):
+    def __init__(self, gazetteer: Gazetteer, geography: Geography, *, major: set[str] | None = None):
         stop = {normalize_name(w) for w in geography.not_places}
+        # a country is never a misspelt town ("Syria" is not "Syrte")
+        self._stop = stop | {normalize_name(w) for group in geography.foreign for w in group} | {
+            normalize_name(w) for w in geography.libya}
         self.automaton = ahocorasick.Automaton()
+        # for spellings no list has ("Ubary", "Ghariyan", "Wadan"): the names of the main places
+        self._fuzzy: dict[str, Place] = {}
         for surface, place in gazetteer.aliases():
             key = normalize_name(surface)
             is_name = surface == place.name
@@ -65,7 +73,11 @@ class PlaceFinder:
             padded = f" {key} "
             if padded not in self.automaton:
                 self.automaton.add_word(padded, (key.count(" ") + 1, len(padded), best[0]))
+            if best[0] is place and len(key) >= FUZZY_MIN_LEN and (
+                    place.kind in ("city", "town") or (major is not None and place.name in major)):
+                self._fuzzy.setdefault(key, place)
         self.automaton.make_automaton()
+        self._fuzzy_keys = list(self._fuzzy)
 
     def find(self, text: str) -> list[Mention]:
         """The places named in ``text``, in order, longest match first where names overlap.
@@ -122,7 +134,29 @@ class PlaceFinder:
                 continue
             mentions.append(Mention(start, end, surface, place))
             taken_until = last
-        return mentions
+        return self._add_near_spellings(text, words, mentions)
+
+    def _add_near_spellings(self, text: str, words: list[tuple[int, int, str]], mentions: list[Mention]
+                            ) -> list[Mention]:
+        """Capitalised words no name matched, close to the name of a main place ("Ubary" ~ Ubari)."""
+        taken = [(m.start, m.end) for m in mentions]
+        found = list(mentions)
+        for start, end, word in words:
+            if not word[:1].isupper() or any(a <= start < b for a, b in taken):
+                continue
+            place = self._near_spelling(_norm_word(word))
+            if place is not None:
+                found.append(Mention(start, end, word, place))
+        return sorted(found, key=lambda m: m.start) if len(found) != len(mentions) else mentions
+
+    @lru_cache(maxsize=50_000)  # noqa: B019 - one finder per engine
+    def _near_spelling(self, key: str) -> Place | None:
+        if len(key) < FUZZY_MIN_LEN or key in self._stop or not self._fuzzy_keys:
+            return None
+        best = process.extractOne(key, self._fuzzy_keys, scorer=fuzz.ratio, score_cutoff=FUZZY_MIN_SCORE)
+        if best is None or best[0][0] != key[0]:
+            return None
+        return self._fuzzy[best[0]]
 
 
 def _looks_like_a_name(surface: str) -> bool:

@@ -104,6 +104,10 @@ class SpatialReader:
             rf"(?P<km>\d+(?:[.,]\d+)?)\s*-?\s*(?P<unit>{units})\b\s+(?:to the\s+)?(?P<dir>{direction})\s+of\s+"
             rf"⟦(?P<ref>\d+)⟧(?:[^⟦.;]{{0,40}}?(?:\b(?:{road})\s+(?:to|towards|for|leading to)\s+⟦(?P<to>\d+)⟧"
             rf"|\b(?:on|along)\s+the\s+(?:main\s+)?⟦(?P<named>\d+)⟧\s+(?:{road})))?", flags)
+        self.before_reaching = re.compile(
+            rf"(?P<km>\d+(?:[.,]\d+)?)\s*-?\s*(?P<unit>{units})\b\s+(?:before|short of)\s+(?:reaching\s+|arriving\s+"
+            rf"(?:at|in)\s+)?⟦(?P<ref>\d+)⟧(?:[^⟦.;]{{0,30}}?\b(?:coming|driving|travell?ing|heading)\s+from\s+"
+            rf"⟦(?P<origin>\d+)⟧)?", flags)
         self.coast_road = re.compile(
             rf"(?:{road})\s+(?:from|linking)\s+(?:{coast})\s+(?:to|towards|into|with)\s+[^⟦.;]{{0,80}}?{P}", flags)
         self.stretches = [
@@ -230,6 +234,26 @@ class SpatialReader:
         nearest = min(ids, key=lambda sid: self.km_from_segments(place.lat, place.lon, [sid]))
         return nearest if self.km_from_segments(place.lat, place.lon, [nearest]) <= STRETCH_POINT_KM else None
 
+    def _snap_to_road_from(self, a: Place, km: float, straight: tuple[float, float]) -> tuple[float, float] | None:
+        """The point ``km`` along the road leaving ``a`` that lies nearest a straight-line offset, if
+        one does (within 0.7 of the distance): reports say "30 km west of X" of a point on the road."""
+        if a.name not in self.network.graph:
+            return None
+        best, best_gap = None, max(10.0, km * 0.7)
+        target = to_metric(lonlat_point(*straight))
+        for neighbour in self.network.graph.neighbors(a.name):
+            road = self._metric_road(a.name, neighbour)
+            if road is None:
+                continue
+            point = road.interpolate(min(km * 1000.0, road.length))
+            gap = point.distance(target) / 1000.0
+            if gap < best_gap:
+                best, best_gap = point, gap
+        if best is None:
+            return None
+        lonlat = to_lonlat(best)
+        return lonlat.y, lonlat.x
+
     def _along_road(self, a: Place, b: Place, km: float) -> tuple[float, float] | None:
         metric = self._metric_road(a.name, b.name)
         if metric is None:
@@ -315,9 +339,26 @@ class SpatialReader:
                     used_spans.append(m.span())
                     continue
             lat, lon = self._offset(a, bearing, km)
-            found.append(Location("point", 90, at(m), lat, lon, 2, max(3.0, km * 0.15),
+            on_road = self._snap_to_road_from(a, km, (lat, lon))
+            if on_road is not None:  # "30 km west of Brega": on the road that leaves Brega westwards
+                lat, lon = on_road
+            found.append(Location("point", 90, at(m), lat, lon, 2,
+                                  ROAD_POINT_RADIUS_KM if on_road else max(3.0, km * 0.15),
                                   places=[_ref(a, "reference")], description=f"{km:g} km {m.group('dir')} of {a.name}"))
             used_spans.append(m.span())
+
+        for m in (self.before_reaching.finditer(template) if has_digit else ()):
+            km = float(m.group("km").replace(",", ".")) * UNITS[m.group("unit").lower()]
+            a = places[int(m.group("ref"))]
+            if m.group("origin") is None:
+                continue
+            b = places[int(m.group("origin"))]
+            point = self._along_road(a, b, km)
+            if point:
+                found.append(Location("point", 100, at(m), point[0], point[1], 2, ROAD_POINT_RADIUS_KM,
+                                      places=[_ref(a, "reference"), _ref(b, "reference")],
+                                      description=f"{km:g} km before {a.name} coming from {b.name}"))
+                used_spans.append(m.span())
 
         coastal = has_road and ("coast" in low or "north" in low or "mediterranean" in low)
         for m in (self.coast_road.finditer(template) if coastal else ()):

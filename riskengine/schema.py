@@ -6,6 +6,8 @@ that version to :data:`SCHEMA_VERSION` in one transaction, so a database is neve
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -20,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     inspect,
     select,
@@ -30,6 +33,26 @@ from sqlalchemy.engine import Connection
 
 SCHEMA_VERSION = 2
 
+
+class UTCDateTime(TypeDecorator):
+    """An aware datetime, stored as UTC and read back as aware UTC on every backend (SQLite keeps
+    no offset, PostgreSQL converts): so comparisons with an aware ``now`` mean the same everywhere."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        value = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
 metadata = MetaData()
 
 meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
@@ -38,13 +61,13 @@ reports = Table(
     "reports",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("source", String(200), nullable=False),
+    Column("source", Text, nullable=False),
     Column("source_ref", Text),
     Column("source_key", Text),  # v2: the item's id inside its source (feed GUID, file path)
     Column("format", String(16), nullable=False),
     Column("content_hash", String(64), nullable=False, unique=True),
     Column("published", Date),
-    Column("ingested_at", DateTime(timezone=True), nullable=False),
+    Column("ingested_at", UTCDateTime(), nullable=False),
     Column("title", Text),
     Column("text", Text),
     Index("ux_reports_source_key", "source", "source_key", unique=True),
@@ -71,11 +94,11 @@ incidents = Table(
     Column("targets", JSON, nullable=False),
     Column("fatalities", Integer, nullable=False),
     Column("confidence", Float),
-    Column("source", String(200)),
+    Column("source", Text),
     Column("source_reliability", String(1)),
     Column("evidence", Text, nullable=False),
     Column("summary", Text, nullable=False),
-    Column("ingested_at", DateTime(timezone=True)),  # v2: when the engine learnt of it
+    Column("ingested_at", UTCDateTime()),  # v2: when the engine learnt of it
     Index("ix_incidents_date", "date"),
     Index("ix_incidents_report", "report_id"),
     Index("ix_incidents_event_type", "event_type"),
@@ -95,11 +118,11 @@ incident_segments = Table(
 source_state = Table(
     "source_state",
     metadata,
-    Column("name", String(200), primary_key=True),
+    Column("name", String(250), primary_key=True),
     Column("etag", Text),
     Column("last_modified", Text),
     Column("seen", JSON, nullable=False),
-    Column("last_polled_at", DateTime(timezone=True)),
+    Column("last_polled_at", UTCDateTime()),
     Column("last_error", Text),
     Column("failures", Integer, nullable=False, default=0),
 )
@@ -118,7 +141,7 @@ subscriptions = Table(
     Column("quiet_end", String(5)),
     Column("timezone", String(64), nullable=False),
     Column("paused", Boolean, nullable=False, default=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
     Column("last_level", Integer, nullable=False, default=1),
     Column("alerted_level", Integer, nullable=False, default=0),
     Column("episode", Integer, nullable=False, default=0),
@@ -136,13 +159,13 @@ outbox = Table(
     Column("kind", String(16), nullable=False),  # level | incident | digest
     Column("text", Text, nullable=False),
     Column("payload", JSON, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("not_before", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("not_before", UTCDateTime(), nullable=False),
     Column("status", String(12), nullable=False),  # pending | sent | dead
     Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
     Column("last_error", Text),
-    Column("sent_at", DateTime(timezone=True)),
+    Column("sent_at", UTCDateTime()),
     Index("ix_outbox_due", "status", "next_attempt_at"),
 )
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import create_engine, event, func, insert, select
+from sqlalchemy import create_engine, event, func, insert, make_url, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from .errors import RiskEngineError
 from .models import Incident
@@ -79,6 +80,19 @@ class StoreOutcome:
     incidents_known: int
 
 
+def _no_nul(value):
+    """PostgreSQL text cannot hold NUL characters: drop them from strings."""
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+def shown_url(url: str) -> str:
+    """A database URL fit for messages and logs: its password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<database URL>"
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -98,7 +112,7 @@ class Store:
         try:
             self.engine: Engine = create_engine(url, future=True)
         except Exception as exc:  # bad URL or missing driver
-            raise StoreError(f"cannot open database {url!r}: {exc}") from None
+            raise StoreError(f"cannot open database {shown_url(url)!r}: {exc}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._ensure_schema()
@@ -112,12 +126,12 @@ class Store:
             with self.engine.begin() as conn:
                 version = migrate(conn)
         except Exception as exc:
-            raise StoreError(f"cannot open database {self.url!r}: {exc}") from None
+            raise StoreError(f"cannot open database {shown_url(self.url)!r}: {exc}") from None
         if version > SCHEMA_VERSION:
-            raise StoreError(f"database {self.url!r} has schema version {version}; this riskengine reads up to "
-                             f"{SCHEMA_VERSION}: upgrade riskengine")
+            raise StoreError(f"database {shown_url(self.url)!r} has schema version {version}; this riskengine "
+                             f"reads up to {SCHEMA_VERSION}: upgrade riskengine")
         if version < SCHEMA_VERSION:
-            log.info("database %s migrated from schema version %s to %s", self.url, version, SCHEMA_VERSION)
+            log.info("database %s migrated from schema version %s to %s", shown_url(self.url), version, SCHEMA_VERSION)
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
@@ -137,6 +151,17 @@ class Store:
         was stored before, and incidents already known by fingerprint, are left as they are.
         """
         digest = content_hash(report.text)
+        for attempt in range(2):
+            try:
+                return self._add_report(report, digest, found, matches, now)
+            except IntegrityError:
+                # another process stored the same report or incident at the same moment: look again
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _add_report(self, report: ReportIn, digest: str, found: Sequence[Incident],
+                    matches: Sequence[Iterable[tuple[str, float]]], now: dt.datetime) -> StoreOutcome:
         with self.engine.begin() as conn:
             same = reports.c.content_hash == digest
             if report.source_key is not None:
@@ -146,15 +171,15 @@ class Store:
                 return StoreOutcome(existing, False, 0, len(found))
             report_id = conn.execute(
                 insert(reports).values(
-                    source=report.source,
-                    source_ref=report.source_ref,
-                    source_key=report.source_key,
+                    source=_no_nul(report.source),
+                    source_ref=_no_nul(report.source_ref),
+                    source_key=_no_nul(report.source_key),
                     format=report.format,
                     content_hash=digest,
                     published=report.published,
                     ingested_at=now,
-                    title=report.title,
-                    text=report.text,
+                    title=_no_nul(report.title),
+                    text=_no_nul(report.text),
                 )
             ).inserted_primary_key[0]
             ids = [inc.fingerprint() for inc in found]
@@ -169,7 +194,7 @@ class Store:
                 row = inc.model_dump(mode="python", exclude={"places"})
                 row.update(id=incident_id, report_id=report_id, places=[p.model_dump() for p in inc.places],
                            ingested_at=now)
-                rows.append(row)
+                rows.append({k: _no_nul(v) for k, v in row.items()})
                 links.extend({"incident_id": incident_id, "segment_id": s, "distance_km": d} for s, d in hits)
             if rows:
                 conn.execute(insert(incidents), rows)
@@ -211,7 +236,7 @@ class Store:
 
     def incidents_frame(self, until: dt.date | None = None) -> pd.DataFrame:
         """Every incident (dated on or before ``until`` when given) as a DataFrame indexed by id."""
-        query = select(incidents)
+        query = select(incidents).order_by(incidents.c.date, incidents.c.id)
         if until is not None:
             query = query.where(incidents.c.date <= until)
         with self.engine.connect() as conn:
@@ -220,7 +245,7 @@ class Store:
 
     def matches_frame(self, until: dt.date | None = None) -> pd.DataFrame:
         """Incident-segment matches (``incident_id``, ``segment_id``, ``distance_km``)."""
-        query = select(incident_segments)
+        query = select(incident_segments).order_by(incident_segments.c.incident_id, incident_segments.c.segment_id)
         if until is not None:
             query = query.join(incidents, incidents.c.id == incident_segments.c.incident_id).where(
                 incidents.c.date <= until

@@ -105,10 +105,7 @@ def parse_quiet_hours(text: str) -> tuple[str, str]:
 
 
 def _row(r) -> Subscription:
-    values = {k: r[k] for k in Subscription.__dataclass_fields__}
-    if values["created_at"].tzinfo is None:  # SQLite keeps no zone: the store writes UTC
-        values["created_at"] = values["created_at"].replace(tzinfo=dt.UTC)
-    return Subscription(**values)
+    return Subscription(**{k: r[k] for k in Subscription.__dataclass_fields__})
 
 
 class Subscriptions:

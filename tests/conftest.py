@@ -1,23 +1,35 @@
-"""Shared fixtures: the project's real rules and seeds, a fresh SQLite store, a fixed clock."""
+"""Shared fixtures: the project's real rules and seeds, a fresh SQLite store, a fixed clock.
+
+``db_url`` runs a store test on both backends: a new SQLite file, and the PostgreSQL database named
+by ``$RISKENGINE_TEST_PG`` (emptied first), or skipped when that variable is not set (``.ci/run``
+sets it).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+from sqlalchemy import MetaData, create_engine
 
 from riskengine.engine import DEFAULT_RULES_DIR, DEFAULT_SEEDS_DIR, RiskEngine
 from riskengine.gazetteer import Gazetteer
 from riskengine.roads import RoadNetwork
 from riskengine.rules import RuleBook
 from riskengine.store import Store
+from riskengine.store import metadata as store_metadata
 
 #: The fixed "today" of the tests.
 NOW = dt.datetime(2026, 11, 17, 12, 0, tzinfo=dt.UTC)
 
 PROJECT = Path(__file__).resolve().parent.parent
+
+#: The SQLAlchemy URL of a PostgreSQL database the tests may empty, e.g.
+#: ``postgresql+psycopg://postgres@127.0.0.1:5432/riskengine_test``.
+TEST_PG_VAR = "RISKENGINE_TEST_PG"
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +65,30 @@ def fresh_db(tmp_path) -> str:
 def engine(fresh_db, rules, gazetteer, network) -> RiskEngine:
     """An engine on the real rules and seeds with an empty store on a real SQLite file."""
     return RiskEngine(Store.open(fresh_db), rules, gazetteer, network)
+
+
+def _empty_database(url: str) -> None:
+    """Drop the store's tables (``meta`` included), then any other table left by another layout."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL lock_timeout = '30s'")  # fail, not hang, if a table is in use
+            store_metadata.drop_all(conn)
+            leftover = MetaData()
+            leftover.reflect(conn)
+            leftover.drop_all(conn)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """URL of an empty store database: a new SQLite file, or ``$RISKENGINE_TEST_PG`` emptied."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'risk.db'}"
+        return
+    url = os.environ.get(TEST_PG_VAR)
+    if not url:
+        pytest.skip(f"{TEST_PG_VAR} is not set: no PostgreSQL to test against")
+    _empty_database(url)
+    yield url

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -105,6 +106,7 @@ class AlertIn:
     text: str
     payload: dict[str, Any] = field(default_factory=dict)
     not_before: dt.datetime | None = None
+    merged_into: str | None = None  # told inside another alert (kept so it is never told again)
 
 
 @dataclass(frozen=True)
@@ -148,8 +150,12 @@ def _incident_line(row: dict) -> str:
 class AlertDecider:
     """Applies the policy to every active subscription."""
 
-    def __init__(self, engine: RiskEngine, policy: AlertPolicy, subscriptions: Subscriptions):
+    def __init__(self, engine: RiskEngine, policy: AlertPolicy, subscriptions: Subscriptions,
+                 known: Callable[[list[str]], set[str]] | None = None):
+        """``known`` says which alert keys were decided before (the outbox), so that a message
+        about a level rise lists only the incidents not told yet."""
         self.engine, self.policy, self.subscriptions = engine, policy, subscriptions
+        self.known = known or (lambda keys: set())
 
     def _incident_rows(self, ids: list[str]) -> dict[str, dict]:
         if not ids:
@@ -173,9 +179,24 @@ class AlertDecider:
             except (NoRouteError, UnknownPlaceError, UnknownSegmentError) as exc:
                 alerts_log.warning("subscription %s (%s): %s", sub.id, sub.describe(), exc)
                 continue
-            alerts.extend(self._level_alert(sub, state, now))
-            alerts.extend(self._incident_alerts(sub, state, now))
+            incidents = self._incident_alerts(sub, state, now)
+            told = self.known([a.key for a in incidents])
+            alerts.extend(self._one_message(self._level_alert(sub, state, now),
+                                            [a for a in incidents if a.key not in told]))
         return alerts
+
+    @staticmethod
+    def _one_message(level: list[AlertIn], incidents: list[AlertIn]) -> list[AlertIn]:
+        """A level rise and the new incidents behind it are one message, not several; the incidents
+        are still recorded (as merged) so that they are never told on their own later."""
+        if not level or not incidents:
+            return level + incidents
+        rise = level[0]
+        kept = [line for line in rise.text.split("\n") if not line.startswith("Behind it:")]
+        lines = [*kept, "New:"] + [f"- {a.payload['date']} {a.payload['summary']}" for a in incidents]
+        combined = replace(rise, text="\n".join(lines),
+                           payload={**rise.payload, "incident_ids": [a.payload["incident_id"] for a in incidents]})
+        return [combined] + [replace(a, merged_into=rise.key) for a in incidents]
 
     def _level_alert(self, sub: Subscription, state: TargetState, now: dt.datetime) -> list[AlertIn]:
         alerted, episode = sub.alerted_level, sub.episode

@@ -48,11 +48,19 @@ class Outbox:
                 statement = self._insert(outbox).values(
                     key=alert.key, subscription_id=alert.subscription_id, chat_id=alert.chat_id,
                     channel=alert.channel, kind=alert.kind, text=alert.text, payload=alert.payload, created_at=now,
-                    not_before=when, status="pending", attempts=0, next_attempt_at=when,
+                    not_before=when, status="merged" if alert.merged_into else "pending", attempts=0,
+                    next_attempt_at=when,
                 ).on_conflict_do_nothing(index_elements=["key"])
                 if conn.execute(statement).rowcount:
                     added.append(alert)
         return added
+
+    def existing_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of these alert keys are in the outbox already."""
+        if not keys:
+            return set()
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(outbox.c.key).where(outbox.c.key.in_(list(keys)))).scalars())
 
     def due(self, now: dt.datetime, limit: int = 100) -> list[OutboxAlert]:
         query = (select(outbox).where((outbox.c.status == "pending") & (outbox.c.next_attempt_at <= now))

@@ -52,7 +52,7 @@ class Pipeline:
         self.sources: list[Source] = [build_source(c, base_dir) for c in config.sources]
         self.subscriptions = Subscriptions(engine.store)
         self.outbox = Outbox(engine.store, policy)
-        self.decider = AlertDecider(engine, policy, self.subscriptions)
+        self.decider = AlertDecider(engine, policy, self.subscriptions, known=self.outbox.existing_keys)
         self.notifiers: dict[str, Notifier] = notifiers if notifiers is not None else self._default_notifiers()
         self._dispatching = threading.Lock()  # one dispatch at a time, or an alert could go twice
         self._deciding = threading.Lock()

@@ -318,7 +318,9 @@ class RuleBook:
         return self.scoring.location_precision[geo_precision].factor
 
     def reliability_factor(self, grade: str | None) -> float:
-        return self.scoring.source_reliability[grade or self.scoring.default_source_reliability]
+        """The factor of an Admiralty grade; a missing grade (None, or NaN from a frame) is the default's."""
+        known = grade if isinstance(grade, str) and grade in self.scoring.source_reliability else None
+        return self.scoring.source_reliability[known or self.scoring.default_source_reliability]
 
     def fatalities_boost(self, fatalities: np.ndarray) -> np.ndarray:
         cfg = self.scoring.fatalities

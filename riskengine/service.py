@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -27,6 +28,11 @@ from .scheduler import Service, utc_now
 LEVEL_STYLES = {1: "green", 2: "yellow", 3: "dark_orange", 4: "red", 5: "bold magenta"}
 
 
+def telegram_configured(section: dict | None) -> bool:
+    """A Telegram token in the environment or the run configuration turns the bot on."""
+    return bool(os.environ.get("TELEGRAM_BOT_TOKEN") or (section or {}).get("token"))
+
+
 def build_pipeline(engine: RiskEngine, config_path: Path | None, client: httpx.Client,
                    console_stream: io.TextIOBase | None = None) -> Pipeline:
     config, base_dir = load_config(config_path or default_config_path(engine.seeds_dir))
@@ -42,7 +48,15 @@ def run_service(engine: RiskEngine, args, console: Console, at: dt.datetime | No
     with httpx.Client(follow_redirects=True) as client:
         if not args.once:
             pipeline = build_pipeline(engine, config_path, client)
-            asyncio.run(Service(pipeline).run())
+            if telegram_configured(pipeline.config.telegram):
+                # the bot and the scheduler in one process, on one event loop (imported only when used:
+                # the engine itself never needs Telegram)
+                from bot.service import run as run_with_bot  # noqa: PLC0415
+                from bot.settings import BotSettings  # noqa: PLC0415
+
+                run_with_bot(pipeline, BotSettings.load(pipeline.config.telegram))
+            else:
+                asyncio.run(Service(pipeline).run())
             return 0
         now = at or utc_now()
         sent_text = io.StringIO()

@@ -150,3 +150,13 @@ def test_console_script_runs_as_a_process(fresh_db):
                            "--at", AT, "--json"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["via"][0] == "Misrata"
+
+
+def test_reports_with_and_without_a_source_grade_score_together(capsys, fresh_db, tmp_path):
+    report = tmp_path / "zawiya.txt"
+    report.write_text("Rival militias exchanged fire in central Zawiya on Wednesday night.")
+    code, _, err = run(capsys, fresh_db, "ingest", str(PROJECT / "seeds" / "sample_incidents.csv"), str(report),
+                       "--published", "2026-11-19")
+    assert code == 0, err
+    doc = route_json(capsys, fresh_db, "Tripoli", "Zuwara", at="2026-11-20")
+    assert doc["score"] > 0

@@ -1,0 +1,281 @@
+"""The bot as a python-telegram-bot 22 ``Application``: its services, its rate limit and its wiring.
+
+:func:`build_application` gives an application ready for ``run_polling()`` (or, in tests,
+``initialize()``, ``post_init()``, ``start()`` and ``updater.start_polling()``). The handlers find
+what they need in ``application.bot_data["riskengine"]``, a :class:`BotServices`: the engine, the
+subscriptions, the alert policy, the clock, and the engine questions the bot asks (place names,
+incidents near a place, segments near a point), all synchronous: handlers call them through
+``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import shapely
+from rapidfuzz import fuzz
+from telegram import BotCommand, Update
+from telegram.constants import ParseMode
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from riskengine.alerts import AlertPolicy
+from riskengine.engine import RiskEngine
+from riskengine.gazetteer import KIND_RANK, normalize_name
+from riskengine.geo import lonlat_point, to_metric
+from riskengine.subscriptions import Subscriptions
+
+from . import handlers
+from .handlers import MAX_PLACE_WORDS, NEAR_KM
+from .settings import BotSettings
+
+log = logging.getLogger("bot")
+
+SEPARATORS = frozenset({"-", "–", "—", "->", "→", "to"})
+COMMANDS = [("risk", "Risk of a road route: /risk Sirte Sebha"), ("routes", "The main routes"),
+            ("incidents", "Recent incidents near a place: /incidents Sokna"),
+            ("subscribe", "Alerts about a route: /subscribe Misrata Sebha 3"),
+            ("subscriptions", "Your subscriptions"), ("unsubscribe", "Stop a subscription"),
+            ("quiet", "Quiet hours: /quiet 22:00-06:00"), ("report", "File a report (analysts)"),
+            ("help", "What this bot does")]
+
+
+@dataclass(frozen=True)
+class Side:
+    """One place as the user wrote it: its canonical name, or the names it may mean."""
+
+    text: str
+    name: str | None
+    options: tuple[str, ...] = ()
+    ambiguous: bool = False
+
+    def score(self) -> float:
+        """How good a reading this is (a known place beats any guess)."""
+        if self.name:
+            return 200.0
+        return fuzz.WRatio(normalize_name(self.text), normalize_name(self.options[0])) if self.options else 0.0
+
+
+@dataclass
+class BotServices:
+    """What the handlers share, and the engine questions they ask (synchronous)."""
+
+    engine: RiskEngine
+    settings: BotSettings
+    subscriptions: Subscriptions
+    policy: AlertPolicy
+    board_routes: list[tuple[str, str]]
+    clock: Callable[[], dt.datetime]
+
+    def resolve_side(self, text: str) -> Side:
+        """One place name: known, ambiguous (several places, none clearly first) or unknown."""
+        text = " ".join(text.replace("|", " ").split())
+        distinct = list({p.name: p for p in self.engine.gazetteer.lookup(text)}.values())
+        if not distinct:
+            return Side(text, None, tuple(self.engine.gazetteer.suggest(text)))
+        first = distinct[0]
+        own_name = normalize_name(first.name) == normalize_name(text)
+        if len(distinct) > 1 and not own_name and KIND_RANK.get(first.kind) == KIND_RANK.get(distinct[1].kind):
+            return Side(text, None, tuple(p.name for p in distinct[:5]), ambiguous=True)
+        return Side(text, first.name)
+
+    def resolve_pair(self, words: Sequence[str], explicit: bool = False) -> tuple[Side, Side] | None:
+        """Two places: split at a separator ("-", "to"), else where both resolve (else the likeliest split).
+
+        With ``explicit`` the words are the two places (a button's). None when the words cannot be two
+        places (fewer than two words, or too many).
+        """
+        if explicit:
+            return (self.resolve_side(words[0]), self.resolve_side(words[1])) if len(words) == 2 else None
+        words = [w for w in words if w.strip()]
+        if not 2 <= len(words) <= 2 * MAX_PLACE_WORDS + 1:
+            return None
+        cut = next((i for i, w in enumerate(words) if w.lower() in SEPARATORS and 0 < i < len(words) - 1), None)
+        if cut is not None:
+            return self.resolve_side(" ".join(words[:cut])), self.resolve_side(" ".join(words[cut + 1:]))
+        best, best_score = None, -1.0
+        for i in range(1, len(words)):
+            if i > MAX_PLACE_WORDS or len(words) - i > MAX_PLACE_WORDS:
+                continue
+            pair = self.resolve_side(" ".join(words[:i])), self.resolve_side(" ".join(words[i:]))
+            if pair[0].name and pair[1].name:
+                return pair
+            score = pair[0].score() + pair[1].score()
+            if score > best_score:
+                best, best_score = pair, score
+        return best
+
+    def incidents_near(self, place: str, days: int, now: dt.datetime, radius_km: float = NEAR_KM,
+                       limit: int = 10) -> list[dict]:
+        """Incidents of the last ``days`` days within ``radius_km`` of a place, newest first."""
+        where = self.engine.gazetteer.resolve(place)
+        today = now.astimezone(dt.UTC).date()
+        frame = self.engine.store.incidents_frame(until=today)
+        if frame.empty:
+            return []
+        frame = frame[pd.to_datetime(frame["date"]).dt.date >= today - dt.timedelta(days=days)]
+        _, ids, kms = self.engine.index.nearest_points(np.array([where.lat]), np.array([where.lon]), radius_km)
+        near_segments: dict[str, float] = {}
+        for seg_id, km in zip(ids.tolist(), kms.tolist(), strict=True):
+            near_segments[seg_id] = min(km, near_segments.get(seg_id, km))
+        origin = to_metric(lonlat_point(where.lat, where.lon))
+        rows = []
+        for _, inc in frame.iterrows():
+            if pd.notna(inc["lat"]) and pd.notna(inc["lon"]):
+                km = shapely.distance(origin, to_metric(lonlat_point(inc["lat"], inc["lon"]))) / 1000.0
+                label = f"{km:.0f} km away"
+            elif inc["geometry_wkt"]:
+                km = shapely.distance(origin, to_metric(shapely.from_wkt(inc["geometry_wkt"]))) / 1000.0
+                label = "in the area" if km == 0 else f"area {km:.0f} km away"
+            else:
+                km = min((near_segments[s] for s in inc["segments"] or [] if s in near_segments), default=np.inf)
+                label = f"on the road, {km:.0f} km away"
+            if km <= radius_km:
+                rows.append({"date": inc["date"].isoformat(), "event_type": inc["event_type"],
+                             "sub_event_type": inc["sub_event_type"], "summary": inc["summary"],
+                             "evidence": inc["evidence"], "where": label, "km": km})
+        rows.sort(key=lambda r: (r["date"], -r["km"]), reverse=True)
+        return rows[:limit]
+
+    def segments_near(self, lat: float, lon: float, now: dt.datetime, radius_km: float = NEAR_KM,
+                      limit: int = 15) -> list[dict]:
+        """The segments within ``radius_km`` of a point with their levels now, nearest first."""
+        _, ids, kms = self.engine.index.nearest_points(np.array([lat]), np.array([lon]), radius_km)
+        nearest: dict[str, float] = {}
+        for seg_id, km in zip(ids.tolist(), kms.tolist(), strict=True):
+            nearest[seg_id] = min(km, nearest.get(seg_id, km))
+        if not nearest:
+            return []
+        rows = [dict(row, distance_km=nearest[row["id"]]) for row in self.engine.segments(now)["segments"]
+                if row["id"] in nearest]
+        return sorted(rows, key=lambda r: r["distance_km"])[:limit]
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+    warned: bool = False
+
+
+@dataclass
+class RateLimit:
+    """A token bucket per user: ``per_minute`` commands a minute, refilled continuously.
+
+    Examples
+    --------
+    >>> t = [0.0]
+    >>> limit = RateLimit(2, now=lambda: t[0])
+    >>> [limit.check(1) for _ in range(4)]
+    ['ok', 'ok', 'warn', 'drop']
+    >>> t[0] = 30.0
+    >>> limit.check(1)
+    'ok'
+    """
+
+    per_minute: int
+    now: Callable[[], float] = time.monotonic
+    buckets: dict[int, _Bucket] = field(default_factory=dict)
+
+    def check(self, user_id: int) -> str:
+        """'ok' to go on; 'warn' the first time over the limit; 'drop' after that, until tokens come back."""
+        now, rate = self.now(), self.per_minute / 60.0
+        if len(self.buckets) > 10_000:  # forget users whose bucket has filled up again
+            self.buckets = {k: b for k, b in self.buckets.items() if b.tokens + (now - b.at) * rate < self.per_minute}
+        bucket = self.buckets.setdefault(user_id, _Bucket(float(self.per_minute), now))
+        bucket.tokens = min(float(self.per_minute), bucket.tokens + (now - bucket.at) * rate)
+        bucket.at = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            bucket.warned = False
+            return "ok"
+        if bucket.warned:
+            return "drop"
+        bucket.warned = True
+        return "warn"
+
+
+async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Hold each user to the rate limit: one "slow down" line when over it, then silence."""
+    user = update.effective_user
+    if user is None:
+        return
+    verdict = context.bot_data["rate_limit"].check(user.id)
+    if verdict == "ok":
+        return
+    if verdict == "warn" and update.effective_chat is not None:
+        per_minute = context.bot_data["riskengine"].settings.commands_per_minute
+        await context.bot.send_message(update.effective_chat.id,
+                                       f"Slow down, please: at most {per_minute} commands a minute.",
+                                       parse_mode=ParseMode.HTML)
+    elif update.callback_query:
+        await update.callback_query.answer()
+    raise ApplicationHandlerStop
+
+
+async def post_init(application: Application) -> None:
+    """Publish the command list (the menu users see)."""
+    await application.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+
+
+def build_application(engine: RiskEngine, settings: BotSettings, *, subscriptions: Subscriptions,
+                      policy: AlertPolicy, board_routes: Sequence[tuple[str, str]],
+                      clock: Callable[[], dt.datetime]) -> Application:
+    """The bot, wired to an engine.
+
+    Parameters
+    ----------
+    engine : RiskEngine
+        The engine the bot asks (synchronous; called in worker threads).
+    settings : BotSettings
+        Token, Bot API server, analysts and the per-user rate.
+    subscriptions : Subscriptions
+        Where /subscribe and friends keep the chats' subscriptions (channel ``telegram``).
+    policy : AlertPolicy
+        For the level marks and the quiet-hours hold level.
+    board_routes : sequence of (str, str)
+        The main routes /routes offers.
+    clock : callable
+        Returns the current time, an aware UTC datetime.
+
+    Returns
+    -------
+    telegram.ext.Application
+    """
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every request, token in the URL
+    builder = Application.builder().token(settings.token).rate_limiter(AIORateLimiter()).post_init(post_init)
+    if settings.api_base_url:
+        builder = builder.base_url(f"{settings.api_base_url}/bot").base_file_url(
+            f"{settings.api_base_url}/file/bot")
+    app = builder.concurrent_updates(8).build()
+    app.bot_data["riskengine"] = BotServices(engine, settings, subscriptions, policy,
+                                             [tuple(r) for r in board_routes], clock)
+    app.bot_data["rate_limit"] = RateLimit(settings.commands_per_minute)
+    app.add_handler(TypeHandler(Update, guard), group=-1)
+    commands = {"start": handlers.start, "help": handlers.start, "risk": handlers.risk, "routes": handlers.routes,
+                "incidents": handlers.incidents, "subscribe": handlers.subscribe,
+                "subscriptions": handlers.subscriptions, "unsubscribe": handlers.unsubscribe,
+                "quiet": handlers.quiet, "report": handlers.report}
+    for name, callback in commands.items():
+        app.add_handler(CommandHandler(name, callback))
+    app.add_handler(CallbackQueryHandler(handlers.button_pressed))
+    app.add_handler(MessageHandler(filters.LOCATION, handlers.location))
+    app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
+    app.add_handler(MessageHandler(filters.ChatType.PRIVATE & ~filters.StatusUpdate.ALL, handlers.anything_else))
+    app.add_error_handler(handlers.on_error)
+    return app

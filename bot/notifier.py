@@ -1,0 +1,317 @@
+"""The outbox's Telegram channel: send an alert as a Telegram message through a python-telegram-bot ``Bot``.
+
+The outbox calls :meth:`TelegramNotifier.send` synchronously from a worker thread, while the bot's
+coroutines (and its HTTP client) belong to the event loop of the bot application, in another
+thread. ``send`` therefore hands ``bot.send_message`` to that loop with
+:func:`asyncio.run_coroutine_threadsafe` and waits for the answer at most ``timeout`` seconds.
+
+In production pass the bot the :class:`telegram.ext.Application` already uses (``application.bot``)
+and the loop it runs on (``asyncio.get_running_loop()`` in ``post_init``): one HTTP connection pool
+and one rate limiter for the bot's replies and the alerts. :func:`build_bot` makes such a bot;
+give it to the application with ``ApplicationBuilder().bot(build_bot(token))``.
+
+What Telegram answers becomes what the outbox understands:
+
+* flood control (``RetryAfter``): :class:`DeliveryError` with ``retry_after``, honoured by the outbox;
+* the chat cannot be reached (``Forbidden``: the user blocked the bot, the bot was removed from the
+  group; ``BadRequest: chat not found``): :class:`PermanentDeliveryError`, and the pipeline pauses
+  the chat's subscriptions;
+* anything else (timeouts, network errors, a 5xx, any other ``TelegramError``, no answer within
+  ``timeout``): :class:`DeliveryError`, retried with back-off. A timeout is ambiguous: the message
+  may have arrived, so the retry may deliver it twice.
+
+No message of ours carries the bot token: Bot API URLs contain it, so it is scrubbed from every error
+text, and from what httpx and python-telegram-bot log (request URLs, a proxy's error page echoing one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+import html
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from urllib.parse import quote
+
+import telegram
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.ext import AIORateLimiter, ExtBot
+from telegram.request import BaseRequest
+
+from riskengine.notify import DeliveryError, OutboxAlert, PermanentDeliveryError
+
+log = logging.getLogger("riskengine.bot.notifier")
+
+#: Telegram's limit on a message's text, counted (conservatively) in UTF-16 code units.
+MAX_MESSAGE_LENGTH = 4096
+_ELLIPSIS = "…"
+
+#: Anything shaped like a bot token (``<bot id>:<35 characters>``), scrubbed even when it is not ours.
+_TOKEN_SHAPE = re.compile(r"(?<!\d)\d{5,}(?::|%3A)[A-Za-z0-9_-]{30,}")
+
+
+# ---- rendering -----------------------------------------------------------------------------------
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _escape_within(text: str, budget: int) -> tuple[str, bool]:
+    """The HTML-escaped ``text``, cut (between characters, never inside an entity) to ``budget`` UTF-16
+    units; and whether it was cut."""
+    escaped = html.escape(text, quote=False)
+    if _utf16_len(escaped) <= budget:
+        return escaped, False
+    out, used = [], 0
+    for char in text:
+        piece = html.escape(char, quote=False)
+        size = _utf16_len(piece)
+        if used + size > budget:
+            break
+        out.append(piece)
+        used += size
+    return "".join(out), True
+
+
+def render_html(text: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
+    """An alert's plain text as Telegram HTML: escaped, the first line bold, cut to ``limit`` with "…".
+
+    Examples
+    --------
+    >>> render_html("Sirte - Waddan: level 4 <High>\\nAmbush & kidnapping near Abugrein")
+    '<b>Sirte - Waddan: level 4 &lt;High&gt;</b>\\nAmbush &amp; kidnapping near Abugrein'
+    >>> render_html("x" * 5000).endswith("x…</b>") and len(render_html("x" * 5000)) == 4096
+    True
+    """
+    head, _, body = text.strip().partition("\n")
+    head, body = head.strip(), body.rstrip()
+    if not head:
+        head = "(empty alert)"
+    budget = limit - len("<b></b>") - len(_ELLIPSIS)
+    bold, cut = _escape_within(head, budget)
+    if cut:
+        return f"<b>{bold}{_ELLIPSIS}</b>"
+    if not body:
+        return f"<b>{bold}</b>"
+    rest, cut = _escape_within(body, budget - _utf16_len(bold) - 1)
+    return f"<b>{bold}</b>\n{rest}{_ELLIPSIS if cut else ''}"
+
+
+def default_render(alert: OutboxAlert) -> str:
+    return render_html(alert.text)
+
+
+# ---- the token never leaves ---------------------------------------------------------------------
+
+
+#: The loggers that may print a Bot API URL or a server's answer: httpx logs every request URL at INFO,
+#: python-telegram-bot logs an unreadable answer verbatim and network errors with their tracebacks.
+_LEAKY_LOGGERS = ("httpx", "httpcore", "telegram", "telegram.Bot", "telegram.request.BaseRequest",
+                  "telegram.request.HTTPXRequest", "telegram.ext", "telegram.ext.ExtBot", "telegram.ext.Updater",
+                  "telegram.ext.Application", "telegram.ext.AIORateLimiter")
+
+
+class _TokenScrubber(logging.Filter):
+    """Rewrites log records (message and traceback) so that no known bot token, nor anything shaped
+    like one, is in them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens: set[str] = set()
+
+    def scrub(self, text: str) -> str:
+        for token in self.tokens:
+            text = text.replace(token, "<token>").replace(quote(token, safe=""), "<token>")
+        return _TOKEN_SHAPE.sub("<token>", text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record: leave it to the handler to report
+            return True
+        clean = self.scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+_SCRUBBER = _TokenScrubber()
+_SCRUBBER_LOCK = threading.Lock()
+
+
+def _guard_token(token: str) -> None:
+    """Remember ``token`` as a secret and scrub it from the records of the loggers that could print it.
+
+    (A filter on a logger sees only that logger's own records, hence the list.) Keeping ``httpx`` at
+    WARNING is still advisable: it logs a line per request."""
+    with _SCRUBBER_LOCK:
+        if token:
+            _SCRUBBER.tokens.add(token)
+        for name in _LEAKY_LOGGERS:
+            logger = logging.getLogger(name)
+            if _SCRUBBER not in logger.filters:
+                logger.addFilter(_SCRUBBER)
+
+
+# ---- the bot -------------------------------------------------------------------------------------
+
+
+def build_bot(token: str, api_base_url: str | None = None, *, rate_limited: bool = True,
+              request: BaseRequest | None = None) -> ExtBot:
+    """An :class:`~telegram.ext.ExtBot` for ``token``, with python-telegram-bot's ``AIORateLimiter``
+    (Telegram's overall and per-group limits) unless ``rate_limited`` is false.
+
+    ``api_base_url`` (e.g. ``http://127.0.0.1:8081`` for a local Bot API server) replaces
+    ``https://api.telegram.org``; ``request`` sets the HTTP client (timeouts, proxy).
+
+    In production this should be the application's bot, so that replies and alerts share one
+    connection pool and one rate limiter: ``ApplicationBuilder().bot(build_bot(token)).build()``, then
+    ``TelegramNotifier(application.bot, loop)``. Needs ``python-telegram-bot[rate-limiter]``.
+    """
+    if not token:
+        raise ValueError("a Telegram bot token is required")
+    _guard_token(token)
+    kwargs: dict = {"request": request}
+    if api_base_url:
+        api = api_base_url.rstrip("/")
+        kwargs.update(base_url=f"{api}/bot", base_file_url=f"{api}/file/bot")
+    if rate_limited:
+        kwargs["rate_limiter"] = AIORateLimiter()
+    return ExtBot(token, **kwargs)
+
+
+# ---- the notifier --------------------------------------------------------------------------------
+
+
+def _seconds(value: int | float | dt.timedelta) -> float:
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+def _retry_after(exc: RetryAfter) -> float:
+    # ``RetryAfter.retry_after`` warns (PTB 22.2+: int now, timedelta later); the timedelta it wraps does not.
+    inner = getattr(exc, "_retry_after", None)
+    return _seconds(inner if isinstance(inner, dt.timedelta) else exc.retry_after)
+
+
+def _is_unreachable_chat(exc: BadRequest) -> bool:
+    return "chat not found" in str(exc).lower()
+
+
+class TelegramNotifier:
+    """Send outbox alerts as Telegram messages (channel ``"telegram"``); see the module's docstring.
+
+    ``per_chat_interval``: at most about one message per chat per that many seconds (Telegram
+    allows about one a second in a chat); a send to a chat that got one less than that ago waits in
+    the calling thread. ``timeout``: how long ``send`` waits for Telegram's answer. ``render`` turns
+    an alert into Telegram HTML (default :func:`default_render`: escaped, first line bold).
+    ``clock`` and ``sleep`` are for the pacing (monotonic seconds).
+    """
+
+    channel = "telegram"
+
+    def __init__(self, bot: telegram.Bot, loop: asyncio.AbstractEventLoop, *, per_chat_interval: float = 1.0,
+                 timeout: float = 30.0, render: Callable[[OutboxAlert], str] | None = None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        if per_chat_interval < 0 or timeout <= 0:
+            raise ValueError("per_chat_interval must be >= 0 and timeout > 0")
+        self.bot, self.loop = bot, loop
+        self.per_chat_interval, self.timeout = float(per_chat_interval), float(timeout)
+        self.render = render or default_render
+        self.clock, self.sleep = clock, sleep
+        self._token = bot.token
+        _guard_token(self._token)
+        self._lock = threading.Lock()
+        self._next_slot: dict[str, float] = {}  # chat -> earliest clock() of its next message
+        self._flood_until: dict[str, float] = {}  # chat -> clock() before which Telegram asked us to wait
+
+    # ---- helpers ----
+
+    def _scrub(self, text: str) -> str:
+        if self._token:
+            text = text.replace(self._token, "<token>").replace(quote(self._token, safe=""), "<token>")
+        return _SCRUBBER.scrub(text)
+
+    @staticmethod
+    def _chat(alert: OutboxAlert) -> int | str:
+        chat = str(alert.chat_id).strip()
+        try:
+            return int(chat)
+        except ValueError:
+            if re.fullmatch(r"@\w{4,}", chat):  # a public channel's username
+                return chat
+        raise PermanentDeliveryError(f"telegram: {chat!r} is not a Telegram chat id")
+
+    def _wait_for_turn(self, chat: str) -> None:
+        """Reserve the chat's next slot, then sleep until it (outside the lock: other chats go on)."""
+        with self._lock:
+            now = self.clock()
+            blocked = self._flood_until.get(chat)
+            if blocked is not None:
+                if blocked > now:
+                    raise DeliveryError(f"telegram: chat {chat}: flood control, {blocked - now:.0f} s left",
+                                        retry_after=blocked - now)
+                del self._flood_until[chat]
+            slot = max(now, self._next_slot.get(chat, now))
+            self._next_slot[chat] = slot + self.per_chat_interval
+            if len(self._next_slot) > 4096:  # forget chats whose turn is long past
+                self._next_slot = {c: t for c, t in self._next_slot.items() if t > now}
+        if slot > now:
+            self.sleep(slot - now)
+
+    def _on_loop_thread(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
+
+    # ---- the Notifier protocol ----
+
+    def send(self, alert: OutboxAlert) -> None:
+        chat = self._chat(alert)
+        text = self.render(alert)
+        if not text or _utf16_len(text) > MAX_MESSAGE_LENGTH:
+            raise DeliveryError(f"telegram: alert {alert.key} renders to {_utf16_len(text or '')} characters "
+                                f"(1-{MAX_MESSAGE_LENGTH} allowed)")
+        if self._on_loop_thread():
+            raise RuntimeError("TelegramNotifier.send() blocks: call it from a worker thread, not the bot's loop")
+        if self.loop.is_closed() or not self.loop.is_running():
+            raise DeliveryError("telegram: the bot's event loop is not running")
+        self._wait_for_turn(str(chat))
+        where = f"telegram: chat {chat}"
+        future = asyncio.run_coroutine_threadsafe(
+            self.bot.send_message(chat_id=chat, text=text, parse_mode="HTML", disable_web_page_preview=True),
+            self.loop)
+        try:
+            future.result(self.timeout)
+        except RetryAfter as exc:
+            wait = _retry_after(exc)
+            with self._lock:
+                self._flood_until[str(chat)] = self.clock() + wait
+            raise DeliveryError(f"{where}: flood control, retry after {wait:g} s", retry_after=wait) from None
+        except Forbidden as exc:
+            raise PermanentDeliveryError(f"{where}: {self._scrub(str(exc))}") from None
+        except BadRequest as exc:
+            error = DeliveryError if not _is_unreachable_chat(exc) else PermanentDeliveryError
+            raise error(f"{where}: {self._scrub(str(exc))}") from None
+        except TimedOut as exc:
+            raise DeliveryError(f"{where}: timed out ({self._scrub(str(exc))})") from None
+        except NetworkError as exc:
+            raise DeliveryError(f"{where}: network error: {self._scrub(str(exc))}") from None
+        except TelegramError as exc:
+            raise DeliveryError(f"{where}: {exc.__class__.__name__}: {self._scrub(str(exc))}") from None
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise DeliveryError(f"{where}: no answer within {self.timeout:g} s") from None
+        except concurrent.futures.CancelledError:
+            raise DeliveryError(f"{where}: cancelled (the bot is shutting down)") from None
+        except Exception as exc:  # whatever it is, its text must not leak the token
+            log.error("telegram send to %s failed unexpectedly: %s: %s", chat, exc.__class__.__name__,
+                      self._scrub(str(exc)))
+            raise DeliveryError(f"{where}: {exc.__class__.__name__}: {self._scrub(str(exc))}") from None

@@ -1,0 +1,120 @@
+"""The bot's settings: its token, the Bot API server, who may file reports, how fast users may go.
+
+Read from the run configuration's ``telegram:`` section and from the environment; the environment
+wins, so the token can stay out of files::
+
+    telegram:
+      analysts: [123456789]          # chat ids allowed to /report
+      commands_per_minute: 20        # per user; more are answered once with "slow down", then ignored
+      # api_base_url: http://127.0.0.1:8081   # a local Bot API server or an emulator
+
+``TELEGRAM_BOT_TOKEN`` gives the token (``token:`` in the section works too, but keep secrets out
+of version control), ``TELEGRAM_API_BASE_URL`` the Bot API server and ``TELEGRAM_ANALYSTS`` more
+analysts (comma-separated chat ids). The token never appears in ``repr`` or ``str``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from riskengine.errors import RiskEngineError
+
+TOKEN_VAR = "TELEGRAM_BOT_TOKEN"
+API_URL_VAR = "TELEGRAM_API_BASE_URL"
+ANALYSTS_VAR = "TELEGRAM_ANALYSTS"
+
+_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+_KEYS = ("token", "api_base_url", "analysts", "commands_per_minute")
+
+
+class SettingsError(RiskEngineError, ValueError):
+    """Bot settings that cannot be used: names the setting and what is wrong with it."""
+
+
+def _chat_ids(values: Iterable[Any], where: str) -> set[int]:
+    ids = set()
+    for value in values:
+        text = str(value).strip()
+        if not text:
+            continue
+        if not re.fullmatch(r"-?\d+", text):
+            raise SettingsError(f"{where}: {text!r} is not a Telegram chat id (an integer)")
+        ids.add(int(text))
+    return ids
+
+
+@dataclass(frozen=True, repr=False)
+class BotSettings:
+    """What the bot needs to run.
+
+    Parameters
+    ----------
+    token : str
+        The bot's token from @BotFather (never shown by ``repr``).
+    api_base_url : str or None
+        A Bot API server other than Telegram's (``http://host:port``, no ``/bot`` suffix).
+    analysts : frozenset of int
+        Chat ids allowed to file reports with /report.
+    commands_per_minute : int
+        How many commands one user may send per minute.
+    """
+
+    token: str
+    api_base_url: str | None = None
+    analysts: frozenset[int] = field(default_factory=frozenset)
+    commands_per_minute: int = 20
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.token, str) or not _TOKEN.match(self.token):
+            raise SettingsError(f"telegram token: not a bot token (digits, a colon, then letters); set {TOKEN_VAR}")
+        if self.api_base_url is not None:
+            url = self.api_base_url.strip().rstrip("/")
+            if not re.match(r"^https?://[^\s/]+", url):
+                raise SettingsError(f"telegram api_base_url: {self.api_base_url!r} is not an http(s) URL")
+            object.__setattr__(self, "api_base_url", url)
+        object.__setattr__(self, "analysts", frozenset(_chat_ids(self.analysts, "telegram analysts")))
+        per_minute = self.commands_per_minute
+        if isinstance(per_minute, bool) or not isinstance(per_minute, int) or per_minute < 1:
+            raise SettingsError(f"telegram commands_per_minute: {per_minute!r} is not a whole number >= 1")
+
+    @classmethod
+    def load(cls, section: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> BotSettings:
+        """Settings from a run configuration's ``telegram:`` section and the environment.
+
+        Parameters
+        ----------
+        section : mapping, optional
+            The ``telegram:`` section (keys: token, api_base_url, analysts, commands_per_minute).
+        environ : mapping, optional
+            The environment (default ``os.environ``); its variables win over the section.
+
+        Raises
+        ------
+        SettingsError
+            For an unknown key, a missing or malformed token, a bad URL, chat id or rate.
+        """
+        section = dict(section or {})
+        environ = os.environ if environ is None else environ
+        unknown = sorted(set(section) - set(_KEYS))
+        if unknown:
+            raise SettingsError(f"telegram: unknown setting(s) {', '.join(unknown)}; known: {', '.join(_KEYS)}")
+        token = environ.get(TOKEN_VAR) or section.get("token")
+        if not token:
+            raise SettingsError(f"telegram token: not set; set the environment variable {TOKEN_VAR}")
+        analysts = section.get("analysts") or []
+        if isinstance(analysts, str | int):
+            analysts = [analysts]
+        ids = _chat_ids(analysts, "telegram analysts")
+        ids |= _chat_ids(environ.get(ANALYSTS_VAR, "").split(","), ANALYSTS_VAR)
+        return cls(token=str(token).strip(), api_base_url=environ.get(API_URL_VAR) or section.get("api_base_url"),
+                   analysts=frozenset(ids), commands_per_minute=section.get("commands_per_minute", 20))
+
+    def __repr__(self) -> str:
+        return (f"BotSettings(token=<hidden>, api_base_url={self.api_base_url!r}, "
+                f"analysts={sorted(self.analysts)!r}, commands_per_minute={self.commands_per_minute})")
+
+    __str__ = __repr__

@@ -17,12 +17,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .engine import RiskEngine
-from .errors import NoRouteError, RuleFileError, UnknownPlaceError, UnknownSegmentError
-from .rules import _validation_error
+from .errors import NoRouteError, UnknownPlaceError, UnknownSegmentError
+from .rules import parse_rule_file
 from .scoring import Assessment, RouteScore, score_route
 from .subscriptions import Subscription, Subscriptions
 
@@ -74,17 +73,7 @@ class AlertPolicy(_Strict):
 
     @classmethod
     def load(cls, rules_dir: Path | str) -> AlertPolicy:
-        path = Path(rules_dir) / "alerts.yaml"
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise RuleFileError(str(path), None, None, "file not found") from None
-        except yaml.YAMLError as exc:
-            raise RuleFileError(str(path), None, None, f"not valid YAML: {exc}") from None
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            raise _validation_error(path, raw or {}, exc) from None
+        return parse_rule_file(Path(rules_dir) / "alerts.yaml", cls)
 
     def mark(self, level: int) -> str:
         return self.level_marks.get(int(level), "")

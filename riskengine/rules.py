@@ -203,7 +203,8 @@ def _validation_error(path: Path, raw: Any, exc: ValidationError) -> RuleFileErr
     return RuleFileError(str(path), rule_id, field, err["msg"])
 
 
-def _parse(path: Path, model: type[BaseModel]) -> Any:
+def parse_rule_file(path: Path, model: type[BaseModel]) -> Any:
+    """A YAML rule file validated by a pydantic model; any problem is one RuleFileError."""
     raw = _load_yaml(path)
     if not isinstance(raw, dict):
         raise RuleFileError(str(path), None, None, "expected a mapping at the top of the file")
@@ -228,8 +229,8 @@ class RuleBook:
     def load(cls, rules_dir: Path | str) -> RuleBook:
         """Load ``taxonomy.yaml`` and ``scoring.yaml`` from a rules directory."""
         rules_dir = Path(rules_dir)
-        taxonomy = _parse(rules_dir / "taxonomy.yaml", Taxonomy)
-        scoring = _parse(rules_dir / "scoring.yaml", ScoringRules)
+        taxonomy = parse_rule_file(rules_dir / "taxonomy.yaml", Taxonomy)
+        scoring = parse_rule_file(rules_dir / "scoring.yaml", ScoringRules)
         book = cls(taxonomy, scoring, rules_dir)
         for example in scoring.examples:
             tags = example.incident.get("tags", [])

@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import ahocorasick
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import RuleFileError
 from ..models import ACLED_EVENT_TYPES
-from ..rules import ACLED_SUB_EVENT_TYPES, RuleBook, _validation_error
+from ..rules import ACLED_SUB_EVENT_TYPES, RuleBook, parse_rule_file
 
 EXTRACTION_DIR = "extraction"
 
@@ -342,21 +341,6 @@ def words_regex(words: Sequence[str]) -> str:
     return bounded("|".join(phrase_body(w) for w in sorted(words, key=len, reverse=True)))
 
 
-def _parse(path: Path, model: type[BaseModel]) -> Any:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RuleFileError(str(path), None, None, "file not found") from None
-    except yaml.YAMLError as exc:
-        raise RuleFileError(str(path), None, None, f"not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise RuleFileError(str(path), None, None, "expected a mapping at the top of the file")
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise _validation_error(path, raw, exc) from None
-
-
 class Lexicon:
     """Every extraction lexicon, validated against the taxonomy and compiled."""
 
@@ -376,9 +360,9 @@ class Lexicon:
     def load(cls, rules_dir: Path | str, rules: RuleBook | None = None) -> Lexicon:
         """Load ``rules_dir/extraction/{events,entities,geography}.yaml``; tags must exist in the taxonomy."""
         folder = Path(rules_dir) / EXTRACTION_DIR
-        events = _parse(folder / "events.yaml", Events)
-        entities = _parse(folder / "entities.yaml", Entities)
-        geography = _parse(folder / "geography.yaml", Geography)
+        events = parse_rule_file(folder / "events.yaml", Events)
+        entities = parse_rule_file(folder / "entities.yaml", Entities)
+        geography = parse_rule_file(folder / "geography.yaml", Geography)
         if rules is not None:
             known = set(rules.tag_ids)
             trigger_ids = {t.id for t in events.triggers}

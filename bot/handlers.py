@@ -105,18 +105,28 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await send(update, context, render.help_text(deps(context).policy.level_marks))
 
 
+async def resolve_or_ask(update: Update, context: ContextTypes.DEFAULT_TYPE, words: Sequence[str], explicit: bool,
+                         command: str, button: Callable[[str, str], str]) -> tuple[str, str] | None:
+    """The two places the words name; or None after asking which was meant (or showing the usage)."""
+    pair = await asyncio.to_thread(deps(context).resolve_pair, words, explicit=explicit)
+    if pair is None:
+        await usage(update, context, command)
+        return None
+    if not (pair[0].name and pair[1].name):
+        question, buttons = suggestion_buttons(pair, button)
+        await send(update, context, question, buttons)
+        return None
+    return pair[0].name, pair[1].name
+
+
 async def answer_route(update: Update, context: ContextTypes.DEFAULT_TYPE, words: Sequence[str],
                        explicit: bool = False) -> None:
     """Answer with the risk of the route the words name, or ask which place was meant."""
     d = deps(context)
-    pair = await asyncio.to_thread(d.resolve_pair, words, explicit=explicit)
-    if pair is None:
-        return await usage(update, context, "risk")
-    if not (pair[0].name and pair[1].name):
-        question, buttons = suggestion_buttons(pair, lambda a, b: f"risk|{a}|{b}")
-        await send(update, context, question, buttons)
+    names = await resolve_or_ask(update, context, words, explicit, "risk", lambda a, b: f"risk|{a}|{b}")
+    if names is None:
         return
-    a, b = pair[0].name, pair[1].name
+    a, b = names
     if a == b:
         await send(update, context, f"{render.esc(a)} to {render.esc(a)}: give two different places.")
         return
@@ -219,14 +229,11 @@ async def answer_subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE, w
                            explicit: bool = False) -> None:
     """Subscribe the chat to the route the words name (after checking a road joins them)."""
     d = deps(context)
-    pair = await asyncio.to_thread(d.resolve_pair, words, explicit=explicit)
-    if pair is None:
-        return await usage(update, context, "subscribe")
-    if not (pair[0].name and pair[1].name):
-        question, buttons = suggestion_buttons(pair, lambda a, b: f"sub|{a}|{b}|{level}")
-        await send(update, context, question, buttons)
+    names = await resolve_or_ask(update, context, words, explicit, "subscribe",
+                                 lambda a, b: f"sub|{a}|{b}|{level}")
+    if names is None:
         return
-    a, b = pair[0].name, pair[1].name
+    a, b = names
     chat_id, now = str(update.effective_chat.id), d.clock()
 
     def subscribe():

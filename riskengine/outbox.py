@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .alerts import AlertIn, AlertPolicy
@@ -62,8 +62,19 @@ class Outbox:
         with self.engine.connect() as conn:
             return set(conn.execute(select(outbox.c.key).where(outbox.c.key.in_(list(keys)))).scalars())
 
-    def due(self, now: dt.datetime, limit: int = 100) -> list[OutboxAlert]:
-        query = (select(outbox).where((outbox.c.status == "pending") & (outbox.c.next_attempt_at <= now))
+    @staticmethod
+    def _in_shard(shard: tuple[int, int] | None):
+        """The rows of shard ``(k, n)``: those whose id is k modulo n (every row is in exactly one shard)."""
+        if shard is None:
+            return true()
+        k, n = shard
+        if not (isinstance(k, int) and isinstance(n, int) and n >= 1 and 0 <= k < n):
+            raise ValueError(f"shard must be (k, n) with 0 <= k < n, got {shard!r}")
+        return (outbox.c.id % n) == k
+
+    def due(self, now: dt.datetime, limit: int = 100, *, shard: tuple[int, int] | None = None) -> list[OutboxAlert]:
+        query = (select(outbox).where((outbox.c.status == "pending") & (outbox.c.next_attempt_at <= now)
+                                      & self._in_shard(shard))
                  .order_by(outbox.c.id).limit(limit))
         with self.engine.connect() as conn:
             return [OutboxAlert(r["id"], r["key"], r["chat_id"], r["channel"], r["kind"], r["text"], r["payload"],
@@ -91,10 +102,11 @@ class Outbox:
             rows = conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status)).all()
         return {status: n for status, n in rows}
 
-    def held(self, now: dt.datetime) -> int:
+    def held(self, now: dt.datetime, *, shard: tuple[int, int] | None = None) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(outbox).where(
-                (outbox.c.status == "pending") & (outbox.c.next_attempt_at > now))).scalar_one())
+                (outbox.c.status == "pending") & (outbox.c.next_attempt_at > now) & self._in_shard(shard)))
+                .scalar_one())
 
     def rows(self, status: str | None = None) -> list[dict]:
         query = select(outbox).order_by(outbox.c.id)
@@ -104,10 +116,17 @@ class Outbox:
             return [dict(r) for r in conn.execute(query).mappings()]
 
     def dispatch(self, notifiers: Mapping[str, Notifier], now: dt.datetime, *, limit: int = 100,
-                 on_permanent: Callable[[OutboxAlert, PermanentDeliveryError], None] | None = None) -> DispatchReport:
-        """Send every due alert through its channel's notifier; one failure never stops the rest."""
+                 on_permanent: Callable[[OutboxAlert, PermanentDeliveryError], None] | None = None,
+                 shard: tuple[int, int] | None = None) -> DispatchReport:
+        """Send every due alert through its channel's notifier; one failure never stops the rest.
+
+        ``shard=(k, n)`` dispatches only the alerts whose id is k modulo n (and counts only their held
+        ones), so that n workers, one per shard, can dispatch side by side: the shards are disjoint, so no
+        alert is sent by two workers. Two dispatchers of the same shard (or one sharded and one not) may
+        still send an alert twice: give each shard exactly one worker.
+        """
         report = DispatchReport()
-        for alert in self.due(now, limit):
+        for alert in self.due(now, limit, shard=shard):
             notifier = notifiers.get(alert.channel)
             if notifier is None:
                 log.debug("alert %s waits: no notifier for channel %r", alert.key, alert.channel)
@@ -135,5 +154,5 @@ class Outbox:
                 continue
             self.mark_sent(alert.id, now)
             report.sent.append(alert)
-        report.held += self.held(now)
+        report.held += self.held(now, shard=shard)
         return report

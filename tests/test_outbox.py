@@ -149,3 +149,45 @@ def test_webhook_notifier_over_real_http(hook, outbox):
         assert [a.key for a in second.dead] == ["w1"]
     assert [k for k, _ in _Hook.bodies] == ["w1", "w2", "w1"]
     assert _Hook.bodies[1][1]["text"] == "alert w2"
+
+
+def test_sharded_dispatch_workers_side_by_side_send_each_alert_once(outbox):
+    box, _ = outbox
+    box.enqueue([alert(f"s{i}", chat=f"c{i}") for i in range(20)], NOW)
+    ids = {r["key"]: r["id"] for r in box.rows()}
+    lock, sent_by = threading.Lock(), {k: [] for k in range(3)}
+
+    class Recorder:
+        channel = "console"
+
+        def __init__(self, shard: int):
+            self.shard = shard
+
+        def send(self, a: OutboxAlert) -> None:
+            with lock:
+                sent_by[self.shard].append(a.key)
+
+    def worker(k: int) -> None:
+        while box.dispatch({"console": Recorder(k)}, NOW, limit=3, shard=(k, 3)).sent:
+            pass
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    everything = [key for keys in sent_by.values() for key in keys]
+    assert sorted(everything) == sorted(ids) and len(everything) == 20  # all sent, none twice
+    assert all(ids[key] % 3 == k for k, keys in sent_by.items() for key in keys)
+    assert box.counts() == {"sent": 20}
+    with pytest.raises(ValueError, match="shard"):
+        box.dispatch({"console": Recorder(0)}, NOW, shard=(3, 3))
+
+
+def test_a_shards_held_count_is_its_own(outbox):
+    box, _ = outbox
+    box.enqueue([alert(f"h{i}", chat=f"c{i}") for i in range(4)], NOW)
+    box.dispatch({"console": Flaky(failures=100)}, NOW)  # all four wait for a retry
+    assert box.held(NOW) == 4
+    assert box.held(NOW, shard=(0, 2)) + box.held(NOW, shard=(1, 2)) == 4
+    assert box.dispatch({"console": Flaky(0)}, NOW, shard=(1, 2)).held == box.held(NOW, shard=(1, 2)) == 2

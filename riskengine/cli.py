@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at", help="with --once: the time the cycle runs at (default now)")
     p.add_argument("--json", action="store_true", help="with --once: print the board and alerts as JSON")
 
+    p = sub.add_parser("map", help="the interactive map of every segment (HTML), or a route's picture (PNG)")
+    p.add_argument("--out", required=True, metavar="FILE", help="FILE.html for the map, FILE.png with --route")
+    p.add_argument("--route", nargs=2, metavar=("FROM", "TO"), help="draw this route as a picture for phones")
+    p.add_argument("--at", help="date or ISO 8601 time (default now)")
+
     p = sub.add_parser("places", help="what the gazetteer knows for a name")
     p.add_argument("query", metavar="QUERY")
     p.add_argument("--json", action="store_true")
@@ -257,6 +262,25 @@ def cmd_places(engine: RiskEngine, args, console: Console, now: dt.datetime) -> 
     return 0
 
 
+def cmd_map(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int:
+    from . import maps  # noqa: PLC0415 - folium and matplotlib load only for this command
+
+    out, want = Path(args.out), ".png" if args.route else ".html"
+    if out.suffix.lower() != want:
+        what = "a route picture" if args.route else "the interactive map"
+        raise InputFileError(f"{args.out}: {what} is written as {want}, not {out.suffix or 'a file without suffix'}")
+    at = parse_time(args.at, now=now)
+    try:
+        if args.route:
+            maps.route_picture(engine, args.route[0], args.route[1], at, out)
+        else:
+            maps.interactive_map(engine, at).save(str(out))
+    except OSError as exc:
+        raise InputFileError(f"{args.out}: cannot be written: {exc.strerror or exc}") from None
+    print(out)
+    return 0
+
+
 def cmd_run(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int:
     from .service import run_service  # noqa: PLC0415 - the service pulls in the scheduler and HTTP client
 
@@ -264,7 +288,7 @@ def cmd_run(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int
 
 
 COMMANDS = {"run": cmd_run, "extract": cmd_extract, "ingest": cmd_ingest, "route": cmd_route, "segments": cmd_segments,
-            "explain": cmd_explain, "places": cmd_places}
+            "explain": cmd_explain, "places": cmd_places, "map": cmd_map}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

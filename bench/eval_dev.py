@@ -24,6 +24,7 @@ PLACE_TOLERANCE_KM = 25.0
 
 def main_incident(engine: RiskEngine, incidents):
     """The incident that matters most: the most severe, then the most certain."""
+    incidents = [inc for inc in incidents if inc.acled_event]
     if not incidents:
         return None
 

@@ -136,10 +136,13 @@ def cmd_extract(engine: RiskEngine, args, console: Console, now: dt.datetime) ->
     published = parse_date(args.published) or now.date()
     found = engine.extract_text(_read_report(args.file), published)
     touched = engine.touched_segments(found) if found else []
-    doc = {"published": published.isoformat(), "incidents": [
-        {**inc.model_dump(mode="json", exclude={"segments", "geometry_wkt", "source"}),
-         "segments": segs, "stretch": inc.segments, "area_wkt": inc.geometry_wkt}
-        for inc, segs in zip(found, touched, strict=True)]}
+    rows = [{**inc.model_dump(mode="json", exclude={"segments", "geometry_wkt", "source", "acled_event"}),
+             "segments": segs, "stretch": inc.segments, "area_wkt": inc.geometry_wkt}
+            for inc, segs in zip(found, touched, strict=True)]
+    # what ACLED would not code as an event (a road reopened) is listed apart: it only eases risk
+    doc = {"published": published.isoformat(),
+           "incidents": [r for r, inc in zip(rows, found, strict=True) if inc.acled_event],
+           "relief": [r for r, inc in zip(rows, found, strict=True) if not inc.acled_event]}
     if args.json:
         _print_json(doc)
         return 0

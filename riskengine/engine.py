@@ -2,16 +2,28 @@
 
 The CLI, the scheduler and the bot all go through :class:`RiskEngine`; nothing here reads the
 clock: every question that depends on time takes ``at``.
+
+An engine keeps what it computed while the store does not change (:meth:`Store.revision`, asked
+on every question): the assessments of the last few times asked about, the incident and match
+frames they were scored from, and the details of the incidents it has shown. So a second question
+at the same time costs milliseconds, and anything stored in between (by this engine or by another
+process) is seen by the next question.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .errors import InputFileError, InputRowError, NoRouteError
@@ -33,6 +45,16 @@ DEFAULT_SEEDS_DIR = PROJECT_DIR / "seeds"
 #: An alternative route is offered only if it is at most this many times longer than the route.
 ALTERNATIVE_MAX_DETOUR = 2.0
 
+#: What scoring reads of an incident (:func:`riskengine.scoring.contributions`): all an assessment loads.
+SCORING_COLUMNS = ("event_type", "sub_event_type", "tags", "date", "geo_precision", "radius_km",
+                   "source_reliability", "confidence", "fatalities")
+#: What the answers show of an incident.
+DETAIL_COLUMNS = ("event_type", "sub_event_type", "tags", "date", "summary", "evidence", "confidence", "source")
+#: Nullable text columns among them (see :meth:`RiskEngine._incident_details`).
+NULLABLE_TEXT = ("sub_event_type", "source")
+#: What route scoring reads of the contributions.
+ROUTE_COLUMNS = ["incident_id", "segment_id", "rule_id", "weight", "relief"]
+
 
 @dataclass
 class IngestResult:
@@ -46,8 +68,78 @@ class IngestResult:
     errors: list[InputRowError] = field(default_factory=list)
 
 
+def _shared(*_args, **_kwargs):
+    raise TypeError("this part of the answer is shared with other answers (the engine keeps it): copy it to change it")
+
+
+class SharedDict(dict):
+    """A read-only dict: a part of an answer the engine keeps and hands out again (copy it to change it)."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _shared
+
+    def __copy__(self) -> dict:
+        return dict(self)
+
+    def __deepcopy__(self, memo: dict) -> dict:
+        return copy.deepcopy(dict(self), memo)
+
+    def __reduce__(self):
+        return dict, (dict(self),)
+
+
+class SharedList(list):
+    """A read-only list: a part of an answer the engine keeps and hands out again (copy it to change it)."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = append = extend = insert = pop = remove = clear = _shared
+    sort = reverse = _shared
+
+    def __copy__(self) -> list:
+        return list(self)
+
+    def __deepcopy__(self, memo: dict) -> list:
+        return copy.deepcopy(list(self), memo)
+
+    def __reduce__(self):
+        return list, (list(self),)
+
+
+class _Assessed:
+    """An assessment, with its contributions' rows grouped by segment for route questions."""
+
+    def __init__(self, assessment: Assessment):
+        self.assessment = assessment
+        #: a route answer's row for each contribution, by (incident id, segment id); made on the first route
+        self.incident_rows: dict[tuple[str, str], SharedDict] | None = None
+
+    @cached_property
+    def _positions(self) -> dict[str, np.ndarray]:
+        """Where each segment's contributions are (row positions, in order)."""
+        contrib = self.assessment.contributions
+        return {str(k): v for k, v in contrib.groupby("segment_id").indices.items()} if len(contrib) else {}
+
+    @cached_property
+    def _lean(self) -> pd.DataFrame:
+        """The columns route scoring reads, the ids as categories (quick to filter, sort and de-duplicate)."""
+        lean = self.assessment.contributions[ROUTE_COLUMNS]
+        return lean.astype({"incident_id": "category", "segment_id": "category", "rule_id": "category"})
+
+    def on(self, segment_ids: Sequence[str], *, lean: bool = False) -> Assessment:
+        """The same assessment with only the contributions on ``segment_ids``, in the same order:
+        :func:`score_route` gives the same answer from it, without scanning every contribution.
+        ``lean`` keeps only what a route's score and its incident rows need."""
+        parts = [self._positions[s] for s in segment_ids if s in self._positions]
+        rows = np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.intp)
+        a = self.assessment
+        return Assessment(a.now, (self._lean if lean else a.contributions).take(rows), a.segments)
+
+
 class RiskEngine:
     """Answers "how dangerous is this road, and why?" from the stored incidents."""
+
+    #: How many assessments (different ``at``) are kept while the store does not change.
+    ASSESSMENTS_KEPT = 4
 
     def __init__(self, store: Store, rules: RuleBook, gazetteer: Gazetteer, network: RoadNetwork,
                  lexicon: Lexicon | None = None, seeds_dir: Path | None = None):
@@ -57,6 +149,12 @@ class RiskEngine:
         self.gazetteer = gazetteer
         self.network = network
         self.lexicon = lexicon or Lexicon.load(rules.directory or DEFAULT_RULES_DIR, rules)
+        self._lock = threading.Lock()
+        self._revision: tuple[int, int] | None = None  # of the store, when the caches below were filled
+        self._assessed: OrderedDict[dt.datetime, _Assessed] = OrderedDict()
+        self._frames: tuple[dt.date, pd.DataFrame, pd.DataFrame] | None = None
+        self._details: dict[str, dict[str, Any]] = {}
+        self._text_in: dict[str, bool] = {}
 
     @classmethod
     def open(cls, db: str | None = None, rules_dir: Path | str | None = None,
@@ -166,10 +264,75 @@ class RiskEngine:
     # ---- questions ----------------------------------------------------------------------------
 
     def assess(self, at: dt.datetime) -> Assessment:
-        """Every segment's score at ``at``, from incidents dated on or before it."""
-        until = at.astimezone(dt.UTC).date()
-        return assess(self.rules, self.network.segments, self.store.incidents_frame(until),
-                      self.store.matches_frame(until), at)
+        """Every segment's score at ``at``, from incidents dated on or before it.
+
+        The result is kept while the store does not change: do not modify its frames.
+        """
+        return self._assessed_at(at).assessment
+
+    def _current(self) -> tuple[int, int]:
+        """The store's revision; the caches are emptied when it has moved on."""
+        revision = self.store.revision()
+        with self._lock:
+            if revision != self._revision:
+                self._revision = revision
+                self._assessed.clear()
+                self._frames = None
+                self._details = {}
+                self._text_in = {}
+        return revision
+
+    def _assessed_at(self, at: dt.datetime) -> _Assessed:
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError("now must be timezone-aware (UTC)")
+        now = at.astimezone(dt.UTC)
+        revision = self._current()
+        with self._lock:
+            hit = self._assessed.get(now)
+            if hit is not None:
+                self._assessed.move_to_end(now)
+                return hit
+            frames = self._frames
+        until = now.date()
+        if frames is not None and frames[0] == until:
+            incidents, matches = frames[1], frames[2]
+        else:
+            incidents = self.store.incidents_frame(until, columns=SCORING_COLUMNS)
+            matches = self.store.matches_frame(until)
+        entry = _Assessed(assess(self.rules, self.network.segments, incidents, matches, at))
+        with self._lock:
+            if revision == self._revision:  # the store did not move on meanwhile
+                self._frames = (until, incidents, matches)
+                self._assessed[now] = entry
+                while len(self._assessed) > self.ASSESSMENTS_KEPT:
+                    self._assessed.popitem(last=False)
+        return entry
+
+    def _incident_details(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """What the answers show of these incidents, read from the store once per revision.
+
+        The values are those the frame of the whole incidents table gave before, which these answers
+        were built from: there a missing text is NaN (not None) as soon as any incident has one.
+        """
+        with self._lock:
+            known = self._details
+            missing = [i for i in dict.fromkeys(ids) if i not in known]
+        if missing:
+            frame = self.store.incidents_frame(columns=DETAIL_COLUMNS, ids=missing)
+            for column in NULLABLE_TEXT:
+                if column not in self._text_in and frame[column].isna().any():
+                    self._text_in[column] = self.store.any_incident_has(column)
+            read = {}
+            for record in frame.to_dict("records"):
+                for column in NULLABLE_TEXT:
+                    if not isinstance(record[column], str):
+                        record[column] = math.nan if self._text_in.get(column) else None
+                read[record["id"]] = record
+            with self._lock:
+                if known is self._details:  # not emptied meanwhile
+                    known.update(read)
+            return {i: read[i] if i in read else known[i] for i in ids}
+        return {i: known[i] for i in ids}
 
     def _segment_rows(self, assessment: Assessment, path_segments: list[Segment], via: list[str]) -> list[dict]:
         rows = []
@@ -182,42 +345,67 @@ class RiskEngine:
             })
         return rows
 
-    def _incident_rows(self, weights: pd.DataFrame, limit: int | None = None) -> list[dict]:
-        if weights.empty:
-            return []
-        rows = weights.head(limit) if limit else weights
-        frame = self.store.incidents_frame().loc[rows["incident_id"]]
-        out = []
-        for (_, w), (_, inc) in zip(rows.iterrows(), frame.iterrows(), strict=True):
-            out.append({
+    def _route_rows(self, assessed: _Assessed) -> dict[tuple[str, str], SharedDict]:
+        """A route answer's row for every contribution of an assessment, made once for all routes.
+
+        Made ahead and handed out again rather than made afresh for each answer: answers list
+        thousands of incidents when the store holds many, and making that many objects per answer
+        costs more than the rest of it (with the garbage collections they bring).
+        """
+        made = assessed.incident_rows
+        if made is not None:
+            return made
+        contrib = assessed.assessment.contributions
+        ids = contrib["incident_id"].tolist()
+        details = self._incident_details(list(dict.fromkeys(ids))) if ids else {}
+        made = {}
+        for incident_id, segment, weight, relief, rule in zip(
+                ids, contrib["segment_id"].tolist(), contrib["weight"].tolist(), contrib["relief"].tolist(),
+                contrib["rule_id"].tolist(), strict=True):
+            inc = details[incident_id]
+            made[(incident_id, segment)] = SharedDict({
                 "id": inc["id"], "event_type": inc["event_type"], "sub_event_type": inc["sub_event_type"],
-                "tags": list(inc["tags"] or []), "date": inc["date"].isoformat(),
-                "weight": round(float(w["weight"]), 4), "relief": round(float(w["relief"]), 4),
-                "segment": w["segment_id"], "rule": w["rule_id"],
+                "tags": SharedList(inc["tags"] or []), "date": inc["date"].isoformat(),
+                "weight": round(float(weight), 4), "relief": round(float(relief), 4),
+                "segment": segment, "rule": rule,
                 "summary": inc["summary"] or inc["evidence"][:160],
                 "confidence": None if pd.isna(inc["confidence"]) else float(inc["confidence"]),
                 "evidence": inc["evidence"],
             })
-        return out
+        assessed.incident_rows = made
+        return made
+
+    def _incident_rows(self, assessed: _Assessed, weights: pd.DataFrame, limit: int | None = None) -> list[dict]:
+        if weights.empty:
+            return []
+        rows = weights.head(limit) if limit else weights
+        made = self._route_rows(assessed)
+        return [made[key] for key in zip(rows["incident_id"].tolist(), rows["segment_id"].tolist(), strict=True)]
 
     def route(self, start: str, end: str, at: dt.datetime) -> dict[str, Any]:
-        """The risk of the road route between two places at ``at``, as the CLI's JSON document."""
+        """The risk of the road route between two places at ``at``, as the CLI's JSON document.
+
+        The rows of ``incidents`` are kept by the engine and shared with other answers, so they are
+        read-only (:class:`SharedDict`); ``copy.deepcopy`` the answer to change them.
+        """
         a, b = self.gazetteer.resolve(start), self.gazetteer.resolve(end)
         path = self.network.path(a.name, b.name)
-        assessment = self.assess(at)
-        route = score_route(self.rules, assessment, [s.id for s in path.segments])
+        assessed = self._assessed_at(at)
+        assessment = assessed.assessment
+        route_ids = [s.id for s in path.segments]
+        route = score_route(self.rules, assessed.on(route_ids, lean=True), route_ids)
         doc = {
             "from": a.name, "to": b.name, "at": assessment.now.isoformat(),
             "score": round(route.score, 1), "level": route.level, "level_name": route.level_name,
             "distance_km": round(path.length_km, 1), "via": list(path.via),
             "segments": self._segment_rows(assessment, path.segments, path.via),
             "worst_segment": route.worst_segment,
-            "incidents": self._incident_rows(route.incidents),
-            "alternative": self._alternative(assessment, a.name, b.name, path, route),
+            "incidents": self._incident_rows(assessed, route.incidents),
+            "alternative": self._alternative(assessed, a.name, b.name, path, route),
         }
         return doc
 
-    def _alternative(self, assessment: Assessment, start: str, end: str, path, route: RouteScore) -> dict | None:
+    def _alternative(self, assessed: _Assessed, start: str, end: str, path, route: RouteScore) -> dict | None:
         """A safer route that avoids the worst segment, if there is one within a sensible detour."""
         if route.worst_segment is None:
             return None
@@ -227,13 +415,14 @@ class RiskEngine:
             return None
         if other.length_km > ALTERNATIVE_MAX_DETOUR * path.length_km:
             return None
-        alt = score_route(self.rules, assessment, [s.id for s in other.segments])
+        other_ids = [s.id for s in other.segments]
+        alt = score_route(self.rules, assessed.on(other_ids, lean=True), other_ids)
         if alt.score >= route.score:
             return None  # no safer way round
         return {
             "avoids": route.worst_segment, "score": round(alt.score, 1), "level": alt.level,
             "level_name": alt.level_name, "distance_km": round(other.length_km, 1), "via": list(other.via),
-            "segments": self._segment_rows(assessment, other.segments, other.via),
+            "segments": self._segment_rows(assessed.assessment, other.segments, other.via),
         }
 
     def segments(self, at: dt.datetime) -> dict[str, Any]:
@@ -252,14 +441,14 @@ class RiskEngine:
     def explain(self, segment_id: str, at: dt.datetime) -> dict[str, Any]:
         """The incidents and rules behind one segment's score, factor by factor."""
         seg = self.network.segment(segment_id)
-        assessment = self.assess(at)
+        assessed = self._assessed_at(at)
+        assessment = assessed.assessment
         s = assessment.segments.loc[seg.id]
-        contrib = assessment.contributions
-        mine = contrib[contrib["segment_id"] == seg.id].sort_values("weight", ascending=False)
-        incidents = self.store.incidents_frame().loc[mine["incident_id"]] if len(mine) else None
+        mine = assessed.on([seg.id]).contributions.sort_values("weight", ascending=False)
+        incidents = self._incident_details(mine["incident_id"].tolist()) if len(mine) else {}
         items = []
-        for i, (_, c) in enumerate(mine.iterrows()):
-            inc = incidents.iloc[i]
+        for _, c in mine.iterrows():
+            inc = incidents[c["incident_id"]]
             items.append({
                 "id": c["incident_id"], "date": inc["date"].isoformat(), "event_type": inc["event_type"],
                 "sub_event_type": inc["sub_event_type"], "tags": list(inc["tags"] or []),

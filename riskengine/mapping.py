@@ -3,8 +3,10 @@
 A point incident is matched to every segment within the cut-off distance (the farthest reach of
 any rule plus the incident's precision radius); a stretch of road names its segments directly
 (distance 0); an area (a lon/lat polygon) touches the segments within the cut-off of its edge and
-is at distance 0 from those that cross it. All spatial work is vectorised with shapely's STRtree
-in the metric CRS, so a million points map in one pass.
+is at distance 0 from those that cross it. All spatial work is vectorised in the metric CRS: points
+are measured against the segments' straight pieces with numpy, a chunk of points at a time (so
+memory stays flat however many points come), after a bounding-box filter; areas go through
+shapely's STRtree.
 """
 
 from __future__ import annotations
@@ -16,10 +18,69 @@ import shapely
 from shapely import STRtree
 
 from .errors import UnknownSegmentError
-from .geo import metric_points, to_metric
+from .geo import _TO_METRIC, to_metric
 from .models import Incident, Segment
 
 Match = tuple[str, float]
+
+
+#: Points projected per step of :meth:`SegmentIndex.nearest_points`, and the most (point, piece)
+#: distances measured at once: together they bound its scratch memory, however many points come.
+POINT_CHUNK = 65_536
+CELL_BUDGET = 2_000_000
+
+
+def _pieces(line) -> np.ndarray:
+    """The straight pieces of a (multi)line as rows ``(ax, ay, bx, by)``; a lone vertex is a piece of length 0."""
+    rows = []
+    for part in shapely.get_parts(line):
+        xy = shapely.get_coordinates(part)
+        if len(xy) == 1:
+            xy = np.vstack([xy, xy])
+        if len(xy):
+            rows.append(np.hstack([xy[:-1], xy[1:]]))
+    return np.vstack(rows) if rows else np.empty((0, 4))
+
+
+def point_piece_distance(x: np.ndarray, y: np.ndarray, pieces: np.ndarray) -> np.ndarray:
+    """Distance from each point ``(x[i], y[i])`` to the nearest of ``pieces`` (rows ``ax, ay, bx, by``).
+
+    Vectorised over points and pieces: the nearest piece is found with squared distances, then the
+    distance to it is measured with GEOS's point-to-segment arithmetic, so the result is what
+    ``shapely.distance`` gives for the line made of those pieces.
+
+    Examples
+    --------
+    >>> from shapely.geometry import LineString
+    >>> line = LineString([(0, 0), (10, 0), (10, 10), (10, 10), (3, 4)])
+    >>> rng = np.random.default_rng(0)
+    >>> x, y = rng.uniform(-20, 30, 2000), rng.uniform(-20, 30, 2000)
+    >>> ours = point_piece_distance(x, y, _pieces(line))
+    >>> bool(np.allclose(ours, shapely.distance(shapely.points(x, y), line), rtol=0, atol=1e-12))
+    True
+    """
+    ax, ay, bx, by = pieces[:, 0], pieces[:, 1], pieces[:, 2], pieces[:, 3]
+    dx, dy = bx - ax, by - ay
+    len2 = dx * dx + dy * dy
+    inv = np.divide(1.0, len2, out=np.zeros_like(len2), where=len2 > 0)
+    # the nearest piece: squared distance to the clamped projection on each piece
+    ex = x[:, None] - ax
+    ey = y[:, None] - ay
+    t = np.clip((ex * dx + ey * dy) * inv, 0.0, 1.0)
+    ex -= t * dx
+    ey -= t * dy
+    ex *= ex
+    ey *= ey
+    ex += ey
+    k = ex.argmin(axis=1)
+    # the distance to it, as GEOS measures it (Distance::pointToSegment)
+    ax, ay, bx, by, dx, dy, len2, inv = ax[k], ay[k], bx[k], by[k], dx[k], dy[k], len2[k], inv[k]
+    r = ((x - ax) * dx + (y - ay) * dy) * inv
+    to_a = np.sqrt((x - ax) ** 2 + (y - ay) ** 2)
+    to_b = np.sqrt((x - bx) ** 2 + (y - by) ** 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        across = np.abs(((ay - y) * dx - (ax - x) * dy) / len2) * np.sqrt(len2)
+    return np.where((r <= 0) | (len2 == 0), to_a, np.where(r >= 1, to_b, across))
 
 
 class SegmentIndex:
@@ -30,11 +91,15 @@ class SegmentIndex:
         self._positions = {s.id: i for i, s in enumerate(segments)}
         self.geometries = np.array([to_metric(s.geometry) for s in segments], dtype=object)
         self.tree = STRtree(self.geometries)
+        self._pieces = [_pieces(g) for g in self.geometries]
+        self._bounds = shapely.bounds(self.geometries).reshape(-1, 4)
 
     def nearest_points(
         self, lats: np.ndarray, lons: np.ndarray, max_km: float
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Vectorised: every (point index, segment id, distance km) with distance <= ``max_km``.
+
+        Pairs come ordered by point index, then by the segments' order.
 
         Examples
         --------
@@ -45,8 +110,36 @@ class SegmentIndex:
         >>> points.tolist(), ids.tolist(), [round(k) for k in km]
         ([0], ['r-a-b'], [11])
         """
-        geoms = metric_points(lats, lons)
-        return self._within(geoms, max_km)
+        lats = np.asarray(lats, dtype=float).ravel()
+        lons = np.asarray(lons, dtype=float).ravel()
+        reach = float(max_km) * 1000.0
+        found_points, found_segments, found_km = [], [], []
+        for first in range(0, len(lats), POINT_CHUNK):
+            # the same projection as geo.metric_points, without making a shapely point of each
+            x, y = _TO_METRIC.transform(lons[first:first + POINT_CHUNK], lats[first:first + POINT_CHUNK])
+            points, segments, metres = [], [], []
+            for position, (pieces, (x0, y0, x1, y1)) in enumerate(zip(self._pieces, self._bounds, strict=True)):
+                near = np.flatnonzero((x >= x0 - reach) & (x <= x1 + reach) & (y >= y0 - reach) & (y <= y1 + reach))
+                if not len(near) or not len(pieces):
+                    continue
+                step = max(1, CELL_BUDGET // len(pieces))
+                dist = np.concatenate([point_piece_distance(x[near[i:i + step]], y[near[i:i + step]], pieces)
+                                       for i in range(0, len(near), step)])
+                keep = dist <= reach
+                points.append(near[keep])
+                segments.append(np.full(int(keep.sum()), position, dtype=np.intp))
+                metres.append(dist[keep])
+            if not points:
+                continue
+            p, s, m = np.concatenate(points), np.concatenate(segments), np.concatenate(metres)
+            order = np.argsort(p * len(self._pieces) + s, kind="stable")
+            found_points.append(p[order] + first)
+            found_segments.append(s[order])
+            found_km.append(m[order] / 1000.0)
+        if not found_points:
+            return np.empty(0, dtype=np.intp), self.ids[np.empty(0, dtype=np.intp)], np.empty(0, dtype=float)
+        return (np.concatenate(found_points), self.ids[np.concatenate(found_segments)],
+                np.concatenate(found_km))
 
     def _within(self, geoms: np.ndarray, max_km: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         pairs = self.tree.query(geoms, predicate="dwithin", distance=max_km * 1000.0)

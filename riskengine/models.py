@@ -100,6 +100,9 @@ class Incident(BaseModel):
     source_reliability: str | None = None
     evidence: str = ""
     summary: str = ""
+    #: False for what ACLED would not code as an event but the engine still uses (a road reopened:
+    #: it eases the risk for a few days); such items are kept apart from the incidents in `extract`
+    acled_event: bool = True
 
     @field_validator("event_type")
     @classmethod
@@ -128,6 +131,6 @@ class Incident(BaseModel):
 
     def fingerprint(self) -> str:
         """A stable id: the same incident read twice gets the same fingerprint."""
-        core = self.model_dump(mode="json", exclude={"confidence", "summary"})
+        core = self.model_dump(mode="json", exclude={"confidence", "summary", "acled_event"})
         blob = json.dumps(core, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

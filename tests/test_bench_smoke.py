@@ -67,3 +67,59 @@ def test_eval_dev_runs_on_tiny_cases(tmp_path, capsys):
                   "route rise recall"):
         assert any(line.startswith(label) for line in out.splitlines()), f"no {label!r} line in:\n{out}"
     assert any(line.split() == ["cases", "2"] for line in out.splitlines()), out
+
+
+def test_fanout_sends_one_alert_to_each_subscriber_through_the_emulator(capsys):
+    bench = load_script("fanout")
+    assert bench.main(["--subscribers", "30"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    for label in ("subscribers", "seconds", "messages/s", "telegram limit", "ratio to limit"):
+        assert any(line.startswith(label) for line in lines), f"no {label!r} line in:\n{out}"
+    assert any(line.split() == ["subscribers", "30"] for line in lines), out
+    assert any(line.startswith("telegram limit") and "30 messages/s" in line for line in lines), out
+    assert "lost 0, duplicated 0" in lines, out
+
+
+def _has_lines(out: str, *labels: str) -> list[str]:
+    lines = out.splitlines()
+    for label in labels:
+        assert any(line.startswith(label) for line in lines), f"no {label!r} line in:\n{out}"
+    return lines
+
+
+def test_mapping_benchmark_runs_on_tiny_input(capsys):
+    bench = load_script("mapping")
+    baseline = importlib.util.find_spec("geopandas") is not None
+    assert bench.main(["--points", "2000", "--seed", "3", *([] if baseline else ["--no-baseline"])]) == 0
+    out = capsys.readouterr().out
+    lines = _has_lines(out, "machine", "points", "max km", "ours ", "note", "target")
+    assert any(line.startswith("points") and "2,000" in line for line in lines), out
+    ours = next(line for line in lines if line.startswith("ours "))
+    assert len(ours.split()) == 3 + 5, ours  # its name, then seconds, peak MB, start MB, pairs, points matched
+    if baseline:
+        _has_lines(out, "baseline ", "ratio ours/baseline")
+        assert any(line.startswith("points matched") and "same" in line for line in lines), out
+    else:
+        assert any(line.startswith("baseline") and "skipped" in line for line in lines), out
+
+
+def test_scoring_benchmark_runs_on_tiny_input(capsys):
+    bench = load_script("scoring")
+    assert bench.main(["--incidents", "2000", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    lines = _has_lines(out, "incidents", "store built in", "assess seconds", "loading seconds", "scoring seconds",
+                       "peak MB", "again, same now, seconds", "an hour later, seconds")
+    assert any(line.startswith("incidents") and "2,000" in line for line in lines), out
+    assert any(line.startswith("again, same now") and "cached: yes" in line for line in lines), out
+    assert any(line.startswith("an hour later") and "not reloaded" in line for line in lines), out
+
+
+def test_query_benchmark_runs_on_tiny_input(capsys):
+    bench = load_script("query")
+    assert bench.main(["--incidents", "2000", "--queries", "20", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    lines = _has_lines(out, "incidents", "queries", "cold first call ms", "p50 ms", "p99 ms", "max ms",
+                       "after an ingest ms", "target p99")
+    assert any(line.startswith("queries") and line.split()[1] == "20" for line in lines), out
+    assert any(line.startswith("after an ingest") and "is in the answer" in line for line in lines), out

@@ -255,6 +255,7 @@ class Extractor:
             confidence=round(min(1.0, confidence), 3),
             source_reliability=reliability,
             evidence=evidence_text[:MAX_EVIDENCE],
+            acled_event=trigger.acled_event,
             summary=f"{label[:1].upper()}{label[1:]} {loc.description}"[:160],
         )
 

@@ -100,6 +100,7 @@ class Trigger(PhraseEntry):
     priority: int = Field(ge=0, le=1000)
     strength: float = Field(gt=0, le=1)
     cancels: list[str] = Field(default_factory=list)
+    acled_event: bool = True
 
     @model_validator(mode="after")
     def _acled(self):

@@ -104,6 +104,9 @@ class SpatialReader:
             rf"(?P<km>\d+(?:[.,]\d+)?)\s*-?\s*(?P<unit>{units})\b\s+(?:to the\s+)?(?P<dir>{direction})\s+of\s+"
             rf"⟦(?P<ref>\d+)⟧(?:[^⟦.;]{{0,40}}?(?:\b(?:{road})\s+(?:to|towards|for|leading to)\s+⟦(?P<to>\d+)⟧"
             rf"|\b(?:on|along)\s+the\s+(?:main\s+)?⟦(?P<named>\d+)⟧\s+(?:{road})))?", flags)
+        self.distance_from = re.compile(
+            rf"(?P<km>\d+(?:[.,]\d+)?)\s*-?\s*(?P<unit>{units})\b\s+(?:from|outside|out of|away from)\s+"
+            rf"(?:⟦(?P<ref>\d+)⟧|{ANAPHORA})", flags)
         self.before_reaching = re.compile(
             rf"(?P<km>\d+(?:[.,]\d+)?)\s*-?\s*(?P<unit>{units})\b\s+(?:before|short of)\s+(?:reaching\s+|arriving\s+"
             rf"(?:at|in)\s+)?⟦(?P<ref>\d+)⟧(?:[^⟦.;]{{0,30}}?\b(?:coming|driving|travell?ing|heading)\s+from\s+"
@@ -346,6 +349,22 @@ class SpatialReader:
                                   ROAD_POINT_RADIUS_KM if on_road else max(3.0, km * 0.15),
                                   places=[_ref(a, "reference")], description=f"{km:g} km {m.group('dir')} of {a.name}"))
             used_spans.append(m.span())
+
+        for m in (self.distance_from.finditer(template) if has_digit else ()):
+            if _inside(m.span(), used_spans):
+                continue
+            km = float(m.group("km").replace(",", ".")) * UNITS[m.group("unit").lower()]
+            a = places[int(m.group("ref"))] if m.group("ref") is not None else antecedent(m.start())
+            others = [p for p in places if a is not None and p.name != a.name and not p.is_area]
+            if a is None or not others:
+                continue
+            b = others[0]  # "on the highway out of Sirte towards Waddan, 60 km from the city"
+            point = self._along_road(a, b, km)
+            if point:
+                found.append(Location("point", 95, at(m), point[0], point[1], 2, ROAD_POINT_RADIUS_KM,
+                                      places=[_ref(a, "reference"), _ref(b, "reference")],
+                                      description=f"{km:g} km from {a.name} towards {b.name}"))
+                used_spans.append(m.span())
 
         for m in (self.before_reaching.finditer(template) if has_digit else ()):
             km = float(m.group("km").replace(",", ".")) * UNITS[m.group("unit").lower()]

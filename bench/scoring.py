@@ -1,0 +1,228 @@
+"""Scoring at scale: "all segments rescored" (``RiskEngine.assess(now)``) with N incidents in the store.
+
+The store is an SQLite file in a temporary directory, filled quickly: incident rows are generated
+(seeded numpy: a realistic mix of the rules' event types, sub-types and tags, dates over the last
+180 days, geo_precision 1-3, some fatalities, confidences and source grades) at points around the
+roads (``bench/mapping.py``'s generator), mapped onto the segments with ``SegmentIndex.nearest_points``
+and the rules' cut-off, and bulk-inserted with SQLAlchemy Core ``insert`` in large batches (one report
+per 1,000 incidents), not one report at a time.
+
+Then, in a fresh subprocess (so the peak memory is the assessment's own, not the build's), a new
+engine on that file runs ``RiskEngine.assess(now)`` once; the time spent in the store's frame
+loading is timed apart from the scoring. It then asks again at the same ``now`` (the engine's cache)
+and an hour later (the same store: only the scoring).
+
+Run: ``python bench/scoring.py [--incidents N] [--seed S]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import functools
+import importlib.util
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+from sqlalchemy import insert
+
+from riskengine.engine import RiskEngine
+from riskengine.mapping import SegmentIndex
+from riskengine.roads import RoadNetwork
+from riskengine.rules import RuleBook
+from riskengine.schema import incident_segments, incidents, reports
+from riskengine.store import Store
+
+
+def _sibling(name: str) -> ModuleType:
+    """Import ``bench/<name>.py`` (``bench`` is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", Path(__file__).resolve().parent / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+mapping_bench = _sibling("mapping")
+
+#: The fixed "now" of the benchmarks.
+NOW = dt.datetime(2026, 11, 17, 12, 0, tzinfo=dt.UTC)
+DAYS = 180
+PER_REPORT = 1_000
+BATCH = 50_000
+
+#: (event type, sub-type, tags, relative share): what a season of Libyan road incidents looks like.
+KINDS: list[tuple[str, str | None, list[str], float]] = [
+    ("Battles", "Armed clash", ["clashes"], 12),
+    ("Battles", "Armed clash", ["clashes", "armed_presence"], 4),
+    ("Battles", "Government regains territory", [], 2),
+    ("Battles", "Non-state actor overtakes territory", ["armed_presence"], 1),
+    ("Battles", None, [], 1),
+    ("Explosions/Remote violence", "Air/drone strike", ["air_drone_strike"], 7),
+    ("Explosions/Remote violence", "Shelling/artillery/missile attack", [], 4),
+    ("Explosions/Remote violence", "Remote explosive/landmine/IED", ["ied_landmine"], 4),
+    ("Explosions/Remote violence", "Grenade", [], 1),
+    ("Violence against civilians", "Attack", [], 6),
+    ("Violence against civilians", "Attack", ["ambush"], 5),
+    ("Violence against civilians", "Attack", ["banditry"], 5),
+    ("Violence against civilians", "Attack", ["illegal_checkpoint"], 3),
+    ("Violence against civilians", "Abduction/forced disappearance", ["kidnapping"], 6),
+    ("Violence against civilians", "Abduction/forced disappearance", ["kidnapping", "illegal_checkpoint"], 2),
+    ("Protests", "Peaceful protest", [], 10),
+    ("Protests", "Protest with intervention", ["road_closure"], 3),
+    ("Riots", "Violent demonstration", ["road_closure"], 3),
+    ("Riots", "Mob violence", [], 1),
+    ("Strategic developments", "Agreement", ["truce"], 2),
+    ("Strategic developments", "Agreement", ["reopening"], 2),
+    ("Strategic developments", "Arrests", [], 4),
+    ("Strategic developments", "Headquarters or base established", ["armed_presence"], 2),
+    ("Strategic developments", "Looting/property destruction", [], 2),
+    ("Strategic developments", "Other", [], 3),
+]
+GRADES = ["A", "B", "C", "D", "E", "F", None]
+GRADE_SHARES = [0.05, 0.2, 0.3, 0.15, 0.05, 0.05, 0.2]
+
+
+def _batches(count: int) -> Iterator[range]:
+    for first in range(0, count, BATCH):
+        yield range(first, min(first + BATCH, count))
+
+
+def build_store(url: str, n: int, seed: int, rules: RuleBook, network: RoadNetwork, *, now: dt.datetime = NOW,
+                near_road_share: float = 0.8) -> dict:
+    """Fill the store at ``url`` with ``n`` generated incidents and their segment matches; return counts."""
+    for event_type, sub_event_type, tags, _share in KINDS:
+        rules.check_incident_kind(event_type, sub_event_type, tags)
+    rng = np.random.default_rng(seed)
+    lats, lons = mapping_bench.generate_points(n, seed, network.segments, near_road_share)
+    shares = np.array([k[3] for k in KINDS], dtype=float)
+    kind = rng.choice(len(KINDS), size=n, p=shares / shares.sum())
+    age = rng.integers(0, DAYS, size=n)
+    precision = rng.choice([1, 2, 3], size=n, p=[0.6, 0.3, 0.1])
+    fatalities = np.where(rng.random(n) < 0.2, rng.geometric(0.3, size=n), 0)
+    confidence = np.where(rng.random(n) < 0.5, np.round(rng.uniform(0.4, 0.95, size=n), 2), np.nan)
+    grade = rng.choice(len(GRADES), size=n, p=GRADE_SHARES)
+    ids = np.array([f"{v:016x}" for v in rng.integers(0, 2**63, size=n, dtype=np.int64)], dtype=object)
+    if len(set(ids.tolist())) != n:
+        raise RuntimeError("generated incident ids collide; try another seed")
+    points, seg_ids, km = SegmentIndex(network.segments).nearest_points(lats, lons, rules.max_reach_km)
+
+    store = Store(url)
+    today = now.date()
+    with store.engine.begin() as conn:
+        report_rows = [{"source": "bench", "source_ref": f"bench/{seed}/{r}", "format": "jsonl",
+                        "content_hash": f"{seed:016x}{r:048x}", "published": today, "ingested_at": now,
+                        "title": f"bench report {r}", "text": f"generated incidents, batch {r}"}
+                       for r in range((n + PER_REPORT - 1) // PER_REPORT)]
+        report_ids: list[int] = []
+        for rows in (report_rows[i:i + BATCH] for i in range(0, len(report_rows), BATCH)):
+            result = conn.execute(insert(reports).returning(reports.c.id, sort_by_parameter_order=True), rows)
+            report_ids.extend(row[0] for row in result)
+        for part in _batches(n):
+            rows = []
+            for i in part:
+                event_type, sub_event_type, tags, _ = KINDS[kind[i]]
+                rows.append({
+                    "id": ids[i], "report_id": report_ids[i // PER_REPORT], "event_type": event_type,
+                    "sub_event_type": sub_event_type, "tags": tags,
+                    "date": today - dt.timedelta(days=int(age[i])), "lat": round(float(lats[i]), 5),
+                    "lon": round(float(lons[i]), 5), "geo_precision": int(precision[i]), "radius_km": None,
+                    "location_kind": "point", "geometry_wkt": None, "segments": [], "places": [], "actors": [],
+                    "targets": [], "fatalities": int(fatalities[i]),
+                    "confidence": None if np.isnan(confidence[i]) else float(confidence[i]),
+                    "source": "bench", "source_reliability": GRADES[grade[i]],
+                    "evidence": f"Generated incident {i}: {event_type.lower()} near the road.",
+                    "summary": f"bench {sub_event_type or event_type} #{i}", "ingested_at": now,
+                })
+            conn.execute(insert(incidents), rows)
+        for part in _batches(len(points)):
+            conn.execute(insert(incident_segments), [
+                {"incident_id": ids[points[j]], "segment_id": seg_ids[j], "distance_km": float(km[j])} for j in part
+            ])
+    store.engine.dispose()
+    return {"incidents": n, "matches": int(len(points)), "reports": len(report_rows)}
+
+
+# ---- the assessment (in its own subprocess) ------------------------------------------------------------
+
+
+def _timed(method, spent: list[float]):
+    @functools.wraps(method)
+    def run(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            spent.append(time.perf_counter() - start)
+    return run
+
+
+def worker(db: str) -> int:
+    engine = RiskEngine.open(db)
+    at_start = mapping_bench.rss_mb()
+    loading: list[float] = []
+    for name in ("incidents_frame", "matches_frame"):
+        setattr(engine.store, name, _timed(getattr(engine.store, name), loading))
+    start = time.perf_counter()
+    assessment = engine.assess(NOW)
+    total = time.perf_counter() - start
+    peak = mapping_bench.peak_rss_mb()
+    start = time.perf_counter()
+    again = engine.assess(NOW)
+    cached = time.perf_counter() - start
+    later_loading = len(loading)
+    start = time.perf_counter()
+    engine.assess(NOW + dt.timedelta(hours=1))
+    later = time.perf_counter() - start
+    print(json.dumps({
+        "seconds": total, "loading": sum(loading[:2]), "scoring": total - sum(loading[:2]), "peak_mb": peak,
+        "start_mb": at_start, "contributions": len(assessment.contributions), "cached": cached,
+        "same_object": again is assessment, "later": later, "later_loaded": len(loading) > later_loading,
+        "at_risk": int((assessment.segments["level"] >= 3).sum()),
+    }))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--incidents", type=int, default=1_000_000, help="incidents in the store (default 1,000,000)")
+    parser.add_argument("--seed", type=int, default=20261117, help="seed of the incident generator")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return worker(args.worker)
+    if args.incidents < 1:
+        parser.error("--incidents must be at least 1")
+
+    rules, network = mapping_bench.load_network()
+    with tempfile.TemporaryDirectory(prefix="riskengine-bench-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        start = time.perf_counter()
+        built = build_store(url, args.incidents, args.seed, rules, network)
+        build = time.perf_counter() - start
+        size_mb = (Path(tmp) / "bench.db").stat().st_size / 2**20
+        r = mapping_bench.run_worker(__file__, ["--worker", url])
+
+    print(f"machine                    {mapping_bench.machine()}")
+    print(f"incidents                  {built['incidents']:,} (seed {args.seed}, {built['reports']:,} reports, "
+          f"{built['matches']:,} segment matches)")
+    print(f"store built in             {build:.1f} s (SQLite, {size_mb:.0f} MB; bulk Core inserts, not timed below)")
+    print(f"at                         {NOW.isoformat()} ({r['contributions']:,} weighted contributions, "
+          f"{r['at_risk']} segments at level 3 or more)")
+    print(f"assess seconds             {r['seconds']:.2f} (RiskEngine.assess(now): all segments rescored, cold)")
+    print(f"loading seconds            {r['loading']:.2f} (the store's incident and match frames)")
+    print(f"scoring seconds            {r['scoring']:.2f}")
+    print(f"peak MB                    {r['peak_mb']:.0f} (the assessing process; {r['start_mb']:.0f} MB before it)")
+    print(f"again, same now, seconds   {r['cached']:.4f} (cached: {'yes' if r['same_object'] else 'no'})")
+    print(f"an hour later, seconds     {r['later']:.2f} (store {'reloaded' if r['later_loaded'] else 'not reloaded'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""The engine's cache: answers stay right when the store changes, and the same question gets the same answer.
+
+The engine keeps its assessments (and the incident rows of its answers) while ``Store.revision()``
+does not change. Tests taking ``db_url`` run on SQLite and, when ``$RISKENGINE_TEST_PG`` is set, on
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+
+import pandas as pd
+import pytest
+
+from riskengine.engine import RiskEngine
+from riskengine.models import Incident
+from riskengine.scoring import assess
+from riskengine.store import ReportIn, Store
+
+from .conftest import NOW
+
+AT = NOW
+
+
+def _incident(**fields) -> Incident:
+    """An ambush on the road just outside Sirte (on the coastal road towards Misrata)."""
+    return Incident.model_validate({"event_type": "Violence against civilians", "sub_event_type": "Attack",
+                                    "tags": ["ambush"], "date": "2026-11-15", "lat": 31.25, "lon": 16.45,
+                                    "geo_precision": 1, "source": "test", "evidence": "Gunmen ambushed a lorry.",
+                                    **fields})
+
+
+def _ingest(engine: RiskEngine, text: str, *found: Incident) -> None:
+    outcome = engine.ingest_incidents(ReportIn(source="test", format="jsonl", text=text), list(found), now=NOW)
+    assert outcome.new_report
+
+
+@pytest.fixture
+def cached(db_url, rules, gazetteer, network) -> RiskEngine:
+    return RiskEngine(Store.open(db_url), rules, gazetteer, network)
+
+
+def test_after_an_ingest_the_next_route_shows_the_new_incident(cached):
+    _ingest(cached, "a clash near Misrata", _incident(event_type="Battles", sub_event_type="Armed clash",
+                                                      tags=["clashes"], lat=32.35, lon=15.05, date="2026-11-10"))
+    before = cached.route("Misrata", "Sirte", AT)
+    assert cached.route("Misrata", "Sirte", AT) == before  # from the cache
+    new = _incident()
+    _ingest(cached, "an ambush near Sirte", new)
+    after = cached.route("Misrata", "Sirte", AT)
+    assert new.fingerprint() in {row["id"] for row in after["incidents"]}
+    assert new.fingerprint() not in {row["id"] for row in before["incidents"]}
+    assert after["score"] > before["score"]
+
+
+def test_two_calls_at_the_same_time_give_identical_json(cached):
+    _ingest(cached, "two incidents", _incident(), _incident(sub_event_type=None, tags=[], lat=31.6, lon=15.6))
+    first = cached.route("Sirte", "Misrata", AT)
+    second = cached.route("Sirte", "Misrata", AT)
+    assert first["incidents"], "the route should have incidents"
+    assert json.dumps(first, default=str) == json.dumps(second, default=str)
+    # the same instant written in another time zone is the same question
+    elsewhere = cached.route("Sirte", "Misrata", AT.astimezone(dt.timezone(dt.timedelta(hours=2))))
+    assert json.dumps(elsewhere, default=str) == json.dumps(first, default=str)
+
+
+def test_a_cached_answer_is_the_answer_of_a_fresh_engine(cached, db_url, rules, gazetteer, network):
+    _ingest(cached, "two incidents", _incident(), _incident(sub_event_type=None, tags=[], lat=31.6, lon=15.6))
+    worst = cached.route("Sirte", "Misrata", AT)["worst_segment"]  # fills the cache
+    assert worst is not None
+    warm = [cached.route("Sirte", "Misrata", AT), cached.explain(worst, AT), cached.segments(AT)]
+    fresh = RiskEngine(Store.open(db_url), rules, gazetteer, network)
+    cold = [fresh.route("Sirte", "Misrata", AT), fresh.explain(worst, AT), fresh.segments(AT)]
+    assert json.dumps(warm, default=str) == json.dumps(cold, default=str)
+
+
+def test_the_cached_assessment_is_the_one_computed_from_the_whole_store(cached):
+    _ingest(cached, "three incidents", _incident(), _incident(date="2026-11-20"),
+            _incident(sub_event_type=None, tags=[], lat=31.6, lon=15.6, date="2026-10-01"))
+    got = cached.assess(AT)
+    assert cached.assess(AT) is got
+    until = AT.date()
+    expected = assess(cached.rules, cached.network.segments, cached.store.incidents_frame(until),
+                      cached.store.matches_frame(until), AT)
+    pd.testing.assert_frame_equal(got.contributions, expected.contributions)
+    pd.testing.assert_frame_equal(got.segments, expected.segments)
+
+
+def test_another_engine_writing_to_the_same_store_is_seen(cached, db_url, rules, gazetteer, network):
+    before = cached.route("Misrata", "Sirte", AT)
+    writer = RiskEngine(Store.open(db_url), rules, gazetteer, network)
+    _ingest(writer, "an ambush near Sirte, stored by another process", _incident())
+    after = cached.route("Misrata", "Sirte", AT)
+    assert not before["incidents"] and after["incidents"]
+
+
+def test_the_same_report_again_keeps_the_cache(cached):
+    _ingest(cached, "an ambush near Sirte", _incident())
+    revision = cached.store.revision()
+    got = cached.assess(AT)
+    outcome = cached.ingest_incidents(ReportIn(source="test", format="jsonl", text="an ambush near Sirte"),
+                                      [_incident()], now=NOW)
+    assert not outcome.new_report
+    assert cached.store.revision() == revision
+    assert cached.assess(AT) is got
+
+
+def test_a_new_time_is_a_new_assessment(cached):
+    _ingest(cached, "an ambush near Sirte", _incident())
+    now = cached.route("Sirte", "Misrata", AT)
+    later = cached.route("Sirte", "Misrata", AT + dt.timedelta(days=30))
+    assert later["at"] != now["at"] and later["score"] < now["score"]  # it decayed
+    assert cached.route("Sirte", "Misrata", AT) == now
+
+
+def test_shared_rows_of_an_answer_refuse_changes_and_copies_are_free(cached):
+    _ingest(cached, "an ambush near Sirte", _incident())
+    doc = cached.route("Sirte", "Misrata", AT)
+    row = doc["incidents"][0]
+    with pytest.raises(TypeError, match="copy it"):
+        row["summary"] = "changed"
+    with pytest.raises(TypeError, match="copy it"):
+        row["tags"].append("kidnapping")
+    mine = copy.deepcopy(doc)
+    mine["incidents"][0]["summary"] = "changed"
+    mine["incidents"][0]["tags"].append("kidnapping")
+    doc["incidents"].append({"id": "mine"})  # the lists and the document themselves are the caller's
+    again = cached.route("Sirte", "Misrata", AT)
+    assert again["incidents"][0]["summary"] != "changed" and again["incidents"][0]["tags"] == ["ambush"]
+    assert len(again["incidents"]) == 1
+
+
+def test_a_naive_time_is_refused(cached):
+    with pytest.raises(ValueError, match="timezone-aware"):
+        cached.route("Sirte", "Misrata", dt.datetime(2026, 11, 17, 12, 0))

@@ -38,14 +38,16 @@ REQUIRED_ROADS = {
 }
 
 
-@pytest.fixture(scope="module")
-def gaz() -> Gazetteer:
-    return Gazetteer.load(SEEDS)
+@pytest.fixture
+def gaz(gazetteer) -> Gazetteer:
+    """The project's gazetteer (loaded once per session in conftest)."""
+    return gazetteer
 
 
-@pytest.fixture(scope="module")
-def net(gaz) -> RoadNetwork:
-    return RoadNetwork.load(SEEDS, gaz)
+@pytest.fixture
+def net(network) -> RoadNetwork:
+    """The project's road network (loaded once per session in conftest)."""
+    return network
 
 
 @pytest.fixture

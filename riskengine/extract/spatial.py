@@ -328,7 +328,7 @@ class SpatialReader:
         has_direction = self.direction_of.search(low) is not None
 
         for m in (self.offset_road.finditer(template) if has_digit else ()):
-            km = float(m.group("km").replace(",", ".")) * UNITS[m.group("unit").lower()]
+            km = _km(m)
             a = places[int(m.group("ref"))]
             bearing = self.bearing[m.group("dir").lower()]
             destination = m.group("to") or m.group("named")
@@ -353,7 +353,7 @@ class SpatialReader:
         for m in (self.distance_from.finditer(template) if has_digit else ()):
             if _inside(m.span(), used_spans):
                 continue
-            km = float(m.group("km").replace(",", ".")) * UNITS[m.group("unit").lower()]
+            km = _km(m)
             a = places[int(m.group("ref"))] if m.group("ref") is not None else antecedent(m.start())
             others = [p for p in places if a is not None and p.name != a.name and not p.is_area]
             if a is None or not others:
@@ -367,7 +367,7 @@ class SpatialReader:
                 used_spans.append(m.span())
 
         for m in (self.before_reaching.finditer(template) if has_digit else ()):
-            km = float(m.group("km").replace(",", ".")) * UNITS[m.group("unit").lower()]
+            km = _km(m)
             a = places[int(m.group("ref"))]
             if m.group("origin") is None:
                 continue
@@ -562,6 +562,11 @@ def _readable(phrase: str) -> str:
     if phrase.startswith(("district", "neighbourhood", "neighborhood", "quarter", "centre", "center", "central")):
         return f"in the {phrase}"
     return f"at the {phrase}"
+
+
+def _km(m: re.Match) -> float:
+    """The distance a match names, in km ("40 km", "25 miles", "2,5 kilometres")."""
+    return float(m.group("km").replace(",", ".")) * UNITS[m.group("unit").lower()]
 
 
 def _midpoint(line):

@@ -323,7 +323,9 @@ class RiskEngine:
                 if column not in self._text_in and frame[column].isna().any():
                     self._text_in[column] = self.store.any_incident_has(column)
             read = {}
-            for record in frame.to_dict("records"):
+            names = list(frame.columns)
+            for values in zip(*(frame[c].tolist() for c in names), strict=True):
+                record = dict(zip(names, values, strict=True))
                 for column in NULLABLE_TEXT:
                     if not isinstance(record[column], str):
                         record[column] = math.nan if self._text_in.get(column) else None

@@ -117,8 +117,19 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _json_safe(value: Any) -> Any:
+    """Missing values read from the store come back as NaN; JSON has no NaN, so they become null."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def _print_json(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(_json_safe(doc), ensure_ascii=False, indent=2, default=str, allow_nan=False) + "\n")
 
 
 def _read_report(name: str) -> str:

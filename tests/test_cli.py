@@ -160,3 +160,12 @@ def test_reports_with_and_without_a_source_grade_score_together(capsys, fresh_db
     assert code == 0, err
     doc = route_json(capsys, fresh_db, "Tripoli", "Zuwara", at="2026-11-20")
     assert doc["score"] > 0
+
+
+def test_json_output_is_strict_json_even_for_missing_values(capsys, fresh_db, tmp_path):
+    rows = tmp_path / "no_subtype.jsonl"
+    rows.write_text('{"event_type": "Battles", "date": "2026-11-15", "lat": 29.17, "lon": 16.16}\n')
+    assert run(capsys, fresh_db, "ingest", str(rows))[0] == 0
+    out = run(capsys, fresh_db, "route", "Sirte", "Sebha", "--at", AT, "--json")[1]
+    assert "NaN" not in out
+    assert json.loads(out)["incidents"][0]["sub_event_type"] is None

@@ -82,11 +82,6 @@ def reading_from_hits(found: list[tuple[Trigger, object]], lexicon: Lexicon, off
     return EventReading(best, tags, hits[best.id], strength, [t.id for t in active])
 
 
-def sentence_cues(sentence: str, lexicon: Lexicon) -> tuple[bool, float]:
-    """(drop, confidence factor) from the cue phrases of a sentence (denials, hedges, the sea...)."""
-    return cue_effect(lexicon.cues.finditer(sentence))
-
-
 def cue_effect(found) -> tuple[bool, float]:
     """(drop, confidence factor) from cue matches already found."""
     drop, factor = False, 1.0
@@ -112,11 +107,6 @@ def strip_history(clause: str, lexicon: Lexicon, *, past_events_only: bool = Fal
         last = end
     parts.append(clause[last:])
     return "".join(parts)
-
-
-def names_found(text: str, category) -> list[str]:
-    """Distinct names of the lexicon entries (actors or targets) found in ``text``, in order."""
-    return list(dict.fromkeys(entry.name for entry, _ in category.finditer(text)))
 
 
 def _number(token: str) -> int:

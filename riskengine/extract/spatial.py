@@ -257,6 +257,15 @@ class SpatialReader:
         lonlat = to_lonlat(best)
         return lonlat.y, lonlat.x
 
+    def _road_point(self, a: Place, b: Place, km: float, rank: int, position: int,
+                    description: str) -> Location | None:
+        """A point ``km`` along the road from ``a`` towards ``b``, as a location reading."""
+        point = self._along_road(a, b, km)
+        if point is None:
+            return None
+        return Location("point", rank, position, point[0], point[1], 2, ROAD_POINT_RADIUS_KM,
+                        places=[_ref(a, "reference"), _ref(b, "reference")], description=description)
+
     def _along_road(self, a: Place, b: Place, km: float) -> tuple[float, float] | None:
         metric = self._metric_road(a.name, b.name)
         if metric is None:
@@ -334,11 +343,9 @@ class SpatialReader:
             destination = m.group("to") or m.group("named")
             if destination is not None:
                 b = places[int(destination)]
-                point = self._along_road(a, b, km)
-                if point:
-                    found.append(Location("point", 100, at(m), point[0], point[1], 2, ROAD_POINT_RADIUS_KM,
-                                          places=[_ref(a, "reference"), _ref(b, "reference")],
-                                          description=f"{km:g} km from {a.name} on the road to {b.name}"))
+                loc = self._road_point(a, b, km, 100, at(m), f"{km:g} km from {a.name} on the road to {b.name}")
+                if loc:
+                    found.append(loc)
                     used_spans.append(m.span())
                     continue
             lat, lon = self._offset(a, bearing, km)
@@ -359,11 +366,9 @@ class SpatialReader:
             if a is None or not others:
                 continue
             b = others[0]  # "on the highway out of Sirte towards Waddan, 60 km from the city"
-            point = self._along_road(a, b, km)
-            if point:
-                found.append(Location("point", 95, at(m), point[0], point[1], 2, ROAD_POINT_RADIUS_KM,
-                                      places=[_ref(a, "reference"), _ref(b, "reference")],
-                                      description=f"{km:g} km from {a.name} towards {b.name}"))
+            loc = self._road_point(a, b, km, 95, at(m), f"{km:g} km from {a.name} towards {b.name}")
+            if loc:
+                found.append(loc)
                 used_spans.append(m.span())
 
         for m in (self.before_reaching.finditer(template) if has_digit else ()):
@@ -372,11 +377,9 @@ class SpatialReader:
             if m.group("origin") is None:
                 continue
             b = places[int(m.group("origin"))]
-            point = self._along_road(a, b, km)
-            if point:
-                found.append(Location("point", 100, at(m), point[0], point[1], 2, ROAD_POINT_RADIUS_KM,
-                                      places=[_ref(a, "reference"), _ref(b, "reference")],
-                                      description=f"{km:g} km before {a.name} coming from {b.name}"))
+            loc = self._road_point(a, b, km, 100, at(m), f"{km:g} km before {a.name} coming from {b.name}")
+            if loc:
+                found.append(loc)
                 used_spans.append(m.span())
 
         coastal = has_road and ("coast" in low or "north" in low or "mediterranean" in low)

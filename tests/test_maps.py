@@ -148,14 +148,17 @@ def run(capsys, db, *args):
     return code, out.out, out.err
 
 
-def test_cli_writes_the_map_and_the_route_picture(capsys, fresh_db, tmp_path):
+def test_cli_writes_the_map_and_the_route_picture(capsys, fresh_db, tmp_path, network):
     code, _, err = run(capsys, fresh_db, "ingest", str(SAMPLE_CSV), str(SAMPLE_JSONL))
     assert code == 0, err
     page = tmp_path / "risk.html"
     code, out, err = run(capsys, fresh_db, "map", "--out", str(page), "--at", "2026-11-20")
     assert code == 0, err
     assert out.strip() == str(page)
-    assert len(polylines(page.read_text(encoding="utf-8"))) == 41
+    drawn = polylines(page.read_text(encoding="utf-8"))
+    assert len(drawn) == len(network.segments)  # every segment once, the roads added to the seeds too
+    classes = " ".join(options["className"] for _points, options in drawn)
+    assert "rk-seg-ghadames-nalut-ghadames" in classes and "rk-seg-tazirbu-tazirbu-kufra" in classes
 
     picture = tmp_path / "sirte-sebha.png"
     code, out, err = run(capsys, fresh_db, "map", "--route", "Surt", "Sabhā", "--out", str(picture), "--at",

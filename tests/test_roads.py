@@ -9,10 +9,11 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
+from shapely.geometry import Point
 
 from riskengine.errors import NoRouteError, SeedDataError, UnknownSegmentError
 from riskengine.gazetteer import Gazetteer
-from riskengine.geo import geodesic_km
+from riskengine.geo import geodesic_km, to_metric
 from riskengine.roads import RoadNetwork, segment_id, slug
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
@@ -35,6 +36,10 @@ REQUIRED_ROADS = {
     "asabaa": ["Gharyan", "Zintan"],
     "nafusa": ["Tripoli", "Zintan"],
     "desert": ["Ajdabiya", "Tobruk"],
+    "nafusa-west": ["Zintan", "Nalut"],
+    "ghadames": ["Nalut", "Ghadames"],
+    "tazirbu": ["Jalu", "Tazirbu", "Kufra"],
+    "jaghbub": ["Tobruk", "Jaghbub"],
 }
 
 
@@ -178,8 +183,8 @@ def test_avoiding_a_dead_end_raises(net):
 def test_place_off_the_network_snaps_to_nearest_node(net):
     route = net.path("Sabratha", "Tripoli")
     assert route.via == ["Zawiya", "Tripoli"]
-    with pytest.raises(NoRouteError, match="Ghadames"):
-        net.path("Ghadames", "Tripoli")
+    with pytest.raises(NoRouteError, match="Qa.r.n.*Murzuq"):
+        net.path("Qatrun", "Tripoli")  # 130 km beyond Murzuq, and no road of ours goes there
     name, km = net.nearest_node(32.10, 20.10)
     assert name == "Benghazi" and km < 5
     assert net.path("Hun", "Hun").via == ["Hun"]
@@ -191,6 +196,80 @@ def test_unknown_segment_suggests_close_ids(net):
     assert "jufra-sirte-waddan" in err.value.suggestions
     with pytest.raises(UnknownSegmentError):
         net.path("Sirte", "Sebha", avoid=frozenset({"no-such-segment"}))
+
+
+# ---- roads that reports name at the edges of the network -----------------------------------------
+
+
+def _km_from(seg, place) -> float:
+    """How far a place lies from a segment's line, in km (metric CRS)."""
+    return to_metric(seg.geometry).distance(to_metric(Point(place.lon, place.lat))) / 1000.0
+
+
+def test_nalut_to_ghadames_runs_through_sinawin_and_derj(net, gaz):
+    route = net.path("Nalut", "Ghadames")
+    assert route.via == ["Nalut", "Ghadames"]
+    assert [s.id for s in route.segments] == ["ghadames-nalut-ghadames"]
+    for name in ("Sinawin", "Derj"):
+        assert _km_from(route.segments[0], gaz.resolve(name)) < 5, name
+    # the road is longer than the straight line because it bends south through both oases
+    assert route.length_km > 1.1 * geodesic_km((31.868, 10.981), (30.134, 9.501))
+
+
+def test_nalut_joins_the_jabal_nafusa_roads_at_zintan(net, gaz):
+    road = net.road("nafusa-west")
+    assert road.segment_ids == ("nafusa-west-zintan-nalut",)
+    seg = net.segment("nafusa-west-zintan-nalut")
+    for name in ("Jadu", "Kabaw"):  # the mountain road, not the one on the plain below
+        assert _km_from(seg, gaz.resolve(name)) < 5, name
+    route = net.path("Tripoli", "Ghadames")
+    assert route.via[0] == "Tripoli" and route.via[-3:] == ["Zintan", "Nalut", "Ghadames"]
+    assert [s.id for s in route.segments][-2:] == ["nafusa-west-zintan-nalut", "ghadames-nalut-ghadames"]
+
+
+def test_tazirbu_is_on_the_network(net, gaz):
+    tazirbu = gaz.resolve("Tazirbu").name
+    assert tazirbu in set(net.nodes())
+    assert net.road("tazirbu").towns == ("Jalu", tazirbu, "Kufra")
+    assert [s.id for s in net.path("Jalu", "Tazirbu").segments] == ["tazirbu-jalu-tazirbu"]
+    assert [s.id for s in net.path("Kufra", "Tazirbu").segments] == ["tazirbu-tazirbu-kufra"]
+    assert net.path("Benghazi", "Tazirbu").via[-3:] == ["Ajdabiya", "Jalu", tazirbu]
+
+
+def test_jalu_to_kufra_keeps_the_main_road(net):
+    best = net.path("Jalu", "Kufra")
+    assert [s.id for s in best.segments] == ["kufra-jalu-kufra"]
+    assert net.segment("tazirbu-jalu-tazirbu").speed_kmh < net.segment("kufra-jalu-kufra").speed_kmh
+    detour = net.path("Jalu", "Kufra", avoid=frozenset({"kufra-jalu-kufra"}))
+    assert [s.id for s in detour.segments] == ["tazirbu-jalu-tazirbu", "tazirbu-tazirbu-kufra"]
+    assert sum(s.hours for s in detour.segments) > sum(s.hours for s in best.segments)
+
+
+def test_tobruk_to_jaghbub(net, gaz):
+    jaghbub = gaz.resolve("Jaghbub").name
+    route = net.path("Tobruk", "Jaghbub")
+    assert route.via == ["Tobruk", jaghbub]
+    assert [s.id for s in route.segments] == ["jaghbub-tobruk-al-jaghbub"]
+    assert net.path("Benghazi", "Jaghbub").via[-2:] == ["Tobruk", jaghbub]
+
+
+def test_ghat_to_sebha_by_wadi_al_hayat(net):
+    route = net.path("Ghat", "Sebha")
+    assert route.via == ["Ghat", "Ubari", "Sebha"]
+    assert [s.id for s in route.segments] == ["wadi-hayat-ubari-ghat", "wadi-hayat-sebha-ubari"]
+
+
+def test_segments_drawn_through_waypoints_are_documented():
+    """seeds/README.md lists every segment without OSM geometry, the new roads among them."""
+    features = json.loads((SEEDS / "roads_geometry.geojson").read_text())["features"]
+    source = {f["properties"]["segment_id"]: f["properties"]["source"] for f in features}
+    new = ["nafusa-west-zintan-nalut", "ghadames-nalut-ghadames", "tazirbu-jalu-tazirbu",
+           "tazirbu-tazirbu-kufra", "jaghbub-tobruk-al-jaghbub"]
+    assert set(new) <= set(source)
+    readme = (SEEDS / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Segments drawn through waypoints")[1].split("\n## ")[0]
+    drawn = sorted(i for i, s in source.items() if s == "waypoints")
+    assert [i for i in drawn if f"`{i}`" not in section] == []
 
 
 # ---- user edits -------------------------------------------------------------------------------
@@ -223,14 +302,14 @@ def test_bad_road_entries_are_reported(seeds_copy, gaz, entry, problem):
 
 def test_user_road_without_geometry_gets_its_waypoint_polyline(seeds_copy, gaz):
     path = seeds_copy / "roads.yaml"
-    entry = "  - id: west\n    name: West\n    waypoints: [Zintan, {via: Jadu}, Nalut]\n"
+    entry = "  - id: south\n    name: South\n    waypoints: [Murzuq, {via: Traghan}, Qatrun]\n"
     path.write_text(path.read_text() + entry)
     net = RoadNetwork.load(seeds_copy, gaz)
-    seg = net.segment("west-zintan-nalut")
-    places = [gaz.resolve(n) for n in ("Zintan", "Jadu", "Nalut")]
+    places = [gaz.resolve(n) for n in ("Murzuq", "Traghan", "Qatrun")]
+    seg = net.segment(segment_id("south", places[0].name, places[2].name))
     assert list(seg.geometry.coords) == [(p.lon, p.lat) for p in places]
     assert seg.length_km > geodesic_km((places[0].lat, places[0].lon), (places[2].lat, places[2].lon))
-    assert net.path("Tripoli", "Nalut").via[-2:] == ["Zintan", "Nalut"]
+    assert net.path("Sebha", "Qatrun").via[-2:] == ["Murzuq", places[2].name]
 
 
 def test_misplaced_stored_geometry_is_ignored_with_a_warning(seeds_copy, gaz, caplog):

@@ -40,7 +40,8 @@ SNAP_KM = 2.0  # line ends this close to another vertex are the same node
 MERGE_KM = 0.05  # any two vertices this close are the same node
 PROJECT_KM = 20.0  # a place farther than this from every coarse line is not on it
 MAX_RATIO = 1.5  # coarse path length / waypoint polyline length
-VIA_KM = 20.0  # a via must lie this close to the accepted path
+VIA_KM = 15.0  # a via must lie this close to the accepted path (20 km let the coarse line on the
+# plain below the Nafusa escarpment, 18 km from Kabaw, stand for the mountain road Zintan - Jadu - Nalut)
 
 
 def read_coarse_lines(path: Path) -> list[LineString]:

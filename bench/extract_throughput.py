@@ -3,7 +3,9 @@
 The reports are generated (seeded, so every run reads the same text): a few incident sentences about
 towns on the road network, with spatial and date phrases, padded with background sentences to about
 300 words; some reports describe no incident at all. Only the extraction calls are timed, after a
-warm-up. Run: ``python bench/extract_throughput.py [--reports N] [--seed S] [--profile]``.
+warm-up. Then a size sweep: one report made of many generated reports, from 100 KB to 20 MB, to show
+that extraction time grows linearly with the length of a report (seconds per MB stay flat).
+Run: ``python bench/extract_throughput.py [--reports N] [--seed S] [--profile] [--sweep KB,KB,...]``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from riskengine.models import Place
 
 TARGET_PER_SECOND = 500.0
 TARGET_WORDS = 300
+#: Report sizes (KB) of the sweep: a long feed item, a file dump, a whole archive pasted as one text.
+SWEEP_KB = (100, 400, 1600, 6400, 20480)
 WARM_UP = 50
 #: Share of the generated reports that describe no incident.
 QUIET_SHARE = 0.15
@@ -202,6 +206,24 @@ def time_extraction(engine: RiskEngine, reports: list[Report]) -> tuple[float, i
     return elapsed, found, with_any
 
 
+def long_report(reports: list[Report], size_kb: int) -> str:
+    """One text of ``size_kb`` KB made of the generated reports, repeated as needed."""
+    chunk = "\n\n".join(r.text for r in reports)
+    size = size_kb * 1024
+    return ((chunk + "\n\n") * (size // (len(chunk) + 2) + 1))[:size]
+
+
+def size_sweep(engine: RiskEngine, reports: list[Report], sizes_kb: list[int]) -> list[tuple[int, float, int]]:
+    """(KB, seconds, incidents) for one report of each size."""
+    rows = []
+    for kb in sizes_kb:
+        text = long_report(reports, kb)
+        t0 = time.perf_counter()
+        found = engine.extract_text(text, dt.date(2026, 11, 20))
+        rows.append((kb, time.perf_counter() - t0, len(found)))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=int, default=3000, help="number of timed reports (default 3000)")
@@ -210,9 +232,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="time the whole set this many times; report the median and the best (default 3)")
     parser.add_argument("--profile", action="store_true",
                         help="run the timed loop under cProfile and print the top 25 functions by cumulative time")
+    parser.add_argument("--sweep", default=",".join(map(str, SWEEP_KB)),
+                        help="report sizes in KB for the size sweep, comma-separated ('' for none; "
+                             f"default {','.join(map(str, SWEEP_KB))})")
     args = parser.parse_args(argv)
     if args.reports < 1:
         parser.error("--reports must be at least 1")
+    try:
+        sweep = [int(kb) for kb in args.sweep.split(",") if kb.strip()]
+    except ValueError:
+        parser.error(f"--sweep {args.sweep!r}: expected sizes in KB separated by commas, e.g. 100,400")
+    if any(kb < 1 for kb in sweep):
+        parser.error(f"--sweep {args.sweep!r}: every size must be at least 1 KB")
 
     engine = RiskEngine.open(db="sqlite:///:memory:")
     gazetteer = Gazetteer.load(DEFAULT_SEEDS_DIR)
@@ -248,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{with_any / n:.0%} of reports with one)")
     verdict = "met" if rate >= TARGET_PER_SECOND else "NOT met"
     print(f"target {TARGET_PER_SECOND:.0f} reports/s      {verdict}")
+    if sweep:
+        print("size sweep (one report)    KB, seconds, seconds per MB, incidents")
+        for kb, secs, count in size_sweep(engine, reports, sweep):
+            print(f"  {kb:>8} KB  {secs:8.2f} s  {secs / (kb / 1024):6.2f} s/MB  {count}")
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)

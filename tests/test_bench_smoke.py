@@ -21,7 +21,7 @@ def load_script(name: str) -> ModuleType:
 
 def test_extract_throughput_runs(capsys):
     bench = load_script("extract_throughput")
-    assert bench.main(["--reports", "20", "--seed", "7"]) == 0
+    assert bench.main(["--reports", "20", "--seed", "7", "--sweep", "8,32"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert any(line.startswith("reports/s") for line in lines), out
@@ -29,6 +29,8 @@ def test_extract_throughput_runs(capsys):
     assert any(line.startswith("mean words per report") for line in lines), out
     assert any(line.startswith("incidents found per report") for line in lines), out
     assert any(line.startswith("target 500 reports/s") for line in lines), out
+    sweep = [line.split() for line in lines if "s/MB" in line]
+    assert [row[0] for row in sweep] == ["8", "32"], out
 
 
 def test_extract_throughput_reports_are_deterministic():

@@ -9,6 +9,7 @@ join the nearest located incident; readings of the same event at the same place 
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import re
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ class _Candidate:
     sentence_index: int
     confidence_factor: float
     extra_tags: list[str] = field(default_factory=list)
-    evidence: list[tuple[int, int]] = field(default_factory=list)  # sentence spans in the report
+    evidence: dict[tuple[int, int], None] = field(default_factory=dict)  # sentence spans in the report (ordered)
     deaths: int = 0
 
 
@@ -56,7 +57,12 @@ class _Scan:
 
     @staticmethod
     def within(hits: list, spans: list[tuple[int, int]]) -> list:
-        return [(entry, hit) for entry, hit in hits if any(a <= hit.start() < b for a, b in spans)]
+        """The hits (in text order) that start inside one of the spans: a binary search per span."""
+        starts = [hit.start() for _, hit in hits]
+        out = []
+        for a, b in sorted(set(spans)):
+            out.extend(hits[bisect.bisect_left(starts, a):bisect.bisect_left(starts, b)])
+        return sorted(out, key=lambda h: h[1].start()) if len(spans) > 1 else out
 
     def names(self, hits: list, spans: list[tuple[int, int]]) -> list[str]:
         return list(dict.fromkeys(entry.name for entry, _ in self.within(hits, spans)))
@@ -189,10 +195,12 @@ class Extractor:
         lead = sentences[0][1] if sentences else ""
         candidates: list[_Candidate] = []
         context: Place | None = None
+        mention_starts = [m.start for m in mentions]
+        trigger_starts = [h.start() for _, h in triggers]
         for s_index, (s_start, sentence) in enumerate(sentences):
             s_end = s_start + len(sentence)
-            s_mentions = [m for m in mentions if s_start <= m.start < s_end]
-            s_triggers = [(t, h) for t, h in triggers if s_start <= h.start() < s_end]
+            s_mentions = mentions[bisect.bisect_left(mention_starts, s_start):bisect.bisect_left(mention_starts, s_end)]
+            s_triggers = triggers[bisect.bisect_left(trigger_starts, s_start):bisect.bisect_left(trigger_starts, s_end)]
             if not s_triggers or is_historical(past_free[s_start:s_end], published):
                 if s_mentions:
                     context = s_mentions[-1].place
@@ -217,7 +225,7 @@ class Extractor:
                     locations = self.spatial.candidates(cleaned, local, context)
                     best = self._best_location(locations, reading)
                     candidates.append(_Candidate(reading, best, clause, sentence, s_index, factor,
-                                                 evidence=[(s_start, s_end)]))
+                                                 evidence={(s_start, s_end): None}))
                 if local:
                     context = next((m.place for m in reversed(local) if not m.place.is_area), local[-1].place)
         located = _attach_unlocated(candidates)
@@ -266,7 +274,7 @@ def _absorb(into: _Candidate, other: _Candidate) -> None:
         into.extra_tags.extend(t for t in into.reading.tags if t not in into.extra_tags)
         into.reading = other.reading
     into.extra_tags.extend(t for t in [*other.reading.tags, *other.extra_tags] if t not in into.extra_tags)
-    into.evidence.extend(e for e in other.evidence if e not in into.evidence)
+    into.evidence.update(other.evidence)
     into.deaths = max(into.deaths, fatalities(other.clause))
     into.confidence_factor = max(into.confidence_factor, other.confidence_factor)
 
@@ -275,13 +283,15 @@ def _attach_unlocated(candidates: list[_Candidate]) -> list[_Candidate]:
     """A clause that says what happened but not where joins the nearest located incident
     (the one before it, else the one after); with none located, it is dropped."""
     located = [c for c in candidates if c.location is not None]
+    indices = [c.sentence_index for c in located]  # in text order
     for c in candidates:
         if c.location is not None or not located:
             continue
-        before = [x for x in located if x.sentence_index <= c.sentence_index]
-        after = [x for x in located if x.sentence_index > c.sentence_index]
-        target = before[-1] if before and c.sentence_index - before[-1].sentence_index <= 2 else (
-            after[0] if after else before[-1])
+        k = bisect.bisect_right(indices, c.sentence_index)  # located[:k] are at or before c
+        before = located[k - 1] if k else None
+        after = located[k] if k < len(located) else None
+        target = before if before is not None and (c.sentence_index - before.sentence_index <= 2 or after is None) \
+            else after
         _absorb(target, c)
     return located
 
@@ -289,10 +299,12 @@ def _attach_unlocated(candidates: list[_Candidate]) -> list[_Candidate]:
 def _merge_same_events(candidates: list[_Candidate]) -> list[_Candidate]:
     """Readings of one event type at one location become one incident."""
     out: list[_Candidate] = []
+    by_key: dict[tuple, _Candidate] = {}
     for c in candidates:
-        twin = next((o for o in out if o.reading.trigger.event_type == c.reading.trigger.event_type
-                     and o.location.key() == c.location.key()), None)
+        key = (c.reading.trigger.event_type, c.location.key())
+        twin = by_key.get(key)
         if twin is None:
+            by_key[key] = c
             out.append(c)
         else:
             _absorb(twin, c)

@@ -139,10 +139,13 @@ class PlaceFinder:
     def _add_near_spellings(self, text: str, words: list[tuple[int, int, str]], mentions: list[Mention]
                             ) -> list[Mention]:
         """Capitalised words no name matched, close to the name of a main place ("Ubary" ~ Ubari)."""
-        taken = [(m.start, m.end) for m in mentions]
         found = list(mentions)
+        taken = iter(mentions)  # mentions and words are both in text order: walk them together
+        current = next(taken, None)
         for start, end, word in words:
-            if not word[:1].isupper() or any(a <= start < b for a, b in taken):
+            while current is not None and current.end <= start:
+                current = next(taken, None)
+            if not word[:1].isupper() or (current is not None and current.start <= start):
                 continue
             place = self._near_spelling(_norm_word(word))
             if place is not None:

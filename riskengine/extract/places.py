@@ -18,6 +18,7 @@ from rapidfuzz import fuzz, process
 
 from ..gazetteer import Gazetteer, normalize_name
 from ..models import Place
+from ..transliteration import skeleton, vowel_form
 from .lexicon import Geography
 
 ARTICLES = frozenset("al el ul il ash esh as es ad ed ar er az ez at et an en ath eth adh edh ech aj ej".split())
@@ -33,7 +34,19 @@ HAS_WORD = re.compile(r"[^\W_]")
 #: Canonical names may be this short ("Hun"); other aliases must be longer, to spare common words.
 MIN_NAME_LEN, MIN_ALIAS_LEN = 3, 4
 #: A capitalised word no list knows is read as a main place if this close to its name (rapidfuzz ratio).
-FUZZY_MIN_LEN, FUZZY_MIN_SCORE = 5, 80
+FUZZY_MIN_LEN, FUZZY_MIN_SCORE = 5, 86
+#: A spelling variant ("Gasr Ben Ghasir") is read as the place whose name folds to the same form
+#: (:mod:`riskengine.transliteration`): the same vowel form, or the same consonant skeleton of at
+#: least this many letters with vowel forms this close (rapidfuzz ratio): Sabri is not Sabratha.
+SKELETON_MIN_LEN, SKELETON_MIN_SCORE = 4, 80
+#: A word this common in English (wordfreq's Zipf scale: 3 is once per million words) is never read
+#: as a variant or a misspelling of a place ("Lock" is not Lukk, "Truck" is not Tobruk).
+COMMON_WORD_ZIPF = 3.0
+#: Short variants of villages are too easily other words or names ("Akar"): only main places.
+VILLAGE_VARIANT_MIN_LEN = 6
+MINOR_KINDS = frozenset({"village", "hamlet", "locality"})
+#: Names of up to this many words are looked for by their folded forms.
+MAX_VARIANT_WORDS = 4
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,14 @@ class Mention:
 @lru_cache(maxsize=200_000)
 def _norm_word(word: str) -> str:
     return normalize_name(word)
+
+
+@lru_cache(maxsize=200_000)
+def is_common_word(word: str) -> bool:
+    """Whether a word is common in English text (wordfreq, loaded on first use)."""
+    from wordfreq import zipf_frequency  # a large table: loaded only when a variant is looked for
+
+    return zipf_frequency(word, "en") >= COMMON_WORD_ZIPF
 
 
 class PlaceFinder:
@@ -78,6 +99,53 @@ class PlaceFinder:
                 self._fuzzy.setdefault(key, place)
         self.automaton.make_automaton()
         self._fuzzy_keys = list(self._fuzzy)
+        self._by_vowels, self._by_skeleton = self._variant_index(gazetteer, stop)
+
+    def _variant_index(self, gazetteer: Gazetteer, stop: set[str]
+                       ) -> tuple[dict[str, Place], dict[str, list[tuple[str, Place]]]]:
+        """Every name and alias by its folded vowel form and by its consonant skeleton; where two
+        places share a form, the one a plain lookup of that name prefers."""
+        by_vowels: dict[str, Place] = {}
+        by_skeleton: dict[str, list[tuple[str, Place]]] = {}
+        for surface, _place in gazetteer.aliases():
+            key = normalize_name(surface)
+            if not key or key in stop or key.isdigit() or len(key) < MIN_ALIAS_LEN or not key.isascii():
+                continue
+            best = gazetteer.lookup(surface)[0]
+            by_vowels.setdefault(vowel_form(surface), best)
+            bones = skeleton(surface)
+            if len(bones) >= SKELETON_MIN_LEN:
+                entries = by_skeleton.setdefault(bones, [])
+                if all(p is not best for _, p in entries):
+                    entries.append((vowel_form(surface), best))
+        return by_vowels, by_skeleton
+
+    def variant(self, name: str) -> Place | None:
+        """The place a spelling variant names, if its folded forms match exactly one.
+
+        Examples
+        --------
+        >>> from riskengine.models import Place
+        >>> from riskengine.extract.lexicon import Lexicon
+        >>> from pathlib import Path
+        >>> gaz = Gazetteer([Place("Qasr Bin Ghashir", 32.68, 13.18), Place("Sabratha", 32.79, 12.48)])
+        >>> finder = PlaceFinder(gaz, Lexicon.load(Path(__file__).parents[2] / "rules").geography)
+        >>> finder.variant("Gasr Ben Ghasir").name, finder.variant("Sabri")
+        ('Qasr Bin Ghashir', None)
+        """
+        norm = normalize_name(name)
+        if len(norm) < MIN_ALIAS_LEN or norm in self._stop or not norm.isascii() or (
+                " " not in norm and is_common_word(norm)):
+            return None
+        folded = vowel_form(name)
+        place = self._by_vowels.get(folded)
+        if place is None:
+            candidates = [p for form, p in self._by_skeleton.get(skeleton(name), ())
+                          if fuzz.ratio(form, folded) >= SKELETON_MIN_SCORE]
+            place = candidates[0] if len(candidates) == 1 else None
+        if place is not None and place.kind in MINOR_KINDS and len(norm) < VILLAGE_VARIANT_MIN_LEN:
+            return None
+        return place
 
     def find(self, text: str) -> list[Mention]:
         """The places named in ``text``, in order, longest match first where names overlap.
@@ -134,7 +202,45 @@ class PlaceFinder:
                 continue
             mentions.append(Mention(start, end, surface, place))
             taken_until = last
-        return self._add_near_spellings(text, words, mentions)
+        return self._add_near_spellings(text, words, self._add_variants(text, words, mentions))
+
+    def _add_variants(self, text: str, words: list[tuple[int, int, str]], mentions: list[Mention]) -> list[Mention]:
+        """Runs of adjacent name-like words no name matched, read by their folded forms, the
+        longest run first ("Gasr Ben Ghasir", "Sawknah")."""
+        taken = [False] * len(words)
+        if mentions:
+            k = 0
+            for i, (start, _end, _w) in enumerate(words):
+                while k < len(mentions) and mentions[k].end <= start:
+                    k += 1
+                taken[i] = k < len(mentions) and mentions[k].start <= start
+        found = list(mentions)
+        i = 0
+        while i < len(words):
+            if taken[i] or not _is_titlecase(words[i][2]):
+                i += 1
+                continue
+            run = i + 1  # the words that follow with only a space or a hyphen between
+            while (run < len(words) and run - i < MAX_VARIANT_WORDS and not taken[run]
+                   and text[words[run - 1][1]:words[run][0]] in (" ", "-")):
+                run += 1
+            hit = None
+            for j in range(run, i, -1):
+                if not words[j - 1][2][:1].isupper():
+                    continue  # a name ends on a capitalised word, not a particle
+                place = self.variant(text[words[i][0]:words[j - 1][1]])
+                if place is not None:
+                    hit = (j, place)
+                    break
+            if hit is None:
+                i += 1
+                continue
+            j, place = hit
+            found.append(Mention(words[i][0], words[j - 1][1], text[words[i][0]:words[j - 1][1]], place))
+            for k in range(i, j):
+                taken[k] = True
+            i = j
+        return sorted(found, key=lambda m: m.start) if len(found) != len(mentions) else mentions
 
     def _add_near_spellings(self, text: str, words: list[tuple[int, int, str]], mentions: list[Mention]
                             ) -> list[Mention]:
@@ -145,7 +251,7 @@ class PlaceFinder:
         for start, end, word in words:
             while current is not None and current.end <= start:
                 current = next(taken, None)
-            if not word[:1].isupper() or (current is not None and current.start <= start):
+            if not _is_titlecase(word) or (current is not None and current.start <= start):
                 continue
             place = self._near_spelling(_norm_word(word))
             if place is not None:
@@ -154,12 +260,17 @@ class PlaceFinder:
 
     @lru_cache(maxsize=50_000)  # noqa: B019 - one finder per engine
     def _near_spelling(self, key: str) -> Place | None:
-        if len(key) < FUZZY_MIN_LEN or key in self._stop or not self._fuzzy_keys:
+        if len(key) < FUZZY_MIN_LEN or key in self._stop or not self._fuzzy_keys or is_common_word(key):
             return None
         best = process.extractOne(key, self._fuzzy_keys, scorer=fuzz.ratio, score_cutoff=FUZZY_MIN_SCORE)
         if best is None or best[0][0] != key[0]:
             return None
         return self._fuzzy[best[0]]
+
+
+def _is_titlecase(word: str) -> bool:
+    """Capitalised but not in capitals: "Sawknah", not "TABLE" (capitals are acronyms and headings)."""
+    return word[:1].isupper() and not word.isupper()
 
 
 def _looks_like_a_name(surface: str) -> bool:

@@ -262,16 +262,16 @@ def cmd_places(engine: RiskEngine, args, console: Console, now: dt.datetime) -> 
     if not found:
         engine.gazetteer.resolve(args.query)  # raises UnknownPlaceError with suggestions
     doc = {"query": args.query, "places": [
-        {"name": p.name, "kind": p.kind, "lat": p.lat, "lon": p.lon, "admin1": p.admin1,
+        {"name": p.name, "kind": p.kind, "lat": p.lat, "lon": p.lon, "parent": p.parent, "admin1": p.admin1,
          "population": p.population, "aliases": list(p.aliases), "members": list(p.members),
          "road_node": p.name in engine.network.graph} for p in found]}
     if args.json:
         _print_json(doc)
         return 0
-    table = Table("name", "kind", "lat", "lon", "admin1", "on road network", "aliases")
+    table = Table("name", "kind", "lat", "lon", "part of", "admin1", "on road network", "aliases")
     for p in doc["places"]:
-        table.add_row(p["name"], p["kind"], f"{p['lat']:.4f}", f"{p['lon']:.4f}", p["admin1"] or "",
-                      "yes" if p["road_node"] else "no", ", ".join(p["aliases"][:8]))
+        table.add_row(p["name"], p["kind"], f"{p['lat']:.4f}", f"{p['lon']:.4f}", p["parent"] or "",
+                      p["admin1"] or "", "yes" if p["road_node"] else "no", ", ".join(p["aliases"][:8]))
     console.print(table)
     return 0
 

@@ -1,6 +1,8 @@
 """The gazetteer: every named place and area the engine knows, and how to find one by name.
 
-Places come from ``seeds/places.tsv`` (one town, village or locality per line) and areas from
+Places come from ``seeds/places.tsv`` (one town, village or locality per line), landmarks from
+``seeds/landmarks.tsv`` (districts of the big towns, oil fields, ports, airports, air bases, gates,
+bridges and checkpoints, each with the town it belongs to as its ``parent``) and areas from
 ``seeds/areas.yaml`` (districts and regions that are not points, such as al-Jufra, defined by the
 places they span). Names are compared after :func:`normalize_name`, so "Sabhā", "SEBHA" and
 "سبها" all find the same town.
@@ -12,6 +14,7 @@ import csv
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -19,11 +22,21 @@ from rapidfuzz import fuzz, process
 from shapely.geometry import MultiPoint, Polygon
 
 from riskengine.errors import SeedDataError, UnknownPlaceError
-from riskengine.geo import lonlat_point, to_lonlat, to_metric
+from riskengine.geo import geodesic_km, lonlat_point, to_lonlat, to_metric
 from riskengine.models import Place
 
 PLACE_COLUMNS = ("name", "lat", "lon", "kind", "population", "admin1", "aliases", "geonameid", "osm_id")
-KIND_RANK = {"area": 0, "city": 1, "town": 2, "village": 3, "hamlet": 4, "locality": 4}
+LANDMARK_COLUMNS = ("name", "lat", "lon", "kind", "parent", "aliases", "source")
+#: What a landmarks.tsv row may be; all rank after towns and villages.
+LANDMARK_KINDS = (
+    "district", "oilfield", "port", "airport", "airbase", "gate", "bridge", "checkpoint", "landmark", "facility",
+)
+#: What a places.tsv row may be.
+PLACE_KINDS = ("city", "town", "village", "hamlet", "locality")
+KIND_RANK = {"area": 0, "city": 1, "town": 2, "village": 3, "hamlet": 4, "locality": 4, "district": 5}
+KIND_RANK.update({kind: 6 for kind in LANDMARK_KINDS if kind not in KIND_RANK})
+#: The rank of a kind no table knows (places built in code).
+_UNRANKED = 7
 
 _APOSTROPHES = re.compile(r"['`´ʻʼʾʿ‘’‛′]")
 _NON_WORD = re.compile(r"[\W_]+")
@@ -105,13 +118,17 @@ class Gazetteer:
             if all(p is not place for _, p in entries):
                 entries.append((is_alias, place))
         for entries in self._index.values():
-            entries.sort(key=lambda e: (e[0], KIND_RANK.get(e[1].kind, 5), -(e[1].population or 0)))
+            entries.sort(key=lambda e: _rank(e[1], e[0]))
+        self._children: dict[str, list[Place]] = {}
+        for place in self._places:
+            if place.parent:
+                self._children.setdefault(place.parent, []).append(place)
         self._keys = list(self._index)
         self._geometry_cache: dict[str, Polygon] = {}
 
     @classmethod
     def load(cls, seeds_dir: Path | str) -> Gazetteer:
-        """Read ``places.tsv`` and ``areas.yaml`` from a seeds directory.
+        """Read ``places.tsv``, ``landmarks.tsv`` (when present) and ``areas.yaml`` from a seeds directory.
 
         Raises
         ------
@@ -120,6 +137,9 @@ class Gazetteer:
         """
         seeds_dir = Path(seeds_dir)
         places = _read_places(seeds_dir / "places.tsv")
+        landmarks = seeds_dir / "landmarks.tsv"
+        if landmarks.exists():
+            places = _read_landmarks(landmarks, places)
         gazetteer = cls(places)
         areas = _read_areas(seeds_dir / "areas.yaml", gazetteer)
         return cls(places, areas)
@@ -139,8 +159,10 @@ class Gazetteer:
     def lookup(self, name: str) -> list[Place]:
         """Return every place the name may mean, best first ([] when none).
 
-        Places whose own name matches come before those matched by an alias; then cities before
-        towns, villages and hamlets; then the more populous first.
+        Towns, villages and areas come before landmarks (districts, airports, oil fields ...), so a
+        town keeps its name when a landmark elsewhere shares it. Then places whose own name matches
+        come before those matched by an alias; then cities before towns, villages and hamlets; then
+        the more populous first.
         """
         return [place for _, place in self._index.get(normalize_name(name), [])]
 
@@ -163,6 +185,29 @@ class Gazetteer:
             raise UnknownPlaceError(name, self.suggest(name))
         return found[0]
 
+    def within(self, parent: Place | str) -> list[Place]:
+        """Return the places whose parent is ``parent`` (any spelling the gazetteer knows).
+
+        Towns and villages first (places of places.tsv given a parent), then districts, then the
+        other landmarks; by kind and then by name. [] for a place without any.
+
+        Raises
+        ------
+        UnknownPlaceError
+            When ``parent`` is a name no place has.
+
+        Examples
+        --------
+        >>> gaz = Gazetteer([Place("Sebha", 27.04, 14.43), Place("Sebha Airport", 26.99, 14.47, "airport",
+        ...                   parent="Sebha"), Place("Al-Manshiya", 27.04, 14.43, "district", parent="Sebha")])
+        >>> [p.name for p in gaz.within("SEBHA")]
+        ['Al-Manshiya', 'Sebha Airport']
+        """
+        if isinstance(parent, str):
+            parent = self.resolve(parent)
+        children = self._children.get(parent.name, [])
+        return sorted(children, key=lambda p: (KIND_RANK.get(p.kind, _UNRANKED), p.kind, p.name))
+
     def suggest(self, name: str, limit: int = 5) -> list[str]:
         """Return up to ``limit`` canonical names closest to ``name``, best first, no repeats."""
         query = normalize_name(name)
@@ -172,7 +217,7 @@ class Gazetteer:
         # equal scores: the bigger place first (a typo of "Sebha" is likelier than of a hamlet)
         ranked = sorted(
             ((round(score), self._index[key][0][1]) for key, score, _ in hits),
-            key=lambda h: (-h[0], KIND_RANK.get(h[1].kind, 5), -(h[1].population or 0)),
+            key=lambda h: (-h[0], KIND_RANK.get(h[1].kind, _UNRANKED), -(h[1].population or 0)),
         )
         names: list[str] = []
         for _score, place in ranked:
@@ -213,6 +258,11 @@ class Gazetteer:
         return iter(self._places)
 
 
+def _rank(place: Place, is_alias: bool) -> tuple:
+    """Sort key of a name's places: towns before landmarks, own names before aliases, bigger first."""
+    return (place.kind in LANDMARK_KINDS, is_alias, KIND_RANK.get(place.kind, _UNRANKED), -(place.population or 0))
+
+
 def _read_places(path: Path) -> list[Place]:
     """Parse places.tsv into places, raising SeedDataError with the file and line of a bad row."""
     try:
@@ -241,13 +291,98 @@ def _read_places(path: Path) -> list[Place]:
             raise SeedDataError(f"{path}:{line}: empty name")
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
             raise SeedDataError(f"{path}:{line}: coordinate out of range: {lat}, {lon}")
-        if cell["kind"] not in KIND_RANK or cell["kind"] == "area":
+        if cell["kind"] not in PLACE_KINDS:
             raise SeedDataError(f"{path}:{line}: unknown kind {cell['kind']!r}")
         aliases = tuple(a.strip() for a in cell["aliases"].split("|") if a.strip())
         places.append(
             Place(cell["name"], lat, lon, cell["kind"], population, cell["admin1"] or None, aliases)
         )
     return places
+
+
+def _read_landmarks(path: Path, places: list[Place]) -> list[Place]:
+    """Add the landmarks of ``landmarks.tsv`` to ``places`` (a new list; the places are not changed).
+
+    A row with coordinates is a new landmark. A row without (lat and lon empty) names a place of
+    places.tsv by its canonical name and gives it a parent, more aliases and, when its kind is not
+    empty, a new kind: a district that places.tsv already has is thus not duplicated. Every row
+    needs a parent (the canonical name of a place of places.tsv) and a source.
+
+    Raises
+    ------
+    SeedDataError
+        For a malformed row, an unknown kind or parent, a landmark that repeats a place of
+        places.tsv (same name, within 3 km) or another landmark; the message names file and line.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SeedDataError(f"{path}: cannot read landmarks file: {exc}") from exc
+    rows = csv.reader(text.splitlines(), delimiter="\t", quoting=csv.QUOTE_NONE)
+    header = next(rows, None)
+    missing = [c for c in LANDMARK_COLUMNS if c not in (header or [])]
+    if missing:
+        raise SeedDataError(f"{path}:1: header lacks column(s) {', '.join(missing)}")
+    col = {c: header.index(c) for c in LANDMARK_COLUMNS}
+    by_name = {p.name: p for p in places}
+    by_key: dict[str, list[Place]] = {}  # every name and alias of places.tsv, normalised
+    for place in places:
+        for key in {normalize_name(n) for n in (place.name, *place.aliases)}:
+            by_key.setdefault(key, []).append(place)
+    updated: dict[str, Place] = {}
+    added: list[Place] = []
+    seen: dict[str, int] = {}
+    for line, row in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in row) or row[0].lstrip().startswith("#"):
+            continue
+        where = f"{path}:{line}"
+        if len(row) != len(header):
+            raise SeedDataError(f"{where}: expected {len(header)} fields, got {len(row)}")
+        cell = {c: row[i].strip() for c, i in col.items()}
+        name, kind, parent = cell["name"], cell["kind"], cell["parent"]
+        if not name:
+            raise SeedDataError(f"{where}: empty name")
+        if name in seen:
+            raise SeedDataError(f"{where}: {name!r} is already on line {seen[name]}")
+        seen[name] = line
+        if not cell["source"]:
+            raise SeedDataError(f"{where}: {name!r} has no source")
+        if not parent:
+            raise SeedDataError(f"{where}: {name!r} has no parent")
+        if parent not in by_name:
+            close = [p.name for p in by_key.get(normalize_name(parent), []) if p.name in by_name]
+            hint = f" (the canonical name is {close[0]!r})" if close else ""
+            raise SeedDataError(f"{where}: unknown parent {parent!r} of {name!r}{hint}")
+        if parent == name:
+            raise SeedDataError(f"{where}: {name!r} cannot be its own parent")
+        aliases = tuple(a.strip() for a in cell["aliases"].split("|") if a.strip())
+        if not cell["lat"] and not cell["lon"]:  # a place of places.tsv
+            if name not in by_name:
+                raise SeedDataError(f"{where}: {name!r} has no coordinates and is no canonical name of places.tsv")
+            if kind and kind not in LANDMARK_KINDS + PLACE_KINDS:
+                raise SeedDataError(f"{where}: unknown kind {kind!r}")
+            old = by_name[name]
+            updated[name] = replace(
+                old, kind=kind or old.kind, parent=parent,
+                aliases=old.aliases + tuple(a for a in aliases if a not in old.aliases and a != name))
+            continue
+        try:
+            lat, lon = float(cell["lat"]), float(cell["lon"])
+        except ValueError as exc:
+            raise SeedDataError(f"{where}: bad coordinate: {exc}") from exc
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise SeedDataError(f"{where}: coordinate out of range: {lat}, {lon}")
+        if kind not in LANDMARK_KINDS:
+            raise SeedDataError(f"{where}: unknown kind {kind!r} (one of {', '.join(LANDMARK_KINDS)})")
+        for twin in by_key.get(normalize_name(name), []):
+            if geodesic_km((lat, lon), (twin.lat, twin.lon)) < 3:
+                hint = ": leave lat and lon empty to give that place a parent" if twin.name in by_name else ""
+                raise SeedDataError(f"{where}: {name!r} repeats {twin.name!r} (same name, same place){hint}")
+        landmark = Place(name, lat, lon, kind, aliases=aliases, parent=parent)
+        for key in {normalize_name(n) for n in (name, *aliases)}:
+            by_key.setdefault(key, []).append(landmark)
+        added.append(landmark)
+    return [updated.get(p.name, p) for p in places] + added
 
 
 def _read_areas(path: Path, gazetteer: Gazetteer) -> list[tuple[Place, float]]:

@@ -25,7 +25,11 @@ LEVEL_NAMES = {1: "Insignificant", 2: "Low", 3: "Medium", 4: "High", 5: "Extreme
 
 @dataclass(frozen=True)
 class Place:
-    """A named place of the gazetteer; an area (kind ``area``) lists the places it spans."""
+    """A named place of the gazetteer; an area (kind ``area``) lists the places it spans.
+
+    A landmark (a district, oil field, port, airport, gate ...) names its ``parent``: the canonical
+    name of the town it belongs to or lies near.
+    """
 
     name: str
     lat: float
@@ -35,6 +39,7 @@ class Place:
     admin1: str | None = None
     aliases: tuple[str, ...] = ()
     members: tuple[str, ...] = ()
+    parent: str | None = None
 
     @property
     def is_area(self) -> bool:

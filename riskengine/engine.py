@@ -185,7 +185,7 @@ class RiskEngine:
 
     def touched_segments(self, found: list[Incident]) -> list[list[str]]:
         """For each incident, the segments where its rules give it weight (for display)."""
-        matches = self.index.match(found, self.rules.max_reach_km)
+        matches = self.index.match(found, self.rules.max_reach_km, self.rules.area_margin_km)
         out = []
         for inc, hits in zip(found, matches, strict=True):
             rule = self.rules.resolve(inc.event_type, inc.sub_event_type, tuple(inc.tags))
@@ -209,7 +209,7 @@ class RiskEngine:
         """Map incidents onto the roads and store them with their report."""
         for inc in found:
             self.rules.check_incident_kind(inc.event_type, inc.sub_event_type, inc.tags)
-        matches = self.index.match(found, self.rules.max_reach_km)
+        matches = self.index.match(found, self.rules.max_reach_km, self.rules.area_margin_km)
         outcome = self.store.add_report(report, found, matches, now=now)
         return IngestResult(report.source_ref or report.source, report.format, outcome.new_report,
                             outcome.incidents_added, outcome.incidents_known)

@@ -2,11 +2,13 @@
 
 A point incident is matched to every segment within the cut-off distance (the farthest reach of
 any rule plus the incident's precision radius); a stretch of road names its segments directly
-(distance 0); an area (a lon/lat polygon) touches the segments within the cut-off of its edge and
-is at distance 0 from those that cross it. All spatial work is vectorised in the metric CRS: points
-are measured against the segments' straight pieces with numpy, a chunk of points at a time (so
-memory stays flat however many points come), after a bounding-box filter; areas go through
-shapely's STRtree.
+(distance 0); an area (a lon/lat polygon) touches the segments that cross it or lie inside it
+(distance 0) and those within a small margin of its edge (``areas.margin_km`` in
+``rules/scoring.yaml``), not every segment within the cut-off: a region is where the events were,
+and a road 80 km outside the Fezzan is not in it. All spatial work is vectorised in the metric CRS:
+points are measured against the segments' straight pieces with numpy, a chunk of points at a time
+(so memory stays flat however many points come), after a bounding-box filter; all areas go through
+shapely's STRtree in one query.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ Match = tuple[str, float]
 #: distances measured at once: together they bound its scratch memory, however many points come.
 POINT_CHUNK = 65_536
 CELL_BUDGET = 2_000_000
+
+#: How far outside its edge an area still touches a segment, in km, when the caller does not say
+#: (the rules' ``areas.margin_km``).
+AREA_MARGIN_KM = 10.0
 
 
 def _pieces(line) -> np.ndarray:
@@ -141,20 +147,47 @@ class SegmentIndex:
         return (np.concatenate(found_points), self.ids[np.concatenate(found_segments)],
                 np.concatenate(found_km))
 
-    def _within(self, geoms: np.ndarray, max_km: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        pairs = self.tree.query(geoms, predicate="dwithin", distance=max_km * 1000.0)
-        left, right = pairs[0], pairs[1]
+    def areas(self, geoms: Sequence, margin_km: float = AREA_MARGIN_KM
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Vectorised: every (area index, segment id, distance km) for metric polygons ``geoms``.
+
+        An area touches the segments that cross it or lie inside it (distance 0) and those whose
+        distance to its edge is at most ``margin_km``. Pairs come ordered by area, then by the
+        segments' order.
+
+        Examples
+        --------
+        >>> from shapely.geometry import LineString, box
+        >>> segs = [Segment("r-a-b", "A - B", "r", "R", "A", "B", LineString([(13.0, 32.0), (14.0, 32.0)]), 94.4),
+        ...         Segment("r-b-c", "B - C", "r", "R", "B", "C", LineString([(14.0, 32.0), (14.0, 33.0)]), 111.0)]
+        >>> idx = SegmentIndex(segs)
+        >>> area = to_metric(box(13.2, 31.8, 13.5, 32.2))  # across A - B, about 45 km west of B - C
+        >>> which, ids, km = idx.areas([area], margin_km=10)
+        >>> which.tolist(), ids.tolist(), km.tolist()
+        ([0], ['r-a-b'], [0.0])
+        >>> idx.areas([area], margin_km=50)[1].tolist()
+        ['r-a-b', 'r-b-c']
+        """
+        geoms = np.asarray(geoms, dtype=object)
+        if not len(geoms):
+            return np.empty(0, dtype=np.intp), self.ids[np.empty(0, dtype=np.intp)], np.empty(0, dtype=float)
+        left, right = self.tree.query(geoms, predicate="dwithin", distance=float(margin_km) * 1000.0)
+        order = np.lexsort((right, left))
+        left, right = left[order], right[order]
         distances = shapely.distance(geoms[left], self.geometries[right]) / 1000.0
         return left, self.ids[right], distances
 
-    def match(self, incidents: Sequence[Incident], cutoff_km: float) -> list[list[Match]]:
+    def match(self, incidents: Sequence[Incident], cutoff_km: float,
+              area_margin_km: float = AREA_MARGIN_KM) -> list[list[Match]]:
         """For each incident, the segments it touches and the distance in km (0 = on the road).
 
-        ``cutoff_km`` is the farthest an incident can count (rules' largest reach plus the largest
-        precision radius); an explicit ``radius_km`` larger than the default widens it for that one.
+        ``cutoff_km`` is the farthest a point incident can count (rules' largest reach plus the
+        largest precision radius); an explicit ``radius_km`` larger than the default widens it for
+        that one. An area touches only the segments inside it or within ``area_margin_km`` of its
+        edge (:meth:`areas`).
         """
         result: list[list[Match]] = [[] for _ in incidents]
-        point_rows = []
+        point_rows, area_rows, area_geoms = [], [], []
         for i, inc in enumerate(incidents):
             if inc.segments:
                 unknown = [s for s in inc.segments if s not in self._positions]
@@ -162,11 +195,15 @@ class SegmentIndex:
                     raise UnknownSegmentError(unknown[0])
                 result[i] = [(s, 0.0) for s in dict.fromkeys(inc.segments)]
             elif inc.geometry_wkt:
-                geom = to_metric(shapely.from_wkt(inc.geometry_wkt))
-                _, ids, km = self._within(np.array([geom]), cutoff_km)
-                result[i] = list(zip(ids.tolist(), km.tolist(), strict=True))
+                area_rows.append(i)
+                area_geoms.append(inc.geometry_wkt)
             else:
                 point_rows.append(i)
+        if area_rows:
+            geoms = to_metric(shapely.from_wkt(np.array(area_geoms, dtype=object)))
+            which, ids, km = self.areas(geoms, area_margin_km)
+            for k, seg_id, dist in zip(which.tolist(), ids.tolist(), km.tolist(), strict=True):
+                result[area_rows[k]].append((seg_id, dist))
         if point_rows:
             lats = np.array([incidents[i].lat for i in point_rows], dtype=float)
             lons = np.array([incidents[i].lon for i in point_rows], dtype=float)

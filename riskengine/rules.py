@@ -119,6 +119,12 @@ class Precision(_Strict):
     factor: float = Field(ge=0, le=1)
 
 
+class AreaRules(_Strict):
+    """How far outside its edge an area incident (a district, a region) still touches a road."""
+
+    margin_km: float = Field(default=10.0, ge=0)
+
+
 class Level(_Strict):
     level: int = Field(ge=1, le=5)
     name: str
@@ -147,6 +153,7 @@ class ScoringRules(_Strict):
     default_source_reliability: Literal["A", "B", "C", "D", "E", "F"]
     fatalities: dict[Literal["per_log_fatality", "max_boost"], float]
     saturation: float = Field(gt=0)
+    areas: AreaRules = Field(default_factory=AreaRules)
     levels: list[Level]
     examples: list[ScoringExample] = Field(default_factory=list)
 
@@ -305,12 +312,17 @@ class RuleBook:
 
     @cached_property
     def max_reach_km(self) -> float:
-        """The farthest any rule reaches, plus the widest precision radius: the mapping cut-off."""
+        """The farthest any rule reaches, plus the widest precision radius: the cut-off for points."""
         reaches = [e.reach_km for e in self.taxonomy.event_types]
         reaches += [s.reach_km for e in self.taxonomy.event_types for s in e.sub_types if s.reach_km is not None]
         reaches += [t.reach_km for t in self.taxonomy.tags]
         radius = max(p.radius_km for p in self.scoring.location_precision.values())
         return max(reaches) + radius
+
+    @property
+    def area_margin_km(self) -> float:
+        """How far outside its edge an area incident still touches a segment (``areas.margin_km``)."""
+        return self.scoring.areas.margin_km
 
     def precision_radius_km(self, geo_precision: int) -> float:
         return self.scoring.location_precision[geo_precision].radius_km

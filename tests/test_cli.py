@@ -169,3 +169,11 @@ def test_json_output_is_strict_json_even_for_missing_values(capsys, fresh_db, tm
     out = run(capsys, fresh_db, "route", "Sirte", "Sebha", "--at", AT, "--json")[1]
     assert "NaN" not in out
     assert json.loads(out)["incidents"][0]["sub_event_type"] is None
+
+
+def test_places_knows_landmarks_and_their_parent(capsys, fresh_db):
+    code, out, _ = run(capsys, fresh_db, "places", "Mitiga", "--json")
+    place = json.loads(out)["places"][0]
+    assert code == 0 and place["kind"] == "airport" and place["parent"] == "Tripoli"
+    code, out, _ = run(capsys, fresh_db, "places", "Mitiga")
+    assert code == 0 and "Mitiga International Airport" in out and "Tripoli" in out

@@ -183,3 +183,163 @@ def test_missing_files_and_unknown_members(tmp_path):
     seeds = _write_seeds(tmp_path, places, "- name: X\n  members: [Hun]\n- name: Y\n  members: [Nowhere]\n")
     with pytest.raises(SeedDataError, match=r"areas\.yaml:3.*Nowhere"):
         Gazetteer.load(seeds)
+
+
+# --- landmarks.tsv: districts, oil fields, ports, airports, gates ... each with a parent -------------
+
+LANDMARK_HEADER = "name\tlat\tlon\tkind\tparent\taliases\tsource\n"
+TWO_TOWNS = HEADER + "Hun\t29.1\t15.9\ttown\t\t\tHoun\t\t\n" + "Waddan\t29.16\t16.14\ttown\t\t\t\t\t\n"
+
+
+def _write_landmarks(tmp_path: Path, rows: str, places: str = TWO_TOWNS) -> Path:
+    seeds = _write_seeds(tmp_path, places)
+    (seeds / "landmarks.tsv").write_text(LANDMARK_HEADER + rows, encoding="utf-8")
+    return seeds
+
+
+def _landmark_rows() -> list[dict[str, str]]:
+    with open(SEEDS / "landmarks.tsv", encoding="utf-8", newline="") as fh:
+        rows = csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t",
+                              quoting=csv.QUOTE_NONE)
+        return list(rows)
+
+
+def test_landmarks_load_with_parents(gaz):
+    rows = _landmark_rows()
+    assert len(rows) >= 100
+    for row in rows:
+        place = gaz.resolve(row["name"])
+        assert place.name == row["name"] and place.parent == row["parent"], row["name"]
+        assert row["source"].strip(), row["name"]
+    kinds = {gaz.resolve(r["name"]).kind for r in rows if r["lat"]}
+    assert {"district", "oilfield", "port", "airport", "airbase", "checkpoint", "bridge"} <= kinds
+    tripoli = [p.name for p in gaz.within("Tripoli")]
+    assert {"Mitiga International Airport", "Abu Salim", "Dahra", "Port of Tripoli"} <= set(tripoli)
+    assert gaz.within("Tarabulus") == gaz.within("Tripoli")  # any spelling of the parent
+    assert gaz.within("Sokna") == []
+
+
+@pytest.mark.parametrize(
+    ("name", "canonical", "parent"),
+    [
+        ("Ganfouda", "Ghanfouda Village", "Benghazi"),
+        ("Gwarsha", "Al Qawarishah", "Benghazi"),
+        ("Sidi Akribesh", "Sidi Akribesh", "Benghazi"),
+        ("Souq al-Jumaa", "Suq Aljumea", "Tripoli"),
+        ("Gargaresh", "Gargarash", "Tripoli"),
+        ("Mitiga", "Mitiga International Airport", "Tripoli"),
+        ("بوابة 27", "Gate 27", "Janzūr"),
+        ("al-Watiya", "Al-Watiya Air Base", "Al Watya"),
+        ("El Sharara", "Sharara Central Complex", "Ubari"),
+        ("Al-Manshiya", "Al-Manshiya", "Sebha"),
+        ("Qasr Ahmed", "Port of Misrata", "Misrata"),
+    ],
+)
+def test_landmark_names_resolve_near_their_parent(gaz, name, canonical, parent):
+    place = gaz.resolve(name)
+    assert (place.name, place.parent) == (canonical, parent)
+    home = gaz.resolve(parent)
+    if place.kind not in ("oilfield",):
+        assert geodesic_km((place.lat, place.lon), (home.lat, home.lon)) < 60
+
+
+def test_ganfouda_is_a_district_of_benghazi(gaz):
+    place = gaz.resolve("Ganfouda")
+    benghazi = gaz.resolve("Benghazi")
+    assert place.kind == "district" and place.parent == "Benghazi"
+    assert geodesic_km((place.lat, place.lon), (benghazi.lat, benghazi.lon)) < 20
+    assert place in gaz.within("Benghazi")
+
+
+#: How far a landmark may lie from its parent, by kind: catches a typo in a coordinate. Oil fields
+#: lie in the desert, often 100 km and more from any town: they are not checked.
+MAX_KM_FROM_PARENT = {
+    "district": 25, "landmark": 25, "bridge": 25, "gate": 30, "checkpoint": 30, "port": 30, "facility": 30,
+    "airport": 40, "airbase": 75,
+    # places of places.tsv given a parent (a satellite town or village of a big town)
+    "city": 30, "town": 30, "village": 30, "hamlet": 30, "locality": 30,
+}
+
+
+def test_every_landmark_lies_near_its_parent(gaz):
+    far = []
+    for row in _landmark_rows():
+        place, parent = gaz.resolve(row["name"]), gaz.resolve(row["parent"])
+        assert parent.parent is None or parent.parent != place.name  # no cycles
+        if place.kind == "oilfield":
+            assert 19 < place.lat < 34 and 9 < place.lon < 26, place.name  # in Libya
+            continue
+        km = geodesic_km((place.lat, place.lon), (parent.lat, parent.lon))
+        if km > MAX_KM_FROM_PARENT[place.kind]:
+            far.append(f"{place.name} ({place.kind}) {km:.0f} km from {parent.name}")
+    assert far == []
+
+
+def test_no_landmark_alias_is_a_common_word_or_short(gaz):
+    words = {"airport", "gate", "port", "castle", "bridge", "road", "square", "field", "base", "complex",
+             "terminal", "district", "steel", "refinery", "checkpoint", "harbour", "fort"}
+    for row in _landmark_rows():
+        for alias in [row["name"], *row["aliases"].split("|")]:
+            key = normalize_name(alias)
+            if not alias:
+                continue
+            assert len(key) >= 4 and key not in words, (row["name"], alias)
+
+
+def test_a_town_wins_over_a_landmark_of_the_same_name():
+    town = Place("Sabri", 30.0, 15.0, kind="village")
+    district = Place("Sabri", 32.12, 20.08, kind="district", parent="Benghazi")
+    airport = Place("Sabri Airport", 32.1, 20.1, kind="airport", aliases=("Qasr",), parent="Benghazi")
+    qasr = Place("Qasr Town", 29.0, 14.0, kind="hamlet", aliases=("Qasr",))
+    gaz = Gazetteer([district, airport, town, qasr])
+    assert gaz.lookup("sabri") == [town, district]
+    assert gaz.resolve("Qasr") is qasr  # even an alias of a hamlet beats a landmark
+
+
+def test_real_towns_keep_their_names(gaz):
+    assert gaz.resolve("Zelten").kind == "town"  # not the Zelten oil field
+    assert gaz.resolve("Es Sider").name == "Sidra"  # not its terminal
+    assert gaz.resolve("Zelten oil field").kind == "oilfield"
+    for town in KEY_TOWNS:
+        assert gaz.resolve(town).name == town
+
+
+def test_landmarks_tsv_is_optional(tmp_path):
+    seeds = _write_seeds(tmp_path, TWO_TOWNS)
+    assert all(p.parent is None for p in Gazetteer.load(seeds))
+
+
+def test_landmark_referring_to_a_place_sets_its_parent(tmp_path):
+    seeds = _write_landmarks(tmp_path, "Waddan\t\t\tdistrict\tHun\tWeddan district|ودان\tplaces.tsv\n"
+                                       "Hun Gate\t29.12\t15.95\tgate\tHun\tBawabat Hun\tinvented for the test\n")
+    gaz = Gazetteer.load(seeds)
+    waddan = gaz.resolve("Weddan district")
+    assert (waddan.name, waddan.kind, waddan.parent, waddan.lat) == ("Waddan", "district", "Hun", 29.16)
+    assert len([p for p in gaz if p.name == "Waddan"]) == 1
+    assert [p.name for p in gaz.within("Houn")] == ["Waddan", "Hun Gate"]
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("Hun Gate\t29.12\t15.95\tgate\tHun\t\tinvented\nX\t29.1\t15.9\tgate\tNowhere\t\tinvented\n",
+         r"landmarks\.tsv:3: unknown parent 'Nowhere'"),
+        ("X\t29.1\t15.9\tgate\tHoun\t\tinvented\n", r"landmarks\.tsv:2: unknown parent 'Houn'.*'Hun'"),
+        ("X\t29.1\t15.9\tcastle\tHun\t\tinvented\n", r"landmarks\.tsv:2: unknown kind 'castle'"),
+        ("X\t29.1\t15.9\ttown\tHun\t\tinvented\n", r"landmarks\.tsv:2: unknown kind 'town'"),
+        ("X\t29.1\teast\tgate\tHun\t\tinvented\n", r"landmarks\.tsv:2: bad coordinate"),
+        ("X\t29.1\t\tgate\tHun\t\tinvented\n", r"landmarks\.tsv:2: bad coordinate"),
+        ("X\t129.1\t15.9\tgate\tHun\t\tinvented\n", r"landmarks\.tsv:2: coordinate out of range"),
+        ("X\t29.1\t15.9\tgate\tHun\t\n", r"landmarks\.tsv:2: expected 7 fields"),
+        ("X\t29.1\t15.9\tgate\tHun\t\t\n", r"landmarks\.tsv:2: 'X' has no source"),
+        ("X\t29.1\t15.9\tgate\t\t\tinvented\n", r"landmarks\.tsv:2: 'X' has no parent"),
+        ("Sokna\t\t\tdistrict\tHun\t\tinvented\n", r"landmarks\.tsv:2: 'Sokna' has no coordinates"),
+        ("Houn\t29.1\t15.9\tdistrict\tWaddan\t\tinvented\n", r"landmarks\.tsv:2: 'Houn' repeats 'Hun'"),
+        ("X\t29.1\t15.9\tgate\tHun\t\tinvented\nX\t29.5\t15.9\tgate\tHun\t\tinvented\n",
+         r"landmarks\.tsv:3: 'X' is already on line 2"),
+    ],
+)
+def test_bad_landmark_rows_name_file_and_line(tmp_path, rows, message):
+    seeds = _write_landmarks(tmp_path, rows)
+    with pytest.raises(SeedDataError, match=message):
+        Gazetteer.load(seeds)

@@ -82,12 +82,13 @@ def reading_from_hits(found: list[tuple[Trigger, object]], lexicon: Lexicon, off
     return EventReading(best, tags, hits[best.id], strength, [t.id for t in active])
 
 
-def cue_effect(found) -> tuple[bool, float]:
-    """(drop, confidence factor) from cue matches already found."""
+def cue_effect(found, trigger_ids: set[str] = frozenset()) -> tuple[bool, float]:
+    """(drop, confidence factor) from cue matches already found in a sentence whose triggers are
+    ``trigger_ids``: a dropping cue spares a sentence with one of its ``unless`` triggers."""
     drop, factor = False, 1.0
     for cue, _ in found:
         if cue.effect == "drop":
-            drop = True
+            drop = drop or not trigger_ids.intersection(cue.unless)
         else:
             factor *= cue.effect["confidence"]
     return drop, factor

@@ -20,7 +20,7 @@ from ..roads import RoadNetwork
 from ..rules import RuleBook
 from .dates import incident_date, is_historical
 from .events import EventReading, cue_effect, fatalities, reading_from_hits, strip_history
-from .lexicon import Category, Lexicon, PhraseEntry, words_regex
+from .lexicon import Category, Lexicon, PhraseEntry, Trigger, words_regex
 from .places import Mention, PlaceFinder
 from .spatial import Location, SpatialReader
 
@@ -37,7 +37,7 @@ MAX_EVIDENCE = 600
 class _Candidate:
     reading: EventReading
     location: Location | None
-    clause: str
+    clause: str  # with its history blanked out
     sentence: str
     sentence_index: int
     confidence_factor: float
@@ -51,6 +51,7 @@ class _Scan:
     """What the lexicons find in a whole report, found once and looked up by position."""
 
     text: str
+    cleaned: str  # the text with its history blanked out: deaths are counted here
     cues: list
     actors: list
     targets: list
@@ -67,8 +68,9 @@ class _Scan:
     def names(self, hits: list, spans: list[tuple[int, int]]) -> list[str]:
         return list(dict.fromkeys(entry.name for entry, _ in self.within(hits, spans)))
 
-    def evidence(self, spans: list[tuple[int, int]]) -> str:
-        return " ".join(self.text[a:b] for a, b in sorted(set(spans)))
+    def evidence(self, spans: list[tuple[int, int]], *, cleaned: bool = False) -> str:
+        text = self.cleaned if cleaned else self.text
+        return " ".join(text[a:b] for a, b in sorted(set(spans)))
 
 
 def split_sentences(text: str) -> list[tuple[int, str]]:
@@ -189,7 +191,7 @@ class Extractor:
         if not triggers:
             return []
         past_free = strip_history(text, self.lexicon, past_events_only=True)
-        scan = _Scan(text, list(self.lexicon.cues.finditer(text)), list(self.lexicon.actors.finditer(text)),
+        scan = _Scan(text, cleaned_text, list(self.lexicon.cues.finditer(text)), list(self.lexicon.actors.finditer(text)),
                      list(self.lexicon.targets.finditer(text)))
         sentences = split_sentences(text)
         lead = sentences[0][1] if sentences else ""
@@ -205,7 +207,7 @@ class Extractor:
                 if s_mentions:
                     context = s_mentions[-1].place
                 continue
-            drop, factor = cue_effect(scan.within(scan.cues, [(s_start, s_end)]))
+            drop, factor = cue_effect(scan.within(scan.cues, [(s_start, s_end)]), {t.id for t, _ in s_triggers})
             if drop:
                 if s_mentions:
                     context = s_mentions[-1].place
@@ -224,13 +226,16 @@ class Extractor:
                 if reading is not None:
                     locations = self.spatial.candidates(cleaned, local, context)
                     best = self._best_location(locations, reading)
-                    candidates.append(_Candidate(reading, best, clause, sentence, s_index, factor,
+                    candidates.append(_Candidate(reading, best, cleaned, sentence, s_index, factor,
                                                  evidence={(s_start, s_end): None}))
                 if local:
                     context = next((m.place for m in reversed(local) if not m.place.is_area), local[-1].place)
         located = _attach_unlocated(candidates)
         merged = _merge_same_events(located)
         return [self._incident(c, scan, published, lead, source_reliability) for c in merged]
+
+    def _retyped(self, trigger: Trigger, text: str) -> Trigger:
+        return _retyped_trigger(trigger, self.lexicon, text)
 
     def _incident(self, c: _Candidate, scan: _Scan, published: dt.date, lead: str, reliability: str | None
                   ) -> Incident:
@@ -239,7 +244,8 @@ class Extractor:
         tags = list(dict.fromkeys([*c.reading.tags, *c.extra_tags]))
         when = incident_date([c.sentence, lead], published)
         evidence_text = scan.evidence(c.evidence)
-        deaths = max(c.deaths, fatalities(c.clause if len(c.evidence) == 1 else evidence_text))
+        deaths = max(c.deaths, fatalities(c.clause if len(c.evidence) == 1 else scan.evidence(c.evidence, cleaned=True)))
+        trigger = self._retyped(trigger, scan.evidence(c.evidence, cleaned=True))
         confidence = c.reading.strength * c.confidence_factor * self.rules.precision_factor(loc.geo_precision)
         if loc.inferred:
             confidence *= INFERRED_FACTOR
@@ -266,6 +272,14 @@ class Extractor:
             acled_event=trigger.acled_event,
             summary=f"{label[:1].upper()}{label[1:]} {loc.description}"[:160],
         )
+
+
+def _retyped_trigger(trigger: Trigger, lexicon: Lexicon, text: str) -> Trigger:
+    """The trigger with the event type a ``retype`` rule gives it in this text (ACLED's conventions)."""
+    for rule, category in lexicon.retypes:
+        if trigger.id in rule.when and category.search(text) is not None:
+            return trigger.model_copy(update={"event_type": rule.event_type, "sub_event_type": rule.sub_event_type})
+    return trigger
 
 
 def _absorb(into: _Candidate, other: _Candidate) -> None:

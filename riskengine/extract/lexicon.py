@@ -114,10 +114,31 @@ class Trigger(PhraseEntry):
 class Cue(PhraseEntry):
     id: str
     effect: Literal["drop"] | dict[Literal["confidence"], float]
+    #: trigger ids that keep a sentence this cue would drop ("mortar shells hit the stadium")
+    unless: list[str] = Field(default_factory=list)
 
 
 class HistoryClause(PhraseEntry):
     pass
+
+
+class Retype(PhraseEntry):
+    """ACLED codes some events by who was hit, not by the word used: an ambush of soldiers is a
+    battle. When the incident's trigger is one of ``when`` and the phrases match its sentences, the
+    incident takes this event type and sub-type."""
+
+    id: str
+    when: list[str]
+    event_type: str
+    sub_event_type: str
+
+    @model_validator(mode="after")
+    def _acled(self):
+        if self.event_type not in ACLED_EVENT_TYPES:
+            raise ValueError(f"event_type must be one of ACLED's six: {', '.join(ACLED_EVENT_TYPES)}")
+        if self.sub_event_type not in ACLED_SUB_EVENT_TYPES[self.event_type]:
+            raise ValueError(f"sub_event_type {self.sub_event_type!r} is not a sub-type of {self.event_type}")
+        return self
 
 
 class Events(_Strict):
@@ -125,6 +146,7 @@ class Events(_Strict):
     cues: list[Cue] = Field(default_factory=list)
     history: list[HistoryClause] = Field(default_factory=list)
     past_events: list[HistoryClause] = Field(default_factory=list)
+    retype: list[Retype] = Field(default_factory=list)
 
 
 class NamedEntry(PhraseEntry):
@@ -353,6 +375,7 @@ class Lexicon:
         self.cues = compile_category(events.cues)
         self.history = Category(events.history + events.past_events)
         self.past_events = Category(events.past_events)
+        self.retypes = [(rule, Category([rule])) for rule in events.retype]
         self.actors = compile_category(entities.actors)
         self.targets = compile_category(entities.targets)
         self.proximity = geography.proximity
@@ -367,6 +390,16 @@ class Lexicon:
         if rules is not None:
             known = set(rules.tag_ids)
             trigger_ids = {t.id for t in events.triggers}
+            for rule in events.retype:
+                unknown = [c for c in rule.when if c not in trigger_ids]
+                if unknown:
+                    raise RuleFileError(str(folder / "events.yaml"), rule.id, "when",
+                                        f"unknown trigger id(s) {unknown}")
+            for cue in events.cues:
+                unknown = [c for c in cue.unless if c not in trigger_ids]
+                if unknown:
+                    raise RuleFileError(str(folder / "events.yaml"), cue.id, "unless",
+                                        f"unknown trigger id(s) {unknown}")
             for trig in events.triggers:
                 unknown = [c for c in trig.cancels if c not in trigger_ids]
                 if unknown:

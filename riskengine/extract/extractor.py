@@ -191,8 +191,8 @@ class Extractor:
         if not triggers:
             return []
         past_free = strip_history(text, self.lexicon, past_events_only=True)
-        scan = _Scan(text, cleaned_text, list(self.lexicon.cues.finditer(text)), list(self.lexicon.actors.finditer(text)),
-                     list(self.lexicon.targets.finditer(text)))
+        scan = _Scan(text, cleaned_text, list(self.lexicon.cues.finditer(text)),
+                     list(self.lexicon.actors.finditer(text)), list(self.lexicon.targets.finditer(text)))
         sentences = split_sentences(text)
         lead = sentences[0][1] if sentences else ""
         candidates: list[_Candidate] = []
@@ -244,8 +244,9 @@ class Extractor:
         tags = list(dict.fromkeys([*c.reading.tags, *c.extra_tags]))
         when = incident_date([c.sentence, lead], published)
         evidence_text = scan.evidence(c.evidence)
-        deaths = max(c.deaths, fatalities(c.clause if len(c.evidence) == 1 else scan.evidence(c.evidence, cleaned=True)))
-        trigger = self._retyped(trigger, scan.evidence(c.evidence, cleaned=True))
+        cleaned_evidence = scan.evidence(c.evidence, cleaned=True)
+        deaths = max(c.deaths, fatalities(c.clause if len(c.evidence) == 1 else cleaned_evidence))
+        trigger = self._retyped(trigger, cleaned_evidence)
         confidence = c.reading.strength * c.confidence_factor * self.rules.precision_factor(loc.geo_precision)
         if loc.inferred:
             confidence *= INFERRED_FACTOR

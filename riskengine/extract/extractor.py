@@ -20,7 +20,7 @@ from ..roads import RoadNetwork
 from ..rules import RuleBook
 from .dates import incident_date, is_historical
 from .events import EventReading, cue_effect, fatalities, reading_from_hits, strip_history
-from .lexicon import Category, Lexicon, PhraseEntry, Trigger, words_regex
+from .lexicon import Category, Lexicon, NamedEntry, PhraseEntry, Trigger, words_regex
 from .places import Mention, PlaceFinder
 from .spatial import Location, SpatialReader
 
@@ -119,16 +119,29 @@ class Extractor:
             re.I)
         self._libya = re.compile(words_regex(geo.libya), re.I)
         self._also_abroad = {normalize_name(n) for n in geo.names_also_abroad}
+        references = [NamedEntry(name=f"role:{name}", phrases=phrases) for name, phrases in geo.roles.items()]
+        references += [NamedEntry(name=f"demonym:{name}", phrases=phrases, case_sensitive=True)
+                       for name, phrases in geo.demonyms.items()]
+        for entry in references:
+            gazetteer.resolve(entry.name.split(":", 1)[1])  # a rule naming an unknown place fails here
+        self._references = Category(references)
+        units = words_regex(geo.unit_words) if geo.unit_words else r"(?!x)x"
+        self._unit_after = re.compile(
+            rf"(?:['’]s)?(?:[\s-]+(?:(?-i:[A-Z])[\w'’-]*|led|based|backed|aligned|allied)){{0,3}}[\s-]+{units}", re.I)
 
     # ---- places ------------------------------------------------------------------------------
 
     def libyan_mentions(self, text: str) -> list[Mention]:
-        """Places named in the text, without those the text puts in another country."""
-        mentions = self.finder.find(text)
+        """Places named in the text, without those the text puts in another country; places named
+        by their role ("the Libyan capital") and by their people ("Misratan forces") too, and towns
+        inside the names of armed units marked as such."""
+        mentions = self._with_references(text, self.finder.find(text))
         foreign = [hit for _, hit in self._foreign.finditer(text)] if mentions else []
         if not foreign:
             return mentions
         foreign_report = not self._libya.search(text)
+        if foreign_report and all(m.kind == "role" for m in mentions):
+            return []  # "the capital" of a report about another country is not Tripoli
         kept = []
         for m in mentions:
             after = any(m.end <= h.start() <= m.end + 40 for h in foreign)
@@ -141,6 +154,17 @@ class Extractor:
                 continue
             kept.append(m)
         return kept
+
+    def _with_references(self, text: str, mentions: list[Mention]) -> list[Mention]:
+        """Add roles and demonyms (they win over a name read in the same words: "Zintani" is not a
+        misspelt Zintan) and mark towns inside unit names."""
+        references = [Mention(hit.start(), hit.end(), hit.group(), self.gazetteer.resolve(entry.name.split(":", 1)[1]),
+                              entry.name.split(":", 1)[0]) for entry, hit in self._references.finditer(text)]
+        if references:
+            mentions = [m for m in mentions if not any(r.start < m.end and m.start < r.end for r in references)]
+            mentions = sorted(mentions + references, key=lambda m: m.start)
+        return [Mention(m.start, m.end, m.surface, m.place, "unit")
+                if m.kind == "name" and self._unit_after.match(text, m.end) else m for m in mentions]
 
     # ---- reading -----------------------------------------------------------------------------
 
@@ -203,21 +227,20 @@ class Extractor:
             s_end = s_start + len(sentence)
             s_mentions = mentions[bisect.bisect_left(mention_starts, s_start):bisect.bisect_left(mention_starts, s_end)]
             s_triggers = triggers[bisect.bisect_left(trigger_starts, s_start):bisect.bisect_left(trigger_starts, s_end)]
+            named = [m for m in s_mentions if not m.says_who]
             if not s_triggers or is_historical(past_free[s_start:s_end], published):
-                if s_mentions:
-                    context = s_mentions[-1].place
+                context = named[-1].place if named else context
                 continue
             drop, factor = cue_effect(scan.within(scan.cues, [(s_start, s_end)]), {t.id for t, _ in s_triggers})
             if drop:
-                if s_mentions:
-                    context = s_mentions[-1].place
+                context = named[-1].place if named else context
                 continue
             for c_offset, clause in self._clauses(sentence, [h.start() - s_start for _, h in s_triggers]):
                 c_start = s_start + c_offset
                 c_end = c_start + len(clause)
                 cleaned = cleaned_text[c_start:c_end]
                 local = [
-                    Mention(m.start - c_start, m.end - c_start, m.surface, m.place)
+                    Mention(m.start - c_start, m.end - c_start, m.surface, m.place, m.kind)
                     for m in s_mentions
                     if c_start <= m.start and m.end <= c_end and cleaned[m.start - c_start] != " "
                 ]
@@ -228,8 +251,10 @@ class Extractor:
                     best = self._best_location(locations, reading)
                     candidates.append(_Candidate(reading, best, cleaned, sentence, s_index, factor,
                                                  evidence={(s_start, s_end): None}))
-                if local:
-                    context = next((m.place for m in reversed(local) if not m.place.is_area), local[-1].place)
+                places_named = [m for m in local if not m.says_who]
+                if places_named:
+                    context = next((m.place for m in reversed(places_named) if not m.place.is_area),
+                                   places_named[-1].place)
         located = _attach_unlocated(candidates)
         merged = _merge_same_events(located)
         return [self._incident(c, scan, published, lead, source_reliability) for c in merged]

@@ -186,6 +186,9 @@ class Geography(_Strict):
     names_also_abroad: list[str] = Field(default_factory=list)
     libya: list[str]
     not_places: list[str]
+    roles: dict[str, list[str]] = Field(default_factory=dict)
+    demonyms: dict[str, list[str]] = Field(default_factory=dict)
+    unit_words: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,13 @@ class Mention:
     end: int
     surface: str
     place: Place
+    #: "name"; "role" ("the Libyan capital"); "demonym" ("Misratan forces") or "unit" (a town inside a
+    #: unit's name, "the Sirte Protection Force"): these two say who, not where
+    kind: str = "name"
+
+    @property
+    def says_who(self) -> bool:
+        return self.kind in ("demonym", "unit")
 
 
 @lru_cache(maxsize=200_000)

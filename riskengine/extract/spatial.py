@@ -8,7 +8,9 @@ phrase                      becomes                                             
 ==========================  ==================================================  ====
 40 km south of A (on the    a point that far along the road A -> B, or that     100
 road to B)                  far on the bearing
-road from the coast to B    the roads from the coast road to B                  85
+road linking the coast      the roads from the coast road to B                  85
+with B, or from the coast
+to B
 between A and B, the road   the stretch of road between A and B                 80
 from A to B, heading to B
 from A
@@ -17,7 +19,7 @@ from A to B and east to C   an area spanning every place named (with "stretch"  
                             or "area" in the clause)
 near / outskirts of / in A  a point at A with the phrase's precision radius     60
 south of A, in the desert   A, with the distance "south of" implies as its      60
-south of the city           radius (ACLED codes such places to the town)
+west of the town            radius (ACLED codes such places to the town)
 the A area / A district     the area (or a vaguer point)                        55
 A, named and nothing more   a point at A                                        10
 ==========================  ==================================================  ====
@@ -471,6 +473,10 @@ class SpatialReader:
                 found.append(self._point(place, 55, at(m), suffix_precision, None, f"in the {place.name} area"))
 
         for i, mention in enumerate(mentions):
+            if mention.says_who:  # "Misratan forces", "the Sirte Protection Force": only if nothing else
+                found.append(self._point(mention.place, 3, mention.start, 2, None, f"in {mention.place.name}",
+                                         inferred=True))
+                continue
             found.append(self._point(mention.place, 10, mention.start, 1, None, f"in {mention.place.name}"))
             if places[i].is_area:
                 found[-1].geo_precision = 2

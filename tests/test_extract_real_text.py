@@ -1,0 +1,124 @@
+"""Reports written the way wire services and Libyan outlets write them (our own sentences).
+
+Each test names one habit of real reports: places named by their role or by their people, towns
+inside unit names, ACLED's typing by who was hit, background clauses, strong events at a match,
+accidents, and towns changing hands without a fight.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from riskengine.geo import geodesic_km
+
+PUBLISHED = dt.date(2026, 11, 20)
+
+
+def _near(engine, incident, name: str, km: float = 25.0) -> bool:
+    place = engine.gazetteer.resolve(name)
+    return geodesic_km((incident.lat, incident.lon), (place.lat, place.lon)) <= km
+
+
+def _only(engine, text: str):
+    found = [i for i in engine.extract_text(text, PUBLISHED) if i.acled_event]
+    assert found, f"no incident in {text!r}"
+    return found[0]
+
+
+# ---- references that are not names ---------------------------------------------------------------
+
+def test_the_libyan_capital_is_tripoli(engine):
+    inc = _only(engine, "Gunmen opened fire on a minibus at a checkpoint south of the Libyan capital on Monday.")
+    assert _near(engine, inc, "Tripoli", 40)
+
+
+def test_the_capital_of_another_country_is_not_tripoli(engine):
+    text = "Protesters clashed with riot police in the capital of Tunisia on Monday; several were hurt."
+    assert engine.extract_text(text, PUBLISHED) == []
+
+
+def test_a_town_inside_a_unit_name_is_not_where_it_happened(engine):
+    text = "Fighters of the Sirte Protection Force clashed with smugglers near Waddan on Sunday."
+    inc = _only(engine, text)
+    assert inc.event_type == "Battles"
+    assert _near(engine, inc, "Waddan", 20)
+    mentions = {m.surface: m.kind for m in engine.extractor.libyan_mentions(text)}
+    assert mentions["Sirte"] == "unit"
+
+
+def test_a_demonym_says_who_and_places_only_when_nothing_else_does(engine):
+    beside_a_place = _only(engine, "Misratan forces exchanged fire with a rival brigade outside Bani Walid on Friday.")
+    assert _near(engine, beside_a_place, "Bani Walid", 20)
+    alone = _only(engine, "Zintani fighters clashed with a rival militia on Friday night, residents said.")
+    assert _near(engine, alone, "Zintan", 30)
+    assert alone.confidence < beside_a_place.confidence
+
+
+# ---- ACLED's conventions ----------------------------------------------------------------------------
+
+def test_an_ambush_that_kills_soldiers_is_a_battle(engine):
+    inc = _only(engine, "Militants ambushed an army patrol near Hun on Tuesday; four soldiers were killed.")
+    assert (inc.event_type, inc.sub_event_type) == ("Battles", "Armed clash")
+
+
+def test_an_ambush_of_travellers_stays_violence_against_civilians(engine):
+    inc = _only(engine, "Bandits ambushed a family's car near Hun on Tuesday and shot the driver.")
+    assert inc.event_type == "Violence against civilians"
+
+
+def test_rockets_fired_in_a_fight_between_militias_are_the_battle(engine):
+    inc = _only(engine, "Rival militias fired rockets at each other in fighting between two brigades in Zawiya "
+                        "on Monday.")
+    assert inc.event_type == "Battles"
+
+
+def test_protesters_who_storm_a_building_riot(engine):
+    inc = _only(engine, "Angry residents stormed the municipal offices in Gharyan on Sunday, smashing windows "
+                        "and throwing a grenade into the courtyard.")
+    assert inc.event_type == "Riots"
+
+
+def test_a_town_taken_without_a_fight_is_a_transfer_not_a_battle(engine):
+    inc = _only(engine, "Government troops took control of Shwayrif on Saturday without any fighting after the "
+                        "armed group holding it withdrew south.")
+    assert (inc.event_type, inc.sub_event_type) == ("Strategic developments", "Non-violent transfer of territory")
+
+
+def test_a_car_bomb_driven_into_a_checkpoint_is_a_suicide_bombing(engine):
+    inc = _only(engine, "A man drove his explosives-laden car into a police checkpoint at the entrance of Zliten "
+                        "on Thursday.")
+    assert inc.sub_event_type == "Suicide bomb"
+    assert _near(engine, inc, "Zliten", 10)
+
+
+# ---- what is not an incident, and what is ---------------------------------------------------------
+
+def test_shells_falling_on_a_stadium_are_an_attack_despite_the_football(engine):
+    inc = _only(engine, "Mortar shells landed near the stadium in Misrata during a football match on Friday.")
+    assert inc.event_type == "Explosions/Remote violence"
+
+
+def test_a_road_accident_is_not_a_conflict_event(engine):
+    text = "Six workers were killed near Brega on Monday when their minibus overturned after a tyre burst."
+    assert [i for i in engine.extract_text(text, PUBLISHED) if i.acled_event] == []
+
+
+def test_a_background_clause_adds_no_deaths(engine):
+    text = ("Gunmen ambushed a lorry near Mizda on Wednesday, wounding its driver, in a region still scarred by "
+            "the 2011 revolt that ended with the killing of Gaddafi.")
+    inc = _only(engine, text)
+    assert inc.fatalities == 0
+
+
+def test_background_fighting_elsewhere_does_not_place_the_event(engine):
+    text = ("Traffickers shot dead nine migrants at a farm in Mizda on Tuesday, amid the fighting over the capital "
+            "that has raged for months.")
+    inc = _only(engine, text)
+    assert inc.event_type == "Violence against civilians"
+    assert _near(engine, inc, "Mizda", 15)
+
+
+def test_bodies_found_are_a_killing(engine):
+    inc = _only(engine, "The bodies of three truck drivers were found beside the road near Shwayrif on Sunday.")
+    assert inc.event_type == "Violence against civilians"
+    assert _near(engine, inc, "Shwayrif", 20)

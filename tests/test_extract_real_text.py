@@ -122,3 +122,33 @@ def test_bodies_found_are_a_killing(engine):
     inc = _only(engine, "The bodies of three truck drivers were found beside the road near Shwayrif on Sunday.")
     assert inc.event_type == "Violence against civilians"
     assert _near(engine, inc, "Shwayrif", 20)
+
+
+# ---- the shape of a report ------------------------------------------------------------------------
+
+def test_a_dateline_dates_the_report_not_the_event(engine):
+    text = ("Brak, 19 November - Gunmen attacked a lorry carrying flour on the road south of Brak on Tuesday, "
+            "stealing the load.")
+    inc = _only(engine, text)
+    assert inc.date == dt.date(2026, 11, 17)  # the Tuesday before the dateline's Thursday, not the 19th
+
+
+def test_an_agency_dateline_is_not_read_as_a_sentence(engine):
+    text = "SIRTE (Libya Wire) — Armed men kidnapped two engineers near Waddan late on Monday."
+    inc = _only(engine, text)
+    assert _near(engine, inc, "Waddan", 20)
+
+
+def test_a_dateline_town_places_a_story_that_names_no_place(engine):
+    text = "Ubari, 18 November - A roadside bomb hit a water tanker on the edge of town on Wednesday."
+    inc = _only(engine, text)
+    assert inc.sub_event_type == "Remote explosive/landmine/IED"
+    assert _near(engine, inc, "Ubari", 20)
+
+
+def test_the_story_place_in_a_nearby_sentence_locates_an_event(engine):
+    text = ("Traffickers shot dead seven migrants on a beach in western Libya on Sunday. "
+            "The group had been waiting to leave from a cove near Zuwara for two days.")
+    inc = _only(engine, text)
+    assert _near(engine, inc, "Zuwara", 20)
+    assert inc.confidence < 0.7  # inferred, not read from the sentence itself

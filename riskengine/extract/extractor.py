@@ -19,6 +19,7 @@ from ..models import Incident, Place
 from ..roads import RoadNetwork
 from ..rules import RuleBook
 from .dates import incident_date, is_historical
+from .document import read_dateline
 from .events import EventReading, cue_effect, fatalities, reading_from_hits, strip_history
 from .lexicon import Category, Lexicon, NamedEntry, PhraseEntry, Trigger, words_regex
 from .places import Mention, PlaceFinder
@@ -207,8 +208,14 @@ class Extractor:
         source_reliability
             Admiralty grade A-F of the source, if known.
         """
+        filed_at = None  # the dateline's town: where the report was filed, not a sentence of it
+        dateline = read_dateline(text, published)
+        if dateline is not None:
+            filed_at = next((m.place for m in self.libyan_mentions(dateline.place) if not m.says_who), None)
+            text = text[:dateline.start] + " " * (dateline.end - dateline.start) + text[dateline.end:]
+            published = dateline.date or published
         mentions = self.libyan_mentions(text)
-        if not mentions:
+        if not mentions and filed_at is None:
             return []
         cleaned_text = strip_history(text, self.lexicon)
         triggers = list(self.lexicon.triggers.finditer(cleaned_text))
@@ -255,9 +262,24 @@ class Extractor:
                 if places_named:
                     context = next((m.place for m in reversed(places_named) if not m.place.is_area),
                                    places_named[-1].place)
+        if candidates and all(c.location is None for c in candidates):
+            self._locate_by_the_report(candidates[0], mentions, sentences, filed_at)
         located = _attach_unlocated(candidates)
         merged = _merge_same_events(located)
         return [self._incident(c, scan, published, lead, source_reliability) for c in merged]
+
+    def _locate_by_the_report(self, first: _Candidate, mentions: list[Mention], sentences: list[tuple[int, str]],
+                              filed_at: Place | None) -> None:
+        """No sentence that tells what happened says where: read it as a reader would, at the town
+        of the dateline, else at the place the report names nearest to it ("Smugglers killed ten
+        migrants on a beach. They were to sail from Zuwara."), as an inferred, vaguer location."""
+        place = filed_at
+        if place is None:
+            at = sentences[first.sentence_index][0]
+            named = [m for m in mentions if not m.says_who] or mentions
+            place = min(named, key=lambda m: abs(m.start - at)).place if named else None
+        if place is not None:
+            first.location = self.spatial.nearby(place)
 
     def _retyped(self, trigger: Trigger, text: str) -> Trigger:
         return _retyped_trigger(trigger, self.lexicon, text)

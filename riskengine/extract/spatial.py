@@ -150,6 +150,11 @@ class SpatialReader:
         return Location("point", rank, position, place.lat, place.lon, precision, radius,
                         places=[_ref(place, "event")], description=description, inferred=inferred)
 
+    def nearby(self, place: Place) -> Location:
+        """A vague, inferred reading at a place the clause itself does not name."""
+        near = next((p for p in self.geo.proximity if p.id == "near"), None)
+        return self._point(place, 3, 0, 2, near.radius_km if near else None, f"near {place.name}", inferred=True)
+
     def _area_of(self, place: Place, rank: int, position: int, description: str, inferred: bool) -> Location:
         polygon = self.gazetteer.area_geometry(place)
         c = polygon.centroid

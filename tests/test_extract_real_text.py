@@ -152,3 +152,29 @@ def test_the_story_place_in_a_nearby_sentence_locates_an_event(engine):
     inc = _only(engine, text)
     assert _near(engine, inc, "Zuwara", 20)
     assert inc.confidence < 0.7  # inferred, not read from the sentence itself
+
+
+# ---- roads where reports put events ---------------------------------------------------------------
+
+def test_a_point_west_of_a_town_on_the_coastal_road_lies_on_that_road(engine):
+    inc = _only(engine, "Gunmen ambushed a lorry 40 km west of Ajdabiya on the coastal road on Monday.")
+    segments = engine.touched_segments([inc])[0]
+    assert segments and segments[0].startswith("coastal-")
+
+
+def test_a_distance_with_an_aside_in_brackets_is_still_read(engine):
+    inc = _only(engine, "A bomb went off at a checkpoint 50 kilometres (31 miles) south of Sirte on the road to "
+                        "Waddan on Monday.")
+    assert "jufra-sirte-waddan" in engine.touched_segments([inc])[0]
+    assert not _near(engine, inc, "Sirte", 30)
+
+
+def test_a_prothetic_vowel_still_finds_the_town(engine):
+    inc = _only(engine, "Armed men kidnapped four engineers at a water station near Ishwirif on Friday.")
+    assert _near(engine, inc, "Shwayrif", 20)
+
+
+def test_a_tribe_sharing_a_village_name_is_not_that_village(engine):
+    text = "Zuwayya tribesmen clashed with a rival group in Ajdabiya on Sunday night."
+    inc = _only(engine, text)
+    assert _near(engine, inc, "Ajdabiya", 15)

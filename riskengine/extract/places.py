@@ -45,6 +45,8 @@ COMMON_WORD_ZIPF = 3.0
 #: Short variants of villages are too easily other words or names ("Akar"): only main places.
 VILLAGE_VARIANT_MIN_LEN = 6
 MINOR_KINDS = frozenset({"village", "hamlet", "locality"})
+#: A vowel some spellings put before a name's opening consonant cluster ("Ishwirif" for Shwayrif).
+PROTHETIC = re.compile(r"[aei](?:sh|[bdfjklmnqrstwz]{2})")
 #: Names of up to this many words are looked for by their folded forms.
 MAX_VARIANT_WORDS = 4
 
@@ -150,6 +152,8 @@ class PlaceFinder:
             candidates = [p for form, p in self._by_skeleton.get(skeleton(name), ())
                           if fuzz.ratio(form, folded) >= SKELETON_MIN_SCORE]
             place = candidates[0] if len(candidates) == 1 else None
+        if place is None and PROTHETIC.match(norm):  # "Ishwirif": a vowel written before two consonants
+            return self.variant(name.lstrip()[1:])
         if place is not None and place.kind in MINOR_KINDS and len(norm) < VILLAGE_VARIANT_MIN_LEN:
             return None
         return place

@@ -53,6 +53,8 @@ P = r"⟦(\d+)⟧"
 ADJ = r"(?:(?:north|south|east|west|north-east|north-west|south-east|south-west|central)(?:ern)?\s+)"
 SETTLEMENT = r"(?:(?:town|city|village|oasis|port|capital|desert town|coastal town|coastal city)\s+of\s+)"
 ANAPHORA = r"the (?:city|town|village|oasis|capital|port)\b"
+#: A short aside in brackets after a distance: "130 kilometres (81 miles) east of".
+ASIDE = r"(?:\s*\([^()⟦]{0,30}\))?"
 UNITS = {"km": 1.0, "kms": 1.0, "kilometres": 1.0, "kilometers": 1.0, "kilometre": 1.0, "kilometer": 1.0,
          "mile": 1.609, "miles": 1.609}
 SPAN_BUFFER_KM = 20.0
@@ -103,15 +105,16 @@ class SpatialReader:
         units = "|".join(sorted(UNITS, key=len, reverse=True))
         flags = re.IGNORECASE
         self.offset_road = re.compile(
-            rf"(?P<km>\d+(?:[.,]\d+)?)\s*-?\s*(?P<unit>{units})\b\s+(?:to the\s+)?(?P<dir>{direction})\s+of\s+"
+            rf"(?P<km>\d+(?:[.,]\d+)?)\s*-?\s*(?P<unit>{units})\b{ASIDE}\s+(?:to the\s+)?(?P<dir>{direction})\s+of\s+"
             rf"⟦(?P<ref>\d+)⟧(?:[^⟦.;]{{0,40}}?(?:\b(?:{road})\s+(?:to|towards|for|leading to)\s+⟦(?P<to>\d+)⟧"
-            rf"|\b(?:on|along)\s+the\s+(?:main\s+)?⟦(?P<named>\d+)⟧\s+(?:{road})))?", flags)
+            rf"|\b(?:on|along)\s+the\s+(?:main\s+)?⟦(?P<named>\d+)⟧\s+(?:{road})"
+            rf"|\b(?:on|along)\s+the\s+(?:main\s+)?(?P<onroad>(?P<coastal>coast(?:al)?\s+)?(?:{road}))))?", flags)
         self.distance_from = re.compile(
-            rf"(?P<km>\d+(?:[.,]\d+)?)\s*-?\s*(?P<unit>{units})\b\s+(?:from|outside|out of|away from)\s+"
+            rf"(?P<km>\d+(?:[.,]\d+)?)\s*-?\s*(?P<unit>{units})\b{ASIDE}\s+(?:from|outside|out of|away from)\s+"
             rf"(?:⟦(?P<ref>\d+)⟧|{ANAPHORA})", flags)
         self.before_reaching = re.compile(
-            rf"(?P<km>\d+(?:[.,]\d+)?)\s*-?\s*(?P<unit>{units})\b\s+(?:before|short of)\s+(?:reaching\s+|arriving\s+"
-            rf"(?:at|in)\s+)?⟦(?P<ref>\d+)⟧(?:[^⟦.;]{{0,30}}?\b(?:coming|driving|travell?ing|heading)\s+from\s+"
+            rf"(?P<km>\d+(?:[.,]\d+)?)\s*-?\s*(?P<unit>{units})\b{ASIDE}\s+(?:before|short of)\s+"
+            rf"(?:reaching\s+|arriving\s+(?:at|in)\s+)?⟦(?P<ref>\d+)⟧(?:[^⟦.;]{{0,30}}?\b(?:coming|driving|travell?ing|heading)\s+from\s+"
             rf"⟦(?P<origin>\d+)⟧)?", flags)
         self.coast_road = re.compile(
             rf"(?:{road})\s+(?:from|linking)\s+(?:{coast})\s+(?:to|towards|into|with)\s+[^⟦.;]{{0,80}}?{P}", flags)
@@ -244,14 +247,19 @@ class SpatialReader:
         nearest = min(ids, key=lambda sid: self.km_from_segments(place.lat, place.lon, [sid]))
         return nearest if self.km_from_segments(place.lat, place.lon, [nearest]) <= STRETCH_POINT_KM else None
 
-    def _snap_to_road_from(self, a: Place, km: float, straight: tuple[float, float]) -> tuple[float, float] | None:
+    def _snap_to_road_from(self, a: Place, km: float, straight: tuple[float, float], *, on_road: bool = False,
+                           road_id: str | None = None) -> tuple[float, float] | None:
         """The point ``km`` along the road leaving ``a`` that lies nearest a straight-line offset, if
-        one does (within 0.7 of the distance): reports say "30 km west of X" of a point on the road."""
+        one does (within 0.7 of the distance): reports say "30 km west of X" of a point on the road.
+        When the text says it is on a road (``on_road``; ``road_id`` if it names which), the nearest
+        such point however far, for a road bends where a bearing does not."""
         if a.name not in self.network.graph:
             return None
-        best, best_gap = None, max(10.0, km * 0.7)
+        best, best_gap = None, float("inf") if on_road else max(10.0, km * 0.7)
         target = to_metric(lonlat_point(*straight))
         for neighbour in self.network.graph.neighbors(a.name):
+            if road_id is not None and all(s.road_id != road_id for s in self._segments_between(a.name, neighbour)):
+                continue
             road = self._metric_road(a.name, neighbour)
             if road is None:
                 continue
@@ -263,6 +271,12 @@ class SpatialReader:
             return None
         lonlat = to_lonlat(best)
         return lonlat.y, lonlat.x
+
+    def _segments_between(self, a: str, b: str) -> list:
+        try:
+            return list(self.network.path(a, b).segments)
+        except (NoRouteError, LookupError):
+            return []
 
     def _road_point(self, a: Place, b: Place, km: float, rank: int, position: int,
                     description: str) -> Location | None:
@@ -356,7 +370,10 @@ class SpatialReader:
                     used_spans.append(m.span())
                     continue
             lat, lon = self._offset(a, bearing, km)
-            on_road = self._snap_to_road_from(a, km, (lat, lon))
+            # a road named, or a checkpoint (they stand on roads): the point is on the road, wherever it bends
+            said_on_road = m.group("onroad") is not None or has_road or "checkpoint" in low
+            on_road = self._snap_to_road_from(a, km, (lat, lon), on_road=said_on_road,
+                                              road_id=self.geo.coast_road if m.group("coastal") else None)
             if on_road is not None:  # "30 km west of Brega": on the road that leaves Brega westwards
                 lat, lon = on_road
             found.append(Location("point", 90, at(m), lat, lon, 2,

@@ -29,7 +29,7 @@ def phrase_body(phrase: str) -> str:
     parts = []
     for word in phrase.strip().split():
         if word == "*":
-            parts.append(r"\w+")
+            parts.append(r"\w+(?:-\w+)*")  # one word, hyphenated or not ("machine-gun")
         elif word.endswith("*"):
             parts.append(re.escape(word[:-1]) + r"[\w'’-]*")
         else:

@@ -108,7 +108,8 @@ class SpatialReader:
             rf"(?P<km>\d+(?:[.,]\d+)?)\s*-?\s*(?P<unit>{units})\b{ASIDE}\s+(?:to the\s+)?(?P<dir>{direction})\s+of\s+"
             rf"⟦(?P<ref>\d+)⟧(?:[^⟦.;]{{0,40}}?(?:\b(?:{road})\s+(?:to|towards|for|leading to)\s+⟦(?P<to>\d+)⟧"
             rf"|\b(?:on|along)\s+the\s+(?:main\s+)?⟦(?P<named>\d+)⟧\s+(?:{road})"
-            rf"|\b(?:on|along)\s+the\s+(?:main\s+)?(?P<onroad>(?P<coastal>coast(?:al)?\s+)?(?:{road}))))?", flags)
+            rf"|\b(?:on|along)\s+the\s+(?:main\s+)?(?P<onroad>(?P<coastal>coast(?:al)?\s+)?(?:{road}))"
+            rf"(?!\s+(?:to|towards|for|leading to)\s+⟦)))?", flags)
         self.distance_from = re.compile(
             rf"(?P<km>\d+(?:[.,]\d+)?)\s*-?\s*(?P<unit>{units})\b{ASIDE}\s+(?:from|outside|out of|away from)\s+"
             rf"(?:⟦(?P<ref>\d+)⟧|{ANAPHORA})", flags)

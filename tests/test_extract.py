@@ -45,7 +45,7 @@ def test_any_spelling_of_a_town_locates_the_incident(reader, spelling, town):
 
 
 @pytest.mark.parametrize("text", [
-    "Tripoli, Lebanon: gunmen fired on a minibus in the old souk on Monday.",
+    "Tripoli, Lebanon: a gunman opened fire on a taxi near the port late on Thursday.",
     "Clashes broke out in Tripoli in northern Lebanon overnight, leaving two dead.",
     "A car bomb exploded in the Lebanese city of Tripoli on Sunday.",
     "Police in Homs said a bus was ambushed on the road to Damascus, in Syria, killing four.",
@@ -74,7 +74,7 @@ def test_distance_along_a_named_road(reader, network):
 @pytest.mark.parametrize("text, segments", [
     ("Armed robbers stopped a bus between Shwayrif and Brak late on Saturday.", ["fezzan-shwayrif-brak"]),
     ("A truck was hijacked on the road from Bani Walid to Shwayrif.", ["shwayrif-bani-walid-shwayrif"]),
-    ("Gunmen attacked a convoy heading to Murzuq from Sabha.", ["murzuq-sebha-murzuq"]),
+    ("Gunmen fired on a bus travelling to Ubari from Sebha.", ["wadi-hayat-sebha-ubari"]),
     ("Drivers were kidnapped on the Hun-Sokna road last week.", ["jufra-hun-sokna"]),
 ])
 def test_stretches_of_road(reader, text, segments):
@@ -84,9 +84,9 @@ def test_stretches_of_road(reader, text, segments):
 
 
 def test_roads_from_the_coast_towards_a_town(reader):
-    inc = one(reader, "Bandits lie in wait for travellers along the main road from the coast towards Sebha.")
+    inc = one(reader, "Armed gangs have been robbing lorry drivers on the highway linking the coast with Sokna.")
     assert inc.location_kind == "stretch"
-    assert {"jufra-sirte-waddan", "jufra-sokna-sebha"} <= set(inc.segments)
+    assert {"jufra-sirte-waddan", "jufra-hun-sokna"} <= set(inc.segments)
     assert not any(s.startswith("coastal-") for s in inc.segments)
 
 
@@ -107,20 +107,19 @@ def test_an_area_name_gives_an_area(reader):
     assert inc.tags == ["armed_presence"]
 
 
-def test_an_expanse_from_a_to_b_and_east_to_c_is_one_area(reader, gazetteer):
-    inc = one(reader, "Armed groups now control a wide stretch, from the outskirts of Mizda to Shwayrif, "
-                      "and east to the edge of Bani Walid.")
+def test_a_belt_of_territory_over_several_towns_is_one_area(reader, gazetteer):
+    inc = one(reader, "Tribal fighters now hold a belt of territory from Yafran to Zintan, and south to Mizda.")
     assert inc.location_kind == "area" and inc.geo_precision == 3
     from shapely import from_wkt  # noqa: PLC0415
     area = from_wkt(inc.geometry_wkt)
-    for town in ("Mizda", "Shwayrif", "Bani Walid"):
+    for town in ("Yafran", "Zintan", "Mizda"):
         place = gazetteer.resolve(town)
         assert area.buffer(0.05).contains(from_wkt(f"POINT ({place.lon} {place.lat})")), town
 
 
 def test_the_city_refers_to_the_town_named_before(reader):
-    inc = one(reader, "Residents of Ajdabiya reported armed men massing in the desert west of the city.")
-    assert "Ajdabiya" in [p.name for p in inc.places]
+    inc = one(reader, "Shepherds from Nalut said armed men had set up camp in the hills south of the town.")
+    assert "Nalut" in [p.name for p in inc.places]
     assert inc.geo_precision >= 2
 
 
@@ -135,12 +134,14 @@ def test_the_city_refers_to_the_town_named_before(reader):
     ("Rival militias exchanged fire in central Zawiya.", "Battles", "clashes"),
     ("Armed men set up an unofficial checkpoint near Gharyan and took fees from drivers.",
      "Strategic developments", "illegal_checkpoint"),
-    ("Tribesmen blocked the road between Ubari and Ghat with burning tyres.", "Riots", "road_closure"),
+    # tyres burnt on a road are a protest, not a riot (ACLED), but they close the road all the same
+    ("Tribesmen blocked the road between Sebha and Brak with burning tyres.", "Protests", "road_closure"),
+    ("Youths hurled stones at police and set fire to a police station in Brak.", "Riots", None),
 ])
 def test_event_types_and_road_threat_tags(reader, text, event_type, tag):
     inc = one(reader, text)
     assert inc.event_type == event_type
-    assert tag in inc.tags
+    assert tag is None or tag in inc.tags
 
 
 def test_actors_targets_and_deaths(reader):
@@ -159,7 +160,7 @@ def test_vague_numbers_are_read_conservatively(reader):
 
 def test_a_report_with_two_incidents_gives_two(reader):
     found = read(reader, "Gunmen ambushed a bus near Zliten on Monday. "
-                         "Separately, a landmine exploded under a truck between Ubari and Ghat on Tuesday.")
+                         "Separately, a tanker struck a landmine near Murzuq on Tuesday.")
     assert [i.event_type for i in found] == ["Violence against civilians", "Explosions/Remote violence"]
     assert [i.date for i in found] == [dt.date(2026, 11, 16), dt.date(2026, 11, 17)]
 
@@ -172,12 +173,13 @@ def test_details_in_a_later_sentence_join_the_incident(reader):
 # ---- what is not an incident --------------------------------------------------------------------
 
 @pytest.mark.parametrize("text", [
-    "The transport ministry opened a tender to widen the road between Zliten and Misrata.",
+    "The roads agency opened a tender for widening the coast road through Khoms, which will be closed to traffic "
+    "for a month.",
     "Hundreds of runners took part in the Benghazi marathon on Friday.",
     "The coast guard arrested twelve fishermen at sea off Zuwara.",
     "Ten years after the siege of Sirte, the city's port is busy again.",
     "The interior ministry denied reports that gunmen had attacked a bus near Gharyan.",
-    "Heavy rain flooded streets in Derna and the road to Tobruk was closed.",
+    "Floodwater from a night of storms closed the road between Khoms and Zliten.",
     "In 2011, rebels fought government troops for weeks around Brega.",
 ])
 def test_non_incidents_give_nothing(reader, text):

@@ -32,6 +32,10 @@ CLAUSE_BREAK = re.compile(r";\s+|,\s+(?:and|while|but|whereas|as|after which)\s+
 DISTANCE_PENALTY = 0.3
 INFERRED_FACTOR = 0.85
 MAX_EVIDENCE = 600
+#: How many sentences back "the attack" may refer.
+REFERENCE_REACH = 3
+#: "the" just before an event word: "the blast", "the attack" (searched in a window ending at the word).
+_THE_BEFORE = re.compile(r"\bthe\s+$", re.I)
 
 
 @dataclass
@@ -45,6 +49,7 @@ class _Candidate:
     extra_tags: list[str] = field(default_factory=list)
     evidence: dict[tuple[int, int], None] = field(default_factory=dict)  # sentence spans in the report (ordered)
     deaths: int = 0
+    refers_back: bool = False  # "the blast", "the attack": an event already told, told again
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,10 @@ class Extractor:
         for entry in references:
             gazetteer.resolve(entry.name.split(":", 1)[1])  # a rule naming an unknown place fails here
         self._references = Category(references)
+        nouns = lexicon.events.back_references
+        self._event_noun = re.compile(words_regex(nouns) if nouns else r"(?!x)x", re.I)
+        seats = words_regex(geo.seat_words) if geo.seat_words else r"(?!x)x"
+        self._seat_before = re.compile(rf"{seats}\s+(?:(?:based|seated|sitting)\s+)?in\s+(?:the\s+capital\s+)?$", re.I)
         units = words_regex(geo.unit_words) if geo.unit_words else r"(?!x)x"
         self._unit_after = re.compile(
             rf"(?:['’]s)?(?:[\s-]+(?:(?-i:[A-Z])[\w'’-]*|led|based|backed|aligned|allied)){{0,3}}[\s-]+{units}", re.I)
@@ -156,6 +165,14 @@ class Extractor:
             kept.append(m)
         return kept
 
+    def _tells_again(self, text: str, at: int) -> bool:
+        """Whether the trigger at ``at`` is a definite event noun ("the blast"): an event told again."""
+        if text[at:at + 4].lower() == "the ":
+            at += 4
+        elif not _THE_BEFORE.search(text, max(0, at - 6), at):
+            return False
+        return self._event_noun.match(text, at) is not None
+
     def _with_references(self, text: str, mentions: list[Mention]) -> list[Mention]:
         """Add roles and demonyms (they win over a name read in the same words: "Zintani" is not a
         misspelt Zintan) and mark towns inside unit names."""
@@ -165,7 +182,9 @@ class Extractor:
             mentions = [m for m in mentions if not any(r.start < m.end and m.start < r.end for r in references)]
             mentions = sorted(mentions + references, key=lambda m: m.start)
         return [Mention(m.start, m.end, m.surface, m.place, "unit")
-                if m.kind == "name" and self._unit_after.match(text, m.end) else m for m in mentions]
+                if m.kind == "name" and (self._unit_after.match(text, m.end)
+                                         or self._seat_before.search(text, max(0, m.start - 60), m.start))
+                else m for m in mentions]
 
     # ---- reading -----------------------------------------------------------------------------
 
@@ -227,7 +246,7 @@ class Extractor:
         sentences = split_sentences(text)
         lead = sentences[0][1] if sentences else ""
         candidates: list[_Candidate] = []
-        context: Place | None = None
+        context: Place | None = filed_at  # "the city" of a story filed from Sirte is Sirte
         mention_starts = [m.start for m in mentions]
         trigger_starts = [h.start() for _, h in triggers]
         for s_index, (s_start, sentence) in enumerate(sentences):
@@ -256,15 +275,16 @@ class Extractor:
                 if reading is not None:
                     locations = self.spatial.candidates(cleaned, local, context)
                     best = self._best_location(locations, reading)
+                    refers_back = any(self._tells_again(cleaned_text, c_start + p) for p in reading.positions)
                     candidates.append(_Candidate(reading, best, cleaned, sentence, s_index, factor,
-                                                 evidence={(s_start, s_end): None}))
+                                                 evidence={(s_start, s_end): None}, refers_back=refers_back))
                 places_named = [m for m in local if not m.says_who]
                 if places_named:
                     context = next((m.place for m in reversed(places_named) if not m.place.is_area),
                                    places_named[-1].place)
         if candidates and all(c.location is None for c in candidates):
             self._locate_by_the_report(candidates[0], mentions, sentences, filed_at)
-        located = _attach_unlocated(candidates)
+        located = _join_references_back(_attach_unlocated(candidates))
         merged = _merge_same_events(located)
         return [self._incident(c, scan, published, lead, source_reliability) for c in merged]
 
@@ -331,7 +351,8 @@ def _retyped_trigger(trigger: Trigger, lexicon: Lexicon, text: str) -> Trigger:
 
 
 def _absorb(into: _Candidate, other: _Candidate) -> None:
-    if other.reading.trigger.priority > into.reading.trigger.priority:
+    lead_says = other.sentence_index == 0 < into.sentence_index  # a report's lead says what happened
+    if lead_says or other.reading.trigger.priority > into.reading.trigger.priority:
         # "a checkpoint outside Sokna ... two passengers were taken away": the graver event names it
         into.extra_tags.extend(t for t in into.reading.tags if t not in into.extra_tags)
         into.reading = other.reading
@@ -341,13 +362,21 @@ def _absorb(into: _Candidate, other: _Candidate) -> None:
     into.confidence_factor = max(into.confidence_factor, other.confidence_factor)
 
 
+#: A location this weak (a demonym, a unit's town, a place the report names elsewhere) stands only
+#: when no clause of the report says where.
+WEAK_RANK = 3
+
+
 def _attach_unlocated(candidates: list[_Candidate]) -> list[_Candidate]:
     """A clause that says what happened but not where joins the nearest located incident
-    (the one before it, else the one after); with none located, it is dropped."""
-    located = [c for c in candidates if c.location is not None]
+    (the one before it, else the one after); with none located, it is dropped. A clause placed
+    only weakly counts as unlocated when another clause says where."""
+    strong = [c for c in candidates if c.location is not None and c.location.rank > WEAK_RANK]
+    located = strong or [c for c in candidates if c.location is not None]
     indices = [c.sentence_index for c in located]  # in text order
+    kept = {id(c) for c in located}
     for c in candidates:
-        if c.location is not None or not located:
+        if id(c) in kept or not located:
             continue
         k = bisect.bisect_right(indices, c.sentence_index)  # located[:k] are at or before c
         before = located[k - 1] if k else None
@@ -356,6 +385,32 @@ def _attach_unlocated(candidates: list[_Candidate]) -> list[_Candidate]:
             else after
         _absorb(target, c)
     return located
+
+
+def _join_references_back(candidates: list[_Candidate]) -> list[_Candidate]:
+    """"The blast at X", "the attack, which took place at Y": a definite event noun tells again an
+    event already told. It joins that incident (the nearest before it, at most
+    ``REFERENCE_REACH`` sentences back) and gives it the more precise of their two locations."""
+    out: list[_Candidate] = []
+    for c in candidates:
+        earlier = out[-1] if out else None
+        if (c.refers_back and earlier is not None
+                and c.sentence_index - earlier.sentence_index <= REFERENCE_REACH):
+            if _more_precise(c.location, earlier.location):
+                earlier.location = c.location
+            keep = earlier.reading
+            _absorb(earlier, c)
+            if earlier.reading is not keep and keep.trigger.priority >= c.reading.trigger.priority:
+                earlier.reading = keep
+            continue
+        out.append(c)
+    return out
+
+
+def _more_precise(new: Location, old: Location) -> bool:
+    """Whether a retelling's location says at least as much as the first telling's: a retelling
+    adds detail ("the explosion, at the southern gate of Hun"), so ties go to it."""
+    return new.rank >= old.rank and not new.inferred
 
 
 def _merge_same_events(candidates: list[_Candidate]) -> list[_Candidate]:

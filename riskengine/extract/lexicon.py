@@ -147,6 +147,8 @@ class Events(_Strict):
     history: list[HistoryClause] = Field(default_factory=list)
     past_events: list[HistoryClause] = Field(default_factory=list)
     retype: list[Retype] = Field(default_factory=list)
+    #: event nouns that, after "the", tell again an event already told ("the blast at X")
+    back_references: list[str] = Field(default_factory=list)
 
 
 class NamedEntry(PhraseEntry):
@@ -189,6 +191,7 @@ class Geography(_Strict):
     roles: dict[str, list[str]] = Field(default_factory=dict)
     demonyms: dict[str, list[str]] = Field(default_factory=dict)
     unit_words: list[str] = Field(default_factory=list)
+    seat_words: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)

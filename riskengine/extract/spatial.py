@@ -120,7 +120,8 @@ class SpatialReader:
         self.coast_road = re.compile(
             rf"(?:{road})\s+(?:from|linking)\s+(?:{coast})\s+(?:to|towards|into|with)\s+[^⟦.;]{{0,80}}?{P}", flags)
         self.stretches = [
-            re.compile(rf"\bbetween\s+{P}\s+and\s+{P}", flags),
+            re.compile(rf"\bbetween\s+(?:the\s+)?{ADJ}?(?:(?:coastal\s+|desert\s+)?(?:towns|cities|villages|oases|ports)"
+                       rf"\s+of\s+)?{P}\s+and\s+(?:the\s+)?{ADJ}?{SETTLEMENT}?{P}", flags),
             re.compile(rf"(?:{road})\s+(?:from|between|linking|connecting|joining)\s+{P}\s+(?:to|and|with|towards)\s+{P}",
                        flags),
             re.compile(rf"{P}\s*(?:-|–|—|to)\s*{P}\s+(?:{road}|stretch|section)", flags),
@@ -386,7 +387,11 @@ class SpatialReader:
             if _inside(m.span(), used_spans):
                 continue
             km = _km(m)
-            a = places[int(m.group("ref"))] if m.group("ref") is not None else antecedent(m.start())
+            if m.group("ref") is not None:
+                a = places[int(m.group("ref"))]
+            else:  # "on the highway out of A towards B, 60 km from the city": the city is where the road left
+                origin = [int(k) for k in re.findall(rf"\b(?:out of|leaving|from)\s+(?:the\s+)?{P}", template[:m.start()])]
+                a = places[origin[-1]] if origin else antecedent(m.start())
             others = [p for p in places if a is not None and p.name != a.name and not p.is_area]
             if a is None or not others:
                 continue
@@ -458,6 +463,8 @@ class SpatialReader:
                 if _inside(m.span(), used_spans):
                     continue
                 if m.group(1) is not None:
+                    if mentions[int(m.group(1))].says_who:  # "the government in Tripoli said"
+                        continue
                     place, inferred = places[int(m.group(1))], False
                 else:
                     place, inferred = antecedent(m.start()), True

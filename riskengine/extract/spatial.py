@@ -50,6 +50,8 @@ from .places import Mention
 
 MARK = "⟦{}⟧"
 P = r"⟦(\d+)⟧"
+#: Where a road leaves from: "out of A", "leaving A", "from A".
+ORIGIN = re.compile(rf"\b(?:out of|leaving|from)\s+(?:the\s+)?{P}", re.I)
 ADJ = r"(?:(?:north|south|east|west|north-east|north-west|south-east|south-west|central)(?:ern)?\s+)"
 SETTLEMENT = r"(?:(?:town|city|village|oasis|port|capital|desert town|coastal town|coastal city)\s+of\s+)"
 ANAPHORA = r"the (?:city|town|village|oasis|capital|port)\b"
@@ -390,7 +392,7 @@ class SpatialReader:
             if m.group("ref") is not None:
                 a = places[int(m.group("ref"))]
             else:  # "on the highway out of A towards B, 60 km from the city": the city is where the road left
-                origin = [int(k) for k in re.findall(rf"\b(?:out of|leaving|from)\s+(?:the\s+)?{P}", template[:m.start()])]
+                origin = [int(k) for k in ORIGIN.findall(template, 0, m.start())]
                 a = places[origin[-1]] if origin else antecedent(m.start())
             others = [p for p in places if a is not None and p.name != a.name and not p.is_area]
             if a is None or not others:

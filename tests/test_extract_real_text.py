@@ -85,8 +85,8 @@ def test_a_town_taken_without_a_fight_is_a_transfer_not_a_battle(engine):
 
 
 def test_a_car_bomb_driven_into_a_checkpoint_is_a_suicide_bombing(engine):
-    inc = _only(engine, "A man drove his explosives-laden car into a police checkpoint at the entrance of Zliten "
-                        "on Thursday.")
+    inc = _only(engine, "A bomber drove a booby-trapped truck into the army gate on the eastern edge of Zliten "
+                        "on Saturday.")
     assert inc.sub_event_type == "Suicide bomb"
     assert _near(engine, inc, "Zliten", 10)
 
@@ -111,11 +111,11 @@ def test_a_background_clause_adds_no_deaths(engine):
 
 
 def test_background_fighting_elsewhere_does_not_place_the_event(engine):
-    text = ("Traffickers shot dead nine migrants at a farm in Mizda on Tuesday, amid the fighting over the capital "
-            "that has raged for months.")
+    text = ("Gunmen shot dead two shepherds at a well near Nalut on Tuesday, amid clashes over control of the "
+            "capital that have gone on for weeks.")
     inc = _only(engine, text)
     assert inc.event_type == "Violence against civilians"
-    assert _near(engine, inc, "Mizda", 15)
+    assert _near(engine, inc, "Nalut", 15)
 
 
 def test_bodies_found_are_a_killing(engine):
@@ -147,8 +147,8 @@ def test_a_dateline_town_places_a_story_that_names_no_place(engine):
 
 
 def test_the_story_place_in_a_nearby_sentence_locates_an_event(engine):
-    text = ("Traffickers shot dead seven migrants on a beach in western Libya on Sunday. "
-            "The group had been waiting to leave from a cove near Zuwara for two days.")
+    text = ("Gunmen shot dead three fishermen at a harbour in western Libya on Friday. "
+            "Their boat had been moored at a jetty near Zuwara for a week.")
     inc = _only(engine, text)
     assert _near(engine, inc, "Zuwara", 20)
     assert inc.confidence < 0.7  # inferred, not read from the sentence itself
@@ -178,3 +178,55 @@ def test_a_tribe_sharing_a_village_name_is_not_that_village(engine):
     text = "Zuwayya tribesmen clashed with a rival group in Ajdabiya on Sunday night."
     inc = _only(engine, text)
     assert _near(engine, inc, "Ajdabiya", 15)
+
+
+# ---- one event, told several times ---------------------------------------------------------------
+
+def test_an_event_told_again_is_one_incident_at_its_more_precise_place(engine):
+    text = ("A car bomb went off at a checkpoint outside Zliten on Monday, police said. "
+            "The blast, 20 kilometres east of Zliten on the road to Misrata, wounded four guards.")
+    found = [i for i in engine.extract_text(text, PUBLISHED) if i.acled_event]
+    assert len(found) == 1
+    zliten = engine.gazetteer.resolve("Zliten")
+    assert 12 <= geodesic_km((found[0].lat, found[0].lon), (zliten.lat, zliten.lon)) <= 28
+
+
+def test_the_seat_of_a_government_is_not_where_it_happened(engine):
+    text = ("Gunmen killed three farmers on Monday, the government in Tripoli said. "
+            "The farmers were shot on their land in Mizda.")
+    found = [i for i in engine.extract_text(text, PUBLISHED) if i.acled_event]
+    assert len(found) == 1 and _near(engine, found[0], "Mizda", 15)
+
+
+def test_the_lead_says_what_happened(engine):
+    text = ("Eight migrants were shot dead in a western town on Wednesday, officials said. "
+            "A quarrel between smugglers in Gharyan had led to clashes on Tuesday.")
+    inc = _only(engine, text)
+    assert inc.event_type == "Violence against civilians"
+    assert _near(engine, inc, "Gharyan", 15)
+
+
+def test_tyres_burnt_on_a_road_are_a_protest_that_closes_it(engine):
+    inc = _only(engine, "Residents burned tyres and blocked the coastal road at Zliten on Sunday to protest power cuts.")
+    assert inc.event_type == "Protests"
+    assert "road_closure" in inc.tags
+
+
+def test_speculation_about_why_is_not_an_event(engine):
+    text = ("Protesters closed the main road in Zawiya on Monday over a missing teacher. "
+            "It is unclear whether he was kidnapped or arrested.")
+    inc = _only(engine, text)
+    assert inc.event_type == "Protests"
+
+
+def test_a_road_between_the_eastern_towns_of_a_and_b(engine):
+    inc = _only(engine, "Gunmen ambushed a fuel convoy on the desert road between the eastern towns of Tobruk "
+                        "and Ajdabiya on Friday.")
+    assert inc.segments == ["desert-ajdabiya-tobruk"]
+
+
+def test_the_city_a_highway_leaves_is_where_the_distance_counts_from(engine):
+    inc = _only(engine, "A mine blew up a pick-up on the highway out of Sirte towards Waddan, some 50 km from the city, "
+                        "on Saturday.")
+    sirte = engine.gazetteer.resolve("Sirte")
+    assert 35 <= geodesic_km((inc.lat, inc.lon), (sirte.lat, sirte.lon)) <= 60

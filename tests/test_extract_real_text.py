@@ -207,7 +207,8 @@ def test_the_lead_says_what_happened(engine):
 
 
 def test_tyres_burnt_on_a_road_are_a_protest_that_closes_it(engine):
-    inc = _only(engine, "Residents burned tyres and blocked the coastal road at Zliten on Sunday to protest power cuts.")
+    inc = _only(engine, "Residents burned tyres and blocked the coastal road at Zliten on Sunday to protest "
+                        "power cuts.")
     assert inc.event_type == "Protests"
     assert "road_closure" in inc.tags
 
@@ -226,7 +227,7 @@ def test_a_road_between_the_eastern_towns_of_a_and_b(engine):
 
 
 def test_the_city_a_highway_leaves_is_where_the_distance_counts_from(engine):
-    inc = _only(engine, "A mine blew up a pick-up on the highway out of Sirte towards Waddan, some 50 km from the city, "
-                        "on Saturday.")
+    inc = _only(engine, "A mine blew up a pick-up on the highway out of Sirte towards Waddan, some 50 km from "
+                        "the city, on Saturday.")
     sirte = engine.gazetteer.resolve("Sirte")
     assert 35 <= geodesic_km((inc.lat, inc.lon), (sirte.lat, sirte.lon)) <= 60

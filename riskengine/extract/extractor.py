@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..gazetteer import Gazetteer, normalize_name
+from ..geo import geodesic_km
 from ..models import Incident, Place
 from ..roads import RoadNetwork
 from ..rules import RuleBook
@@ -32,6 +33,11 @@ CLAUSE_BREAK = re.compile(r";\s+|,\s+(?:and|while|but|whereas|as|after which)\s+
 DISTANCE_PENALTY = 0.3
 INFERRED_FACTOR = 0.85
 MAX_EVIDENCE = 600
+#: A landmark this far from the town a report puts it in is a namesake in that town.
+HOMONYM_KM = 30.0
+_IN_OR_OF = re.compile(r"\s*(?:,|\bin|\bof|\bat)\s+(?:the\s+)?(?:(?:\w+ern\s+)?(?:city|town|village)\s+of\s+)?", re.I)
+#: How many sentences either side a cue's ``explains`` reaches ("The lorry had an accident.").
+EXPLAIN_REACH = 2
 #: How many sentences back "the attack" may refer.
 REFERENCE_REACH = 3
 #: "the" just before an event word: "the blast", "the attack" (searched in a window ending at the word).
@@ -145,7 +151,7 @@ class Extractor:
         """Places named in the text, without those the text puts in another country; places named
         by their role ("the Libyan capital") and by their people ("Misratan forces") too, and towns
         inside the names of armed units marked as such."""
-        mentions = self._with_references(text, self.finder.find(text))
+        mentions = self._without_homonym_landmarks(text, self._with_references(text, self.finder.find(text)))
         foreign = [hit for _, hit in self._foreign.finditer(text)] if mentions else []
         if not foreign:
             return mentions
@@ -164,6 +170,33 @@ class Extractor:
                 continue
             kept.append(m)
         return kept
+
+    @staticmethod
+    def _without_homonym_landmarks(text: str, mentions: list[Mention]) -> list[Mention]:
+        """A landmark named "in" or "of" a town it does not belong to is that town's namesake:
+        "Green Square in Sabratha" is not Tripoli's square. The town stays; the landmark goes."""
+        out = []
+        for m, after in zip(mentions, [*mentions[1:], None]):  # noqa: B905 - the last has none after it
+            if (m.place.parent and after is not None and after.place.name != m.place.parent
+                    and _IN_OR_OF.fullmatch(text, m.end, after.start)
+                    and geodesic_km((m.place.lat, m.place.lon), (after.place.lat, after.place.lon)) > HOMONYM_KM):
+                continue
+            out.append(m)
+        return out
+
+    @staticmethod
+    def _explained_sentences(sentences: list[tuple[int, str]], scan: _Scan) -> dict[int, set[str]]:
+        """Sentence index -> the triggers a cue nearby explains away (an accident two sentences on)."""
+        out: dict[int, set[str]] = {}
+        if not any(cue.explains for cue, _ in scan.cues):
+            return out
+        starts = [start for start, _ in sentences]
+        for cue, hit in scan.cues:
+            if cue.explains:
+                at = bisect.bisect_right(starts, hit.start()) - 1
+                for i in range(max(0, at - EXPLAIN_REACH), min(len(sentences), at + EXPLAIN_REACH + 1)):
+                    out.setdefault(i, set()).update(cue.explains)
+        return out
 
     def _tells_again(self, text: str, at: int) -> bool:
         """Whether the trigger at ``at`` is a definite event noun ("the blast"): an event told again."""
@@ -247,6 +280,7 @@ class Extractor:
         lead = sentences[0][1] if sentences else ""
         candidates: list[_Candidate] = []
         context: Place | None = filed_at  # "the city" of a story filed from Sirte is Sirte
+        explained = self._explained_sentences(sentences, scan)
         mention_starts = [m.start for m in mentions]
         trigger_starts = [h.start() for _, h in triggers]
         for s_index, (s_start, sentence) in enumerate(sentences):
@@ -257,8 +291,10 @@ class Extractor:
             if not s_triggers or is_historical(past_free[s_start:s_end], published):
                 context = named[-1].place if named else context
                 continue
-            drop, factor = cue_effect(scan.within(scan.cues, [(s_start, s_end)]), {t.id for t, _ in s_triggers})
-            if drop:
+            trigger_ids = {t.id for t, _ in s_triggers}
+            drop, factor = cue_effect(scan.within(scan.cues, [(s_start, s_end)]), trigger_ids)
+            if drop or (s_index in explained and trigger_ids <= explained[s_index]
+                        and not scan.within(scan.actors, [(s_start, s_end)])):
                 context = named[-1].place if named else context
                 continue
             for c_offset, clause in self._clauses(sentence, [h.start() - s_start for _, h in s_triggers]):

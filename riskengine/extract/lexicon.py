@@ -116,6 +116,9 @@ class Cue(PhraseEntry):
     effect: Literal["drop"] | dict[Literal["confidence"], float]
     #: trigger ids that keep a sentence this cue would drop ("mortar shells hit the stadium")
     unless: list[str] = Field(default_factory=list)
+    #: trigger ids whose sentences nearby (two either side) this cue explains away when they name
+    #: no perpetrator: "Four farm workers died ... The pick-up rolled over."
+    explains: list[str] = Field(default_factory=list)
 
 
 class HistoryClause(PhraseEntry):
@@ -402,7 +405,7 @@ class Lexicon:
                     raise RuleFileError(str(folder / "events.yaml"), rule.id, "when",
                                         f"unknown trigger id(s) {unknown}")
             for cue in events.cues:
-                unknown = [c for c in cue.unless if c not in trigger_ids]
+                unknown = [c for c in cue.unless + cue.explains if c not in trigger_ids]
                 if unknown:
                     raise RuleFileError(str(folder / "events.yaml"), cue.id, "unless",
                                         f"unknown trigger id(s) {unknown}")

@@ -247,3 +247,29 @@ def test_an_accident_does_not_explain_away_killers(engine):
 def test_a_landmark_named_in_another_town_is_that_towns_namesake(engine):
     inc = _only(engine, "Residents gathered in Green Square in Sabratha on Thursday and blocked the coastal road.")
     assert _near(engine, inc, "Sabratha", 10)
+
+
+# ---- districts and landmarks ------------------------------------------------------------------------
+
+def test_a_district_of_a_city_is_where_it_happened(engine):
+    inc = _only(engine, "A car bomb exploded in Benghazi's Ganfouda district on Friday, killing two.")
+    ganfouda = engine.gazetteer.resolve("Ganfouda")
+    assert geodesic_km((inc.lat, inc.lon), (ganfouda.lat, ganfouda.lon)) < 3
+    assert ganfouda.parent == "Benghazi"
+
+
+def test_a_numbered_bridge_in_a_town_is_found(engine):
+    inc = _only(engine, "Gunmen opened fire on a car at Bridge 17 in Janzour on Saturday.")
+    assert "Bridge 17" in inc.summary
+    assert _near(engine, inc, "Janzour", 10)
+
+
+def test_a_town_taken_from_militants_is_regained(engine):
+    inc = _only(engine, "Bin Jawad was taken from militants by the army on Sunday after a week of fighting.")
+    assert inc.sub_event_type == "Government regains territory"
+    assert _near(engine, inc, "Bin Jawad", 10)
+
+
+def test_a_strike_by_workers_is_a_protest(engine):
+    inc = _only(engine, "Dock workers at the port of Khoms went on strike on Monday over unpaid wages.")
+    assert inc.event_type == "Protests"

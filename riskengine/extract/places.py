@@ -22,13 +22,16 @@ from ..transliteration import skeleton, vowel_form
 from .lexicon import Geography
 
 ARTICLES = frozenset("al el ul il ash esh as es ad ed ar er az ez at et an en ath eth adh edh ech aj ej".split())
+#: Articles written apart from their name ("al Jufra"); the others only with a hyphen ("as-Sidra").
+SPACED_ARTICLES = frozenset("al el ul il".split())
 #: Lower-case words that may stand inside a name ("Qasr bin Ghashir").
 PARTICLES = frozenset("bin ben bu abu umm wadi bir ras sidi qasr ain bani beni".split())
 _UPPER_OR_ARABIC = "A-Z\u00C0-\u00DE\u0100-\u017F\u1E00-\u1EFF\u0600-\u06FF"
 #: Words that may belong to a name: capitalised or Arabic-script words, articles and particles.
 CANDIDATE = re.compile(
     rf"(?<![^\W_])(?:[{_UPPER_OR_ARABIC}][^\W_]*(?:['’ʼ`](?![sS](?![^\W_]))[^\W_]+)*"
-    rf"|(?:{'|'.join(sorted(ARTICLES | PARTICLES, key=len, reverse=True))})(?![^\W_]))"
+    rf"|(?:{'|'.join(sorted(ARTICLES | PARTICLES, key=len, reverse=True))})(?![^\W_])"
+    rf"|\d{{1,3}}(?![^\W_]))"  # numbers inside names: "Gate 27", "Bridge 17"
 )
 HAS_WORD = re.compile(r"[^\W_]")
 #: Canonical names may be this short ("Hun"); other aliases must be longer, to spare common words.
@@ -45,7 +48,7 @@ COMMON_WORD_ZIPF = 3.0
 #: Short variants of villages are too easily other words or names ("Akar"): only main places.
 VILLAGE_VARIANT_MIN_LEN = 6
 MINOR_KINDS = frozenset({"village", "hamlet", "locality"})
-#: A vowel some spellings put before a name's opening consonant cluster ("Ishwirif" for Shwayrif).
+#: A vowel some spellings put before a name's opening consonant cluster ("Ezliten" for Zliten).
 PROTHETIC = re.compile(r"[aei](?:sh|[bdfjklmnqrstwz]{2})")
 #: Names of up to this many words are looked for by their folded forms.
 MAX_VARIANT_WORDS = 4
@@ -152,7 +155,7 @@ class PlaceFinder:
             candidates = [p for form, p in self._by_skeleton.get(skeleton(name), ())
                           if fuzz.ratio(form, folded) >= SKELETON_MIN_SCORE]
             place = candidates[0] if len(candidates) == 1 else None
-        if place is None and PROTHETIC.match(norm):  # "Ishwirif": a vowel written before two consonants
+        if place is None and PROTHETIC.match(norm):  # "Ezliten": a vowel written before two consonants
             return self.variant(name.lstrip()[1:])
         if place is not None and place.kind in MINOR_KINDS and len(norm) < VILLAGE_VARIANT_MIN_LEN:
             return None
@@ -204,8 +207,10 @@ class PlaceFinder:
             if first <= taken_until:
                 continue
             i, j = kept[first], kept[last]
-            # include a leading article ("al-Jufra") in the surface form
-            if i > 0 and _norm_word(words[i - 1][2]) in ARTICLES and words[i][0] - words[i - 1][1] <= 1:
+            # include a leading article ("al-Jufra", "el Agheila") in the surface form; before a space
+            # only al/el, for "at", "an", "as" are English words ("at Sirte")
+            if i > 0 and _norm_word(words[i - 1][2]) in ARTICLES and words[i][0] - words[i - 1][1] <= 1 and (
+                    text[words[i - 1][1]:words[i][0]] != " " or _norm_word(words[i - 1][2]) in SPACED_ARTICLES):
                 i -= 1
             start, end = words[i][0], words[j][1]
             surface = text[start:end]

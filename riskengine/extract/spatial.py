@@ -55,7 +55,7 @@ ORIGIN = re.compile(rf"\b(?:out of|leaving|from)\s+(?:the\s+)?{P}", re.I)
 ADJ = r"(?:(?:north|south|east|west|north-east|north-west|south-east|south-west|central)(?:ern)?\s+)"
 SETTLEMENT = r"(?:(?:town|city|village|oasis|port|capital|desert town|coastal town|coastal city)\s+of\s+)"
 ANAPHORA = r"the (?:city|town|village|oasis|capital|port)\b"
-#: A short aside in brackets after a distance: "130 kilometres (81 miles) east of".
+#: A short aside in brackets after a distance: "70 kilometres (43 miles) north of".
 ASIDE = r"(?:\s*\([^()⟦]{0,30}\))?"
 UNITS = {"km": 1.0, "kms": 1.0, "kilometres": 1.0, "kilometers": 1.0, "kilometre": 1.0, "kilometer": 1.0,
          "mile": 1.609, "miles": 1.609}
@@ -178,13 +178,25 @@ class SpatialReader:
         return to_metric(self.network.segment(segment_id).geometry)
 
     def refine(self, best: Location, others: list[Location]) -> Location:
-        """A stretch of road gives way to a precise point named on it ("near X, between A and B")."""
+        """A stretch of road gives way to a precise point named on it ("near X, between A and B"); a
+        town gives way to its own district or landmark named beside it ("Benghazi's Ganfouda
+        district", "Bridge 17 in Janzour")."""
+        if best.kind == "point" and best.places:
+            town = best.places[0].name
+            inside = [loc for loc in others if loc.kind == "point" and loc.places and not loc.inferred
+                      and self._parent(loc.places[0].name) == town]
+            return max(inside, key=lambda loc: loc.rank) if inside else best
         if best.kind != "stretch":
             return best
         on_it = [loc for loc in others if loc.kind == "point" and loc.rank >= 60 and not loc.inferred
                  and (loc.radius_km or 0) <= STRETCH_POINT_KM
                  and self.km_from_segments(loc.lat, loc.lon, best.segments) <= STRETCH_POINT_KM]
         return max(on_it, key=lambda loc: loc.rank) if on_it else best
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one reader per engine; the gazetteer does not change
+    def _parent(self, name: str) -> str | None:
+        found = self.gazetteer.lookup(name)
+        return found[0].parent if found else None
 
     def _offset(self, place: Place, bearing: float, km: float) -> tuple[float, float]:
         dest = geo_distance(kilometers=km).destination((place.lat, place.lon), bearing)

@@ -132,6 +132,7 @@ class PlaceFinder:
                     entries.append((vowel_form(surface), best))
         return by_vowels, by_skeleton
 
+    @lru_cache(maxsize=100_000)  # noqa: B019 - one finder per engine
     def variant(self, name: str) -> Place | None:
         """The place a spelling variant names, if its folded forms match exactly one.
 

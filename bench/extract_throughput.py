@@ -44,7 +44,7 @@ INCIDENTS = [
     "Fighting between two armed factions {loc} left four fighters dead {when}.",
     "A drone strike hit a vehicle {loc} {when}; the number of casualties is not known.",
     "An unidentified aircraft bombed a farm {loc} {when}.",
-    "A landmine exploded under a car {loc} {when}, wounding a family of five.",
+    "A car ran over a landmine {loc} {when}, wounding a family of five.",
     "Two shepherds were injured when an old mine went off {loc} {when}.",
     "Armed men robbed a lorry carrying fuel {loc} {when} and took the driver's phone.",
     "Bandits stopped a truck loaded with flour {loc} {when} and stole the cargo.",

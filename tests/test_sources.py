@@ -67,8 +67,8 @@ ATOM_ITEMS = [
     Item("urn:roads:atom-2", "Checkpoint at the entrance of Hun reopened",
          "<p>Security forces reopened the checkpoint at the <b>entrance of Hun</b> after a two-day closure.</p>",
          dt.datetime(2026, 11, 16, 18, 45, tzinfo=UTC)),
-    Item("urn:roads:atom-3", "Drone strike reported in the desert south of Brak",
-         "<p>Residents reported a drone strike on a pickup in the desert south of Brak &amp; no group claimed it."
+    Item("urn:roads:atom-3", "Drone strike reported in the desert east of Brak",
+         "<p>Residents reported a drone strike on a pickup in the desert east of Brak &amp; no group claimed it."
          "</p>",
          dt.datetime(2026, 11, 17, 0, 30, tzinfo=LIBYA)),
 ]

@@ -120,11 +120,11 @@ def fatalities(text: str) -> int:
 
     Examples
     --------
-    >>> fatalities("A mine exploded under a pickup, killing its two passengers.")
-    2
+    >>> fatalities("A roadside bomb hit a minibus, killing its four occupants.")
+    4
     >>> fatalities("Dozens were killed in the fighting.")
     12
-    >>> fatalities("A drone struck a farm; no casualties were reported.")
+    >>> fatalities("An air raid hit an empty barracks; nobody was hurt.")
     0
     >>> fatalities("One driver was killed and three were wounded.")
     1

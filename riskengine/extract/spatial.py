@@ -180,7 +180,7 @@ class SpatialReader:
     def refine(self, best: Location, others: list[Location]) -> Location:
         """A stretch of road gives way to a precise point named on it ("near X, between A and B"); a
         town gives way to its own district or landmark named beside it ("Benghazi's Ganfouda
-        district", "Bridge 17 in Janzour")."""
+        district", "Juliana Bridge in Benghazi")."""
         if best.kind == "point" and best.places:
             town = best.places[0].name
             inside = [loc for loc in others if loc.kind == "point" and loc.places and not loc.inferred

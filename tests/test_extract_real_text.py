@@ -273,3 +273,21 @@ def test_a_town_taken_from_militants_is_regained(engine):
 def test_a_strike_by_workers_is_a_protest(engine):
     inc = _only(engine, "Dock workers at the port of Khoms went on strike on Monday over unpaid wages.")
     assert inc.event_type == "Protests"
+
+
+def test_a_whole_wire_report_headline_byline_dateline_quote_background_credits(engine):
+    text = ("Gunmen kill two drivers on desert road near Sokna\n"
+            "By Omar Haddad and Lina Farouk\n\n"
+            "SEBHA, Libya, Nov 18 (Wire) - Gunmen killed two lorry drivers on the road north of Sokna late on "
+            "Monday, a local official said.\n\n"
+            "\"They were waiting behind a dune,\" the official told reporters.\n\n"
+            "Libya has had little stability since the 2011 uprising that toppled Muammar Gaddafi, and rival "
+            "factions have fought over the south for years.\n\n"
+            "(Reporting by Omar Haddad in Sebha; Editing by Paul Grant in Tunis)")
+    found = [i for i in engine.extract_text(text, PUBLISHED) if i.acled_event]
+    assert len(found) == 1
+    inc = found[0]
+    assert inc.event_type == "Violence against civilians"  # not the background's fighting
+    assert inc.date == dt.date(2026, 11, 16)  # the Monday before the dateline's Wednesday
+    assert inc.fatalities == 2
+    assert _near(engine, inc, "Sokna", 40)

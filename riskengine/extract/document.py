@@ -1,4 +1,4 @@
-"""The shape of a news report: its dateline.
+"""The shape of a news report: its dateline, byline and credits.
 
 Wire copy and Libyan outlets open with a dateline: "SIRTE, Nov 20 (Reuters) -", "Brak, 20 November
 -", "Benghazi (Libya Herald) —". It says where the report was filed and on what day; it is not a
@@ -19,12 +19,21 @@ import dateparser
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|"
           r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
 _DATE = rf"(?:\d{{1,2}}\s+{_MONTH}(?:,?\s+\d{{4}})?|{_MONTH}\s+\d{{1,2}}(?:,?\s+\d{{4}})?)"
-#: At the start of the report or of its second line (after a headline): a place in one to four words,
+#: At the start of the report or of one of its next three lines (after a headline or a byline): a place in
+#: one to four words,
 #: maybe ", Libya", then a date and/or an agency in brackets, then a dash.
 DATELINE = re.compile(
-    rf"(?:\A|\A[^\n]{{0,200}}\n+)[ \t]*(?P<place>[A-Z][\w'’.-]*(?:[ \t]+[A-Za-z][\w'’.-]*){{0,3}}?)"
+    rf"(?:\A(?:[^\n]{{0,200}}\n+){{0,3}})[ \t]*(?P<place>[A-Z][\w'’.-]*(?:[ \t]+[A-Za-z][\w'’.-]*){{0,3}}?)"
     rf"(?:,[ \t]*Libya)?(?:,?[ \t]+(?P<date>{_DATE}))?[ \t]*(?:\((?P<agency>[^()\n]{{2,40}})\))?[ \t]*[-–—]+[ \t]+",
     re.IGNORECASE,
+)
+#: A byline on its own line ("By Ahmed Salem", "By Sara Ali and John Smith, Reuters") and the credits
+#: wire copy ends with ("(Reporting by ... in Benghazi; Editing by ...)"): names and places that are
+#: not the story.
+FURNITURE = re.compile(
+    r"^[ \t]*By[ \t]+[A-Z][\w'’.-]*(?:[ \t]+(?:[A-Z][\w'’.-]*|and|al|el|bin|ben|de|van))*(?:,[ \t]*[A-Z][\w ]{0,30})?[ \t]*$"
+    r"|\((?:Additional )?(?:Reporting|Writing|Editing|Compiled|Translated)[ \t]+by[^()]{0,300}\)",
+    re.MULTILINE | re.IGNORECASE,
 )
 #: A dated dateline more than this far from the publication date is a misreading, not a dateline.
 MAX_DATELINE_DRIFT_DAYS = 31
@@ -61,3 +70,16 @@ def read_dateline(text: str, published: dt.date) -> Dateline | None:
         if parsed is not None and abs((parsed.date() - published).days) <= MAX_DATELINE_DRIFT_DAYS:
             when = parsed.date()
     return Dateline(m.start("place"), m.end(), m.group("place"), when)
+
+
+def blank_furniture(text: str) -> str:
+    """The text with its byline and credit lines blanked out (same length, so offsets hold).
+
+    Examples
+    --------
+    >>> blank_furniture("By Sara Ali\\nGunmen shot a driver.\\n(Reporting by Sara Ali in Sirte)").split()
+    ['Gunmen', 'shot', 'a', 'driver.']
+    """
+    if "by" not in text.lower():
+        return text
+    return FURNITURE.sub(lambda m: " " * len(m.group()), text)

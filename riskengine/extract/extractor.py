@@ -20,7 +20,7 @@ from ..models import Incident, Place
 from ..roads import RoadNetwork
 from ..rules import RuleBook
 from .dates import incident_date, is_historical
-from .document import read_dateline
+from .document import blank_furniture, read_dateline
 from .events import EventReading, cue_effect, fatalities, reading_from_hits, strip_history
 from .lexicon import Category, Lexicon, NamedEntry, PhraseEntry, Trigger, words_regex
 from .places import Mention, PlaceFinder
@@ -261,6 +261,7 @@ class Extractor:
             Admiralty grade A-F of the source, if known.
         """
         filed_at = None  # the dateline's town: where the report was filed, not a sentence of it
+        text = blank_furniture(text)
         dateline = read_dateline(text, published)
         if dateline is not None:
             filed_at = next((m.place for m in self.libyan_mentions(dateline.place) if not m.says_who), None)

@@ -31,7 +31,8 @@ DATELINE = re.compile(
 #: wire copy ends with ("(Reporting by ... in Benghazi; Editing by ...)"): names and places that are
 #: not the story.
 FURNITURE = re.compile(
-    r"^[ \t]*By[ \t]+[A-Z][\w'’.-]*(?:[ \t]+(?:[A-Z][\w'’.-]*|and|al|el|bin|ben|de|van))*(?:,[ \t]*[A-Z][\w ]{0,30})?[ \t]*$"
+    r"^[ \t]*By[ \t]+[A-Z][\w'’.-]*(?:[ \t]+(?:[A-Z][\w'’.-]*|and|al|el|bin|ben|de|van))*"
+    r"(?:,[ \t]*[A-Z][\w ]{0,30})?[ \t]*$"
     r"|\((?:Additional )?(?:Reporting|Writing|Editing|Compiled|Translated)[ \t]+by[^()]{0,300}\)",
     re.MULTILINE | re.IGNORECASE,
 )

@@ -228,7 +228,7 @@ def test_landmarks_load_with_parents(gaz):
         ("Souq al-Jumaa", "Suq Aljumea", "Tripoli"),
         ("Gargaresh", "Gargarash", "Tripoli"),
         ("Mitiga", "Mitiga International Airport", "Tripoli"),
-        ("بوابة 27", "Gate 27", "Janzūr"),
+        ("جسر جوليانا", "Juliana Bridge", "Benghazi"),
         ("al-Watiya", "Al-Watiya Air Base", "Al Watya"),
         ("El Sharara", "Sharara Central Complex", "Ubari"),
         ("Al-Manshiya", "Al-Manshiya", "Sebha"),

@@ -31,7 +31,7 @@ _UPPER_OR_ARABIC = "A-Z\u00C0-\u00DE\u0100-\u017F\u1E00-\u1EFF\u0600-\u06FF"
 CANDIDATE = re.compile(
     rf"(?<![^\W_])(?:[{_UPPER_OR_ARABIC}][^\W_]*(?:['’ʼ`](?![sS](?![^\W_]))[^\W_]+)*"
     rf"|(?:{'|'.join(sorted(ARTICLES | PARTICLES, key=len, reverse=True))})(?![^\W_])"
-    rf"|\d{{1,3}}(?![^\W_]))"  # numbers inside names: "Gate 27", "Bridge 17"
+    rf"|\d{{1,3}}(?![^\W_]))"  # numbers inside names: "Gate 40", "Kilometre 12 bridge"
 )
 HAS_WORD = re.compile(r"[^\W_]")
 #: Canonical names may be this short ("Hun"); other aliases must be longer, to spare common words.

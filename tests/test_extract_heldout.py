@@ -8,6 +8,9 @@ headlines, bylines, quotes, background paragraphs on 2011 and the later wars, se
 story, roles and demonyms for places, districts and landmarks, spelling variants, distances along
 roads, relative dates, decoys); ``heldout_acled.jsonl`` (20 cases) is written like ACLED event notes
 (villages with their district in brackets, "(month of)" dates, "[size=...]", fatality counts).
+The wire and ACLED sets were measured before any rule was changed for them (wire: type 87%, place 83%,
+rise precision 87%, recall 93%, decoys 57%; ACLED: 90%, 95%, 100%, 87%); their misses then guided
+general rules, so they are held-out no longer and stay as regression sets.
 ``bench/eval_dev.py`` ingests each one into an empty store and compares route scores before and after;
 every figure it reports must reach 0.85, or the set's measured floor in ``THRESHOLDS``.
 """
@@ -25,9 +28,9 @@ DATA = PROJECT / "tests" / "data"
 HELDOUT = {"heldout.jsonl": 60, "heldout2.jsonl": 50, "heldout3.jsonl": 40,
            "heldout_wire.jsonl": 30, "heldout_acled.jsonl": 20}
 THRESHOLD = 0.85
-#: Sets that do not reach THRESHOLD yet: the measured floor (lowest figure, rounded down to 0.05),
-#: so the test still catches regressions. heldout_wire: main place within 25 km measured 0.83.
-THRESHOLDS = {"heldout_wire.jsonl": 0.80}
+#: Sets that do not reach THRESHOLD yet, with their measured floor (none today; heldout_wire's place
+#: figure was 0.83 when it was written, before the rules were extended).
+THRESHOLDS: dict[str, float] = {}
 FIGURES = ("event_type_accuracy", "place_within_25km", "rise_precision", "rise_recall")
 
 

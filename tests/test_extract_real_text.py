@@ -302,3 +302,36 @@ def test_a_whole_wire_report_headline_byline_dateline_quote_background_credits(e
     assert inc.date == dt.date(2026, 11, 16)  # the Monday before the dateline's Wednesday
     assert inc.fatalities == 2
     assert _near(engine, inc, "Sokna", 40)
+
+
+def test_a_town_described_by_its_distance_from_another_is_the_place(engine):
+    inc = _only(engine, "Smugglers shot four migrants at a farm outside Mizda, a market town about 160 km south "
+                        "of Tripoli, on Sunday.")
+    assert _near(engine, inc, "Mizda", 15)
+
+
+def test_a_precise_point_told_next_pins_the_stretch(engine):
+    text = ("Armed men robbed drivers on the highway between Shwayrif and Brak on Friday night. "
+            "The gang had blocked the road with a pick-up some 40 kilometres south of Shwayrif.")
+    found = [i for i in engine.extract_text(text, PUBLISHED) if i.acled_event]
+    assert len(found) == 1
+    shwayrif = engine.gazetteer.resolve("Shwayrif")
+    assert 25 <= geodesic_km((found[0].lat, found[0].lon), (shwayrif.lat, shwayrif.lon)) <= 55
+
+
+def test_a_football_clash_is_not_a_battle(engine):
+    text = ("Al-Nasr beat Al-Akhdar 3-2 in a bruising clash in Benghazi on Saturday, their striker firing the "
+            "winner in stoppage time.")
+    assert [i for i in engine.extract_text(text, PUBLISHED) if i.acled_event] == []
+
+
+def test_a_commemoration_of_old_fighting_is_not_fighting(engine):
+    text = ("Residents of Zawiya gathered on Sunday to mark ten years since the battle for the city, and veterans "
+            "of the fighting laid wreaths at the cemetery.")
+    assert [i for i in engine.extract_text(text, PUBLISHED) if i.event_type == "Battles"] == []
+
+
+def test_nationalities_are_not_places(engine):
+    inc = _only(engine, "Traffickers held Eritrean and Somali migrants for ransom in a warehouse in Kufra, "
+                        "survivors said on Monday.")
+    assert _near(engine, inc, "Kufra", 15)

@@ -23,7 +23,7 @@ _DATE = rf"(?:\d{{1,2}}\s+{_MONTH}(?:,?\s+\d{{4}})?|{_MONTH}\s+\d{{1,2}}(?:,?\s+
 #: one to four words,
 #: maybe ", Libya", then a date and/or an agency in brackets, then a dash.
 DATELINE = re.compile(
-    rf"(?:\A(?:[^\n]{{0,200}}\n+){{0,3}})[ \t]*(?P<place>[A-Z][\w'’.-]*(?:[ \t]+[A-Za-z][\w'’.-]*){{0,3}}?)"
+    rf"(?:\A(?:[^\n]{{0,200}}\n+){{0,3}})[ \t]*(?P<place>[A-Z][\w'’.-]*(?:(?:[ \t]+|/)[A-Za-z][\w'’.-]*){{0,3}}?)"
     rf"(?:,[ \t]*Libya)?(?:,?[ \t]+(?P<date>{_DATE}))?[ \t]*(?:\((?P<agency>[^()\n]{{2,40}})\))?[ \t]*[-–—]+[ \t]+",
     re.IGNORECASE,
 )

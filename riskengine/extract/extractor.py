@@ -35,6 +35,7 @@ INFERRED_FACTOR = 0.85
 MAX_EVIDENCE = 600
 #: A landmark this far from the town a report puts it in is a namesake in that town.
 HOMONYM_KM = 30.0
+_POSSESSIVE = re.compile(r"['’]s\s+(?:(?:main|central|old|new)\s+)?", re.I)
 _IN_OR_OF = re.compile(r"\s*(?:,|\bin|\bof|\bat)\s+(?:the\s+)?(?:(?:\w+ern\s+)?(?:city|town|village)\s+of\s+)?", re.I)
 #: How many sentences either side a cue's ``explains`` reaches ("The lorry had an accident.").
 EXPLAIN_REACH = 2
@@ -176,10 +177,10 @@ class Extractor:
         """A landmark named "in" or "of" a town it does not belong to is that town's namesake:
         "Green Square in Sabratha" is not Tripoli's square. The town stays; the landmark goes."""
         out = []
-        for m, after in zip(mentions, [*mentions[1:], None]):  # noqa: B905 - the last has none after it
-            if (m.place.parent and after is not None and after.place.name != m.place.parent
-                    and _IN_OR_OF.fullmatch(text, m.end, after.start)
-                    and geodesic_km((m.place.lat, m.place.lon), (after.place.lat, after.place.lon)) > HOMONYM_KM):
+        for before, m, after in zip([None, *mentions[:-1]], mentions, [*mentions[1:], None]):  # noqa: B905
+            if m.place.parent and (
+                    (after is not None and _IN_OR_OF.fullmatch(text, m.end, after.start) and _far(m, after))
+                    or (before is not None and _POSSESSIVE.fullmatch(text, before.end, m.start) and _far(m, before))):
                 continue
             out.append(m)
         return out
@@ -246,7 +247,8 @@ class Extractor:
             gap = min(abs(loc.position - p) for p in reading.positions)
             return loc.rank - DISTANCE_PENALTY * gap - (5 if loc.inferred else 0)
 
-        return self.spatial.refine(max(locations, key=score), locations)
+        named = [loc for loc in locations if loc.rank > WEAK_RANK]  # a name beats a demonym, however far
+        return self.spatial.refine(max(named or locations, key=score), locations)
 
     def extract(self, text: str, published: dt.date, *, source_reliability: str | None = None) -> list[Incident]:
         """The incidents a report describes, in the order it tells them.
@@ -319,9 +321,9 @@ class Extractor:
                 if places_named:
                     context = next((m.place for m in reversed(places_named) if not m.place.is_area),
                                    places_named[-1].place)
-        if candidates and all(c.location is None for c in candidates):
+        if candidates and all(c.location is None or c.location.rank <= WEAK_RANK for c in candidates):
             self._locate_by_the_report(candidates[0], mentions, sentences, filed_at)
-        located = _join_references_back(_attach_unlocated(candidates))
+        located = _join_references_back(_attach_unlocated(candidates), self.spatial.lies_on)
         merged = _merge_same_events(located)
         return [self._incident(c, scan, published, lead, source_reliability) for c in merged]
 
@@ -333,10 +335,12 @@ class Extractor:
         place = filed_at
         if place is None:
             at = sentences[first.sentence_index][0]
-            named = [m for m in mentions if not m.says_who] or mentions
+            named = [m for m in mentions if not m.says_who]
             place = min(named, key=lambda m: abs(m.start - at)).place if named else None
         if place is not None:
             first.location = self.spatial.nearby(place)
+        elif first.location is None and mentions:  # only demonyms or units: the weakest reading there is
+            first.location = self.spatial.nearby(mentions[0].place)
 
     def _retyped(self, trigger: Trigger, text: str) -> Trigger:
         return _retyped_trigger(trigger, self.lexicon, text)
@@ -377,6 +381,12 @@ class Extractor:
             acled_event=trigger.acled_event,
             summary=f"{label[:1].upper()}{label[1:]} {loc.description}"[:160],
         )
+
+
+def _far(landmark: Mention, town: Mention) -> bool:
+    """Whether a landmark is not the town's own: another parent, and far from it."""
+    return town.place.name != landmark.place.parent and geodesic_km(
+        (landmark.place.lat, landmark.place.lon), (town.place.lat, town.place.lon)) > HOMONYM_KM
 
 
 def _retyped_trigger(trigger: Trigger, lexicon: Lexicon, text: str) -> Trigger:
@@ -424,16 +434,21 @@ def _attach_unlocated(candidates: list[_Candidate]) -> list[_Candidate]:
     return located
 
 
-def _join_references_back(candidates: list[_Candidate]) -> list[_Candidate]:
+def _join_references_back(candidates: list[_Candidate], on_stretch=None) -> list[_Candidate]:
     """"The blast at X", "the attack, which took place at Y": a definite event noun tells again an
     event already told. It joins that incident (the nearest before it, at most
-    ``REFERENCE_REACH`` sentences back) and gives it the more precise of their two locations."""
+    ``REFERENCE_REACH`` sentences back) and gives it the more precise of their two locations.
+    So does a precise point on the stretch of road the incident before it was put on ("robbed on
+    the road between A and B ... a roadblock 30 km south of A"): ``on_stretch(point, stretch)``."""
     out: list[_Candidate] = []
     for c in candidates:
         earlier = out[-1] if out else None
-        if (c.refers_back and earlier is not None
-                and c.sentence_index - earlier.sentence_index <= REFERENCE_REACH):
-            if _more_precise(c.location, earlier.location):
+        near = earlier is not None and c.sentence_index - earlier.sentence_index <= REFERENCE_REACH
+        pins_the_road = (near and on_stretch is not None and earlier.location.kind == "stretch"
+                         and c.location.kind == "point" and c.location.rank >= 60 and not c.location.inferred
+                         and on_stretch(c.location, earlier.location))
+        if (c.refers_back and near) or pins_the_road:
+            if pins_the_road or _more_precise(c.location, earlier.location):
                 earlier.location = c.location
             keep = earlier.reading
             _absorb(earlier, c)

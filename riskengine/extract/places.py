@@ -22,8 +22,8 @@ from ..transliteration import skeleton, vowel_form
 from .lexicon import Geography
 
 ARTICLES = frozenset("al el ul il ash esh as es ad ed ar er az ez at et an en ath eth adh edh ech aj ej".split())
-#: Articles written apart from their name ("al Jufra"); the others only with a hyphen ("as-Sidra").
-SPACED_ARTICLES = frozenset("al el ul il".split())
+#: Articles that are also English words: part of a name only when hyphenated ("as-Sidra", not "as Sirte").
+ENGLISH_ARTICLES = frozenset("at an as".split())
 #: Lower-case words that may stand inside a name ("Qasr bin Ghashir").
 PARTICLES = frozenset("bin ben bu abu umm wadi bir ras sidi qasr ain bani beni".split())
 _UPPER_OR_ARABIC = "A-Z\u00C0-\u00DE\u0100-\u017F\u1E00-\u1EFF\u0600-\u06FF"
@@ -208,10 +208,10 @@ class PlaceFinder:
             if first <= taken_until:
                 continue
             i, j = kept[first], kept[last]
-            # include a leading article ("al-Jufra", "el Agheila") in the surface form; before a space
-            # only al/el, for "at", "an", "as" are English words ("at Sirte")
+            # include a leading article ("al-Jufra", "Ash Shwayrif") in the surface form, but not "at",
+            # "an" or "as" before a space: they are English words there ("at Sirte")
             if i > 0 and _norm_word(words[i - 1][2]) in ARTICLES and words[i][0] - words[i - 1][1] <= 1 and (
-                    text[words[i - 1][1]:words[i][0]] != " " or _norm_word(words[i - 1][2]) in SPACED_ARTICLES):
+                    text[words[i - 1][1]:words[i][0]] != " " or _norm_word(words[i - 1][2]) not in ENGLISH_ARTICLES):
                 i -= 1
             start, end = words[i][0], words[j][1]
             surface = text[start:end]

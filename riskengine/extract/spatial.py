@@ -50,6 +50,8 @@ from .places import Mention
 
 MARK = "⟦{}⟧"
 P = r"⟦(\d+)⟧"
+#: A place described by its distance from another: "A, a town (some) N km south of B".
+APPOSITION = re.compile(rf"{P},\s+(?:an?|the)\s+(?!\d)[^⟦.;,]{{0,100}}$", re.I)
 #: Where a road leaves from: "out of A", "leaving A", "from A".
 ORIGIN = re.compile(rf"\b(?:out of|leaving|from)\s+(?:the\s+)?{P}", re.I)
 ADJ = r"(?:(?:north|south|east|west|north-east|north-west|south-east|south-west|central)(?:ern)?\s+)"
@@ -176,6 +178,11 @@ class SpatialReader:
     @functools.lru_cache(maxsize=1024)  # noqa: B019 - one reader per engine; the network does not change
     def _metric_segment(self, segment_id: str):
         return to_metric(self.network.segment(segment_id).geometry)
+
+    def lies_on(self, point: Location, stretch: Location) -> bool:
+        """Whether a precise point lies on a stretch of road."""
+        return ((point.radius_km or 0) <= STRETCH_POINT_KM
+                and self.km_from_segments(point.lat, point.lon, stretch.segments) <= STRETCH_POINT_KM)
 
     def refine(self, best: Location, others: list[Location]) -> Location:
         """A stretch of road gives way to a precise point named on it ("near X, between A and B"); a
@@ -376,6 +383,13 @@ class SpatialReader:
         for m in (self.offset_road.finditer(template) if has_digit else ()):
             km = _km(m)
             a = places[int(m.group("ref"))]
+            described = APPOSITION.search(template, max(0, m.start() - 120), m.start())
+            # "Mizda, a market town 180 km south of Tripoli": the distance says where the town is
+            if described and not mentions[int(described.group(1))].says_who:
+                place = places[int(described.group(1))]
+                found.append(self._point(place, 95, at(m), 1, None, f"in {place.name}"))
+                used_spans.append(m.span())
+                continue
             bearing = self.bearing[m.group("dir").lower()]
             destination = m.group("to") or m.group("named")
             if destination is not None:

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class UTCDateTime(TypeDecorator):
@@ -169,6 +169,16 @@ outbox = Table(
     Index("ix_outbox_due", "status", "next_attempt_at"),
 )
 
+# ---- v3: what each chat chose (the bot's language) --------------------------------------------
+
+chat_settings = Table(
+    "chat_settings",
+    metadata,
+    Column("chat_id", String(64), primary_key=True),
+    Column("language", String(8)),  # "en", "ar"; NULL: follow the user's Telegram language
+    Column("updated_at", UTCDateTime()),
+)
+
 
 def _v1_to_v2(conn: Connection) -> None:
     """v2 adds where a report came from inside its source, and when each incident was learnt."""
@@ -183,7 +193,12 @@ def _v1_to_v2(conn: Connection) -> None:
                       "WHERE reports.id = incidents.report_id) WHERE ingested_at IS NULL"))
 
 
-MIGRATIONS = {1: _v1_to_v2}
+def _v2_to_v3(conn: Connection) -> None:
+    """v3 adds each chat's settings (the language the bot speaks to it)."""
+    metadata.create_all(conn, tables=[chat_settings])
+
+
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(conn: Connection) -> int:

@@ -23,7 +23,17 @@ from sqlalchemy.exc import IntegrityError
 
 from .errors import RiskEngineError
 from .models import Incident
-from .schema import SCHEMA_VERSION, incident_segments, incidents, meta, metadata, migrate, reports, source_state
+from .schema import (
+    SCHEMA_VERSION,
+    chat_settings,
+    incident_segments,
+    incidents,
+    meta,
+    metadata,
+    migrate,
+    reports,
+    source_state,
+)
 
 __all__ = ["DEFAULT_DB", "ReportIn", "Store", "StoreError", "StoreOutcome", "content_hash", "database_url", "metadata"]
 
@@ -227,6 +237,20 @@ class Store:
                 conn.execute(insert(source_state).values(name=name, **values))
             else:
                 conn.execute(source_state.update().where(source_state.c.name == name).values(**values))
+
+    def chat_language(self, chat_id: str | int) -> str | None:
+        """The language a chat chose (``/language``), or None when it chose none."""
+        query = select(chat_settings.c.language).where(chat_settings.c.chat_id == str(chat_id))
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
+    def set_chat_language(self, chat_id: str | int, language: str | None, now: dt.datetime | None = None) -> None:
+        """Remember a chat's language (None forgets it: the user's Telegram language applies again)."""
+        values = {"language": language, "updated_at": now or dt.datetime.now(dt.UTC)}
+        where = chat_settings.c.chat_id == str(chat_id)
+        with self.engine.begin() as conn:
+            if conn.execute(chat_settings.update().where(where).values(**values)).rowcount == 0:
+                conn.execute(insert(chat_settings).values(chat_id=str(chat_id), **values))
 
     def incident_count(self) -> int:
         with self.engine.connect() as conn:

@@ -35,11 +35,42 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(tmp_path):
     with sqlite3.connect(path) as conn:
         conn.executescript(V1)
     store = Store.open(str(path))
-    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert store.schema_version() == SCHEMA_VERSION == 3
     columns = {c["name"] for c in inspect(store.engine).get_columns("reports")}
     assert "source_key" in columns
     assert {"subscriptions", "outbox", "source_state"} <= set(inspect(store.engine).get_table_names())
     frame = store.incidents_frame()
     assert list(frame.index) == ["i1"] and str(frame.loc["i1", "ingested_at"]).startswith("2026-11-02 10:00")
     assert len(store.matches_frame()) == 1
-    assert Store.open(str(path)).schema_version() == 2  # opening again changes nothing
+    assert Store.open(str(path)).schema_version() == 3  # opening again changes nothing
+
+
+def test_a_version_2_database_gains_chat_settings_and_keeps_its_subscriptions(tmp_path):
+    path = tmp_path / "v2.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1.replace("'schema_version', '1'", "'schema_version', '2'")
+                           .replace("format VARCHAR(16)", "source_key TEXT, format VARCHAR(16)")
+                           .replace("'old.csv', 'old.csv', 'acled'", "'old.csv', 'old.csv', NULL, 'acled'")
+                           .replace("summary TEXT NOT NULL)", "summary TEXT NOT NULL, ingested_at DATETIME)")
+                           .replace("'clash in Bani Walid')", "'clash in Bani Walid', '2026-11-02 10:00:00')"))
+        conn.executescript("""
+CREATE TABLE subscriptions (id INTEGER PRIMARY KEY AUTOINCREMENT, chat_id VARCHAR(64) NOT NULL,
+  channel VARCHAR(32) NOT NULL, kind VARCHAR(16) NOT NULL, target VARCHAR(250) NOT NULL, radius_km FLOAT,
+  min_level INTEGER NOT NULL, quiet_start VARCHAR(5), quiet_end VARCHAR(5), timezone VARCHAR(64) NOT NULL,
+  paused BOOLEAN NOT NULL, created_at DATETIME NOT NULL, last_level INTEGER NOT NULL,
+  alerted_level INTEGER NOT NULL, episode INTEGER NOT NULL);
+INSERT INTO subscriptions VALUES (1, '555', 'telegram', 'route', 'Misrata|Sebha', NULL, 3, NULL, NULL,
+  'Africa/Tripoli', 0, '2026-11-01 09:00:00', 1, 0, 0);
+""")
+    fresh = Store.open(str(tmp_path / "fresh.db"))
+    assert "chat_settings" in set(inspect(fresh.engine).get_table_names()) and fresh.schema_version() == 3
+    store = Store.open(str(path))
+    assert store.schema_version() == 3
+    assert "chat_settings" in set(inspect(store.engine).get_table_names())
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT target FROM subscriptions").scalars().all() == ["Misrata|Sebha"]
+    assert store.chat_language("555") is None
+    store.set_chat_language("555", "ar")
+    assert Store.open(str(path)).chat_language(555) == "ar"  # a choice survives a restart
+    store.set_chat_language(555, "en")
+    assert store.chat_language("555") == "en"

@@ -10,7 +10,11 @@ roads, relative dates, decoys); ``heldout_acled.jsonl`` (20 cases) is written li
 (villages with their district in brackets, "(month of)" dates, "[size=...]", fatality counts).
 The wire and ACLED sets were measured before any rule was changed for them (wire: type 87%, place 83%,
 rise precision 87%, recall 93%, decoys 57%; ACLED: 90%, 95%, 100%, 87%); their misses then guided
-general rules, so they are held-out no longer and stay as regression sets.
+general rules, so they are held-out no longer and stay as regression sets. ``heldout_local.jsonl``
+(30 cases in the habits of Libyan outlets' English and of Telegram posts) was measured untouched
+(type 80%, place 83%, rise precision 86%, recall 84%, flat 92%, decoys 57%) and then its misses'
+general kinds fixed (plural accidents, court rulings, "shells", "injured", a neighbourhood of a town
+named like a far village, background fighting "in 2016").
 ``bench/eval_dev.py`` ingests each one into an empty store and compares route scores before and after;
 every figure it reports must reach 0.85, or the set's measured floor in ``THRESHOLDS``.
 """
@@ -26,7 +30,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 DATA = PROJECT / "tests" / "data"
 #: Each held-out file and the number of cases it holds.
 HELDOUT = {"heldout.jsonl": 60, "heldout2.jsonl": 50, "heldout3.jsonl": 40,
-           "heldout_wire.jsonl": 30, "heldout_acled.jsonl": 20}
+           "heldout_wire.jsonl": 30, "heldout_acled.jsonl": 20, "heldout_local.jsonl": 30}
 THRESHOLD = 0.85
 #: Sets that do not reach THRESHOLD yet, with their measured floor (none today; heldout_wire's place
 #: figure was 0.83 when it was written, before the rules were extended).

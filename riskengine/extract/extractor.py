@@ -36,6 +36,9 @@ MAX_EVIDENCE = 600
 #: A landmark this far from the town a report puts it in is a namesake in that town.
 HOMONYM_KM = 30.0
 _POSSESSIVE = re.compile(r"['’]s\s+(?:(?:main|central|old|new)\s+)?", re.I)
+_QUARTER_OF = re.compile(r"\s+(?:neighbou?rhood|district|quarter|area|suburb|square|street|market)\s+(?:in|of|at)\s+"
+                         r"(?:the\s+(?:centre|center|heart|middle|outskirts|\w+ern\s+part)\s+of\s+)?(?:the\s+)?"
+                         r"(?:(?:city|town|village)\s+of\s+)?", re.I)
 _IN_OR_OF = re.compile(r"\s*(?:,|\bin|\bof|\bat)\s+(?:the\s+)?(?:(?:\w+ern\s+)?(?:city|town|village)\s+of\s+)?", re.I)
 #: How many sentences either side a cue's ``explains`` reaches ("The lorry had an accident.").
 EXPLAIN_REACH = 2
@@ -182,6 +185,8 @@ class Extractor:
                     (after is not None and _IN_OR_OF.fullmatch(text, m.end, after.start) and _far(m, after))
                     or (before is not None and _POSSESSIVE.fullmatch(text, before.end, m.start) and _far(m, before))):
                 continue
+            if after is not None and _QUARTER_OF.fullmatch(text, m.end, after.start) and _far(m, after):
+                continue  # "the al-Qalaa neighbourhood in the centre of Murzuq": not the village of that name
             out.append(m)
         return out
 
@@ -385,7 +390,7 @@ class Extractor:
 
 def _far(landmark: Mention, town: Mention) -> bool:
     """Whether a landmark is not the town's own: another parent, and far from it."""
-    return town.place.name != landmark.place.parent and geodesic_km(
+    return town.place.name != landmark.place.parent and landmark.place.name != town.place.name and geodesic_km(
         (landmark.place.lat, landmark.place.lon), (town.place.lat, town.place.lon)) > HOMONYM_KM
 
 

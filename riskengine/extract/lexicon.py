@@ -17,6 +17,7 @@ from typing import Any, Literal
 import ahocorasick
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..arabic import normalize_arabic
 from ..errors import RuleFileError
 from ..models import ACLED_EVENT_TYPES
 from ..rules import ACLED_SUB_EVENT_TYPES, RuleBook, parse_rule_file
@@ -24,11 +25,23 @@ from ..rules import ACLED_SUB_EVENT_TYPES, RuleBook, parse_rule_file
 EXTRACTION_DIR = "extraction"
 
 
+#: Proclitics an Arabic word may carry (conjunctions, prepositions, the article), longest first.
+ARABIC_PROCLITIC = "(?:وبال|وال|بال|فال|كال|لل|ال|وب|ول|فب|فل|وك|و|ف|ب|ل|ك)?"
+
+
+def _is_arabic_word(word: str) -> bool:
+    return any("\u0600" <= ch <= "\u06ff" for ch in word)
+
+
 def phrase_body(phrase: str) -> str:
-    """A phrase as a regex without its word boundaries (callers add them once around many phrases)."""
+    """A phrase as a regex without its word boundaries (callers add them once around many phrases).
+    An Arabic word may carry a proclitic ("و", "ب", "ال", "وال"...)."""
     parts = []
     for word in phrase.strip().split():
-        if word == "*":
+        if _is_arabic_word(word):
+            stem = word[:-1] if word.endswith("*") else word
+            parts.append(ARABIC_PROCLITIC + re.escape(stem) + (r"\w*" if word.endswith("*") else ""))
+        elif word == "*":
             parts.append(r"\w+(?:-\w+)*")  # one word, hyphenated or not ("machine-gun")
         elif word.endswith("*"):
             parts.append(re.escape(word[:-1]) + r"[\w'’-]*")
@@ -256,9 +269,9 @@ class Category:
         self._verify: dict[str, tuple[re.Pattern, int]] = {}
         for anchor, items in groups.items():
             alternation = "|".join(f"(?P<e{i}_{n}>{body})" for n, (i, body, _) in enumerate(items))
-            reach_back = max(before for _, _, before in items)
+            reach_back = max(before for _, _, before in items) + (4 if _is_arabic_word(anchor) else 0)
             self._verify[anchor] = (re.compile(bounded(alternation), re.IGNORECASE), reach_back)
-            self._automaton.add_word(anchor, (anchor, anchor not in partial_anchors))
+            self._automaton.add_word(anchor, (anchor, anchor not in partial_anchors, _is_arabic_word(anchor)))
         if groups:
             self._automaton.make_automaton()
         for word, items in keyword_entries.items():
@@ -283,9 +296,9 @@ class Category:
         found: dict[int, tuple[int, Any]] = {}
         if self._verify:
             size = len(low)
-            for end, (anchor, whole_word) in self._automaton.iter(low):
+            for end, (anchor, whole_word, glued) in self._automaton.iter(low):
                 start = end - len(anchor) + 1
-                if start > 0 and (low[start - 1].isalnum() or low[start - 1] == "_"):
+                if not glued and start > 0 and (low[start - 1].isalnum() or low[start - 1] == "_"):
                     continue
                 if whole_word and end + 1 < size and (low[end + 1].isalnum() or low[end + 1] == "_"):
                     continue
@@ -373,6 +386,67 @@ def words_regex(words: Sequence[str]) -> str:
     return bounded("|".join(phrase_body(w) for w in sorted(words, key=len, reverse=True)))
 
 
+class ArabicGeography(_Strict):
+    proximity: dict[str, list[str]] = Field(default_factory=dict)
+    region_suffixes: list[str] = Field(default_factory=list)
+    directions: dict[str, float] = Field(default_factory=dict)
+    road_words: list[str] = Field(default_factory=list)
+    coast_words: list[str] = Field(default_factory=list)
+    travel_words: list[str] = Field(default_factory=list)
+    foreign: list[list[str]] = Field(default_factory=list)
+    libya: list[str] = Field(default_factory=list)
+    not_places: list[str] = Field(default_factory=list)
+
+
+class ArabicLexicon(_Strict):
+    """``rules/extraction/arabic.yaml``: Arabic phrases that join the English entries of the same id."""
+
+    triggers: dict[str, list[str]] = Field(default_factory=dict)
+    cues: dict[str, list[str]] = Field(default_factory=dict)
+    history: list[HistoryClause] = Field(default_factory=list)
+    actors: dict[str, list[str]] = Field(default_factory=dict)
+    targets: dict[str, list[str]] = Field(default_factory=dict)
+    geography: ArabicGeography = Field(default_factory=ArabicGeography)
+
+
+def _joined(entries: list, extra: dict[str, list[str]], key: str, path: str, section: str) -> list:
+    """Entries with the Arabic phrases of the same id (or name) added; an unknown id is an error."""
+    known = {getattr(e, key) for e in entries}
+    unknown = [k for k in extra if k not in known]
+    if unknown:
+        raise RuleFileError(path, unknown[0], section, f"no {section[:-1]} with this {key} in the English lexicons")
+    return [e.model_copy(update={"phrases": e.phrases + [normalize_arabic(p) for p in extra.get(getattr(e, key), [])]})
+            for e in entries]
+
+
+def _with_arabic(ar: ArabicLexicon, path: str, events: Events, entities: Entities, geography: Geography
+                 ) -> tuple[Events, Entities, Geography]:
+    events = events.model_copy(update={
+        "triggers": _joined(events.triggers, ar.triggers, "id", path, "triggers"),
+        "cues": _joined(events.cues, ar.cues, "id", path, "cues"),
+        "history": events.history + ar.history,
+    })
+    entities = entities.model_copy(update={
+        "actors": _joined(entities.actors, ar.actors, "name", path, "actors"),
+        "targets": _joined(entities.targets, ar.targets, "name", path, "targets"),
+    })
+    g = ar.geography
+    norm = lambda words: [normalize_arabic(w) for w in words]  # noqa: E731
+    geography = geography.model_copy(update={
+        "proximity": _joined(geography.proximity, g.proximity, "id", path, "proximity"),
+        "region_suffixes": geography.region_suffixes.model_copy(
+            update={"phrases": geography.region_suffixes.phrases + norm(g.region_suffixes)}),
+        "directions": {**geography.directions, **{normalize_arabic(k): v for k, v in g.directions.items()}},
+        "road_words": geography.road_words + norm(g.road_words),
+        "coast_words": geography.coast_words + norm(g.coast_words),
+        "travel_words": geography.travel_words + norm(g.travel_words),
+        "foreign": geography.foreign + [norm(group) for group in g.foreign],
+        "libya": geography.libya + norm(g.libya),
+        "not_places": geography.not_places + norm(g.not_places),
+    })
+    return events, entities, geography
+
+
 class Lexicon:
     """Every extraction lexicon, validated against the taxonomy and compiled."""
 
@@ -418,6 +492,10 @@ class Lexicon:
                 if unknown:
                     raise RuleFileError(str(folder / "events.yaml"), trig.id, "tags",
                                         f"unknown tag(s) {unknown}; rules/taxonomy.yaml has: {', '.join(known)}")
+        arabic = folder / "arabic.yaml"
+        if arabic.exists():
+            events, entities, geography = _with_arabic(parse_rule_file(arabic, ArabicLexicon), str(arabic),
+                                                       events, entities, geography)
         ids = [t.id for t in events.triggers]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:

@@ -103,9 +103,10 @@ class PlaceFinder:
             best = gazetteer.lookup(surface)
             if not best:
                 continue
-            padded = f" {key} "
-            if padded not in self.automaton:
-                self.automaton.add_word(padded, (key.count(" ") + 1, len(padded), best[0]))
+            for form in _with_proclitics(key):  # Arabic: "وسبها", "بالزاويه" are the same names
+                padded = f" {form} "
+                if padded not in self.automaton:
+                    self.automaton.add_word(padded, (key.count(" ") + 1, len(padded), best[0]))
             if best[0] is place and len(key) >= FUZZY_MIN_LEN and (
                     place.kind in ("city", "town") or (major is not None and place.name in major)):
                 self._fuzzy.setdefault(key, place)
@@ -283,6 +284,18 @@ class PlaceFinder:
         if best is None or best[0][0] != key[0]:
             return None
         return self._fuzzy[best[0]]
+
+
+def _with_proclitics(key: str) -> list[str]:
+    """A normalised name, and for an Arabic one the forms it takes after a proclitic ("و", "ب",
+    "بال"...): normalize_name drops a word's leading article, so "الزاوية" is "زاويه" here."""
+    if key.isascii():
+        return [key]
+    first, _, rest = key.partition(" ")
+    tail = f" {rest}" if rest else ""
+    forms = [key] + [f"{p}{first}{tail}" for p in ("و", "ف", "ب", "ل", "ك", "وب", "ول", "فب", "وك")]
+    forms += [f"{p}ال{first}{tail}" for p in ("و", "ف", "ب", "ك", "وب")] + [f"لل{first}{tail}"]
+    return forms
 
 
 def _is_titlecase(word: str) -> bool:

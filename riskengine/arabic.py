@@ -1,0 +1,63 @@
+"""Arabic text as the extractor reads it: one spelling for the letters that are written several ways.
+
+Arabic news writes the same word with or without short vowels (tashkeel), with a tatweel stretch,
+with hamza on or under the alef or not, a taa marbuta or a haa, an alef maqsura or a yaa, and digits
+in Arabic-Indic or Latin form. :func:`normalize_arabic` folds all of that (pyarabic strips the
+marks), and turns Arabic punctuation into Latin, so the lexicons and the gazetteer are written once.
+The language of a report is told from its script: :func:`is_arabic`.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pyarabic.araby as araby
+
+#: Letters folded to one form (the gazetteer's normalize_name folds them the same way).
+_FOLD = str.maketrans({
+    "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ة": "ه", "ى": "ي", "ؤ": "و", "ئ": "ي",
+    "،": ",", "؛": ";", "؟": "?", "٪": "%",
+    **{chr(0x0660 + d): str(d) for d in range(10)},  # Arabic-Indic digits
+    **{chr(0x06F0 + d): str(d) for d in range(10)},  # Eastern Arabic-Indic (Persian) digits
+})
+_ARABIC_LETTER = re.compile(r"[\u0621-\u064A]")
+#: Proclitics that attach to a word: conjunctions, prepositions, the article, and their combinations.
+PROCLITICS = ("وبال", "وال", "بال", "فال", "كال", "لل", "ال", "وب", "ول", "وك", "فب", "فل", "و", "ف", "ب", "ل", "ك")
+
+
+def is_arabic(text: str, share: float = 0.3) -> bool:
+    """Whether a text is mostly Arabic script (its letters, not its digits or punctuation).
+
+    >>> is_arabic("هاجم مسلحون شاحنة قرب سبها"), is_arabic("Gunmen attacked a lorry near Sebha")
+    (True, False)
+    """
+    letters = sum(1 for ch in text if ch.isalpha())
+    return letters > 0 and len(_ARABIC_LETTER.findall(text)) / letters >= share
+
+
+def has_arabic(text: str) -> bool:
+    return _ARABIC_LETTER.search(text) is not None
+
+
+def normalize_arabic(text: str) -> str:
+    """Arabic text with its marks and tatweel stripped and its letters, digits and punctuation folded.
+
+    >>> normalize_arabic("أُصيبَ ٣ أشخاصٍ في مدينـــة سبهة؛ وقُتل آخر")
+    'اصيب 3 اشخاص في مدينه سبهه; وقتل اخر'
+    """
+    if not has_arabic(text) and not any("\u0660" <= ch <= "\u06F9" for ch in text):
+        return text
+    return araby.strip_tatweel(araby.strip_tashkeel(text)).translate(_FOLD)
+
+
+def without_proclitic(word: str) -> list[str]:
+    """The word and what is left of it without each proclitic it may carry (longest first).
+
+    >>> without_proclitic("وبالزاويه")
+    ['وبالزاويه', 'زاويه', 'الزاويه', 'بالزاويه']
+    """
+    out = [word]
+    for p in PROCLITICS:
+        if word.startswith(p) and len(word) - len(p) >= 3:
+            out.append(word[len(p):])
+    return out

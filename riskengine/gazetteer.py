@@ -43,7 +43,8 @@ _NON_WORD = re.compile(r"[\W_]+")
 _LATIN_ARTICLES = frozenset(
     "al el ul il ash esh as es ad ed ar er az ez at et an en ath eth adh edh ech aj ej ech".split()
 )
-_ARABIC_FOLD = str.maketrans({"ة": "ه", "ى": "ي", "ـ": None, "ٱ": "ا", "أ": "ا", "إ": "ا", "آ": "ا", "ؤ": "و", "ئ": "ي"})
+_ARABIC_FOLD = str.maketrans({"ة": "ه", "ى": "ي", "ـ": None, "ٱ": "ا", "أ": "ا", "إ": "ا", "آ": "ا", "ؤ": "و",
+                              "ئ": "ي"})
 
 
 def normalize_name(text: str) -> str:

@@ -61,3 +61,42 @@ def without_proclitic(word: str) -> list[str]:
         if word.startswith(p) and len(word) - len(p) >= 3:
             out.append(word[len(p):])
     return out
+
+
+_WEEKDAYS = {"الاثنين": "monday", "الثلاثاء": "tuesday", "الاربعاء": "wednesday", "الخميس": "thursday",
+             "الجمعه": "friday", "السبت": "saturday", "الاحد": "sunday"}
+_MONTHS = {"يناير": "january", "فبراير": "february", "مارس": "march", "ابريل": "april", "مايو": "may",
+           "يونيو": "june", "يوليو": "july", "اغسطس": "august", "سبتمبر": "september", "اكتوبر": "october",
+           "نوفمبر": "november", "ديسمبر": "december", "الكانون الثاني": "january", "كانون الثاني": "january",
+           "شباط": "february", "اذار": "march", "نيسان": "april", "ايار": "may", "حزيران": "june", "تموز": "july",
+           "اب": "august", "ايلول": "september", "تشرين الاول": "october", "تشرين الثاني": "november",
+           "كانون الاول": "december", "الماء": "may"}
+#: A weekday counts only after a word that makes it one ("يوم الجمعة"), not in "سوق الجمعة".
+_DAY_WORDS = r"(?:يوم|مساء|صباح|فجر|ليله|ظهر|عصر|ليل|صبيحه|منتصف ليل|امس|نهار)"
+_DATE_SUBS = [
+    (re.compile(rf"\b(?:[وف]?{_DAY_WORDS})\s+({'|'.join(_WEEKDAYS)})\b(?:\s+الماضي)?"),
+     lambda m: f" on {_WEEKDAYS[m.group(1)]} "),
+    (re.compile(rf"\b({'|'.join(_WEEKDAYS)})\s+الماضي\b"), lambda m: f" last {_WEEKDAYS[m.group(1)]} "),
+    (re.compile(r"\b(?:[وف]?)(?:امس|البارحه)\b|\bالليله الماضيه\b"), lambda m: " yesterday "),
+    (re.compile(r"\bاول امس\b"), lambda m: " the day before yesterday "),
+    (re.compile(r"\b(?:[وف]?)(?:اليوم|الليله|فجر اليوم|صباح اليوم|مساء اليوم)\b"), lambda m: " today "),
+    (re.compile(r"\bالاسبوع الماضي\b"), lambda m: " last week "),
+    (re.compile(r"\bالشهر الماضي\b"), lambda m: " last month "),
+    (re.compile(r"\b(\d{1,2})\s+(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\b(?:\s+(\d{4}))?"),
+     lambda m: f" {m.group(1)} {_MONTHS[m.group(2)]}{' ' + m.group(3) if m.group(3) else ''} "),
+]
+
+
+def english_dates(sentence: str) -> str:
+    """An Arabic sentence with its date words written as the English ones the date reader knows.
+
+    >>> english_dates("هاجم مسلحون شاحنة مساء الثلاثاء قرب سبها").split()[3:5]
+    ['on', 'tuesday']
+    >>> "friday" in english_dates("اشتباكات في سوق الجمعه")
+    False
+    """
+    if not has_arabic(sentence):
+        return sentence
+    for pattern, replace in _DATE_SUBS:
+        sentence = pattern.sub(replace, sentence)
+    return sentence

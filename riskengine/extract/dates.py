@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import dateparser
 
+from ..arabic import english_dates
+
 
 @dataclass(frozen=True)
 class DateGuess:
@@ -237,7 +239,7 @@ def incident_date(sentences: Sequence[str], published: dt.date) -> DateGuess:
         The first sentence's date; the publication date (precision 1, phrase None) when none has one.
     """
     for sentence in sentences:
-        guess = find_date(sentence, published)
+        guess = find_date(english_dates(sentence), published)
         if guess is not None:
             return guess
     return DateGuess(published, 1, None)

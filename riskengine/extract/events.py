@@ -115,6 +115,27 @@ def _number(token: str) -> int:
     return int(token) if token.isdigit() else NUMBER_WORDS.get(token, 0)
 
 
+#: Arabic number words as news writes them (normalised: taa marbuta as haa, alef without hamza).
+AR_NUMBERS = {"واحد": 1, "شخص": 1, "اثنين": 2, "اثنان": 2, "شخصين": 2, "ثلاثه": 3, "اربعه": 4, "خمسه": 5, "سته": 6,
+              "سبعه": 7, "ثمانيه": 8, "تسعه": 9, "عشره": 10, "عشرات": 12, "العشرات": 12}
+_AR_NUM = r"(\d+|" + "|".join(AR_NUMBERS) + ")"
+_AR_DEATHS = [
+    re.compile(rf"(?:مقتل|مصرع|وفاه|قتل|لقي)\s+{_AR_NUM}"),
+    re.compile(rf"{_AR_NUM}\s+(?:\S+\s+){{0,2}}(?:قتلى|قتيل|قتيلا|جثث|ضحايا)"),
+    re.compile(r"(?:مقتل|مصرع|اغتيال|وفاه)\s+(?:ال)?(?:سائق|شاب|مواطن|شخص|جندي|عنصر|رجل|امراه|طفل|حارس|شرطي)\w*"),
+]
+
+
+def _arabic_fatalities(text: str) -> int:
+    """Deaths an Arabic text reports: "مقتل 3", "ثلاثه قتلى", "مصرع سائق" (one)."""
+    best = 0
+    for pattern in _AR_DEATHS:
+        for m in pattern.finditer(text):
+            token = m.group(1) if m.groups() else "1"
+            best = max(best, int(token) if token.isdigit() else AR_NUMBERS.get(token, 1))
+    return best
+
+
 def fatalities(text: str) -> int:
     """Deaths a text reports, read conservatively: the largest single figure, not a sum.
 
@@ -129,6 +150,8 @@ def fatalities(text: str) -> int:
     >>> fatalities("One driver was killed and three were wounded.")
     1
     """
+    if any("\u0600" <= ch <= "\u06ff" for ch in text):
+        return _arabic_fatalities(text)
     low = text.lower()
     if not any(word in low for word in _DEATH_WORDS):
         return 0

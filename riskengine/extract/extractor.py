@@ -14,6 +14,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from ..arabic import normalize_arabic
 from ..gazetteer import Gazetteer, normalize_name
 from ..geo import geodesic_km
 from ..models import Incident, Place
@@ -133,6 +134,10 @@ class Extractor:
         self._foreign_before = re.compile(
             rf"(?:(?:{foreign})['’]s\s+(?:\w+\s+){{0,2}}|(?:{foreign})\s+(?:\w+\s+)?(?:city|town|port|capital)\s+of\s+)$",
             re.I)
+        arabic_foreign = [w for w in foreign_words if any("\u0600" <= ch <= "\u06ff" for ch in w)]
+        # "طرابلس اللبنانية", "طرابلس في لبنان": an Arabic name followed by another country
+        self._foreign_after_ar = re.compile(
+            rf"^\s*(?:,\s*)?(?:(?:في|ب)\s*)?(?:{words_regex(arabic_foreign)})" if arabic_foreign else r"(?!x)x")
         self._libya = re.compile(words_regex(geo.libya), re.I)
         self._also_abroad = {normalize_name(n) for n in geo.names_also_abroad}
         references = [NamedEntry(name=f"role:{name}", phrases=phrases) for name, phrases in geo.roles.items()]
@@ -166,7 +171,8 @@ class Extractor:
         for m in mentions:
             after = any(m.end <= h.start() <= m.end + 40 for h in foreign)
             before = any(m.start - 60 <= h.start() < m.start for h in foreign)
-            if after and self._foreign_after.search(text[m.end:m.end + 40]):
+            if after and (self._foreign_after.search(text[m.end:m.end + 40])
+                          or self._foreign_after_ar.search(text[m.end:m.end + 40])):
                 continue
             if before and self._foreign_before.search(text[max(0, m.start - 60):m.start]):
                 continue
@@ -268,7 +274,7 @@ class Extractor:
             Admiralty grade A-F of the source, if known.
         """
         filed_at = None  # the dateline's town: where the report was filed, not a sentence of it
-        text = blank_furniture(text)
+        text = blank_furniture(normalize_arabic(text))
         dateline = read_dateline(text, published)
         if dateline is not None:
             filed_at = next((m.place for m in self.libyan_mentions(dateline.place) if not m.says_who), None)

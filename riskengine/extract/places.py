@@ -98,7 +98,8 @@ class PlaceFinder:
         for surface, place in gazetteer.aliases():
             key = normalize_name(surface)
             is_name = surface == place.name
-            if not key or key in stop or key.isdigit() or len(key) < (MIN_NAME_LEN if is_name else MIN_ALIAS_LEN):
+            shortest = MIN_NAME_LEN if is_name or not key.isascii() else MIN_ALIAS_LEN  # سرت, هون, غات
+            if not key or key in stop or key.isdigit() or len(key) < shortest:
                 continue
             best = gazetteer.lookup(surface)
             if not best:

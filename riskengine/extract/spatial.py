@@ -149,6 +149,26 @@ class SpatialReader:
             rf"(?:(?:the\s+)?{ADJ}?{P}|({ANAPHORA}))", flags)
         self.direction_of = re.compile(rf"\b({direction})\s+of\b", flags)
         self.road_word = re.compile(road, flags)
+        # Arabic: "جنوب سرت بنحو 40 كم", "على بعد 40 كم جنوب سرت", "الكيلو 60 غرب سرت", "جنوب سرت",
+        # "بين سرت وودان", "الطريق الرابط بين سرت والجفرة", "طريق سرت - الجفرة"
+        ar_dirs = [d for d in dirs if any("\u0600" <= ch <= "\u06ff" for ch in d)]
+        if ar_dirs:
+            ar_dir = "|".join(re.escape(d) for d in ar_dirs)
+            km = r"(?P<km>\d+(?:[.,]\d+)?)\s*(?:كم|كلم|كيلو\s*متر\w*|كيلومتر\w*)"
+            about = r"(?:(?:ب|على\s+بعد|بمسافه|نحو|بنحو|حوالي|بحوالي|قرابه)\s*)?"
+            town = r"(?:(?:مدينه|بلده|قريه|منطقه)\s+)?"
+            self.ar_offsets = [
+                re.compile(rf"(?:الى\s+)?(?:ال)?(?P<dir>{ar_dir})\s+(?:من\s+)?{town}⟦(?P<ref>\d+)⟧\s*,?\s*{about}{km}"),
+                re.compile(rf"{about}{km}\s+(?:الى\s+)?(?:ال)?(?P<dir>{ar_dir})\s+(?:من\s+)?{town}⟦(?P<ref>\d+)⟧"),
+                re.compile(rf"(?:ال)?كيلو\s*(?P<km>\d+)\s+(?:ال)?(?P<dir>{ar_dir})\s+(?:من\s+)?{town}⟦(?P<ref>\d+)⟧"),
+            ]
+            self.ar_direction = re.compile(rf"(?:الى\s+)?(?:ال)?(?P<dir>{ar_dir})\s+(?:من\s+)?{town}⟦(?P<ref>\d+)⟧")
+        else:
+            self.ar_offsets, self.ar_direction = [], None
+        self.ar_stretches = [
+            re.compile(r"بين\s+(?:مدينتي\s+|مدينه\s+|بلدتي\s+)?⟦(\d+)⟧\s*(?:و\s*)?(?:مدينه\s+)?⟦(\d+)⟧"),
+            re.compile(r"(?:طريق|الطريق)\s+(?:[^\s⟦]+\s+){0,2}?⟦(\d+)⟧\s*[-–—/]\s*⟦(\d+)⟧"),
+        ]
 
     # ---- geometry helpers --------------------------------------------------------------------
 
@@ -411,6 +431,38 @@ class SpatialReader:
                                   places=[_ref(a, "reference")], description=f"{km:g} km {m.group('dir')} of {a.name}"))
             used_spans.append(m.span())
 
+        arabic = any("\u0600" <= ch <= "\u06ff" for ch in template)
+        for pattern in (self.ar_offsets if arabic and has_digit else ()):
+            for m in pattern.finditer(template):
+                if _inside(m.span(), used_spans):
+                    continue
+                a = places[int(m.group("ref"))]
+                km = float(m.group("km").replace(",", "."))
+                direction = m.group("dir")
+                lat, lon = self._offset(a, self.bearing[direction.lower()], km)
+                on_road = self._snap_to_road_from(a, km, (lat, lon), on_road=has_road or "بوابه" in low)
+                if on_road is not None:
+                    lat, lon = on_road
+                found.append(Location("point", 90, at(m), lat, lon, 2,
+                                      ROAD_POINT_RADIUS_KM if on_road else max(3.0, km * 0.15),
+                                      places=[_ref(a, "reference")],
+                                      description=f"{km:g} km {_compass(self.bearing[direction])} of {a.name}"))
+                used_spans.append(m.span())
+        for m in (self.ar_direction.finditer(template) if arabic and self.ar_direction is not None else ()):
+            if _inside(m.span(), used_spans):
+                continue
+            a = places[int(m.group("ref"))]
+            found.append(Location("point", 60, at(m), a.lat, a.lon, self.geo.offset_without_distance_precision,
+                                  self.geo.offset_without_distance_km, places=[_ref(a, "reference")],
+                                  description=f"{_compass(self.bearing[m.group('dir')])} of {a.name}"))
+        for pattern in (self.ar_stretches if arabic and several else ()):
+            for m in pattern.finditer(template):
+                a, b = places[int(m.group(1))], places[int(m.group(2))]
+                loc = self._stretch(a, b, 80, at(m), f"between {a.name} and {b.name}")
+                if loc:
+                    found.append(loc)
+                    used_spans.append(m.span())
+
         for m in (self.distance_from.finditer(template) if has_digit else ()):
             if _inside(m.span(), used_spans):
                 continue
@@ -500,7 +552,7 @@ class SpatialReader:
                     continue
                 phrase = template[m.start():m.start(1) - 1 if m.group(1) else m.start(2)].strip()
                 found.append(self._point(place, prox.rank, at(m), prox.geo_precision, prox.radius_km,
-                                         f"{_readable(phrase)} {place.name}", inferred))
+                                         f"{_readable(phrase, prox.id)} {place.name}", inferred))
         outskirts = next((p for p in self.geo.proximity if p.id == "outskirts"), None)
         for m in (self.possessive.finditer(template) if "s " in low else ()):
             place = places[int(m.group(1))]
@@ -619,8 +671,14 @@ def _template(clause: str, mentions: list[Mention]) -> tuple[str, _Offsets]:
 _PREPOSITIONS = ("in ", "at ", "near", "outside", "on ", "around", "inside", "close", "not far", "just ")
 
 
-def _readable(phrase: str) -> str:
+#: How an Arabic proximity phrase reads in an English summary, by its id in geography.yaml.
+_ARABIC_READINGS = {"outskirts": "outskirts of", "near": "near", "origin": "near", "district": "in", "in": "in"}
+
+
+def _readable(phrase: str, proximity_id: str = "") -> str:
     """A proximity phrase as it reads in a summary: "from" -> "near", "gate of" -> "at the gate of"."""
+    if any("\u0600" <= ch <= "\u06ff" for ch in phrase):
+        return _ARABIC_READINGS.get(proximity_id, "near")
     phrase = phrase.lower()
     if phrase == "from":
         return "near"
@@ -629,6 +687,12 @@ def _readable(phrase: str) -> str:
     if phrase.startswith(("district", "neighbourhood", "neighborhood", "quarter", "centre", "center", "central")):
         return f"in the {phrase}"
     return f"at the {phrase}"
+
+
+def _compass(bearing: float) -> str:
+    """A bearing as the English word for it (summaries are in English whatever the report's language)."""
+    words = ("north", "north-east", "east", "south-east", "south", "south-west", "west", "north-west")
+    return words[round(bearing / 45) % 8]
 
 
 def _km(m: re.Match) -> float:

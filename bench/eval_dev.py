@@ -17,8 +17,8 @@ wrong precision    the place is right, but the location is too vague or too wide
 no route           a labelled route is not in the road network
 =================  =========================================================================
 
-Run: ``python bench/eval_dev.py [-v] [CASES.jsonl ...]`` (default: ``dev.jsonl`` and
-``real_dev.jsonl`` from ``../shared/eval``). The real passages are for measuring only.
+Run: ``python bench/eval_dev.py [-v] [CASES.jsonl ...]`` (default: ``dev.jsonl``, ``real_dev.jsonl`` and
+``real_dev_ar.jsonl`` from ``../shared/eval``). The real passages are for measuring only.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from riskengine.geo import geodesic_km
 from riskengine.store import Store
 
 EVAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval"
-DEFAULT_SETS = [EVAL_DIR / "dev.jsonl", EVAL_DIR / "real_dev.jsonl"]
+DEFAULT_SETS = [EVAL_DIR / "dev.jsonl", EVAL_DIR / "real_dev.jsonl", EVAL_DIR / "real_dev_ar.jsonl"]
 PLACE_TOLERANCE_KM = 25.0
 CAUSES = ("no incident", "decoy taken", "wrong type", "place not found", "wrong candidate", "wrong precision",
           "no route")

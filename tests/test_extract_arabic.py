@@ -1,0 +1,86 @@
+"""Arabic reports and posts, read like English ones (our own sentences)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from riskengine.arabic import english_dates, is_arabic, normalize_arabic, without_proclitic
+from riskengine.geo import geodesic_km
+
+PUBLISHED = dt.date(2026, 11, 20)  # a Friday
+
+
+def _found(engine, text):
+    return [i for i in engine.extract_text(text, PUBLISHED) if i.acled_event]
+
+
+def _near(engine, inc, name, km=25.0):
+    place = engine.gazetteer.resolve(name)
+    return geodesic_km((inc.lat, inc.lon), (place.lat, place.lon)) <= km
+
+
+def test_the_language_is_told_from_the_script():
+    assert is_arabic("كمين لمسلحين قرب هون")
+    assert not is_arabic("An ambush near Hun, قرب هون")
+    assert is_arabic("كمين لمسلحين قرب هون مساء أمس on the road")
+
+
+def test_orthography_is_folded():
+    assert normalize_arabic("إغلاقُ الطريقِ الرابطِ بين مدينتي زليتن ومصراتة") == \
+        "اغلاق الطريق الرابط بين مدينتي زليتن ومصراته"
+    assert normalize_arabic("قُتِل ٣ أشخاص") == "قتل 3 اشخاص"
+    assert "الزاويه" in without_proclitic("بالزاويه")
+
+
+def test_arabic_weekdays_count_back_from_publication_but_souq_al_jumaa_is_not_friday():
+    assert "tuesday" in english_dates("وقع الهجوم مساء الثلاثاء")
+    assert "friday" not in english_dates("اشتباكات في منطقة سوق الجمعه")
+
+
+def test_an_ambush_on_the_road_between_two_towns(engine):
+    text = "نصب مسلحون كمينا لشاحنة وقود على الطريق بين سبها وبراك مساء الثلاثاء، ما أدى إلى مقتل سائقها."
+    inc = _found(engine, text)[0]
+    assert inc.event_type == "Violence against civilians"
+    assert "ambush" in inc.tags
+    assert inc.segments == ["fezzan-brak-sebha"]
+    assert inc.date == dt.date(2026, 11, 17)
+    assert inc.fatalities == 1
+    assert inc.actors == ["Unidentified armed group"]
+    assert "fuel tanker" in inc.targets
+
+
+def test_a_point_south_of_a_town_on_the_road(engine):
+    inc = _found(engine, "انفجرت عبوة ناسفة جنوب سرت بنحو 50 كم على الطريق الرابط بين سرت وودان يوم الأحد.")[0]
+    assert inc.sub_event_type == "Remote explosive/landmine/IED"
+    sirte = engine.gazetteer.resolve("Sirte")
+    assert 35 <= geodesic_km((inc.lat, inc.lon), (sirte.lat, sirte.lon)) <= 60
+    assert "jufra-sirte-waddan" in engine.touched_segments([inc])[0]
+
+
+@pytest.mark.parametrize("text, event_type, place", [
+    ("اندلعت اشتباكات مسلحة في مدينة الزاوية فجر اليوم بين مجموعتين مسلحتين.", "Battles", "Zawiya"),
+    ("خطف مسلحون مجهولون طبيبا بالقرب من الكفرة يوم الخميس الماضي.", "Violence against civilians", "Kufra"),
+    ("استهدفت غارة جوية بطائرة مسيرة سيارة قرب مرزق صباح السبت.", "Explosions/Remote violence", "Murzuq"),
+    ("أغلق محتجون الطريق الساحلي عند مدخل زليتن بالإطارات المشتعلة.", "Protests", "Zliten"),
+])
+def test_event_types_and_places(engine, text, event_type, place):
+    inc = _found(engine, text)[0]
+    assert inc.event_type == event_type
+    assert _near(engine, inc, place)
+
+
+@pytest.mark.parametrize("text", [
+    "قتل ثلاثة أشخاص في اشتباكات بمدينة طرابلس اللبنانية يوم الجمعة.",
+    "غمرت السيول شوارع مدينة غات بعد أمطار غزيرة يوم الأربعاء.",
+    "فاز فريق الأهلي على الاتحاد في مباراة كرة القدم بملعب طرابلس.",
+])
+def test_decoys_give_no_incident(engine, text):
+    assert _found(engine, text) == []
+
+
+def test_mixed_arabic_and_english(engine):
+    inc = _found(engine, "Armed men stopped a bus near سبها on Monday and abducted two passengers.")[0]
+    assert inc.event_type == "Violence against civilians"
+    assert _near(engine, inc, "Sebha")

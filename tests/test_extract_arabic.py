@@ -84,3 +84,32 @@ def test_mixed_arabic_and_english(engine):
     inc = _found(engine, "Armed men stopped a bus near سبها on Monday and abducted two passengers.")[0]
     assert inc.event_type == "Violence against civilians"
     assert _near(engine, inc, "Sebha")
+
+
+def test_an_attack_that_kills_soldiers_is_a_battle(engine):
+    inc = _found(engine, "قتل أربعة جنود في هجوم شنه مسلحون على بوابة أمنية قرب هون فجر الخميس.")[0]
+    assert inc.event_type == "Battles"
+    assert _near(engine, inc, "Hun")
+
+
+def test_marches_are_not_drones(engine):
+    inc = _found(engine, "خرجت مسيرات احتجاجية في شوارع مصراتة مساء السبت للمطالبة بتحسين الخدمات.")[0]
+    assert inc.event_type == "Protests"
+
+
+def test_what_a_protest_denounces_is_not_an_event(engine):
+    text = "نظم أهالي غريان وقفة احتجاجية يوم الأحد تنديدا بعمليات الخطف والقتل على الطريق."
+    inc = _found(engine, text)[0]
+    assert inc.event_type == "Protests"
+
+
+def test_a_report_set_abroad_never_names_a_libyan_village(engine):
+    text = "هاجم مسلحون حاجزا عسكريا جنوب مدينة العريش في شمال سيناء فجر الأحد."
+    assert _found(engine, text) == []
+
+
+def test_shelling_told_within_a_battle_is_the_battle(engine):
+    text = ("اندلعت اشتباكات عنيفة بين مجموعتين مسلحتين في تاجوراء مساء الجمعة. "
+            "وسمع دوي قصف مدفعي طوال الليل.")
+    inc = _found(engine, text)[0]
+    assert inc.event_type == "Battles"

@@ -24,7 +24,7 @@ from .dates import incident_date, is_historical
 from .document import blank_furniture, read_dateline
 from .events import EventReading, cue_effect, fatalities, reading_from_hits, strip_history
 from .lexicon import Category, Lexicon, NamedEntry, PhraseEntry, Trigger, words_regex
-from .places import Mention, PlaceFinder
+from .places import MINOR_KINDS, Mention, PlaceFinder
 from .spatial import Location, SpatialReader
 
 ABBREVIATIONS = frozenset("mr mrs ms dr gen maj col lt capt sgt st no prof brig cpl rev u.s u.n vs jr sr".split())
@@ -137,7 +137,8 @@ class Extractor:
         arabic_foreign = [w for w in foreign_words if any("\u0600" <= ch <= "\u06ff" for ch in w)]
         # "طرابلس اللبنانية", "طرابلس في لبنان": an Arabic name followed by another country
         self._foreign_after_ar = re.compile(
-            rf"^\s*(?:,\s*)?(?:(?:في|ب)\s*)?(?:{words_regex(arabic_foreign)})" if arabic_foreign else r"(?!x)x")
+            rf"^\s*(?:,\s*)?(?:(?:في|ب)\s*)?(?:(?:شمال|جنوب|شرق|غرب)(?:ي)?\s+)?(?:{words_regex(arabic_foreign)})"
+            if arabic_foreign else r"(?!x)x")
         self._libya = re.compile(words_regex(geo.libya), re.I)
         self._also_abroad = {normalize_name(n) for n in geo.names_also_abroad}
         references = [NamedEntry(name=f"role:{name}", phrases=phrases) for name, phrases in geo.roles.items()]
@@ -178,6 +179,8 @@ class Extractor:
                 continue
             if foreign_report and normalize_name(m.surface) in self._also_abroad:
                 continue
+            if foreign_report and m.place.kind in MINOR_KINDS and m.place.name not in self.network.graph:
+                continue  # a report set abroad that never names Libya: a village name there is a namesake
             kept.append(m)
         return kept
 
@@ -410,7 +413,8 @@ def _retyped_trigger(trigger: Trigger, lexicon: Lexicon, text: str) -> Trigger:
 
 def _absorb(into: _Candidate, other: _Candidate) -> None:
     lead_says = other.sentence_index == 0 < into.sentence_index  # a report's lead says what happened
-    if lead_says or other.reading.trigger.priority > into.reading.trigger.priority:
+    cancelled = other.reading.trigger.id in into.reading.trigger.cancels  # shelling told within a battle
+    if not cancelled and (lead_says or other.reading.trigger.priority > into.reading.trigger.priority):
         # "a checkpoint outside Sokna ... two passengers were taken away": the graver event names it
         into.extra_tags.extend(t for t in into.reading.tags if t not in into.extra_tags)
         into.reading = other.reading

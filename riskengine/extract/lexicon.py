@@ -396,6 +396,7 @@ class ArabicGeography(_Strict):
     foreign: list[list[str]] = Field(default_factory=list)
     libya: list[str] = Field(default_factory=list)
     not_places: list[str] = Field(default_factory=list)
+    names_also_abroad: list[str] = Field(default_factory=list)
 
 
 class ArabicLexicon(_Strict):
@@ -404,6 +405,7 @@ class ArabicLexicon(_Strict):
     triggers: dict[str, list[str]] = Field(default_factory=dict)
     cues: dict[str, list[str]] = Field(default_factory=dict)
     history: list[HistoryClause] = Field(default_factory=list)
+    retype: dict[str, list[str]] = Field(default_factory=dict)
     actors: dict[str, list[str]] = Field(default_factory=dict)
     targets: dict[str, list[str]] = Field(default_factory=dict)
     geography: ArabicGeography = Field(default_factory=ArabicGeography)
@@ -425,6 +427,7 @@ def _with_arabic(ar: ArabicLexicon, path: str, events: Events, entities: Entitie
         "triggers": _joined(events.triggers, ar.triggers, "id", path, "triggers"),
         "cues": _joined(events.cues, ar.cues, "id", path, "cues"),
         "history": events.history + ar.history,
+        "retype": _joined(events.retype, ar.retype, "id", path, "retype"),
     })
     entities = entities.model_copy(update={
         "actors": _joined(entities.actors, ar.actors, "name", path, "actors"),
@@ -443,6 +446,7 @@ def _with_arabic(ar: ArabicLexicon, path: str, events: Events, entities: Entitie
         "foreign": geography.foreign + [norm(group) for group in g.foreign],
         "libya": geography.libya + norm(g.libya),
         "not_places": geography.not_places + norm(g.not_places),
+        "names_also_abroad": geography.names_also_abroad + norm(g.names_also_abroad),
     })
     return events, entities, geography
 

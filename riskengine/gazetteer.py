@@ -220,9 +220,10 @@ class Gazetteer:
             ((round(score), self._index[key][0][1]) for key, score, _ in hits),
             key=lambda h: (-h[0], KIND_RANK.get(h[1].kind, _UNRANKED), -(h[1].population or 0)),
         )
+        arabic = not query.isascii()  # "did you mean" in the script the user wrote
         names: list[str] = []
         for _score, place in ranked:
-            canonical = place.name
+            canonical = arabic_name(place) if arabic else place.name
             if canonical not in names:
                 names.append(canonical)
             if len(names) == limit:
@@ -262,6 +263,15 @@ class Gazetteer:
 def _rank(place: Place, is_alias: bool) -> tuple:
     """Sort key of a name's places: towns before landmarks, own names before aliases, bigger first."""
     return (place.kind in LANDMARK_KINDS, is_alias, KIND_RANK.get(place.kind, _UNRANKED), -(place.population or 0))
+
+
+def arabic_name(place: Place) -> str:
+    """A place's name in Arabic script (its first Arabic alias), else its canonical name.
+
+    >>> arabic_name(Place("Sebha", 27.0, 14.4, aliases=("Sabha", "سبها")))
+    'سبها'
+    """
+    return next((a for a in place.aliases if any("\u0600" <= ch <= "\u06ff" for ch in a)), place.name)
 
 
 def _read_places(path: Path) -> list[Place]:

@@ -22,10 +22,11 @@ import time
 from typing import NamedTuple
 
 from riskengine.engine import DEFAULT_SEEDS_DIR, RiskEngine
-from riskengine.gazetteer import Gazetteer
+from riskengine.gazetteer import Gazetteer, arabic_name
 from riskengine.models import Place
 
 TARGET_PER_SECOND = 500.0
+TARGET_AR_PER_SECOND = 300.0
 TARGET_WORDS = 300
 #: Report sizes (KB) of the sweep: a long feed item, a file dump, a whole archive pasted as one text.
 SWEEP_KB = (100, 400, 1600, 6400, 20480)
@@ -105,6 +106,50 @@ FILLER = [
 ]
 
 
+# ---- the same material in Arabic (our own sentences), for --language ar --------------------------
+
+AR_INCIDENTS = [
+    "نصب مسلحون كمينا لقافلة من سيارات النقل {loc} {when}، ما أدى إلى مقتل سائقين.",
+    "أقامت مجموعة مسلحة بوابة وهمية {loc} وخطفت ثلاثة مسافرين {when}.",
+    "اختطف تاجر عند نقطة تفتيش {loc} {when} بحسب ما أفاد أقاربه.",
+    "اندلعت اشتباكات عنيفة بين كتيبتين متنافستين {loc} {when}.",
+    "استهدفت غارة بطائرة مسيرة سيارة {loc} {when} ولم يعرف عدد الضحايا.",
+    "انفجر لغم أرضي تحت سيارة {loc} {when} ما أدى إلى إصابة أسرة من خمسة أفراد.",
+    "سطا مسلحون على شاحنة وقود {loc} {when} واستولوا على هاتف السائق.",
+    "أغلقت مجموعة مسلحة الطريق {loc} {when} وعلقت مئات السيارات.",
+    "أغلق محتجون الطريق الساحلي {loc} {when} بالإطارات المشتعلة.",
+]
+AR_SPATIAL_ONE = ["بالقرب من {a}", "في ضواحي {a}", "{d} {a} بنحو {km} كم", "عند مدخل {a}", "في مدينة {a}"]
+AR_SPATIAL_TWO = ["على الطريق بين {a} و{b}", "على الطريق الرابط بين {a} و{b}", "{d} {a} بنحو {km} كم على الطريق إلى {b}"]
+AR_WHEN = ["يوم الاثنين", "مساء الثلاثاء", "فجر الأربعاء", "يوم الخميس الماضي", "أمس", "صباح اليوم", "الأسبوع الماضي"]
+AR_FILLER = [
+    "ويعد الطريق الشريان الرئيسي بين الساحل وحقول النفط في الجنوب وتعبره معظم شاحنات الوقود.",
+    "ويقول المسافرون إن الرحلة باتت تستغرق ضعف الوقت بسبب كثرة البوابات.",
+    "وقال متحدث باسم المجلس البلدي إن الوضع تحت السيطرة ودعا إلى الهدوء.",
+    "وارتفعت أسعار الوقود في {a} ثلاثة أضعاف منذ الصيف وامتدت الطوابير أمام المحطات.",
+    "ويشكو المزارعون في {a} من ارتفاع أسعار الأعلاف والأسمدة.",
+    "وأعلن المصرف المركزي إجراءات جديدة لتخفيف نقص السيولة في المناطق الجنوبية.",
+    "واجتمع أعيان من {a} و{b} لبحث إعادة فتح السوق وعودة الأسر النازحة.",
+    "وتقول منظمات الإغاثة إن آلاف المهاجرين يعبرون المنطقة كل شهر في طريقهم إلى الساحل.",
+    "وعادت المدارس في {a} إلى العمل بعد العطلة رغم أن كثيرا من المعلمين لم يتقاضوا رواتبهم.",
+    "وتغطية الهاتف المحمول ضعيفة خارج المدن ما يصعب طلب النجدة على الطريق.",
+    "ويفتقر المستشفى في {a} إلى الأدوية الأساسية ويعتمد على التبرعات.",
+    "واستؤنف الإنتاج في حقل نفطي قريب بعد توقف دام عدة أسابيع.",
+    "وارتفع سعر الخبز مجددا هذا الشهر بحسب أصحاب المحلات في السوق القديم.",
+]
+AR_COMPASS = {"north": "شمال", "north-east": "شمال شرق", "east": "شرق", "south-east": "جنوب شرق", "south": "جنوب",
+              "south-west": "جنوب غرب", "west": "غرب", "north-west": "شمال غرب"}
+
+
+class Templates(NamedTuple):
+    incidents: list[str]
+    spatial_one: list[str]
+    spatial_two: list[str]
+    when: list[str]
+    filler: list[str]
+    compass: dict[str, str]  # English compass word -> the word the templates use
+
+
 class Report(NamedTuple):
     text: str
     published: dt.date
@@ -129,6 +174,14 @@ class Geography(NamedTuple):
     legs: list[tuple[str, str, str, float]]
 
 
+def arabic_geography(geo: Geography, gazetteer: Gazetteer) -> Geography:
+    """The same towns and legs, named in Arabic script (towns without an Arabic name left out)."""
+    names = {t: arabic_name(gazetteer.resolve(t)) for t in geo.towns}
+    names = {t: n for t, n in names.items() if n != t}
+    return Geography([names[t] for t in geo.towns if t in names],
+                     [(names[a], names[b], d, km) for a, b, d, km in geo.legs if a in names and b in names])
+
+
 def geography(gazetteer: Gazetteer, engine: RiskEngine) -> Geography:
     """Towns on the road network that the gazetteer knows, and the road legs between them."""
     towns = [name for name in engine.network.nodes() if name in gazetteer]
@@ -145,28 +198,29 @@ def geography(gazetteer: Gazetteer, engine: RiskEngine) -> Geography:
 class ReportMaker:
     """Builds report texts from the templates above, drawing every choice from one seeded RNG."""
 
-    def __init__(self, geo: Geography, seed: int):
+    def __init__(self, geo: Geography, seed: int, templates: Templates | None = None):
         self.geo = geo
         self.rng = random.Random(seed)
+        self.t = templates or ENGLISH
 
     def _fill(self, template: str) -> str:
         rng = self.rng
         a, b = rng.sample(self.geo.towns, 2)
-        return template.format(a=a, b=b, d=rng.choice(COMPASS), km=rng.choice((10, 25, 40, 60, 85)),
+        return template.format(a=a, b=b, d=self.t.compass[rng.choice(COMPASS)], km=rng.choice((10, 25, 40, 60, 85)),
                                day=rng.randint(1, 28), month=rng.choice(MONTHS))
 
     def _place_phrase(self) -> str:
         rng = self.rng
         if rng.random() < 0.5:
-            return self._fill(rng.choice(SPATIAL_ONE))
+            return self._fill(rng.choice(self.t.spatial_one))
         a, b, direction, length = rng.choice(self.geo.legs)
         km = max(5, int(length * rng.uniform(0.2, 0.8)) // 5 * 5)
-        return rng.choice(SPATIAL_TWO).format(a=a, b=b, d=direction, km=km)
+        return rng.choice(self.t.spatial_two).format(a=a, b=b, d=self.t.compass[direction], km=km)
 
     def incident_sentence(self) -> str:
         loc = self._place_phrase()
-        when = self._fill(self.rng.choice(WHEN))
-        return self.rng.choice(INCIDENTS).format(loc=loc, when=when)
+        when = self._fill(self.rng.choice(self.t.when))
+        return self.rng.choice(self.t.incidents).format(loc=loc, when=when)
 
     def report(self) -> Report:
         rng = self.rng
@@ -175,9 +229,9 @@ class ReportMaker:
         sentences = [self.incident_sentence() for _ in range(n_incidents)]
         words = sum(len(s.split()) for s in sentences)
         target = rng.randint(TARGET_WORDS - 30, TARGET_WORDS + 30)
-        fillers = rng.sample(FILLER, len(FILLER))
+        fillers = rng.sample(self.t.filler, len(self.t.filler))
         while words < target:
-            s = self._fill(fillers.pop() if fillers else rng.choice(FILLER))
+            s = self._fill(fillers.pop() if fillers else rng.choice(self.t.filler))
             sentences.append(s)
             words += len(s.split())
         # The lead is the first incident (if any); the other sentences are shuffled into paragraphs.
@@ -188,8 +242,8 @@ class ReportMaker:
         return Report("\n\n".join(paragraphs), published, words, n_incidents)
 
 
-def make_reports(n: int, seed: int, geo: Geography) -> list[Report]:
-    maker = ReportMaker(geo, seed)
+def make_reports(n: int, seed: int, geo: Geography, templates: Templates | None = None) -> list[Report]:
+    maker = ReportMaker(geo, seed, templates)
     return [maker.report() for _ in range(n)]
 
 
@@ -232,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="time the whole set this many times; report the median and the best (default 3)")
     parser.add_argument("--profile", action="store_true",
                         help="run the timed loop under cProfile and print the top 25 functions by cumulative time")
+    parser.add_argument("--language", choices=("en", "ar"), default="en",
+                        help="generate English (default) or Arabic reports; the Arabic target is "
+                             f"{TARGET_AR_PER_SECOND:.0f} reports/s")
     parser.add_argument("--sweep", default=",".join(map(str, SWEEP_KB)),
                         help="report sizes in KB for the size sweep, comma-separated ('' for none; "
                              f"default {','.join(map(str, SWEEP_KB))})")
@@ -248,8 +305,12 @@ def main(argv: list[str] | None = None) -> int:
     engine = RiskEngine.open(db="sqlite:///:memory:")
     gazetteer = Gazetteer.load(DEFAULT_SEEDS_DIR)
     geo = geography(gazetteer, engine)
-    reports = make_reports(args.reports, args.seed, geo)
-    warm = make_reports(WARM_UP, args.seed + 1, geo)
+    templates = ARABIC if args.language == "ar" else ENGLISH
+    if args.language == "ar":
+        geo = arabic_geography(geo, gazetteer)
+    target = TARGET_AR_PER_SECOND if args.language == "ar" else TARGET_PER_SECOND
+    reports = make_reports(args.reports, args.seed, geo, templates)
+    warm = make_reports(WARM_UP, args.seed + 1, geo, templates)
     time_extraction(engine, warm)
 
     profiler = cProfile.Profile() if args.profile else None
@@ -277,8 +338,9 @@ def main(argv: list[str] | None = None) -> int:
                                                       f" (median round; best {n / timings[0]:.0f})"))
     print(f"incidents found per report {found / n:.2f} (planted {planted / n:.2f}; "
           f"{with_any / n:.0%} of reports with one)")
-    verdict = "met" if rate >= TARGET_PER_SECOND else "NOT met"
-    print(f"target {TARGET_PER_SECOND:.0f} reports/s      {verdict}")
+    verdict = "met" if rate >= target else "NOT met"
+    print(f"language                   {args.language}")
+    print(f"target {target:.0f} reports/s      {verdict}")
     if sweep:
         print("size sweep (one report)    KB, seconds, seconds per MB, incidents")
         for kb, secs, count in size_sweep(engine, reports, sweep):
@@ -288,6 +350,10 @@ def main(argv: list[str] | None = None) -> int:
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
         print(out.getvalue())
     return 0
+
+
+ENGLISH = Templates(INCIDENTS, SPATIAL_ONE, SPATIAL_TWO, WHEN, FILLER, {c: c for c in COMPASS})
+ARABIC = Templates(AR_INCIDENTS, AR_SPATIAL_ONE, AR_SPATIAL_TWO, AR_WHEN, AR_FILLER, AR_COMPASS)
 
 
 if __name__ == "__main__":

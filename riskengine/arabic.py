@@ -21,6 +21,8 @@ _FOLD = str.maketrans({
     **{chr(0x06F0 + d): str(d) for d in range(10)},  # Eastern Arabic-Indic (Persian) digits
 })
 _ARABIC_LETTER = re.compile(r"[\u0621-\u064A]")
+#: Short vowels and other marks, and the tatweel: pyarabic's tables, stripped with one regex (fast).
+_MARKS = re.compile("[" + "".join(araby.TASHKEEL) + araby.TATWEEL + araby.MINI_ALEF + "]")
 #: Proclitics that attach to a word: conjunctions, prepositions, the article, and their combinations.
 PROCLITICS = ("وبال", "وال", "بال", "فال", "كال", "لل", "ال", "وب", "ول", "وك", "فب", "فل", "و", "ف", "ب", "ل", "ك")
 
@@ -47,7 +49,7 @@ def normalize_arabic(text: str) -> str:
     """
     if not has_arabic(text) and not any("\u0660" <= ch <= "\u06F9" for ch in text):
         return text
-    return araby.strip_tatweel(araby.strip_tashkeel(text)).translate(_FOLD)
+    return _MARKS.sub("", text).translate(_FOLD)
 
 
 def without_proclitic(word: str) -> list[str]:

@@ -33,6 +33,16 @@ def test_extract_throughput_runs(capsys):
     assert [row[0] for row in sweep] == ["8", "32"], out
 
 
+def test_extract_throughput_runs_on_arabic_reports(capsys):
+    bench = load_script("extract_throughput")
+    assert bench.main(["--reports", "20", "--seed", "7", "--language", "ar", "--sweep", ""]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "language                   ar" in lines
+    assert any(line.startswith("target 300 reports/s") for line in lines)
+    found = next(line for line in lines if line.startswith("incidents found per report"))
+    assert not found.split()[4].startswith("0.0"), found  # the Arabic reports are read, not skipped
+
+
 def test_extract_throughput_reports_are_deterministic():
     bench = load_script("extract_throughput")
     geo = bench.Geography(["Sirte", "Sebha", "Hun"], [("Sirte", "Hun", "south", 220.0)])

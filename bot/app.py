@@ -42,17 +42,18 @@ from riskengine.subscriptions import Subscriptions
 
 from . import handlers
 from .handlers import MAX_PLACE_WORDS, NEAR_KM
+from .i18n import N_
 from .settings import BotSettings
 
 log = logging.getLogger("bot")
 
-SEPARATORS = frozenset({"-", "–", "—", "->", "→", "to"})
-COMMANDS = [("risk", "Risk of a road route: /risk Sirte Sebha"), ("routes", "The main routes"),
-            ("incidents", "Recent incidents near a place: /incidents Sokna"),
-            ("subscribe", "Alerts about a route: /subscribe Misrata Sebha 3"),
-            ("subscriptions", "Your subscriptions"), ("unsubscribe", "Stop a subscription"),
-            ("quiet", "Quiet hours: /quiet 22:00-06:00"), ("report", "File a report (analysts)"),
-            ("help", "What this bot does")]
+SEPARATORS = frozenset({"-", "–", "—", "->", "→", "←", "to", "إلى", "الى"})
+COMMANDS = [("risk", N_("Risk of a road route: /risk Sirte Sebha")), ("routes", N_("The main routes")),
+            ("incidents", N_("Recent incidents near a place: /incidents Sokna")),
+            ("subscribe", N_("Alerts about a route: /subscribe Misrata Sebha 3")),
+            ("subscriptions", N_("Your subscriptions")), ("unsubscribe", N_("Stop a subscription")),
+            ("quiet", N_("Quiet hours: /quiet 22:00-06:00")), ("report", N_("File a report (analysts)")),
+            ("language", N_("Language: /language ar · /language en")), ("help", N_("What this bot does"))]
 
 
 @dataclass(frozen=True)
@@ -220,8 +221,9 @@ async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if verdict == "warn" and update.effective_chat is not None:
         per_minute = context.bot_data["riskengine"].settings.commands_per_minute
-        await context.bot.send_message(update.effective_chat.id,
-                                       f"Slow down, please: at most {per_minute} commands a minute.",
+        tr = await handlers.tr_of(update, context)
+        await context.bot.send_message(update.effective_chat.id, tr._(
+            "Slow down, please: at most {n} commands a minute.").format(n=tr.iso(per_minute)),
                                        parse_mode=ParseMode.HTML)
     elif update.callback_query:
         await update.callback_query.answer()
@@ -231,6 +233,9 @@ async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def post_init(application: Application) -> None:
     """Publish the command list (the menu users see)."""
     await application.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+    arabic = handlers.translator("ar")  # the menu of users whose Telegram speaks Arabic
+    await application.bot.set_my_commands([BotCommand(name, arabic._(text)) for name, text in COMMANDS],
+                                          language_code="ar")
 
 
 def build_application(engine: RiskEngine, settings: BotSettings, *, subscriptions: Subscriptions,
@@ -270,7 +275,7 @@ def build_application(engine: RiskEngine, settings: BotSettings, *, subscription
     commands = {"start": handlers.start, "help": handlers.start, "risk": handlers.risk, "routes": handlers.routes,
                 "incidents": handlers.incidents, "subscribe": handlers.subscribe,
                 "subscriptions": handlers.subscriptions, "unsubscribe": handlers.unsubscribe,
-                "quiet": handlers.quiet, "report": handlers.report}
+                "quiet": handlers.quiet, "report": handlers.report, "language": handlers.language}
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback))
     app.add_handler(CallbackQueryHandler(handlers.button_pressed))

@@ -24,6 +24,7 @@ from riskengine.errors import RiskEngineError
 from riskengine.subscriptions import SubscriptionError, parse_quiet_hours
 
 from . import render
+from .i18n import N_, Translator, arabic_names, normalize_language, pick_language, translator
 
 if TYPE_CHECKING:
     from .app import BotServices, Side
@@ -35,16 +36,32 @@ MAX_ARGS_CHARS = 200
 MAX_PLACE_WORDS = 8
 CALLBACK_LIMIT = 64
 USAGE = {
-    "risk": "Usage: /risk FROM TO, e.g. /risk Sirte Sebha or /risk Bani Walid - Sebha",
-    "incidents": "Usage: /incidents PLACE [DAYS], e.g. /incidents Sokna 14",
-    "subscribe": "Usage: /subscribe FROM TO [LEVEL 1-5], e.g. /subscribe Misrata Sebha 3",
-    "unsubscribe": "Usage: /unsubscribe N (the number in /subscriptions) or /unsubscribe all",
-    "quiet": "Usage: /quiet HH:MM-HH:MM (Libya time), e.g. /quiet 22:00-06:00, or /quiet off",
+    "risk": N_("Usage: /risk FROM TO, e.g. /risk Sirte Sebha or /risk Bani Walid - Sebha"),
+    "incidents": N_("Usage: /incidents PLACE [DAYS], e.g. /incidents Sokna 14"),
+    "subscribe": N_("Usage: /subscribe FROM TO [LEVEL 1-5], e.g. /subscribe Misrata Sebha 3"),
+    "unsubscribe": N_("Usage: /unsubscribe N (the number in /subscriptions) or /unsubscribe all"),
+    "quiet": N_("Usage: /quiet HH:MM-HH:MM (Libya time), e.g. /quiet 22:00-06:00, or /quiet off"),
+    "language": N_("Usage: /language ar (العربية) or /language en (English)"),
 }
 
 
 def deps(context: ContextTypes.DEFAULT_TYPE) -> BotServices:
     return context.bot_data["riskengine"]
+
+
+def translator_for(context: ContextTypes.DEFAULT_TYPE, lang: str) -> Translator:
+    """The texts of a language, with the gazetteer's Arabic place names (looked up once per bot)."""
+    names = context.bot_data.get("arabic_names")
+    if names is None:
+        names = context.bot_data["arabic_names"] = arabic_names(deps(context).engine.gazetteer)
+    return translator(lang, names)
+
+
+async def tr_of(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Translator:
+    """The chat's language: its ``/language`` choice (stored), else the user's Telegram language."""
+    chat, user = update.effective_chat, update.effective_user
+    stored = await asyncio.to_thread(deps(context).engine.store.chat_language, chat.id) if chat else None
+    return translator_for(context, pick_language(stored, getattr(user, "language_code", None)))
 
 
 async def send(update: Update, context: ContextTypes.DEFAULT_TYPE, blocks: Sequence[str] | str,
@@ -78,22 +95,27 @@ def _too_long(text: str) -> bool:
     return len(text) > MAX_ARGS_CHARS
 
 
-async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE, command: str, problem: str = "") -> None:
-    """Answer with a command's usage line, after what was wrong."""
-    await send(update, context, render.esc(f"{problem} {USAGE[command]}".strip()))
+async def usage(update: Update, context: ContextTypes.DEFAULT_TYPE, command: str, problem: str = "",
+                tr: Translator | None = None) -> None:
+    """Answer with a command's usage line, after what was wrong (``problem``: a msgid, or text already
+    in the chat's language)."""
+    tr = tr or await tr_of(update, context)
+    await send(update, context, render.esc(f"{tr._(problem) if problem else ''} {tr._(USAGE[command])}".strip()))
 
 
-def suggestion_buttons(pair: Sequence[Side], make: Callable[[str, str], str]) -> tuple[str, list]:
+def suggestion_buttons(pair: Sequence[Side], make: Callable[[str, str], str],
+                       tr: Translator | None = None) -> tuple[str, list]:
     """The question about the first unresolved place of a pair, and buttons that answer it."""
+    tr = tr or translator("en")
     which = 0 if pair[0].name is None else 1
     side, other = pair[which], pair[1 - which]
     buttons = []
     for option in side.options:
         a, b = (option, other.name or other.text) if which == 0 else (other.name or other.text, option)
-        buttons.append(button(option, make(a, b)))
-    question = render.did_you_mean(side.text, side.options, side.ambiguous)
+        buttons.append(button(tr.place(option), make(a, b)))
+    question = render.did_you_mean(side.text, side.options, side.ambiguous, tr)
     if side.options and not any(buttons):
-        question += " " + render.esc(", ".join(side.options))
+        question += " " + render.esc(tr.comma.join(tr.place(o) for o in side.options))
     return question, rows_of(buttons)
 
 
@@ -102,18 +124,19 @@ def suggestion_buttons(pair: Sequence[Side], make: Callable[[str, str], str]) ->
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Say what the bot does, with examples."""
-    await send(update, context, render.help_text(deps(context).policy.level_marks))
+    await send(update, context, render.help_text(deps(context).policy.level_marks, await tr_of(update, context)))
 
 
 async def resolve_or_ask(update: Update, context: ContextTypes.DEFAULT_TYPE, words: Sequence[str], explicit: bool,
-                         command: str, button: Callable[[str, str], str]) -> tuple[str, str] | None:
+                         command: str, button: Callable[[str, str], str], tr: Translator
+                         ) -> tuple[str, str] | None:
     """The two places the words name; or None after asking which was meant (or showing the usage)."""
     pair = await asyncio.to_thread(deps(context).resolve_pair, words, explicit=explicit)
     if pair is None:
-        await usage(update, context, command)
+        await usage(update, context, command, tr=tr)
         return None
     if not (pair[0].name and pair[1].name):
-        question, buttons = suggestion_buttons(pair, button)
+        question, buttons = suggestion_buttons(pair, button, tr)
         await send(update, context, question, buttons)
         return None
     return pair[0].name, pair[1].name
@@ -123,54 +146,59 @@ async def answer_route(update: Update, context: ContextTypes.DEFAULT_TYPE, words
                        explicit: bool = False) -> None:
     """Answer with the risk of the route the words name, or ask which place was meant."""
     d = deps(context)
-    names = await resolve_or_ask(update, context, words, explicit, "risk", lambda a, b: f"risk|{a}|{b}")
+    tr = await tr_of(update, context)
+    names = await resolve_or_ask(update, context, words, explicit, "risk", lambda a, b: f"risk|{a}|{b}", tr)
     if names is None:
         return
     a, b = names
+    ea, eb = render.esc(tr.place(a)), render.esc(tr.place(b))
     if a == b:
-        await send(update, context, f"{render.esc(a)} to {render.esc(a)}: give two different places.")
+        await send(update, context, tr._("{a} to {b}: give two different places.").format(a=ea, b=ea))
         return
     try:
         doc = await asyncio.to_thread(d.engine.route, a, b, d.clock())
     except RiskEngineError as exc:
-        await send(update, context, f"No route from {render.esc(a)} to {render.esc(b)}: {render.esc(exc)}")
+        await send(update, context, tr._("No route from {a} to {b}: {why}").format(
+            a=ea, b=eb, why=tr.iso(render.esc(exc))))
         return
     if not doc["segments"]:
-        await send(update, context, f"{render.esc(a)} and {render.esc(b)} meet the road network at the same "
-                                    "place: pick towns further apart.")
+        await send(update, context, tr._("{a} and {b} meet the road network at the same place: pick towns further "
+                                         "apart.").format(a=ea, b=eb))
         return
-    await send(update, context, render.route_blocks(doc, d.policy.level_marks))
+    await send(update, context, render.route_blocks(doc, d.policy.level_marks, tr=tr))
 
 
 async def risk(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Answer with the risk of the road route between two places."""
     if _too_long(_args_text(context)):
-        return await usage(update, context, "risk", "That is too long for two place names.")
+        return await usage(update, context, "risk", N_("That is too long for two place names."))
     await answer_route(update, context, context.args or [])
 
 
 async def routes(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Offer the board's main routes as buttons."""
     board = deps(context).board_routes
-    buttons = rows_of([button(f"{a} → {b}", f"risk|{a}|{b}") for a, b in board])
+    tr = await tr_of(update, context)
+    buttons = rows_of([button(f"{tr.place(a)} {tr.arrow} {tr.place(b)}", f"risk|{a}|{b}") for a, b in board])
     if not buttons:
-        await send(update, context, "No main routes are configured. Ask with /risk FROM TO.")
+        await send(update, context, tr._("No main routes are configured. Ask with /risk FROM TO."))
         return
-    await send(update, context, "<b>Main routes</b>: tap one for its risk today.", buttons)
+    await send(update, context, tr._("<b>Main routes</b>: tap one for its risk today."), buttons)
 
 
 async def answer_incidents(update: Update, context: ContextTypes.DEFAULT_TYPE, words: Sequence[str], days: int
                            ) -> None:
     """Answer with the recent incidents near the place the words name."""
     d = deps(context)
+    tr = await tr_of(update, context)
     side = await asyncio.to_thread(d.resolve_side, " ".join(words))
     if side.name is None:
-        buttons = rows_of([button(o, f"inc|{o}|{days}") for o in side.options])
-        await send(update, context, render.did_you_mean(side.text, side.options, side.ambiguous), buttons)
+        buttons = rows_of([button(tr.place(o), f"inc|{o}|{days}") for o in side.options])
+        await send(update, context, render.did_you_mean(side.text, side.options, side.ambiguous, tr), buttons)
         return
     now = d.clock()
     rows = await asyncio.to_thread(d.incidents_near, side.name, days, now)
-    await send(update, context, render.incidents_blocks(side.name, days, NEAR_KM, rows, now))
+    await send(update, context, render.incidents_blocks(side.name, days, NEAR_KM, rows, now, tr))
 
 
 async def incidents(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -180,7 +208,7 @@ async def incidents(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if words and words[-1].isdigit():
         days = int(words.pop())
         if not 1 <= days <= 365:
-            return await usage(update, context, "incidents", "DAYS is 1 to 365.")
+            return await usage(update, context, "incidents", N_("DAYS is 1 to 365."))
     if not words or len(words) > MAX_PLACE_WORDS or _too_long(" ".join(words)):
         return await usage(update, context, "incidents")
     await answer_incidents(update, context, words, days)
@@ -193,21 +221,22 @@ async def location(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     now = d.clock()
     rows = await asyncio.to_thread(d.segments_near, where.latitude, where.longitude, now)
     await send(update, context, render.segments_near_blocks(where.latitude, where.longitude, rows, NEAR_KM, now,
-                                                            d.policy.level_marks))
+                                                            d.policy.level_marks, await tr_of(update, context)))
 
 
 async def report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """File an analyst's report: extract its incidents, store them and say what was found."""
     d = deps(context)
+    tr = await tr_of(update, context)
     if update.effective_chat.id not in d.settings.analysts:
-        await send(update, context, "Sorry, only the analysts' chats may file reports. You can still ask "
-                                    "/risk, /incidents and /routes.")
+        await send(update, context, tr._("Sorry, only the analysts' chats may file reports. You can still ask "
+                                         "/risk, /incidents and /routes."))
         return
     parts = (update.effective_message.text or "").split(maxsplit=1)
     text = parts[1].strip() if len(parts) > 1 else ""
     if not text:
-        await send(update, context, "Usage: /report TEXT, the report as you would write it (places, what "
-                                    "happened, when).")
+        await send(update, context, tr._("Usage: /report TEXT, the report as you would write it (places, what "
+                                         "happened, when)."))
         return
     now = d.clock()
 
@@ -219,7 +248,7 @@ async def report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
     found, result = await asyncio.to_thread(file_report)
     await send(update, context, render.report_blocks(found, result.incidents_added, result.incidents_known,
-                                                     result.new_report))
+                                                     result.new_report, tr))
 
 
 # ---- subscriptions -------------------------------------------------------------------------------------
@@ -229,14 +258,17 @@ async def answer_subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE, w
                            explicit: bool = False) -> None:
     """Subscribe the chat to the route the words name (after checking a road joins them)."""
     d = deps(context)
+    tr = await tr_of(update, context)
     names = await resolve_or_ask(update, context, words, explicit, "subscribe",
-                                 lambda a, b: f"sub|{a}|{b}|{level}")
+                                 lambda a, b: f"sub|{a}|{b}|{level}", tr)
     if names is None:
         return
     a, b = names
     chat_id, now = str(update.effective_chat.id), d.clock()
 
     def subscribe():
+        if tr.lang != "en" and d.engine.store.chat_language(chat_id) is None:
+            d.engine.store.set_chat_language(chat_id, tr.lang, now)  # alerts come in the language asked in
         doc = d.engine.route(a, b, now)
         if not doc["segments"]:
             raise RiskEngineError("both ends meet the road network at the same place")
@@ -249,14 +281,16 @@ async def answer_subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE, w
     try:
         doc, sub = await asyncio.to_thread(subscribe)
     except RiskEngineError as exc:
-        await send(update, context, f"Cannot follow {render.esc(a)} → {render.esc(b)}: {render.esc(exc)}")
+        await send(update, context, tr._("Cannot follow {a} {arrow} {b}: {why}").format(
+            a=render.esc(tr.place(a)), arrow=tr.arrow, b=render.esc(tr.place(b)), why=tr.iso(render.esc(exc))))
         return
     marks = d.policy.level_marks
-    await send(update, context, (
-        f"Subscribed: <b>{render.esc(render.describe(sub))}</b>. I will tell you when it reaches level {level} "
-        f"{render.mark(level, marks)} {render.esc(d.engine.rules.level_name(level))} or more, and of grave new "
-        f"incidents on it.\nNow: {render.mark(doc['level'], marks)} {render.esc(doc['level_name'])} "
-        f"({doc['score']:g}). See all with /subscriptions."))
+    await send(update, context, tr._(
+        "Subscribed: <b>{target}</b>. I will tell you when it reaches level {level} {mark} {name} or more, and of "
+        "grave new incidents on it.\nNow: {now_mark} {now_name} ({score}). See all with /subscriptions.").format(
+        target=render.esc(render.describe(sub, tr)), level=tr.iso(level), mark=render.mark(level, marks),
+        name=render.esc(tr.level(level, d.engine.rules.level_name(level))), now_mark=render.mark(doc["level"], marks),
+        now_name=render.esc(tr.level(doc["level"], doc["level_name"])), score=tr.iso(f"{doc['score']:g}")))
 
 
 async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -265,20 +299,22 @@ async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if words and words[-1].isdigit():
         level = int(words.pop())
         if not 1 <= level <= 5:
-            return await usage(update, context, "subscribe", "LEVEL is 1 to 5.")
+            return await usage(update, context, "subscribe", N_("LEVEL is 1 to 5."))
     if _too_long(" ".join(words)):
-        return await usage(update, context, "subscribe", "That is too long for two place names.")
+        return await usage(update, context, "subscribe", N_("That is too long for two place names."))
     await answer_subscribe(update, context, words, level)
 
 
 async def list_subscriptions(update: Update, context: ContextTypes.DEFAULT_TYPE, prompt: str = "") -> None:
     """List the chat's subscriptions, each with a remove button."""
     d = deps(context)
+    tr = await tr_of(update, context)
     subs = await asyncio.to_thread(d.subscriptions.all, chat_id=str(update.effective_chat.id), include_paused=True)
     names = {n: d.engine.rules.level_name(n) for n in range(1, 6)}
-    text = render.subscriptions_block(subs, d.policy.level_marks, names)
-    buttons = rows_of([button(f"✖ Remove {n}: {render.describe(s)}", f"unsub|{s.id}")
-                       for n, s in enumerate(subs, 1)], 1)
+    text = render.subscriptions_block(subs, d.policy.level_marks, names, tr)
+    buttons = rows_of([button(tr._("✖ Remove {n}: {target}").format(n=n, target=render.describe(s, tr)),
+                              f"unsub|{s.id}") for n, s in enumerate(subs, 1)], 1)
+    prompt = tr._(prompt) if prompt else prompt
     await send(update, context, [prompt, text] if subs and prompt else text, buttons)
 
 
@@ -292,8 +328,9 @@ async def unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     d = deps(context)
     args = context.args or []
     if not args:
-        await list_subscriptions(update, context, "Which one? Tap to remove:")
+        await list_subscriptions(update, context, N_("Which one? Tap to remove:"))
         return
+    tr = await tr_of(update, context)
     chat_id = str(update.effective_chat.id)
     subs = await asyncio.to_thread(d.subscriptions.all, chat_id=chat_id, include_paused=True)
     if len(args) == 1 and args[0].lower() == "all":
@@ -301,37 +338,53 @@ async def unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     elif len(args) == 1 and args[0].isdigit() and 1 <= int(args[0]) <= len(subs):
         chosen = [subs[int(args[0]) - 1]]
     else:
-        return await usage(update, context, "unsubscribe", f"You have {len(subs)} subscription(s).")
+        return await usage(update, context, "unsubscribe", tr._("You have {n} subscription(s).").format(
+            n=tr.iso(len(subs))), tr)
     for sub in chosen:
         await asyncio.to_thread(d.subscriptions.remove, sub.id, chat_id=chat_id)
-    gone = ", ".join(render.describe(s) for s in chosen) or "nothing (you had no subscriptions)"
-    await send(update, context, f"Removed: {render.esc(gone)}.")
+    gone = tr.comma.join(render.describe(s, tr) for s in chosen) or tr._("nothing (you had no subscriptions)")
+    await send(update, context, tr._("Removed: {what}.").format(what=render.esc(gone)))
 
 
 async def quiet(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Set or clear the quiet hours of all the chat's subscriptions."""
     d = deps(context)
+    tr = await tr_of(update, context)
     arg = _args_text(context).strip()
     chat_id = str(update.effective_chat.id)
     if not arg or _too_long(arg):
-        return await usage(update, context, "quiet")
+        return await usage(update, context, "quiet", tr=tr)
     if arg.lower() in {"off", "none", "clear"}:
         hours = None
     else:
         try:
             hours = parse_quiet_hours(arg)
         except SubscriptionError as exc:
-            return await usage(update, context, "quiet", render.clip(exc, 120) + ".")
+            return await usage(update, context, "quiet", tr.iso(render.clip(exc, 120) + "."), tr)
     changed = await asyncio.to_thread(d.subscriptions.set_quiet_hours, chat_id, hours)
     if not changed:
-        await send(update, context, "You have no subscriptions yet; quiet hours apply to them. Try /subscribe.")
+        await send(update, context, tr._("You have no subscriptions yet; quiet hours apply to them. Try /subscribe."))
     elif hours is None:
-        await send(update, context, f"Quiet hours off for your {changed} subscription(s): alerts come at once.")
+        await send(update, context, tr._("Quiet hours off for your {n} subscription(s): alerts come at once.").format(
+            n=tr.iso(changed)))
     else:
         hold = d.policy.quiet_hours.hold_below_level
-        await send(update, context, (
-            f"Quiet hours {hours[0]}-{hours[1]} (Libya time) for your {changed} subscription(s): alerts below "
-            f"level {hold} {render.esc(d.engine.rules.level_name(hold))} wait until they end."))
+        await send(update, context, tr._(
+            "Quiet hours {hours} (Libya time) for your {n} subscription(s): alerts below level {level} {name} wait "
+            "until they end.").format(hours=tr.iso(f"{hours[0]}-{hours[1]}"), n=tr.iso(changed), level=tr.iso(hold),
+                                      name=render.esc(tr.level(hold, d.engine.rules.level_name(hold)))))
+
+
+async def language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Choose the bot's language for this chat (``/language ar`` or ``/language en``), kept in the store."""
+    d = deps(context)
+    arg = _args_text(context).strip()
+    chosen = normalize_language(arg) if arg and not _too_long(arg) else None
+    if chosen is None:
+        return await usage(update, context, "language")
+    await asyncio.to_thread(d.engine.store.set_chat_language, update.effective_chat.id, chosen, d.clock())
+    tr = translator_for(context, chosen)
+    await send(update, context, tr._("From now on I answer you in English. /language ar for Arabic."))
 
 
 # ---- buttons ------------------------------------------------------------------------------------------
@@ -340,12 +393,13 @@ async def quiet(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def remove_by_button(update: Update, context: ContextTypes.DEFAULT_TYPE, sub_id: int) -> None:
     """Remove the subscription a button names (only the chat's own) and drop the button."""
     d = deps(context)
+    tr = await tr_of(update, context)
     chat_id = str(update.effective_chat.id)
     sub = await asyncio.to_thread(d.subscriptions.get, sub_id)
     removed = sub is not None and sub.chat_id == chat_id and await asyncio.to_thread(
         d.subscriptions.remove, sub_id, chat_id=chat_id)
     if not removed:
-        await send(update, context, "That subscription is already gone. See /subscriptions.")
+        await send(update, context, tr._("That subscription is already gone. See /subscriptions."))
         return
     message = update.callback_query.message
     markup = getattr(message, "reply_markup", None)
@@ -355,7 +409,7 @@ async def remove_by_button(update: Update, context: ContextTypes.DEFAULT_TYPE, s
             await message.edit_reply_markup(InlineKeyboardMarkup([row for row in keep if row]))
         except TelegramError:
             pass  # an old message may not be editable any more; the removal stands
-    await send(update, context, f"Removed: {render.esc(render.describe(sub))}.")
+    await send(update, context, tr._("Removed: {what}.").format(what=render.esc(render.describe(sub, tr))))
 
 
 async def button_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -373,7 +427,8 @@ async def button_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     elif action == "unsub" and len(args) == 1 and args[0].isdigit():
         await remove_by_button(update, context, int(args[0]))
     else:
-        await send(update, context, "That button is no longer valid. Send /help to start again.")
+        await send(update, context, (await tr_of(update, context))._(
+            "That button is no longer valid. Send /help to start again."))
 
 
 # ---- everything else ------------------------------------------------------------------------------
@@ -384,13 +439,15 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     word = ((update.effective_message.text or "").split() or ["/"])[0]
     if "@" in word and word.split("@", 1)[1].lower() != (context.bot.username or "").lower():
         return  # a command for another bot in a group
-    await send(update, context, f"I don't know {render.esc(render.clip(word, 40))}. Send /help to see what I can do.")
+    tr = await tr_of(update, context)
+    await send(update, context, tr._("I don't know {command}. Send /help to see what I can do.").format(
+        command=tr.iso(render.esc(render.clip(word, 40)))))
 
 
 async def anything_else(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Answer plain text and anything else with a pointer to the commands."""
-    await send(update, context, "I answer commands, e.g. /risk Sirte Sebha, and shared locations. Send /help for "
-                                "the rest.")
+    await send(update, context, (await tr_of(update, context))._(
+        "I answer commands, e.g. /risk Sirte Sebha, and shared locations. Send /help for the rest."))
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -398,8 +455,10 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.error("update %s failed", getattr(update, "update_id", "?"), exc_info=context.error)
     if not isinstance(update, Update) or update.effective_chat is None:
         return
-    try:
-        await context.bot.send_message(update.effective_chat.id, (
+    user = update.effective_user
+    tr = translator(pick_language(None, getattr(user, "language_code", None)))
+    try:  # (the stored language is not looked up here: the store may be what failed)
+        await context.bot.send_message(update.effective_chat.id, tr._(
             "Sorry, something went wrong on my side while answering that; it has been logged. Please try again "
             "in a minute, or send /help."), parse_mode=ParseMode.HTML)
     except TelegramError:

@@ -13,6 +13,8 @@ import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
+from .i18n import ENGLISH, N_, Translator
+
 #: Telegram's limit on a message's text (UTF-16 code units).
 MESSAGE_LIMIT = 4096
 #: The level marks of ``rules/alerts.yaml``, used when no policy gives them.
@@ -161,115 +163,168 @@ def pack(blocks: Iterable[str], limit: int = MESSAGE_LIMIT) -> list[str]:
 
 
 # ---- answers --------------------------------------------------------------------------------------
+#
+# Every text goes through ``tr`` (:class:`bot.i18n.Translator`, English unless told): ``tr._`` translates
+# a msgid, ``tr.iso`` isolates a number, date or Latin run inside Arabic, ``tr.place`` shows a place
+# in Arabic script when the gazetteer has its Arabic name. English answers are the msgids themselves.
 
 
-def _level(row: Mapping, marks: Mapping[int, str] | None, name: str = "") -> str:
+def _level(row: Mapping, marks: Mapping[int, str] | None, name: str = "", tr: Translator = ENGLISH) -> str:
     """``🔴 Sirte - Waddan: High (64.6)`` (without a name: ``🔴 High (64.6)``)."""
-    named = f"{esc(name)}: " if name else ""
-    return f"{mark(row['level'], marks)} {named}{esc(row['level_name'])} ({row['score']:g})"
+    named = f"{esc(tr.segment(name))}: " if name else ""
+    return f"{mark(row['level'], marks)} {named}{esc(tr.level(row['level'], row['level_name']))} " \
+           f"({tr.iso(format(row['score'], 'g'))})"
 
 
-def incident_line(row: Mapping, extra: str = "") -> str:
+def _km(km: float, tr: Translator, spec: str = "g") -> str:
+    return tr._("{km} km").format(km=tr.iso(format(km, spec)))
+
+
+def _via(names: Sequence[str], tr: Translator) -> str:
+    return esc(tr.comma.join(tr.place(n) for n in names))
+
+
+_WHERE = [(re.compile(r"^(\d+) km away$"), N_("{km} km away")), (re.compile(r"^in the area$"), N_("in the area")),
+          (re.compile(r"^area (\d+) km away$"), N_("area {km} km away")),
+          (re.compile(r"^on the road, (\d+) km away$"), N_("on the road, {km} km away"))]
+
+
+def where_text(label: str, tr: Translator = ENGLISH) -> str:
+    """Where an incident was, as :meth:`bot.app.BotServices.incidents_near` says it, in the chat's language."""
+    if not tr.rtl:
+        return label
+    for pattern, msgid in _WHERE:
+        m = pattern.match(label)
+        if m:
+            return tr._(msgid).format(km=tr.iso(m.group(1)) if m.groups() else "")
+    return tr.iso(label)
+
+
+def incident_line(row: Mapping, extra: str = "", tr: Translator = ENGLISH) -> str:
     """One incident on one line: date, type, then its summary (or evidence)."""
-    kind = row.get("sub_event_type") or row.get("event_type") or "incident"
+    kind = row.get("sub_event_type") or row.get("event_type") or tr._("incident")
     text = row.get("summary") or row.get("evidence") or ""
     extra = f" · {extra}" if extra else ""
-    return f"• {esc(row['date'])} · <b>{esc(clip(kind, 60))}</b>{extra} · {esc(clip(text, 170))}"
+    return (f"• {tr.iso(esc(row['date']))} · <b>{tr.iso(esc(clip(kind, 60)))}</b>{extra} · "
+            f"{tr.iso(esc(clip(text, 170)))}")
 
 
-def route_blocks(doc: Mapping, marks: Mapping[int, str] | None = None, top: int = 3) -> list[str]:
+def route_blocks(doc: Mapping, marks: Mapping[int, str] | None = None, top: int = 3,
+                 tr: Translator = ENGLISH) -> list[str]:
     """A route's risk (``RiskEngine.route``'s document) as blocks."""
+    _ = tr._
     names = {s["id"]: s["name"] for s in doc["segments"]}
-    head = (f"{mark(doc['level'], marks)} <b>{esc(doc['level_name'])}</b> · <b>{esc(doc['from'])} → "
-            f"{esc(doc['to'])}</b>\nScore {doc['score']:g}/100 · {doc['distance_km']:g} km · via "
-            f"{esc(', '.join(doc['via']))}")
-    segments = "<b>Segments</b>\n" + "\n".join(
-        f"{_level(s, marks, s['name'])} · {s['length_km']:g} km" for s in doc["segments"])
+    head = (f"{mark(doc['level'], marks)} <b>{esc(tr.level(doc['level'], doc['level_name']))}</b> · "
+            f"<b>{esc(tr.place(doc['from']))} {tr.arrow} {esc(tr.place(doc['to']))}</b>\n"
+            + _("Score {score} · {distance} · via {via}").format(
+                score=tr.iso(f"{doc['score']:g}/100"), distance=_km(doc["distance_km"], tr), via=_via(doc["via"], tr)))
+    segments = _("<b>Segments</b>") + "\n" + "\n".join(
+        f"{_level(s, marks, s['name'], tr)} · {_km(s['length_km'], tr)}" for s in doc["segments"])
     ranked = sorted(doc["incidents"], key=lambda r: -float(r.get("weight", 0)))[:top]
     if ranked:
-        weigh = "<b>What weighs most</b>\n" + "\n".join(incident_line(r) for r in ranked)
+        weigh = _("<b>What weighs most</b>") + "\n" + "\n".join(incident_line(r, tr=tr) for r in ranked)
     else:
-        weigh = "<i>No incident weighs on this route now.</i>"
+        weigh = _("<i>No incident weighs on this route now.</i>")
     blocks = [head, segments, weigh]
     alt = doc.get("alternative")
     if alt:
         avoided = names.get(alt["avoids"], alt["avoids"])
-        blocks.append(f"<b>Safer alternative</b>, avoiding {esc(avoided)}:\n{_level(alt, marks)} · "
-                      f"{alt['distance_km']:g} km via {esc(', '.join(alt['via']))}")
-    blocks.append(f"<i>Assessed {when(doc['at'])}</i>")
+        blocks.append(_("<b>Safer alternative</b>, avoiding {segment}:").format(segment=esc(tr.segment(avoided)))
+                      + f"\n{_level(alt, marks, tr=tr)} · "
+                      + _("{distance} via {via}").format(distance=_km(alt["distance_km"], tr),
+                                                         via=_via(alt["via"], tr)))
+    blocks.append(_("<i>Assessed {when}</i>").format(when=tr.when(doc["at"])))
     return blocks
 
 
 def segments_near_blocks(lat: float, lon: float, rows: Sequence[Mapping], radius_km: float, at: dt.datetime,
-                         marks: Mapping[int, str] | None = None) -> list[str]:
+                         marks: Mapping[int, str] | None = None, tr: Translator = ENGLISH) -> list[str]:
     """The segments near a shared location, nearest first (rows carry ``distance_km``)."""
-    head = f"<b>Roads within {radius_km:g} km of {lat:.4f}, {lon:.4f}</b>"
+    _ = tr._
+    head = _("<b>Roads within {radius} km of {point}</b>").format(radius=tr.iso(f"{radius_km:g}"),
+                                                                 point=tr.iso(f"{lat:.4f}, {lon:.4f}"))
+    assessed = _("<i>Assessed {when}</i>").format(when=tr.when(at))
     if not rows:
-        return [head + "\nNo road segment I follow comes that close.", f"<i>Assessed {when(at)}</i>"]
-    lines = [f"{_level(r, marks, r['name'])} · {r['distance_km']:.0f} km away" for r in rows]
-    return [head + "\n" + "\n".join(lines), f"<i>Assessed {when(at)}</i>"]
+        return [head + "\n" + _("No road segment I follow comes that close."), assessed]
+    lines = [f"{_level(r, marks, r['name'], tr)} · " + _("{km} km away").format(km=tr.iso(f"{r['distance_km']:.0f}"))
+             for r in rows]
+    return [head + "\n" + "\n".join(lines), assessed]
 
 
-def incidents_blocks(place: str, days: int, radius_km: float, rows: Sequence[Mapping], at: dt.datetime) -> list[str]:
+def incidents_blocks(place: str, days: int, radius_km: float, rows: Sequence[Mapping], at: dt.datetime,
+                     tr: Translator = ENGLISH) -> list[str]:
     """Recent incidents near a place, newest first (rows carry ``where``: distance or road)."""
-    head = f"<b>Incidents within {radius_km:g} km of {esc(place)}, last {days} day{'s' if days != 1 else ''}</b>"
+    head = tr.ngettext("<b>Incidents within {radius} km of {place}, last {days} day</b>",
+                       "<b>Incidents within {radius} km of {place}, last {days} days</b>", days).format(
+        radius=tr.iso(f"{radius_km:g}"), place=esc(tr.place(place)), days=tr.iso(days))
     if not rows:
-        body = "None recorded."
+        body = tr._("None recorded.")
     else:
-        body = "\n".join(incident_line(r, esc(r["where"])) for r in rows)
-    return [head + "\n" + body, f"<i>As of {when(at)}</i>"]
+        body = "\n".join(incident_line(r, esc(where_text(r["where"], tr)), tr) for r in rows)
+    return [head + "\n" + body, tr._("<i>As of {when}</i>").format(when=tr.when(at))]
 
 
-def report_blocks(found: Sequence, added: int, known: int, new_report: bool) -> list[str]:
+def report_blocks(found: Sequence, added: int, known: int, new_report: bool, tr: Translator = ENGLISH) -> list[str]:
     """What a filed report yielded: one line per extracted incident (``riskengine.models.Incident``)."""
+    _ = tr._
     if not new_report:
-        return ["This report was filed before: nothing new was stored."]
+        return [_("This report was filed before: nothing new was stored.")]
     if not found:
-        return ["Report stored, but I found no incident in it (no Libyan place, or no event I recognise)."]
-    head = f"<b>Report stored</b>: {added} new incident{'s' if added != 1 else ''}"
-    head += f", {known} already known" if known else ""
+        return [_("Report stored, but I found no incident in it (no Libyan place, or no event I recognise).")]
+    head = tr.ngettext("<b>Report stored</b>: {n} new incident", "<b>Report stored</b>: {n} new incidents",
+                       added).format(n=tr.iso(added))
+    head += _(", {n} already known").format(n=tr.iso(known)) if known else ""
     lines = []
     for n, inc in enumerate(found, 1):
         kind = esc(inc.event_type) + (f" ({esc(inc.sub_event_type)})" if inc.sub_event_type else "")
         places = ", ".join(p.name for p in inc.places) or inc.location_kind
         conf = "n/a" if inc.confidence is None else f"{inc.confidence:.2f}"
         tags = f" · {esc(', '.join(inc.tags))}" if inc.tags else ""
-        lines.append(f"{n}. <b>{kind}</b>{tags} · {esc(clip(places, 80))} · {esc(inc.date)} · confidence {conf}\n"
-                     f"   {esc(clip(inc.summary or inc.evidence, 160))}")
+        lines.append(f"{n}. <b>{tr.iso(kind)}</b>{tr.iso(tags)} · {tr.iso(esc(clip(places, 80)))} · "
+                     f"{tr.iso(esc(inc.date))} · " + _("confidence {value}").format(value=tr.iso(conf))
+                     + f"\n   {tr.iso(esc(clip(inc.summary or inc.evidence, 160)))}")
     return [head, "\n".join(lines)]
 
 
-def describe(sub) -> str:
+def describe(sub, tr: Translator = ENGLISH) -> str:
     """What a subscription follows, for people (``Sirte → Sebha``)."""
-    return "{} → {}".format(*sub.route) if sub.kind == "route" else sub.describe()
+    if sub.kind != "route":
+        return tr.iso(sub.describe())
+    a, b = sub.route
+    return f"{tr.place(a)} {tr.arrow} {tr.place(b)}"
 
 
 def subscriptions_block(subs: Sequence, marks: Mapping[int, str] | None = None,
-                        level_names: Mapping[int, str] | None = None) -> str:
+                        level_names: Mapping[int, str] | None = None, tr: Translator = ENGLISH) -> str:
     """A chat's subscriptions, numbered as /unsubscribe N expects."""
+    _ = tr._
     if not subs:
-        return "You have no subscriptions. Make one with /subscribe FROM TO [LEVEL]."
-    lines = ["<b>Your subscriptions</b>"]
+        return _("You have no subscriptions. Make one with /subscribe FROM TO [LEVEL].")
+    lines = [_("<b>Your subscriptions</b>")]
     for n, sub in enumerate(subs, 1):
-        name = (level_names or {}).get(sub.min_level, "")
-        quiet = f" · quiet {sub.quiet_start}-{sub.quiet_end}" if sub.quiet_start else ""
-        paused = " · <i>paused</i>" if sub.paused else ""
-        lines.append(f"{n}. {esc(describe(sub))}: from level {sub.min_level} {mark(sub.min_level, marks)} "
-                     f"{esc(name)}{quiet}{paused}")
+        name = tr.level(sub.min_level, (level_names or {}).get(sub.min_level, "")) if (
+            level_names or tr.rtl) else ""
+        quiet = _(" · quiet {hours}").format(hours=tr.iso(f"{sub.quiet_start}-{sub.quiet_end}")) \
+            if sub.quiet_start else ""
+        paused = _(" · <i>paused</i>") if sub.paused else ""
+        lines.append(_("{n}. {target}: from level {level} {mark} {name}").format(
+            n=tr.iso(n), target=esc(describe(sub, tr)), level=tr.iso(sub.min_level), mark=mark(sub.min_level, marks),
+            name=esc(name)) + quiet + paused)
     return "\n".join(lines)
 
 
-def did_you_mean(text: str, options: Sequence[str], ambiguous: bool) -> str:
+def did_you_mean(text: str, options: Sequence[str], ambiguous: bool, tr: Translator = ENGLISH) -> str:
     """The question asked about a place the gazetteer does not know (or knows several of)."""
-    shown = esc(clip(text, 60))
+    shown = tr.iso(esc(clip(text, 60)))
     if ambiguous:
-        return f"“{shown}” may mean several places. Which one?"
+        return tr._("“{place}” may mean several places. Which one?").format(place=shown)
     if options:
-        return f"I don't know the place “{shown}”. Did you mean:"
-    return f"I don't know the place “{shown}”, nor any close to it. Try another spelling or a nearby town."
+        return tr._("I don't know the place “{place}”. Did you mean:").format(place=shown)
+    return tr._("I don't know the place “{place}”, nor any close to it. Try another spelling or a nearby "
+                "town.").format(place=shown)
 
 
-HELP = """<b>Road risk in Libya</b>, from incident reports: scores 0-100 and levels {marks} (1 to 5) on the \
+HELP = N_("""<b>Road risk in Libya</b>, from incident reports: scores 0-100 and levels {marks} (1 to 5) on the \
 road segments between towns, and why.
 
 <b>Ask</b>
@@ -284,9 +339,12 @@ Share a location · the roads near it and their levels
 /quiet 22:00-06:00 · hold alerts below Extreme at night (Libya time) · /quiet off
 
 <b>Analysts</b>
-/report TEXT · file a report; I store the incidents I find in it"""
+/report TEXT · file a report; I store the incidents I find in it
+
+<b>Language</b>
+/language ar · العربية · /language en · English""")
 
 
-def help_text(marks: Mapping[int, str] | None = None) -> str:
+def help_text(marks: Mapping[int, str] | None = None, tr: Translator = ENGLISH) -> str:
     """The /start and /help answer."""
-    return HELP.format(marks="".join(mark(n, marks) for n in range(1, 6)))
+    return tr._(HELP).format(marks=tr.iso("".join(mark(n, marks) for n in range(1, 6))))

@@ -14,7 +14,9 @@ from telegram.ext import Application
 from riskengine.pipeline import Pipeline
 from riskengine.scheduler import Service, utc_now
 
+from .alert_i18n import localized_render
 from .app import build_application
+from .i18n import arabic_names, translator
 from .notifier import TelegramNotifier
 from .settings import BotSettings
 
@@ -39,7 +41,10 @@ def build(pipeline: Pipeline, settings: BotSettings) -> Application:
         if previous_post_init:
             await previous_post_init(application)
         loop = asyncio.get_running_loop()
-        pipeline.notifiers["telegram"] = TelegramNotifier(application.bot, loop)
+        names = arabic_names(pipeline.engine.gazetteer)
+        render = localized_render(pipeline.engine.store.chat_language, lambda lang: translator(lang, names),
+                                  pipeline.policy.level_marks)  # each alert in its chat's language
+        pipeline.notifiers["telegram"] = TelegramNotifier(application.bot, loop, render=render)
         pipeline.seed_subscriptions(utc_now())
         service.add_jobs()
         log.info("bot and scheduler running: %d sources, notifiers: %s", len(pipeline.sources),

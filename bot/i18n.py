@@ -173,7 +173,7 @@ class Translator:
 
     def place(self, name: str) -> str:
         """A place's name as shown: its Arabic alias in Arabic (isolated when there is none)."""
-        if not self.rtl or not name:
+        if not self.rtl or not name or _HAS_ARABIC.search(name):
             return name
         shown = self.places(name) if self.places else None
         return shown or self.iso(name)

@@ -16,6 +16,7 @@ from riskengine.scheduler import Service, utc_now
 
 from .alert_i18n import localized_render
 from .app import build_application
+from .channels import AFTER_INGEST, register
 from .i18n import arabic_names, translator
 from .notifier import TelegramNotifier
 from .settings import BotSettings
@@ -35,6 +36,13 @@ def build(pipeline: Pipeline, settings: BotSettings) -> Application:
     app = build_application(pipeline.engine, settings, subscriptions=pipeline.subscriptions, policy=pipeline.policy,
                             board_routes=pipeline.config.board, clock=utc_now)
     service = Service(pipeline, scheduler=app.job_queue.scheduler)
+
+    def after_ingest() -> None:  # a channel post brought incidents: decide and send now
+        service.evaluate_job()
+        service.dispatch_job()
+
+    app.bot_data[AFTER_INGEST] = after_ingest
+    register(app)  # channel posts and analysts' forwards as reports
     previous_post_init = app.post_init
 
     async def post_init(application: Application) -> None:

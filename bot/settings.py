@@ -23,12 +23,15 @@ from typing import Any
 
 from riskengine.errors import RiskEngineError
 
+from .channels import ChannelSources
+
 TOKEN_VAR = "TELEGRAM_BOT_TOKEN"
 API_URL_VAR = "TELEGRAM_API_BASE_URL"
 ANALYSTS_VAR = "TELEGRAM_ANALYSTS"
 
 _TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
-_KEYS = ("token", "api_base_url", "analysts", "commands_per_minute")
+_KEYS = ("token", "api_base_url", "analysts", "commands_per_minute", "channels", "default_channel_reliability",
+         "accept_unlisted_channels")
 
 
 class SettingsError(RiskEngineError, ValueError):
@@ -67,6 +70,7 @@ class BotSettings:
     api_base_url: str | None = None
     analysts: frozenset[int] = field(default_factory=frozenset)
     commands_per_minute: int = 20
+    channels: ChannelSources = field(default_factory=ChannelSources)  # channels whose posts are reports
 
     def __post_init__(self) -> None:
         if not isinstance(self.token, str) or not _TOKEN.match(self.token):
@@ -110,8 +114,13 @@ class BotSettings:
             analysts = [analysts]
         ids = _chat_ids(analysts, "telegram analysts")
         ids |= _chat_ids(environ.get(ANALYSTS_VAR, "").split(","), ANALYSTS_VAR)
+        try:
+            channels = ChannelSources.load(section)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
         return cls(token=str(token).strip(), api_base_url=environ.get(API_URL_VAR) or section.get("api_base_url"),
-                   analysts=frozenset(ids), commands_per_minute=section.get("commands_per_minute", 20))
+                   analysts=frozenset(ids), commands_per_minute=section.get("commands_per_minute", 20),
+                   channels=channels)
 
     def __repr__(self) -> str:
         return (f"BotSettings(token=<hidden>, api_base_url={self.api_base_url!r}, "

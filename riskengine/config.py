@@ -8,11 +8,12 @@ names the file and the field.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import RiskEngineError
 from .sources import SourceConfig, parse_duration
@@ -71,6 +72,49 @@ class Intervals(_Strict):
         return self
 
 
+Grade = Literal["A", "B", "C", "D", "E", "F"]
+
+
+class TelegramChannel(_Strict):
+    reliability: Grade  # the Admiralty grade of the channel
+
+
+class TelegramChannels(BaseModel):
+    """The ``telegram:`` settings about channels as sources (the bot reads the rest of the section).
+
+    ``channels`` keys are ``"@username"`` or the channel's numeric id (``-100...``).
+    """
+
+    model_config = ConfigDict(extra="ignore")
+    channels: dict[str | int, TelegramChannel] = Field(default_factory=dict)
+    default_channel_reliability: Grade = "D"
+    accept_unlisted_channels: bool = False
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_keys(cls, value: dict) -> dict:
+        out = {}
+        for key, channel in value.items():
+            text = str(key).strip()
+            if re.fullmatch(r"-?\d+", text):
+                out[str(int(text))] = channel
+            elif re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,31}", text):
+                out[text.lower()] = channel
+            else:
+                raise ValueError(f"{text!r} is neither a channel @username nor a numeric chat id")
+        return out
+
+
+def telegram_channels(section: dict | None) -> TelegramChannels:
+    """The channel settings of a ``telegram:`` section; ValueError names the field that is wrong."""
+    try:
+        return TelegramChannels.model_validate(section or {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in ("telegram", *err["loc"]))
+        raise ValueError(f"{where}: {err['msg'].removeprefix('Value error, ')}") from None
+
+
 class RunConfig(_Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
     notifiers: NotifiersConfig = Field(default_factory=NotifiersConfig)
@@ -78,6 +122,12 @@ class RunConfig(_Strict):
     subscriptions: list[SubscriptionSeed] = Field(default_factory=list)
     intervals: Intervals = Field(default_factory=Intervals)
     telegram: dict[str, Any] | None = None  # read by the bot
+
+    @field_validator("telegram")
+    @classmethod
+    def _telegram_channels(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        telegram_channels(value)
+        return value
 
     @model_validator(mode="after")
     def _unique_source_names(self) -> RunConfig:
@@ -107,4 +157,7 @@ def load_config(path: Path | str) -> tuple[RunConfig, Path]:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"{path}: {where}: {err['msg']}") from None
+        msg = err["msg"].removeprefix("Value error, ")
+        if msg.startswith(f"{where}."):  # the message names the field itself (telegram.channels...)
+            raise ConfigError(f"{path}: {msg}") from None
+        raise ConfigError(f"{path}: {where}: {msg}") from None

@@ -1,0 +1,111 @@
+"""Replacing a stored report whose source edited it (a Telegram channel post edited after it was read).
+
+The report is found by its source and its key inside the source (``reports.source``,
+``reports.source_key``). In one transaction its text is replaced and its incidents with the ones
+read from the new text: incidents the edit kept (same fingerprint) stay as they were, with the time
+they were first learnt (so no alert is owed twice); those it dropped go, with their segment
+matches; new ones are added, learnt now. The report keeps its source, key, link, title,
+publication date and first ingestion time, but takes a new row id, so :meth:`Store.revision`
+moves on and the engine's caches are refreshed (incidents only ever come with a new report id).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, select, update
+
+from .models import Incident
+from .schema import incident_segments, incidents, reports
+from .store import ReportIn, Store, _no_nul, content_hash
+
+__all__ = ["ReplaceOutcome", "replace_report"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReplaceOutcome:
+    """What an edit changed: ``changed`` is False when the text is the same (or is another report's)."""
+
+    report_id: int
+    changed: bool
+    incidents_added: int = 0
+    incidents_kept: int = 0
+    incidents_removed: int = 0
+
+
+def replace_report(store: Store, report: ReportIn, found: Sequence[Incident],
+                   matches: Sequence[Iterable[tuple[str, float]]], *, now: dt.datetime) -> ReplaceOutcome | None:
+    """Replace the text and incidents of the report stored under ``(report.source, report.source_key)``.
+
+    Parameters
+    ----------
+    store : Store
+    report : ReportIn
+        The new version; its ``source`` and ``source_key`` find the old one.
+    found : sequence of Incident
+        The incidents read from the new text.
+    matches : sequence
+        ``matches[i]`` lists ``(segment_id, distance_km)`` for ``found[i]``.
+    now : datetime
+        When the edit arrived (the time new incidents are learnt).
+
+    Returns
+    -------
+    ReplaceOutcome or None
+        None when no report is stored under that key (store it as new instead).
+    """
+    if report.source_key is None:
+        raise ValueError("a report is replaced by its source key: source_key is required")
+    digest = content_hash(report.text)
+    with store.engine.begin() as conn:
+        old = conn.execute(select(reports).where((reports.c.source == report.source)
+                                                 & (reports.c.source_key == report.source_key))).mappings().first()
+        if old is None:
+            return None
+        if old["content_hash"] == digest:
+            return ReplaceOutcome(old["id"], False)
+        other = conn.execute(select(reports.c.id).where(reports.c.content_hash == digest)).scalar()
+        if other is not None:
+            log.warning("report %s/%s edited into the text of report %s: left as it was", report.source,
+                        report.source_key, other)
+            return ReplaceOutcome(old["id"], False)
+        old_ids = set(conn.execute(select(incidents.c.id).where(incidents.c.report_id == old["id"])).scalars())
+        new_ids = [inc.fingerprint() for inc in found]
+        # free the unique content hash and key, then write the new version under a new id
+        conn.execute(update(reports).where(reports.c.id == old["id"]).values(
+            content_hash=f"replaced:{old['id']}", source_key=None))
+        new_id = conn.execute(insert(reports).values(
+            source=old["source"], source_ref=_no_nul(report.source_ref) or old["source_ref"],
+            source_key=old["source_key"], format=old["format"], content_hash=digest, published=old["published"],
+            ingested_at=old["ingested_at"], title=_no_nul(report.title) or old["title"],
+            text=_no_nul(report.text))).inserted_primary_key[0]
+        kept = old_ids & set(new_ids)
+        gone = sorted(old_ids - kept)
+        if kept:
+            conn.execute(update(incidents).where(incidents.c.id.in_(sorted(kept))).values(report_id=new_id))
+        if gone:
+            conn.execute(delete(incident_segments).where(incident_segments.c.incident_id.in_(gone)))
+            conn.execute(delete(incidents).where(incidents.c.id.in_(gone)))
+        conn.execute(delete(reports).where(reports.c.id == old["id"]))
+        elsewhere = set(conn.execute(select(incidents.c.id).where(incidents.c.id.in_(new_ids))).scalars()) \
+            if new_ids else set()
+        rows, links, seen = [], [], set()
+        for incident_id, inc, hits in zip(new_ids, found, matches, strict=True):
+            if incident_id in elsewhere or incident_id in seen:
+                continue
+            seen.add(incident_id)
+            row = inc.model_dump(mode="python", exclude={"places", "acled_event"})
+            row.update(id=incident_id, report_id=new_id, places=[p.model_dump() for p in inc.places],
+                       ingested_at=now)
+            rows.append({k: _no_nul(v) for k, v in row.items()})
+            links.extend({"incident_id": incident_id, "segment_id": s, "distance_km": d} for s, d in hits)
+        if rows:
+            conn.execute(insert(incidents), rows)
+        if links:
+            conn.execute(insert(incident_segments), links)
+    return ReplaceOutcome(new_id, True, len(rows), len(kept), len(gone))

@@ -113,3 +113,24 @@ def test_shelling_told_within_a_battle_is_the_battle(engine):
             "وسمع دوي قصف مدفعي طوال الليل.")
     inc = _found(engine, text)[0]
     assert inc.event_type == "Battles"
+
+
+def test_a_name_several_places_share_is_the_one_near_the_others(engine):
+    """Hawari is a district of Benghazi and a village near Kufra: beside Benghazi, it is the district."""
+    inc = _found(engine, "انفجرت عبوة ناسفة في منطقة الهواري جنوب بنغازي مساء الأحد.")[0]
+    assert _near(engine, inc, "Benghazi", 20)
+
+
+def test_numbers_and_buildings_are_not_villages(engine):
+    inc = _found(engine, "قتل سبعة جنود في هجوم على بوابة أمنية داخل مبنى قرب هون يوم السبت.")[0]
+    assert _near(engine, inc, "Hun", 20)
+
+
+def test_arson_by_protesters_is_a_riot(engine):
+    inc = _found(engine, "أحرق متظاهرون غاضبون مقر المجلس البلدي في درنة مساء الخميس.")[0]
+    assert inc.event_type == "Riots"
+
+
+def test_chadian_rebels_in_libya_are_not_a_report_from_chad(engine):
+    inc = _found(engine, "On 2 November 2026, LNA forces clashed with Chadian rebels near Tmassah (Murzuq).")[0]
+    assert _near(engine, inc, "Tmassah", 10)

@@ -14,7 +14,10 @@ general rules, so they are held-out no longer and stay as regression sets. ``hel
 (30 cases in the habits of Libyan outlets' English and of Telegram posts) was measured untouched
 (type 80%, place 83%, rise precision 86%, recall 84%, flat 92%, decoys 57%) and then its misses'
 general kinds fixed (plural accidents, court rulings, "shells", "injured", a neighbourhood of a town
-named like a far village, background fighting "in 2016").
+named like a far village, background fighting "in 2016"). ``heldout_ar.jsonl`` (30 Arabic cases in the
+habits of Libyan outlets and channels) was measured untouched (type 83%, place 87%, rise precision 95%,
+recall 80%, flat 98%, decoys 71%), then its general kinds fixed (common words and numbers read as
+villages, a namesake far from the report's other places, burnt tyres, arson by protesters).
 ``bench/eval_dev.py`` ingests each one into an empty store and compares route scores before and after;
 every figure it reports must reach 0.85, or the set's measured floor in ``THRESHOLDS``.
 """
@@ -30,7 +33,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 DATA = PROJECT / "tests" / "data"
 #: Each held-out file and the number of cases it holds.
 HELDOUT = {"heldout.jsonl": 60, "heldout2.jsonl": 50, "heldout3.jsonl": 40,
-           "heldout_wire.jsonl": 30, "heldout_acled.jsonl": 20, "heldout_local.jsonl": 30}
+           "heldout_wire.jsonl": 30, "heldout_acled.jsonl": 20, "heldout_local.jsonl": 30, "heldout_ar.jsonl": 30}
 THRESHOLD = 0.85
 #: Sets that do not reach THRESHOLD yet, with their measured floor (none today; heldout_wire's place
 #: figure was 0.83 when it was written, before the rules were extended).

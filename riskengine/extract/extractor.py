@@ -34,6 +34,8 @@ CLAUSE_BREAK = re.compile(r";\s+|,\s+(?:and|while|but|whereas|as|after which)\s+
 DISTANCE_PENALTY = 0.3
 INFERRED_FACTOR = 0.85
 MAX_EVIDENCE = 600
+#: A namesake must be this much nearer the report's other places to win over the gazetteer's first choice.
+NAMESAKE_MARGIN_KM = 100.0
 #: A landmark this far from the town a report puts it in is a namesake in that town.
 HOMONYM_KM = 30.0
 _POSSESSIVE = re.compile(r"['’]s\s+(?:(?:main|central|old|new)\s+)?", re.I)
@@ -161,13 +163,16 @@ class Extractor:
         """Places named in the text, without those the text puts in another country; places named
         by their role ("the Libyan capital") and by their people ("Misratan forces") too, and towns
         inside the names of armed units marked as such."""
-        mentions = self._without_homonym_landmarks(text, self._with_references(text, self.finder.find(text)))
+        mentions = self._without_homonym_landmarks(
+            text, self._nearest_namesakes(self._with_references(text, self.finder.find(text))))
         foreign = [hit for _, hit in self._foreign.finditer(text)] if mentions else []
         if not foreign:
             return mentions
         foreign_report = not self._libya.search(text)
         if foreign_report and all(m.kind == "role" for m in mentions):
             return []  # "the capital" of a report about another country is not Tripoli
+        # set abroad: it names another country's places, not only its people ("Chadian rebels" fight in Libya)
+        abroad = foreign_report and any(not _nationality(h.group()) for h in foreign)
         kept = []
         for m in mentions:
             after = any(m.end <= h.start() <= m.end + 40 for h in foreign)
@@ -179,10 +184,27 @@ class Extractor:
                 continue
             if foreign_report and normalize_name(m.surface) in self._also_abroad:
                 continue
-            if foreign_report and m.place.kind in MINOR_KINDS and m.place.name not in self.network.graph:
+            if abroad and m.place.kind in MINOR_KINDS and m.place.name not in self.network.graph:
                 continue  # a report set abroad that never names Libya: a village name there is a namesake
             kept.append(m)
         return kept
+
+    def _nearest_namesakes(self, mentions: list[Mention]) -> list[Mention]:
+        """A name several places share is the one nearest the other places the report names ("الهواري"
+        beside Benghazi is Benghazi's district, not the village near Kufra): a gazetteer's first choice
+        gives way when another namesake lies far closer to the rest of the report."""
+        if len(mentions) < 2:
+            return mentions
+        out = []
+        for i, m in enumerate(mentions):
+            namesakes = self.gazetteer.lookup(m.surface) if m.kind == "name" else []
+            others = [o.place for j, o in enumerate(mentions) if j != i and o.place.name != m.place.name]
+            if len(namesakes) > 1 and others:
+                nearest = min(namesakes, key=lambda p, others=others: _spread(p, others))
+                if nearest is not m.place and _spread(nearest, others) + NAMESAKE_MARGIN_KM < _spread(m.place, others):
+                    m = Mention(m.start, m.end, m.surface, nearest, m.kind)
+            out.append(m)
+        return out
 
     @staticmethod
     def _without_homonym_landmarks(text: str, mentions: list[Mention]) -> list[Mention]:
@@ -395,6 +417,17 @@ class Extractor:
             acled_event=trigger.acled_event,
             summary=f"{label[:1].upper()}{label[1:]} {loc.description}"[:160],
         )
+
+
+def _spread(place: Place, others: list[Place]) -> float:
+    """How far a place lies from the nearest of the others (km)."""
+    return min(geodesic_km((place.lat, place.lon), (o.lat, o.lon)) for o in others)
+
+
+def _nationality(word: str) -> bool:
+    """Whether a foreign word names a people ("Chadian", "التشادي") rather than a place ("Chad", "تشاد")."""
+    word = word.lower().strip()
+    return word.endswith(("an", "ese", "ish", "i")) if word.isascii() else word.endswith(("يه", "ي", "يين", "يون"))
 
 
 def _far(landmark: Mention, town: Mention) -> bool:

@@ -40,7 +40,6 @@ from telegram.constants import ParseMode
 from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, MessageHandler, filters
 
 from riskengine.config import telegram_channels
-from riskengine.report_edits import replace_report
 from riskengine.store import ReportIn
 
 if TYPE_CHECKING:
@@ -179,7 +178,7 @@ def store_post(engine: RiskEngine, post: Post, now: dt.datetime) -> Stored:
         for inc in found:
             engine.rules.check_incident_kind(inc.event_type, inc.sub_event_type, inc.tags)
         matches = engine.index.match(found, engine.rules.max_reach_km, engine.rules.area_margin_km)
-        outcome = replace_report(engine.store, report, found, matches, now=now)
+        outcome = engine.store.replace_report(report, found, matches, now=now)
         if outcome is not None:
             return Stored(replaced=outcome.changed, incidents_found=len(found),
                           incidents_added=outcome.incidents_added, incidents_removed=outcome.incidents_removed)

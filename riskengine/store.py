@@ -214,6 +214,14 @@ class Store:
                 conn.execute(insert(incident_segments), links)
         return StoreOutcome(report_id, True, len(rows), len(found) - len(rows))
 
+    def replace_report(self, report: ReportIn, found: Sequence[Incident],
+                       matches: Sequence[Iterable[tuple[str, float]]], *, now: dt.datetime):
+        """Replace the text and incidents of the report stored under ``(report.source, report.source_key)``
+        (its source edited it), all or nothing; None when there is none. See :mod:`riskengine.report_edits`."""
+        from .report_edits import replace_report  # noqa: PLC0415 - it builds on this module
+
+        return replace_report(self, report, found, matches, now=now)
+
     def has_report(self, source: str, source_key: str) -> bool:
         """Whether an item of a source (a feed GUID, a file) was stored before."""
         query = select(reports.c.id).where((reports.c.source == source) & (reports.c.source_key == source_key))

@@ -29,7 +29,6 @@ from riskengine.alerts import AlertPolicy
 from riskengine.config import ConfigError, RunConfig, load_config
 from riskengine.engine import DEFAULT_RULES_DIR, RiskEngine
 from riskengine.pipeline import Pipeline
-from riskengine.report_edits import replace_report
 from riskengine.schema import incident_segments, incidents, reports
 from riskengine.store import ReportIn, Store
 
@@ -199,14 +198,14 @@ def test_replace_report_keeps_incidents_the_edit_kept_with_the_time_they_were_le
     engine.store.add_report(report, found, matches, now=NOW)
     later = NOW + dt.timedelta(hours=2)
     new = ReportIn(source="telegram:@x", format="text", text="v2", published=WHEN.date(), source_key="tg:1:1")
-    outcome = replace_report(engine.store, new, found[:1], matches[:1], now=later)
+    outcome = engine.store.replace_report(new, found[:1], matches[:1], now=later)
     assert (outcome.changed, outcome.incidents_kept, outcome.incidents_removed, outcome.incidents_added) == (
         True, 1, 1, 0)
     with engine.store.engine.connect() as conn:
         [row] = conn.execute(select(incidents.c.id, incidents.c.ingested_at, incidents.c.report_id)).all()
     assert row.id == found[0].fingerprint() and row.ingested_at == NOW and row.report_id == outcome.report_id
-    assert replace_report(engine.store, ReportIn(source="telegram:@x", format="text", text="v3", source_key="tg:9:9"),
-                          [], [], now=later) is None
+    assert engine.store.replace_report(ReportIn(source="telegram:@x", format="text", text="v3", source_key="tg:9:9"),
+                                       [], [], now=later) is None
 
 
 def test_a_failed_replacement_leaves_the_report_as_it_was(engine, monkeypatch):
@@ -214,8 +213,8 @@ def test_a_failed_replacement_leaves_the_report_as_it_was(engine, monkeypatch):
     before, count = _report_rows(engine), engine.store.incident_count()
     found = engine.extract_text(CHECKPOINT, WHEN.date())
     with pytest.raises(ValueError, match="zip"):  # one match list short: fails after the old rows were touched
-        replace_report(engine.store, ReportIn(source="telegram:@Roads_Watch", format="text", text=CHECKPOINT,
-                                              source_key="tg:-1001234567890:7"), found, [], now=NOW)
+        engine.store.replace_report(ReportIn(source="telegram:@Roads_Watch", format="text", text=CHECKPOINT,
+                                             source_key="tg:-1001234567890:7"), found, [], now=NOW)
     assert _report_rows(engine) == before and engine.store.incident_count() == count
 
 

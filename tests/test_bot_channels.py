@@ -407,3 +407,46 @@ def test_an_edited_channel_post_replaces_its_report(live):
     frame = engine.store.incidents_frame()
     assert frame[frame["report_id"] == row["id"]]["evidence"].str.contains("Hun").all()
     assert not frame["evidence"].str.contains("near Sokna on Sunday").any()
+
+
+# ---- an Arabic post reaches an Arabic subscriber in Arabic ----------------------------------------------
+
+ARABIC_SUBSCRIBER = 5550002
+ARABIC_AMBUSH = "نصب مسلحون كمينا لقافلة شاحنات على الطريق قرب ودان فجر اليوم وقتلوا سائقين اثنين."
+
+
+@pytest.fixture
+def live_arabic(tmp_path, rules, gazetteer, network):
+    """The service's bot for one Arabic-speaking subscriber of Sirte -> Sebha, polling the fake API."""
+    api = FakeBotAPI(TOKEN)
+    api.thread.start()
+    engine = RiskEngine(Store.open(tmp_path / "risk.db"), rules, gazetteer, network)
+    engine.store.set_chat_language(ARABIC_SUBSCRIBER, "ar")
+    config = RunConfig.model_validate({
+        "notifiers": {"console": False},
+        "subscriptions": [{"chat": str(ARABIC_SUBSCRIBER), "channel": "telegram", "route": ["Sirte", "Sebha"]}],
+        "telegram": {"channels": {"@roads_watch": {"reliability": "C"}}}})
+    settings = BotSettings.load({**config.telegram, "api_base_url": api.url}, {"TELEGRAM_BOT_TOKEN": TOKEN})
+    with httpx.Client() as client:
+        pipeline = Pipeline(engine, config, Path("."), AlertPolicy.load(DEFAULT_RULES_DIR), client=client,
+                            notifiers={})
+        runner = BotThread(build(pipeline, settings))
+        runner.start()
+        try:
+            yield api, engine
+        finally:
+            runner.stop()
+            api.server.shutdown()
+            api.server.server_close()
+
+
+def test_an_arabic_channel_post_reaches_an_arabic_subscriber_as_one_arabic_alert(live_arabic):
+    api, engine = live_arabic
+    api.push(**_channel_post(11, ARABIC_AMBUSH))
+    [alert] = wait_for(lambda: api.sent_to(ARABIC_SUBSCRIBER))
+    assert re.search(r"[\u0600-\u06ff]{3}", alert), alert  # written in Arabic
+    assert "سرت" in alert and "سبها" in alert  # the route, by its Arabic names
+    api.push(**_channel_post(11, ARABIC_AMBUSH))  # delivered again
+    time.sleep(1.5)
+    assert len(api.sent_to(ARABIC_SUBSCRIBER)) == 1
+    assert "Waddan" in engine.store.incidents_frame()["summary"].iloc[0]

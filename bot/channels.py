@@ -234,7 +234,9 @@ async def forwarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _forwarded(update, context, services, chat_id)
     except Exception:
         log.exception("a post forwarded by chat %s could not be stored", chat_id)
-        await context.bot.send_message(chat_id, "Sorry, that post could not be stored; the error has been logged.")
+        tr = await _tr_of(update, context)
+        await context.bot.send_message(
+            chat_id, tr._("Sorry, that post could not be stored; the error has been logged."))
     raise ApplicationHandlerStop  # done with this update: the commands' handlers do not see it
 
 
@@ -242,20 +244,28 @@ async def _forwarded(update: Update, context: ContextTypes.DEFAULT_TYPE, service
     async def reply(text: str) -> None:
         await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
 
+    tr = await _tr_of(update, context)
     if chat_id not in services.settings.analysts:
-        await reply("Sorry, only the analysts' chats may forward posts to be stored as reports.")
+        await reply(tr._("Sorry, only the analysts' chats may forward posts to be stored as reports."))
         return
     post = post_from_forward(update.effective_message, services.settings.channels, chat_id)
     if post is None:
-        await reply("That message has no text or caption: nothing stored.")
+        await reply(tr._("That message has no text or caption: nothing stored."))
         return
     stored = await _store(context, post)
-    where = f"{post.source} (reliability {post.reliability})"
+    where = tr.iso(_esc(tr._("{source} (reliability {grade})").format(source=post.source, grade=post.reliability)))
     if not stored.new_report:
-        await reply(f"Already stored: that post of {_esc(where)} is a report I have.")
+        await reply(tr._("Already stored: that post of {where} is a report I have.").format(where=where))
         return
-    await reply(f"Stored as a report of {_esc(where)}: {stored.incidents_found} incident(s) found, "
-                f"{stored.incidents_added} new.")
+    await reply(tr._("Stored as a report of {where}: {found} incident(s) found, {new} new.").format(
+        where=where, found=stored.incidents_found, new=stored.incidents_added))
+
+
+async def _tr_of(update: Update, context: ContextTypes.DEFAULT_TYPE):
+    """The chat's translator (imported here: the handlers module imports this one's neighbours)."""
+    from .handlers import tr_of
+
+    return await tr_of(update, context)
 
 
 def _esc(text: str) -> str:

@@ -200,9 +200,24 @@ def where_text(label: str, tr: Translator = ENGLISH) -> str:
     return tr.iso(label)
 
 
+#: ACLED's event types and sub-types, for the catalogues: an incident's kind is shown in the chat's language.
+EVENT_KINDS = (
+    N_("Battles"), N_("Explosions/Remote violence"), N_("Violence against civilians"), N_("Protests"), N_("Riots"),
+    N_("Strategic developments"), N_("Government regains territory"), N_("Non-state actor overtakes territory"),
+    N_("Armed clash"), N_("Excessive force against protesters"), N_("Protest with intervention"),
+    N_("Peaceful protest"), N_("Violent demonstration"), N_("Mob violence"), N_("Chemical weapon"),
+    N_("Air/drone strike"), N_("Suicide bomb"), N_("Shelling/artillery/missile attack"),
+    N_("Remote explosive/landmine/IED"), N_("Grenade"), N_("Sexual violence"), N_("Attack"),
+    N_("Abduction/forced disappearance"), N_("Agreement"), N_("Arrests"), N_("Change to group/activity"),
+    N_("Disrupted weapons use"), N_("Headquarters or base established"), N_("Looting/property destruction"),
+    N_("Non-violent transfer of territory"), N_("Other"),
+)
+
+
 def incident_line(row: Mapping, extra: str = "", tr: Translator = ENGLISH) -> str:
-    """One incident on one line: date, type, then its summary (or evidence)."""
-    kind = row.get("sub_event_type") or row.get("event_type") or tr._("incident")
+    """One incident on one line: date, type (in the chat's language), then its summary (or evidence)."""
+    kind = row.get("sub_event_type") or row.get("event_type")
+    kind = tr._(kind) if kind else tr._("incident")
     text = row.get("summary") or row.get("evidence") or ""
     extra = f" · {extra}" if extra else ""
     return (f"• {tr.iso(esc(row['date']))} · <b>{tr.iso(esc(clip(kind, 60)))}</b>{extra} · "

@@ -124,7 +124,7 @@ def test_an_arabic_route_answer_isolates_numbers_dates_and_latin_runs(gazetteer)
     text = "\n\n".join(render.route_blocks(_route_doc(), tr=ar))
     assert text.startswith("🔴 <b>مرتفع</b> · <b>مصراتة ← سبها</b>\nالدرجة \u206862.4/100\u2069 · \u2068694.9\u2069 كم")
     assert "🔴 مصراتة - \u2068Nowhere\u2069: مرتفع (\u206862.4\u2069) · \u2068120.5\u2069 كم" in text
-    assert ("• \u20682026-11-18\u2069 · <b>\u2068Attack\u2069</b> · "
+    assert ("• \u20682026-11-18\u2069 · <b>\u2068هجوم\u2069</b> · "  # ACLED's kind, in Arabic
             "\u2068Gunmen &lt;stopped&gt; a truck &amp; fled\u2069") in text
     assert "<b>بديل أكثر أمانًا</b>، يتجنب مصراتة - \u2068Nowhere\u2069:\n🟠 متوسط" in text
     assert text.endswith("<i>قُيّم في 20 نوفمبر 2026 \u206808:00 UTC\u2069</i>")

@@ -21,6 +21,7 @@ _FOLD = str.maketrans({
     **{chr(0x06F0 + d): str(d) for d in range(10)},  # Eastern Arabic-Indic (Persian) digits
 })
 _ARABIC_LETTER = re.compile(r"[\u0621-\u064A]")
+_ANY_ARABIC = re.compile(r"[\u0600-\u06FF]")
 #: Short vowels and other marks, and the tatweel: pyarabic's tables, stripped with one regex (fast).
 _MARKS = re.compile("[" + "".join(araby.TASHKEEL) + araby.TATWEEL + araby.MINI_ALEF + "]")
 #: Proclitics that attach to a word: conjunctions, prepositions, the article, and their combinations.
@@ -47,7 +48,7 @@ def normalize_arabic(text: str) -> str:
     >>> normalize_arabic("أُصيبَ ٣ أشخاصٍ في مدينـــة سبهة؛ وقُتل آخر")
     'اصيب 3 اشخاص في مدينه سبهه; وقتل اخر'
     """
-    if not has_arabic(text) and not any("\u0660" <= ch <= "\u06F9" for ch in text):
+    if _ANY_ARABIC.search(text) is None:  # letters, marks or digits of the Arabic block
         return text
     return _MARKS.sub("", text).translate(_FOLD)
 

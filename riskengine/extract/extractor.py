@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -149,6 +150,7 @@ class Extractor:
         for entry in references:
             gazetteer.resolve(entry.name.split(":", 1)[1])  # a rule naming an unknown place fails here
         self._references = Category(references)
+        self._namesakes = functools.lru_cache(maxsize=50_000)(lambda surface: tuple(gazetteer.lookup(surface)))
         nouns = lexicon.events.back_references
         self._event_noun = re.compile(words_regex(nouns) if nouns else r"(?!x)x", re.I)
         seats = words_regex(geo.seat_words) if geo.seat_words else r"(?!x)x"
@@ -197,7 +199,7 @@ class Extractor:
             return mentions
         out = []
         for i, m in enumerate(mentions):
-            namesakes = self.gazetteer.lookup(m.surface) if m.kind == "name" else []
+            namesakes = self._namesakes(m.surface) if m.kind == "name" else []
             others = [o.place for j, o in enumerate(mentions) if j != i and o.place.name != m.place.name]
             if len(namesakes) > 1 and others:
                 nearest = min(namesakes, key=lambda p, others=others: _spread(p, others))

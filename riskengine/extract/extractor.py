@@ -35,6 +35,8 @@ CLAUSE_BREAK = re.compile(r";\s+|,\s+(?:and|while|but|whereas|as|after which)\s+
 DISTANCE_PENALTY = 0.3
 INFERRED_FACTOR = 0.85
 MAX_EVIDENCE = 600
+#: How many places named before and after a name are its context (a window: linear in the report's length).
+NAMESAKE_CONTEXT = 6
 #: A namesake must be this much nearer the report's other places to win over the gazetteer's first choice.
 NAMESAKE_MARGIN_KM = 100.0
 #: A landmark this far from the town a report puts it in is a namesake in that town.
@@ -200,7 +202,8 @@ class Extractor:
         out = []
         for i, m in enumerate(mentions):
             namesakes = self._namesakes(m.surface) if m.kind == "name" else []
-            others = [o.place for j, o in enumerate(mentions) if j != i and o.place.name != m.place.name]
+            near = mentions[max(0, i - NAMESAKE_CONTEXT):i] + mentions[i + 1:i + 1 + NAMESAKE_CONTEXT]
+            others = [o.place for o in near if o.place.name != m.place.name]
             if len(namesakes) > 1 and others:
                 nearest = min(namesakes, key=lambda p, others=others: _spread(p, others))
                 if nearest is not m.place and _spread(nearest, others) + NAMESAKE_MARGIN_KM < _spread(m.place, others):

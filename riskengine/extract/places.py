@@ -148,6 +148,8 @@ class PlaceFinder:
         >>> finder.variant("Gasr Ben Ghasir").name, finder.variant("Sabri")
         ('Qasr Bin Ghashir', None)
         """
+        if " " not in name and is_common_word(name.lower()):  # cheapest test first: most capitalised words
+            return None
         norm = normalize_name(name)
         if len(norm) < MIN_ALIAS_LEN or norm in self._stop or not norm.isascii() or (
                 " " not in norm and is_common_word(norm)):

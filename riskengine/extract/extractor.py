@@ -77,11 +77,14 @@ class _Scan:
     cues: list
     actors: list
     targets: list
+    _starts: dict = field(default_factory=dict, compare=False, repr=False)  # id(hits) -> their start offsets
 
-    @staticmethod
-    def within(hits: list, spans: list[tuple[int, int]]) -> list:
-        """The hits (in text order) that start inside one of the spans: a binary search per span."""
-        starts = [hit.start() for _, hit in hits]
+    def within(self, hits: list, spans: list[tuple[int, int]]) -> list:
+        """The hits (in text order) that start inside one of the spans: a binary search per span over
+        start offsets computed once per list (so a long report stays linear)."""
+        starts = self._starts.get(id(hits))
+        if starts is None:
+            starts = self._starts[id(hits)] = [hit.start() for _, hit in hits]
         out = []
         for a, b in sorted(set(spans)):
             out.extend(hits[bisect.bisect_left(starts, a):bisect.bisect_left(starts, b)])

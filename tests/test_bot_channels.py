@@ -8,6 +8,7 @@ of ours on loopback that serves ``channel_post``, ``edited_channel_post`` and fo
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -320,17 +321,20 @@ def wait_for(check, timeout: float = 15.0):
     raise AssertionError("timed out waiting")
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory, rules, gazetteer, network):
-    """The service's bot (alert jobs and Telegram notifier included) on an empty store, polling the fake API."""
+@contextlib.contextmanager
+def running_bot(db: Path, rules, gazetteer, network, subscriber: int, analysts=(), language: str | None = None):
+    """The service's bot (alert jobs and Telegram notifier included) on an empty store, polling the fake
+    API, for one subscriber of Sirte -> Sebha (whose chat language may be set)."""
     api = FakeBotAPI(TOKEN)
     api.thread.start()
-    engine = RiskEngine(Store.open(tmp_path_factory.mktemp("channels-db") / "risk.db"), rules, gazetteer, network)
+    engine = RiskEngine(Store.open(db), rules, gazetteer, network)
+    if language:
+        engine.store.set_chat_language(subscriber, language)
     config = RunConfig.model_validate({
         "notifiers": {"console": False},
-        "subscriptions": [{"chat": str(SUBSCRIBER), "channel": "telegram", "route": ["Sirte", "Sebha"]}],
+        "subscriptions": [{"chat": str(subscriber), "channel": "telegram", "route": ["Sirte", "Sebha"]}],
         "telegram": {"channels": {"@roads_watch": {"reliability": "C"}}}})
-    settings = BotSettings.load({**config.telegram, "analysts": [ANALYST], "api_base_url": api.url},
+    settings = BotSettings.load({**config.telegram, "analysts": list(analysts), "api_base_url": api.url},
                                 {"TELEGRAM_BOT_TOKEN": TOKEN})
     with httpx.Client() as client:
         pipeline = Pipeline(engine, config, Path("."), AlertPolicy.load(DEFAULT_RULES_DIR), client=client,
@@ -343,6 +347,14 @@ def live(tmp_path_factory, rules, gazetteer, network):
             runner.stop()
             api.server.shutdown()
             api.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, rules, gazetteer, network):
+    """The bot for an English subscriber, with an analyst allowed to forward posts."""
+    with running_bot(tmp_path_factory.mktemp("channels-db") / "risk.db", rules, gazetteer, network, SUBSCRIBER,
+                     analysts=[ANALYST]) as running:
+        yield running
 
 
 def _chat(chat: Chat) -> dict:
@@ -417,27 +429,9 @@ ARABIC_AMBUSH = "نصب مسلحون كمينا لقافلة شاحنات على
 
 @pytest.fixture
 def live_arabic(tmp_path, rules, gazetteer, network):
-    """The service's bot for one Arabic-speaking subscriber of Sirte -> Sebha, polling the fake API."""
-    api = FakeBotAPI(TOKEN)
-    api.thread.start()
-    engine = RiskEngine(Store.open(tmp_path / "risk.db"), rules, gazetteer, network)
-    engine.store.set_chat_language(ARABIC_SUBSCRIBER, "ar")
-    config = RunConfig.model_validate({
-        "notifiers": {"console": False},
-        "subscriptions": [{"chat": str(ARABIC_SUBSCRIBER), "channel": "telegram", "route": ["Sirte", "Sebha"]}],
-        "telegram": {"channels": {"@roads_watch": {"reliability": "C"}}}})
-    settings = BotSettings.load({**config.telegram, "api_base_url": api.url}, {"TELEGRAM_BOT_TOKEN": TOKEN})
-    with httpx.Client() as client:
-        pipeline = Pipeline(engine, config, Path("."), AlertPolicy.load(DEFAULT_RULES_DIR), client=client,
-                            notifiers={})
-        runner = BotThread(build(pipeline, settings))
-        runner.start()
-        try:
-            yield api, engine
-        finally:
-            runner.stop()
-            api.server.shutdown()
-            api.server.server_close()
+    """The bot for one Arabic-speaking subscriber of Sirte -> Sebha."""
+    with running_bot(tmp_path / "risk.db", rules, gazetteer, network, ARABIC_SUBSCRIBER, language="ar") as running:
+        yield running
 
 
 def test_an_arabic_channel_post_reaches_an_arabic_subscriber_as_one_arabic_alert(live_arabic):

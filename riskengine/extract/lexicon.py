@@ -70,6 +70,14 @@ def phrase_pattern(phrase: str) -> str:
     return bounded(phrase_body(phrase))
 
 
+def _check_acled_kind(event_type: str, sub_event_type: str) -> None:
+    """An event type and sub-type must be ACLED's own."""
+    if event_type not in ACLED_EVENT_TYPES:
+        raise ValueError(f"event_type must be one of ACLED's six: {', '.join(ACLED_EVENT_TYPES)}")
+    if sub_event_type not in ACLED_SUB_EVENT_TYPES[event_type]:
+        raise ValueError(f"sub_event_type {sub_event_type!r} is not a sub-type of {event_type}")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -117,10 +125,7 @@ class Trigger(PhraseEntry):
 
     @model_validator(mode="after")
     def _acled(self):
-        if self.event_type not in ACLED_EVENT_TYPES:
-            raise ValueError(f"event_type must be one of ACLED's six: {', '.join(ACLED_EVENT_TYPES)}")
-        if self.sub_event_type not in ACLED_SUB_EVENT_TYPES[self.event_type]:
-            raise ValueError(f"sub_event_type {self.sub_event_type!r} is not a sub-type of {self.event_type}")
+        _check_acled_kind(self.event_type, self.sub_event_type)
         return self
 
 
@@ -150,10 +155,7 @@ class Retype(PhraseEntry):
 
     @model_validator(mode="after")
     def _acled(self):
-        if self.event_type not in ACLED_EVENT_TYPES:
-            raise ValueError(f"event_type must be one of ACLED's six: {', '.join(ACLED_EVENT_TYPES)}")
-        if self.sub_event_type not in ACLED_SUB_EVENT_TYPES[self.event_type]:
-            raise ValueError(f"sub_event_type {self.sub_event_type!r} is not a sub-type of {self.event_type}")
+        _check_acled_kind(self.event_type, self.sub_event_type)
         return self
 
 

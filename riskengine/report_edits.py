@@ -20,7 +20,7 @@ from sqlalchemy import delete, insert, select, update
 
 from .models import Incident
 from .schema import incident_segments, incidents, reports
-from .store import ReportIn, Store, _no_nul, content_hash
+from .store import ReportIn, Store, _no_nul, content_hash, insert_new_incidents
 
 __all__ = ["ReplaceOutcome", "replace_report"]
 
@@ -92,20 +92,5 @@ def replace_report(store: Store, report: ReportIn, found: Sequence[Incident],
             conn.execute(delete(incident_segments).where(incident_segments.c.incident_id.in_(gone)))
             conn.execute(delete(incidents).where(incidents.c.id.in_(gone)))
         conn.execute(delete(reports).where(reports.c.id == old["id"]))
-        elsewhere = set(conn.execute(select(incidents.c.id).where(incidents.c.id.in_(new_ids))).scalars()) \
-            if new_ids else set()
-        rows, links, seen = [], [], set()
-        for incident_id, inc, hits in zip(new_ids, found, matches, strict=True):
-            if incident_id in elsewhere or incident_id in seen:
-                continue
-            seen.add(incident_id)
-            row = inc.model_dump(mode="python", exclude={"places", "acled_event"})
-            row.update(id=incident_id, report_id=new_id, places=[p.model_dump() for p in inc.places],
-                       ingested_at=now)
-            rows.append({k: _no_nul(v) for k, v in row.items()})
-            links.extend({"incident_id": incident_id, "segment_id": s, "distance_km": d} for s, d in hits)
-        if rows:
-            conn.execute(insert(incidents), rows)
-        if links:
-            conn.execute(insert(incident_segments), links)
-    return ReplaceOutcome(new_id, True, len(rows), len(kept), len(gone))
+        added = insert_new_incidents(conn, new_id, new_ids, found, matches, now)
+    return ReplaceOutcome(new_id, True, added, len(kept), len(gone))

@@ -92,6 +92,27 @@ class StoreOutcome:
     incidents_known: int
 
 
+def insert_new_incidents(conn, report_id: int, ids: Sequence[str], found: Sequence[Incident],
+                         matches: Sequence, now: dt.datetime) -> int:
+    """Insert a report's incidents (by their ids) with their segment matches, leaving out those already
+    stored (another report told them) or repeated; return how many were inserted."""
+    known = set(conn.execute(select(incidents.c.id).where(incidents.c.id.in_(ids))).scalars()) if ids else set()
+    rows, links, seen = [], [], set()
+    for incident_id, inc, hits in zip(ids, found, matches, strict=True):
+        if incident_id in known or incident_id in seen:
+            continue
+        seen.add(incident_id)
+        row = inc.model_dump(mode="python", exclude={"places", "acled_event"})
+        row.update(id=incident_id, report_id=report_id, places=[p.model_dump() for p in inc.places], ingested_at=now)
+        rows.append({k: _no_nul(v) for k, v in row.items()})
+        links.extend({"incident_id": incident_id, "segment_id": s, "distance_km": d} for s, d in hits)
+    if rows:
+        conn.execute(insert(incidents), rows)
+    if links:
+        conn.execute(insert(incident_segments), links)
+    return len(rows)
+
+
 def _no_nul(value):
     """PostgreSQL text cannot hold NUL characters: drop them from strings."""
     return value.replace("\x00", "") if isinstance(value, str) else value
@@ -194,25 +215,8 @@ class Store:
                     text=_no_nul(report.text),
                 )
             ).inserted_primary_key[0]
-            ids = [inc.fingerprint() for inc in found]
-            known = set()
-            if ids:
-                known = set(conn.execute(select(incidents.c.id).where(incidents.c.id.in_(ids))).scalars())
-            rows, links, seen = [], [], set()
-            for incident_id, inc, hits in zip(ids, found, matches, strict=True):
-                if incident_id in known or incident_id in seen:
-                    continue
-                seen.add(incident_id)
-                row = inc.model_dump(mode="python", exclude={"places", "acled_event"})
-                row.update(id=incident_id, report_id=report_id, places=[p.model_dump() for p in inc.places],
-                           ingested_at=now)
-                rows.append({k: _no_nul(v) for k, v in row.items()})
-                links.extend({"incident_id": incident_id, "segment_id": s, "distance_km": d} for s, d in hits)
-            if rows:
-                conn.execute(insert(incidents), rows)
-            if links:
-                conn.execute(insert(incident_segments), links)
-        return StoreOutcome(report_id, True, len(rows), len(found) - len(rows))
+            added = insert_new_incidents(conn, report_id, [inc.fingerprint() for inc in found], found, matches, now)
+        return StoreOutcome(report_id, True, added, len(found) - added)
 
     def replace_report(self, report: ReportIn, found: Sequence[Incident],
                        matches: Sequence[Iterable[tuple[str, float]]], *, now: dt.datetime):

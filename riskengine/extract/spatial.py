@@ -165,7 +165,7 @@ class SpatialReader:
             self.ar_direction = re.compile(rf"(?:الى\s+)?(?:ال)?(?P<dir>{ar_dir})\s+(?:من\s+)?{town}⟦(?P<ref>\d+)⟧")
         else:
             self.ar_offsets, self.ar_direction = [], None
-        self.ar_stretches = [
+        self.stretches += [  # read with the English ones
             re.compile(r"بين\s+(?:مدينتي\s+|مدينه\s+|بلدتي\s+)?⟦(\d+)⟧\s*(?:و\s*)?(?:مدينه\s+)?⟦(\d+)⟧"),
             re.compile(r"(?:طريق|الطريق)\s+(?:[^\s⟦]+\s+){0,2}?⟦(\d+)⟧\s*[-–—/]\s*⟦(\d+)⟧"),
         ]
@@ -455,13 +455,6 @@ class SpatialReader:
             found.append(Location("point", 60, at(m), a.lat, a.lon, self.geo.offset_without_distance_precision,
                                   self.geo.offset_without_distance_km, places=[_ref(a, "reference")],
                                   description=f"{_compass(self.bearing[m.group('dir')])} of {a.name}"))
-        for pattern in (self.ar_stretches if arabic and several else ()):
-            for m in pattern.finditer(template):
-                a, b = places[int(m.group(1))], places[int(m.group(2))]
-                loc = self._stretch(a, b, 80, at(m), f"between {a.name} and {b.name}")
-                if loc:
-                    found.append(loc)
-                    used_spans.append(m.span())
 
         for m in (self.distance_from.finditer(template) if has_digit else ()):
             if _inside(m.span(), used_spans):

@@ -126,7 +126,7 @@ class BotServices:
         """Incidents of the last ``days`` days within ``radius_km`` of a place, newest first."""
         where = self.engine.gazetteer.resolve(place)
         today = now.astimezone(dt.UTC).date()
-        frame = self.engine.store.incidents_frame(until=today)
+        frame = self.engine.store.events_frame(until=today)
         if frame.empty:
             return []
         frame = frame[pd.to_datetime(frame["date"]).dt.date >= today - dt.timedelta(days=days)]

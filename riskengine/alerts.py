@@ -149,7 +149,7 @@ class AlertDecider:
     def _incident_rows(self, ids: list[str]) -> dict[str, dict]:
         if not ids:
             return {}
-        frame = self.engine.store.incidents_frame().loc[ids]
+        frame = self.engine.store.events_frame(ids=ids, active=False).loc[ids]
         return {i: frame.loc[i].to_dict() for i in ids}
 
     def _when(self, sub: Subscription, level: int, now: dt.datetime) -> dt.datetime:

@@ -30,11 +30,12 @@ from .errors import InputFileError, InputRowError, NoRouteError
 from .extract.extractor import Extractor
 from .extract.lexicon import Lexicon
 from .gazetteer import Gazetteer
+from .identity import SameEvent
 from .mapping import SegmentIndex
 from .models import Incident, Segment
 from .roads import RoadNetwork
 from .rules import RuleBook
-from .scoring import Assessment, RouteScore, assess, score_route
+from .scoring import Assessment, RouteScore, assess, event_confidence, score_route
 from .store import ReportIn, Store
 from .structured import read_acled_csv, read_incident_jsonl, sniff_format
 
@@ -45,13 +46,13 @@ DEFAULT_SEEDS_DIR = PROJECT_DIR / "seeds"
 #: An alternative route is offered only if it is at most this many times longer than the route.
 ALTERNATIVE_MAX_DETOUR = 2.0
 
-#: What scoring reads of an incident (:func:`riskengine.scoring.contributions`): all an assessment loads.
-SCORING_COLUMNS = ("event_type", "sub_event_type", "tags", "date", "geo_precision", "radius_km",
-                   "source_reliability", "confidence", "fatalities")
-#: What the answers show of an incident.
-DETAIL_COLUMNS = ("event_type", "sub_event_type", "tags", "date", "summary", "evidence", "confidence", "source")
+#: What scoring reads of an event (:func:`riskengine.scoring.contributions`), besides its reports'
+#: confidence (:func:`riskengine.scoring.event_confidence`): all an assessment loads.
+SCORING_COLUMNS = ("event_type", "sub_event_type", "tags", "date", "geo_precision", "radius_km", "fatalities")
+#: What the answers show of an event.
+DETAIL_COLUMNS = ("event_type", "sub_event_type", "tags", "date", "summary", "evidence", "sources", "reports")
 #: Nullable text columns among them (see :meth:`RiskEngine._incident_details`).
-NULLABLE_TEXT = ("sub_event_type", "source")
+NULLABLE_TEXT = ("sub_event_type",)
 #: What route scoring reads of the contributions.
 ROUTE_COLUMNS = ["incident_id", "segment_id", "rule_id", "weight", "relief"]
 
@@ -149,6 +150,7 @@ class RiskEngine:
         self.gazetteer = gazetteer
         self.network = network
         self.lexicon = lexicon or Lexicon.load(rules.directory or DEFAULT_RULES_DIR, rules)
+        store.same_event = SameEvent(rules, network)
         self._lock = threading.Lock()
         self._revision: tuple[int, int] | None = None  # of the store, when the caches below were filled
         self._assessed: OrderedDict[dt.datetime, _Assessed] = OrderedDict()
@@ -297,8 +299,8 @@ class RiskEngine:
         if frames is not None and frames[0] == until:
             incidents, matches = frames[1], frames[2]
         else:
-            incidents = self.store.incidents_frame(until, columns=SCORING_COLUMNS)
-            matches = self.store.matches_frame(until)
+            incidents = self.scoring_frame(until)
+            matches = self.store.event_matches_frame(until)
         entry = _Assessed(assess(self.rules, self.network.segments, incidents, matches, at))
         with self._lock:
             if revision == self._revision:  # the store did not move on meanwhile
@@ -307,6 +309,15 @@ class RiskEngine:
                 while len(self._assessed) > self.ASSESSMENTS_KEPT:
                     self._assessed.popitem(last=False)
         return entry
+
+    def scoring_frame(self, until: dt.date | None = None) -> pd.DataFrame:
+        """The active events dated on or before ``until``, as scoring reads them: their kind, date,
+        place precision and death toll, and the confidence their reports give together."""
+        frame = self.store.events_frame(until, columns=SCORING_COLUMNS)
+        credibility = event_confidence(self.rules, self.store.event_reports_frame(until))
+        frame["credibility"] = credibility.reindex(frame.index).to_numpy(dtype=float) if len(frame) else []
+        frame["confidence"], frame["source_reliability"] = np.nan, None
+        return frame
 
     def _incident_details(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """What the answers show of these incidents, read from the store once per revision.
@@ -318,7 +329,7 @@ class RiskEngine:
             known = self._details
             missing = [i for i in dict.fromkeys(ids) if i not in known]
         if missing:
-            frame = self.store.incidents_frame(columns=DETAIL_COLUMNS, ids=missing)
+            frame = self.store.events_frame(columns=DETAIL_COLUMNS, ids=missing, active=False)
             for column in NULLABLE_TEXT:
                 if column not in self._text_in and frame[column].isna().any():
                     self._text_in[column] = self.store.any_incident_has(column)
@@ -361,9 +372,9 @@ class RiskEngine:
         ids = contrib["incident_id"].tolist()
         details = self._incident_details(list(dict.fromkeys(ids))) if ids else {}
         made = {}
-        for incident_id, segment, weight, relief, rule in zip(
+        for incident_id, segment, weight, relief, rule, confidence in zip(
                 ids, contrib["segment_id"].tolist(), contrib["weight"].tolist(), contrib["relief"].tolist(),
-                contrib["rule_id"].tolist(), strict=True):
+                contrib["rule_id"].tolist(), contrib["confidence"].tolist(), strict=True):
             inc = details[incident_id]
             made[(incident_id, segment)] = SharedDict({
                 "id": inc["id"], "event_type": inc["event_type"], "sub_event_type": inc["sub_event_type"],
@@ -371,8 +382,8 @@ class RiskEngine:
                 "weight": round(float(weight), 4), "relief": round(float(relief), 4),
                 "segment": segment, "rule": rule,
                 "summary": inc["summary"] or inc["evidence"][:160],
-                "confidence": None if pd.isna(inc["confidence"]) else float(inc["confidence"]),
-                "evidence": inc["evidence"],
+                "confidence": round(float(confidence), 3), "evidence": inc["evidence"],
+                "sources": SharedList(inc["sources"] or []), "reports": int(inc["reports"]),
             })
         assessed.incident_rows = made
         return made
@@ -461,7 +472,8 @@ class RiskEngine:
                 "confidence": round(float(c["confidence"]), 3),
                 "fatalities_boost": round(float(c["fatalities_boost"]), 3), "weight": round(float(c["weight"]), 4),
                 "relief": round(float(c["relief"]), 4),
-                "summary": inc["summary"], "evidence": inc["evidence"], "source": inc["source"],
+                "summary": inc["summary"], "evidence": inc["evidence"], "source": ", ".join(inc["sources"] or []),
+                "sources": list(inc["sources"] or []), "reports": int(inc["reports"]),
             })
         return {
             "segment": {"id": seg.id, "name": seg.name, "road": seg.road_name, "from": seg.start, "to": seg.end,

@@ -49,7 +49,7 @@ def incident_point(row: pd.Series, engine: RiskEngine) -> tuple[float, float] | 
     Parameters
     ----------
     row : pandas.Series
-        An incident, a row of ``Store.incidents_frame()``: its point if it has one, else the middle of
+        An event, a row of ``Store.events_frame()``: its point if it has one, else the middle of
         its stretch of road (``segments``, whose geometry ``engine`` knows), else a point inside its area.
     engine : RiskEngine
     """
@@ -114,7 +114,7 @@ def interactive_map(engine: RiskEngine, at: dt.datetime) -> folium.Map:
             tooltip=esc(f"{row['name']}: {row['level_name']} ({row['score']:.0f})")).add_to(roads)
     contributions = engine.assess(at).contributions
     weighing = set(contributions.loc[contributions["weight"] > 0, "incident_id"])
-    frame = engine.store.incidents_frame(at.astimezone(dt.UTC).date())
+    frame = engine.store.events_frame(at.astimezone(dt.UTC).date())
     points = folium.FeatureGroup(name="Incidents").add_to(m)
     for _, inc in frame[frame["id"].isin(weighing)].iterrows():
         where = incident_point(inc, engine)
@@ -284,7 +284,7 @@ def route_picture(engine: RiskEngine, start: str, end: str, at: dt.datetime, pat
         weighs on the route, numbered by weight), ``incident_count`` and ``size_px`` (width, height).
     """
     doc = engine.route(start, end, at)
-    frame, marks = engine.store.incidents_frame(), []
+    frame, marks = engine.store.events_frame(ids=[i["id"] for i in doc["incidents"]]), []
     for inc in doc["incidents"]:
         where = incident_point(frame.loc[inc["id"]], engine)
         if where is not None:

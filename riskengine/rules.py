@@ -170,6 +170,33 @@ class ScoringRules(_Strict):
         return self
 
 
+class SameEventRules(_Strict):
+    """When two reports tell the same event (``rules/identity.yaml``)."""
+
+    date_window_days: int = Field(ge=0, le=30)
+    slack_km: float = Field(ge=0, le=200)
+    compatible_types: list[list[str]] = Field(default_factory=list)
+    compatible_tags: list[list[str]] = Field(default_factory=list)
+    compatible_targets: list[list[str]] = Field(default_factory=list)
+    unnamed_actors: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _known_types(self) -> SameEventRules:
+        unknown = [t for group in self.compatible_types for t in group if t not in ACLED_EVENT_TYPES]
+        if unknown:
+            raise ValueError(f"compatible_types: unknown event type(s) {unknown}")
+        return self
+
+
+class Corroboration(_Strict):
+    max_confidence: float = Field(gt=0, le=1)
+
+
+class IdentityRules(_Strict):
+    same_event: SameEventRules
+    corroboration: Corroboration
+
+
 @dataclass(frozen=True)
 class ResolvedRule:
     """The rule that governs one incident: the most severe of its sub-type and its tags."""
@@ -224,21 +251,28 @@ def parse_rule_file(path: Path, model: type[BaseModel]) -> Any:
 class RuleBook:
     """All rules, validated and compiled for fast look-up while scoring."""
 
-    def __init__(self, taxonomy: Taxonomy, scoring: ScoringRules, directory: Path | None = None):
+    def __init__(self, taxonomy: Taxonomy, scoring: ScoringRules, directory: Path | None = None,
+                 identity: IdentityRules | None = None):
         self.taxonomy = taxonomy
         self.scoring = scoring
         self.directory = directory
+        self.identity = identity or IdentityRules(same_event=SameEventRules(date_window_days=1, slack_km=5),
+                                                  corroboration=Corroboration(max_confidence=0.95))
         self._event_types = {e.id: e for e in taxonomy.event_types}
         self._tags = {t.id: t for t in taxonomy.tags}
         self._resolved: dict[tuple[str, str | None, tuple[str, ...]], ResolvedRule] = {}
 
     @classmethod
     def load(cls, rules_dir: Path | str) -> RuleBook:
-        """Load ``taxonomy.yaml`` and ``scoring.yaml`` from a rules directory."""
+        """Load ``taxonomy.yaml``, ``scoring.yaml`` and ``identity.yaml`` from a rules directory."""
         rules_dir = Path(rules_dir)
         taxonomy = parse_rule_file(rules_dir / "taxonomy.yaml", Taxonomy)
         scoring = parse_rule_file(rules_dir / "scoring.yaml", ScoringRules)
-        book = cls(taxonomy, scoring, rules_dir)
+        identity = parse_rule_file(rules_dir / "identity.yaml", IdentityRules)
+        book = cls(taxonomy, scoring, rules_dir, identity)
+        unknown = [t for g in identity.same_event.compatible_tags for t in g if t not in book._tags]
+        if unknown:
+            raise RuleFileError(str(rules_dir / "identity.yaml"), None, "compatible_tags", f"unknown tag(s) {unknown}")
         for example in scoring.examples:
             tags = example.incident.get("tags", [])
             unknown = [t for t in tags if t not in book._tags]

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class UTCDateTime(TypeDecorator):
@@ -99,9 +99,11 @@ incidents = Table(
     Column("evidence", Text, nullable=False),
     Column("summary", Text, nullable=False),
     Column("ingested_at", UTCDateTime()),  # v2: when the engine learnt of it
+    Column("event_id", String(32)),  # v4: the event this report of it belongs to
     Index("ix_incidents_date", "date"),
     Index("ix_incidents_report", "report_id"),
     Index("ix_incidents_event_type", "event_type"),
+    Index("ix_incidents_event", "event_id"),
 )
 
 incident_segments = Table(
@@ -180,6 +182,72 @@ chat_settings = Table(
 )
 
 
+# ---- v4: events (several reports of one happening), analysts' corrections, road status -------
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(32), primary_key=True),  # the id of the incident that first told it
+    Column("status", String(12), nullable=False),  # active | retracted | merged
+    Column("merged_into", String(32)),
+    Column("lead_incident", String(32), nullable=False),  # the report whose kind, date and words it shows
+    Column("location_incident", String(32), nullable=False),  # the report whose location it takes
+    Column("pinned", JSON, nullable=False),  # what an analyst set: event_type, sub_event_type, tags, date
+    # copied from the lead and location reports (and the pins) so that scoring reads one table
+    Column("event_type", String(64), nullable=False),
+    Column("sub_event_type", String(64)),
+    Column("tags", JSON, nullable=False),
+    Column("date", Date, nullable=False),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("geo_precision", Integer, nullable=False),
+    Column("radius_km", Float),
+    Column("location_kind", String(16), nullable=False),
+    Column("geometry_wkt", Text),
+    Column("segments", JSON, nullable=False),
+    Column("places", JSON, nullable=False),
+    Column("actors", JSON, nullable=False),
+    Column("targets", JSON, nullable=False),
+    Column("fatalities", Integer, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("evidence", Text, nullable=False),
+    Column("reports", Integer, nullable=False),
+    Column("sources", JSON, nullable=False),  # the distinct sources that told it
+    Column("ingested_at", UTCDateTime()),  # when the first report of it was learnt
+    Column("updated_at", UTCDateTime()),  # when a report joined it or an analyst changed it
+    Index("ix_events_date", "date"),
+    Index("ix_events_status", "status"),
+)
+
+event_audit = Table(
+    "event_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(32), nullable=False),
+    Column("action", String(16), nullable=False),  # created joined retract restore move retype merge split
+    Column("actor", Text, nullable=False),  # "engine" or who the analyst is
+    Column("at", UTCDateTime(), nullable=False),
+    Column("why", Text),
+    Column("detail", JSON, nullable=False),
+    Index("ix_event_audit_event", "event_id"),
+)
+
+road_status = Table(
+    "road_status",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("segment_id", String(120), nullable=False),
+    Column("status", String(12), nullable=False),  # open | restricted | checkpoint | closed
+    Column("detail", Text),
+    Column("since", UTCDateTime(), nullable=False),
+    Column("until", UTCDateTime()),  # NULL: until a newer report or analyst says otherwise
+    Column("actor", Text, nullable=False),
+    Column("why", Text),
+    Column("set_at", UTCDateTime(), nullable=False),
+    Index("ix_road_status_segment", "segment_id"),
+)
+
+
 def _v1_to_v2(conn: Connection) -> None:
     """v2 adds where a report came from inside its source, and when each incident was learnt."""
     columns = {c["name"] for c in inspect(conn).get_columns("reports")}
@@ -198,7 +266,19 @@ def _v2_to_v3(conn: Connection) -> None:
     metadata.create_all(conn, tables=[chat_settings])
 
 
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(conn: Connection) -> None:
+    """v4 groups incidents into events: each stored incident becomes an event of its own (as it was
+    counted before); later reports of the same event join it."""
+    if "event_id" not in {c["name"] for c in inspect(conn).get_columns("incidents")}:
+        conn.execute(text("ALTER TABLE incidents ADD COLUMN event_id VARCHAR(32)"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_incidents_event ON incidents (event_id)"))
+    metadata.create_all(conn, tables=[events, event_audit, road_status])
+    from .events import found_events_for_orphans  # noqa: PLC0415 - the events module builds on this one
+
+    found_events_for_orphans(conn)
+
+
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def migrate(conn: Connection) -> int:

@@ -66,10 +66,9 @@ def contributions(rules: RuleBook, incidents: pd.DataFrame, matches: pd.DataFram
     precision = incidents["geo_precision"].astype(int)
     default_radius = precision.map(rules.precision_radius_km)
     per_incident["radius_km"] = incidents["radius_km"].astype(float).fillna(default_radius)
-    reliability = incidents["source_reliability"].map(rules.reliability_factor)
-    # an incident's own confidence (from extraction) already counts its location precision
-    own = incidents["confidence"].astype(float)
-    per_incident["confidence"] = own.fillna(precision.map(rules.precision_factor)) * reliability
+    per_incident["confidence"] = report_confidence(rules, incidents)
+    if "credibility" in incidents.columns:  # an event: what its reports give together
+        per_incident["confidence"] = incidents["credibility"].astype(float).fillna(per_incident["confidence"])
     per_incident["fatalities_boost"] = rules.fatalities_boost(incidents["fatalities"].to_numpy())
     midnight = pd.to_datetime(incidents["date"]).dt.tz_localize("UTC")
     per_incident["age_days"] = (pd.Timestamp(now) - midnight).dt.total_seconds() / 86400.0
@@ -83,6 +82,36 @@ def contributions(rules: RuleBook, incidents: pd.DataFrame, matches: pd.DataFram
     frame["relief"] = frame["relief_share"] * presence
     frame = frame[(frame["weight"] > 0) | (frame["relief"] > 0)]
     return frame[CONTRIBUTION_COLUMNS].reset_index(drop=True)
+
+
+def report_confidence(rules: RuleBook, rows: pd.DataFrame) -> pd.Series:
+    """How much one report of an incident is believed: its own confidence (from extraction, which
+    already counts its location precision; else the location precision factor) x its source's
+    reliability factor."""
+    precision = rows["geo_precision"].astype(int)
+    own = rows["confidence"].astype(float).fillna(precision.map(rules.precision_factor))
+    return own * rows["source_reliability"].map(rules.reliability_factor)
+
+
+def event_confidence(rules: RuleBook, reports: pd.DataFrame) -> pd.Series:
+    """How much each event is believed, from its reports (:meth:`Store.event_reports_frame`).
+
+    Reports from one source are not corroboration: each source counts with its best report.
+    Independent sources corroborate (``rules/identity.yaml``): the event is believed unless every
+    source is wrong, ``1 - prod(1 - best of each source)``, at most ``max_confidence``; never less
+    than its best single source. An analyst's own entries (a moved place) are not corroboration.
+    """
+    from .events import ANALYST_FORMAT  # noqa: PLC0415 - scoring is used without a store too
+
+    told = reports[reports["format"] != ANALYST_FORMAT]
+    if told.empty:
+        return pd.Series(dtype=float)
+    own = report_confidence(rules, told)
+    best = own.groupby([told["event_id"], told["source"].fillna("")]).max()
+    single = best.groupby(level=0).max()
+    together = 1.0 - (1.0 - best).groupby(level=0).prod()
+    cap = rules.identity.corroboration.max_confidence
+    return np.maximum(single, np.minimum(together, cap))
 
 
 @dataclass(frozen=True)

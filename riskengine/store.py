@@ -22,10 +22,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from .errors import RiskEngineError
+from .events import file_incidents
 from .models import Incident
 from .schema import (
     SCHEMA_VERSION,
     chat_settings,
+    event_audit,
+    events,
     incident_segments,
     incidents,
     meta,
@@ -42,6 +45,7 @@ DEFAULT_DB = "riskengine.db"
 log = logging.getLogger(__name__)
 
 INCIDENT_COLUMNS = [c.name for c in incidents.columns]
+EVENT_COLUMNS = [c.name for c in events.columns]
 #: Incident ids per ``IN (...)`` query when reading incidents by id (under every backend's parameter limit).
 ID_CHUNK = 500
 
@@ -93,9 +97,10 @@ class StoreOutcome:
 
 
 def insert_new_incidents(conn, report_id: int, ids: Sequence[str], found: Sequence[Incident],
-                         matches: Sequence, now: dt.datetime) -> int:
+                         matches: Sequence, now: dt.datetime, same_event=None) -> int:
     """Insert a report's incidents (by their ids) with their segment matches, leaving out those already
-    stored (another report told them) or repeated; return how many were inserted."""
+    stored (another report told them) or repeated, and give each its event (:mod:`riskengine.events`);
+    return how many were inserted."""
     known = set(conn.execute(select(incidents.c.id).where(incidents.c.id.in_(ids))).scalars()) if ids else set()
     rows, links, seen = [], [], set()
     for incident_id, inc, hits in zip(ids, found, matches, strict=True):
@@ -110,6 +115,7 @@ def insert_new_incidents(conn, report_id: int, ids: Sequence[str], found: Sequen
         conn.execute(insert(incidents), rows)
     if links:
         conn.execute(insert(incident_segments), links)
+    file_incidents(conn, report_id, [r["id"] for r in rows], now, same_event)
     return len(rows)
 
 
@@ -138,6 +144,9 @@ class Store:
 
     def __init__(self, url: str):
         self.url = url
+        #: decides whether a new incident retells a stored event (:class:`riskengine.identity.SameEvent`);
+        #: without one (a store used alone) every incident is an event of its own
+        self.same_event = None
         if url.startswith("sqlite:///"):
             path = Path(url.removeprefix("sqlite:///"))
             if str(path) != ":memory:":
@@ -215,7 +224,8 @@ class Store:
                     text=_no_nul(report.text),
                 )
             ).inserted_primary_key[0]
-            added = insert_new_incidents(conn, report_id, [inc.fingerprint() for inc in found], found, matches, now)
+            added = insert_new_incidents(conn, report_id, [inc.fingerprint() for inc in found], found, matches, now,
+                                         self.same_event)
         return StoreOutcome(report_id, True, added, len(found) - added)
 
     def replace_report(self, report: ReportIn, found: Sequence[Incident],
@@ -272,17 +282,26 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(reports)).scalar_one())
 
-    def revision(self) -> tuple[int, int]:
-        """A cheap token that changes whenever the stored incidents may have: (last report id, incident count).
+    def revision(self) -> tuple[int, int, int]:
+        """A cheap token that changes whenever the stored events may have: (last report id, incident
+        count, last audit entry).
 
-        Incidents only come with a new report (:meth:`add_report`), so caches of anything computed
-        from the incidents can be keyed by it; the count also notices rows removed by other tools.
+        Incidents only come with a new report (:meth:`add_report`) and every change to an event
+        (a report joining it, an analyst's correction) writes an audit entry, so caches of anything
+        computed from the events can be keyed by it; the count also notices rows removed by other tools.
         """
         query = select(select(func.max(reports.c.id)).scalar_subquery(),
-                       select(func.count()).select_from(incidents).scalar_subquery())
+                       select(func.count()).select_from(incidents).scalar_subquery(),
+                       select(func.max(event_audit.c.id)).scalar_subquery())
         with self.engine.connect() as conn:
-            last, count = conn.execute(query).one()
-        return int(last or 0), int(count)
+            last, count, audit = conn.execute(query).one()
+        return int(last or 0), int(count), int(audit or 0)
+
+    def event_count(self, status: str = "active") -> int:
+        """How many events are stored (active ones by default: not retracted nor merged into another)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(events)
+                                    .where(events.c.status == status)).scalar_one())
 
     def any_incident_has(self, column: str) -> bool:
         """Whether any stored incident has a value (not NULL) in ``column``."""
@@ -320,6 +339,61 @@ class Store:
                     rows.sort(key=lambda row: (row.date, row.id))
         frame = _frame(rows, names + order)
         return (frame.drop(columns=order) if order else frame).set_index("id", drop=False)
+
+    def events_frame(self, until: dt.date | None = None, *, columns: Sequence[str] | None = None,
+                     ids: Iterable[str] | None = None, active: bool = True) -> pd.DataFrame:
+        """Events (active ones unless ``active`` is False; dated on or before ``until`` when given) as a
+        DataFrame indexed by id, in date then id order; ``columns`` and ``ids`` as in :meth:`incidents_frame`."""
+        names = EVENT_COLUMNS if columns is None else [c for c in EVENT_COLUMNS if c == "id" or c in columns]
+        unknown = set(columns or ()) - set(EVENT_COLUMNS)
+        if unknown:
+            raise KeyError(f"no such event column(s): {', '.join(sorted(unknown))}")
+        order = [] if "date" in names else ["date"]
+        query = select(*(events.c[c] for c in names + order)).order_by(events.c.date, events.c.id)
+        if until is not None:
+            query = query.where(events.c.date <= until)
+        if active:
+            query = query.where(events.c.status == "active")
+        with self.engine.connect() as conn:
+            if ids is None:
+                rows = conn.execute(query).all()
+            else:
+                wanted = list(dict.fromkeys(ids))
+                rows = []
+                for first in range(0, len(wanted), ID_CHUNK):
+                    rows += conn.execute(query.where(events.c.id.in_(wanted[first:first + ID_CHUNK]))).all()
+                if len(wanted) > ID_CHUNK:
+                    rows.sort(key=lambda row: (row.date, row.id))
+        frame = _frame(rows, names + order)
+        return (frame.drop(columns=order) if order else frame).set_index("id", drop=False)
+
+    def event_matches_frame(self, until: dt.date | None = None) -> pd.DataFrame:
+        """Where each active event touches the roads: the segment matches of the report its place
+        comes from, as ``incident_id`` (the event's id), ``segment_id``, ``distance_km``."""
+        query = (select(events.c.id, incident_segments.c.segment_id, incident_segments.c.distance_km)
+                 .join(events, events.c.location_incident == incident_segments.c.incident_id)
+                 .where(events.c.status == "active").order_by(events.c.id, incident_segments.c.segment_id))
+        if until is not None:
+            query = query.where(events.c.date <= until)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return _frame(rows, ["incident_id", "segment_id", "distance_km"])
+
+    def event_reports_frame(self, until: dt.date | None = None) -> pd.DataFrame:
+        """Every report of each active event: ``event_id``, ``source`` (the incident's own, else its
+        report's), ``format``, ``confidence``, ``geo_precision``, ``source_reliability``: what its
+        corroboration is computed from (:func:`riskengine.scoring.event_confidence`)."""
+        source = func.coalesce(incidents.c.source, reports.c.source)
+        query = (select(incidents.c.event_id, source, reports.c.format, incidents.c.confidence,
+                        incidents.c.geo_precision, incidents.c.source_reliability)
+                 .join(reports, reports.c.id == incidents.c.report_id)
+                 .join(events, events.c.id == incidents.c.event_id)
+                 .where(events.c.status == "active").order_by(incidents.c.event_id, incidents.c.id))
+        if until is not None:
+            query = query.where(events.c.date <= until)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return _frame(rows, ["event_id", "source", "format", "confidence", "geo_precision", "source_reliability"])
 
     def matches_frame(self, until: dt.date | None = None) -> pd.DataFrame:
         """Incident-segment matches (``incident_id``, ``segment_id``, ``distance_km``)."""

@@ -35,14 +35,19 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(tmp_path):
     with sqlite3.connect(path) as conn:
         conn.executescript(V1)
     store = Store.open(str(path))
-    assert store.schema_version() == SCHEMA_VERSION == 3
+    assert store.schema_version() == SCHEMA_VERSION == 4
     columns = {c["name"] for c in inspect(store.engine).get_columns("reports")}
     assert "source_key" in columns
     assert {"subscriptions", "outbox", "source_state"} <= set(inspect(store.engine).get_table_names())
     frame = store.incidents_frame()
     assert list(frame.index) == ["i1"] and str(frame.loc["i1", "ingested_at"]).startswith("2026-11-02 10:00")
     assert len(store.matches_frame()) == 1
-    assert Store.open(str(path)).schema_version() == 3  # opening again changes nothing
+    # v4: the old incident is an event of its own, scored from the same row and segment match
+    events = store.events_frame()
+    assert list(events.index) == ["i1"] and events.loc["i1", "sources"] == ["old"]
+    assert store.event_matches_frame()[["incident_id", "segment_id"]].values.tolist() == \
+        store.matches_frame()[["incident_id", "segment_id"]].values.tolist()
+    assert Store.open(str(path)).schema_version() == 4  # opening again changes nothing
 
 
 def test_a_version_2_database_gains_chat_settings_and_keeps_its_subscriptions(tmp_path):
@@ -63,9 +68,9 @@ INSERT INTO subscriptions VALUES (1, '555', 'telegram', 'route', 'Misrata|Sebha'
   'Africa/Tripoli', 0, '2026-11-01 09:00:00', 1, 0, 0);
 """)
     fresh = Store.open(str(tmp_path / "fresh.db"))
-    assert "chat_settings" in set(inspect(fresh.engine).get_table_names()) and fresh.schema_version() == 3
+    assert "chat_settings" in set(inspect(fresh.engine).get_table_names()) and fresh.schema_version() == SCHEMA_VERSION
     store = Store.open(str(path))
-    assert store.schema_version() == 3
+    assert store.schema_version() == SCHEMA_VERSION
     assert "chat_settings" in set(inspect(store.engine).get_table_names())
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT target FROM subscriptions").scalars().all() == ["Misrata|Sebha"]

@@ -1,0 +1,155 @@
+"""Whether a new report retells a stored event (rules: ``rules/identity.yaml``).
+
+Two reports tell one event when nothing in them says otherwise: the same kind of event (or kinds
+reporters confuse), dates within a day, places within each other's uncertainty (a point, a stretch
+of road or an area, measured in km in the metric CRS) and no contradicting armed groups or road
+threats. Each test is cheap, and only the active events dated within the window are looked at
+(an index on the date), so ingest stays fast however many events are stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import Any
+
+import shapely
+from shapely import wkt as shapely_wkt
+from sqlalchemy import func, select
+
+from .geo import metric_points, to_metric
+from .roads import RoadNetwork
+from .rules import RuleBook
+from .schema import events, incidents, reports
+
+__all__ = ["STRUCTURED", "SameEvent"]
+
+#: Report formats of structured data, where each row is one event as its dataset coded it.
+STRUCTURED = frozenset({"acled", "jsonl"})
+
+
+class SameEvent:
+    """Finds the stored event a new incident retells, if any."""
+
+    def __init__(self, rules: RuleBook, network: RoadNetwork):
+        self.rules, self.network = rules, network
+        self.slack_km = rules.identity.same_event.slack_km
+        same = rules.identity.same_event
+        self.window = dt.timedelta(days=same.date_window_days)
+        self._type_group = {t: frozenset(group) for group in same.compatible_types for t in group}
+        self._tag_groups = [frozenset(g) for g in same.compatible_tags]
+        self._target_groups = [frozenset(g) for g in same.compatible_targets]
+        self._unnamed = tuple(a.lower() for a in same.unnamed_actors)
+
+    @cached_property
+    def _threat_tags(self) -> frozenset[str]:
+        """Tags that say what threatens road users (not the reopenings and truces that ease it)."""
+        return frozenset(t.id for t in self.rules.taxonomy.tags if t.road_threat)
+
+    def _compatible_types(self, event_type: str) -> frozenset[str]:
+        return self._type_group.get(event_type, frozenset({event_type}))
+
+    def _tags_agree(self, a: Sequence[str], b: Sequence[str]) -> bool:
+        a, b = set(a or ()) & self._threat_tags, set(b or ()) & self._threat_tags
+        if not a or not b or a & b:
+            return True
+        return any(a <= group and b <= group for group in self._tag_groups)
+
+    def _targets_agree(self, a: Sequence[str] | None, b: Sequence[str] | None) -> bool:
+        a, b = set(a or ()), set(b or ())
+        if not a or not b or a & b:
+            return True
+        return any(a | b <= group for group in self._target_groups)
+
+    def _named(self, actors: Sequence[str] | None) -> set[str]:
+        return {a.lower() for a in actors or () if not a.lower().startswith(self._unnamed)}
+
+    def _actors_agree(self, a: Sequence[str] | None, b: Sequence[str] | None) -> bool:
+        a, b = self._named(a), self._named(b)
+        return not a or not b or bool(a & b)
+
+    def radius_km(self, row: Mapping[str, Any]) -> float:
+        radius = row.get("radius_km")
+        if radius is not None and radius == radius:
+            return float(radius)
+        return self.rules.precision_radius_km(int(row["geo_precision"] or 1))
+
+    @cached_property
+    def _segment_lines(self) -> dict[str, Any]:
+        return {s.id: to_metric(s.geometry) for s in self.network.segments}
+
+    def footprint(self, row: Mapping[str, Any]):
+        """Where a row (an incident or an event) is, as a metric geometry: a point, the stretch's
+        segments, or the area."""
+        if row["location_kind"] == "area" and row.get("geometry_wkt"):
+            try:
+                return to_metric(shapely_wkt.loads(row["geometry_wkt"]))
+            except shapely.errors.ShapelyError:
+                pass
+        if row["location_kind"] == "stretch" and row.get("segments"):
+            lines = [self._segment_lines[s] for s in row["segments"] if s in self._segment_lines]
+            if lines:
+                return shapely.union_all(lines)
+        if row.get("lat") is None:
+            return None
+        return metric_points([row["lat"]], [row["lon"]])[0]
+
+    def gap_km(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> float | None:
+        """How far apart two locations are beyond their uncertainty (0 when they overlap)."""
+        fa, fb = self.footprint(a), self.footprint(b)
+        if fa is None or fb is None:
+            return None
+        return max(0.0, shapely.distance(fa, fb) / 1000.0 - self.radius_km(a) - self.radius_km(b))
+
+    def same(self, incident: Mapping[str, Any], event: Mapping[str, Any]) -> float | None:
+        """The gap in km when ``incident`` may retell ``event``; None when something contradicts it."""
+        if event["event_type"] not in self._compatible_types(incident["event_type"]):
+            return None
+        if abs(event["date"] - incident["date"]) > self.window:
+            return None
+        if not self._tags_agree(incident["tags"], event["tags"]):
+            return None
+        if not self._actors_agree(incident["actors"], event["actors"]):
+            return None
+        if not self._targets_agree(incident["targets"], event["targets"]):
+            return None
+        gap = self.gap_km(incident, event)
+        return gap if gap is not None and gap <= self.slack_km else None
+
+    def find(self, conn, incident: Mapping[str, Any], report_id: int, source: str, fmt: str) -> str | None:
+        """The stored event this incident retells (the nearest, then the closest in date), or None.
+
+        Never an event told by the same report (two incidents of one report are two events), nor,
+        for a row of structured data (ACLED-style CSV, JSON lines), an event the same source coded
+        as a row already: a dataset codes each event once, so two of its rows are two events.
+        """
+        kinds = sorted(self._compatible_types(incident["event_type"]))
+        query = select(events).where(
+            (events.c.status == "active") & events.c.event_type.in_(kinds)
+            & events.c.date.between(incident["date"] - self.window, incident["date"] + self.window))
+        candidates = [dict(r) for r in conn.execute(query).mappings()]
+        if not candidates:
+            return None
+        told_by = func.coalesce(incidents.c.source, reports.c.source)
+        told = (select(incidents.c.event_id, incidents.c.report_id, told_by, reports.c.format, incidents.c.date)
+                .join(reports, reports.c.id == incidents.c.report_id)
+                .where(incidents.c.event_id.in_([c["id"] for c in candidates])))
+        excluded = set()
+        for event_id, other_report, other_source, other_format, other_date in conn.execute(told):
+            if other_report == report_id or (fmt in STRUCTURED and other_format in STRUCTURED
+                                             and other_source == source):
+                excluded.add(event_id)
+            elif abs(other_date - incident["date"]) > self.window:
+                excluded.add(event_id)  # every report's date, not only the lead's: no chains of days
+        best = None
+        for event in candidates:
+            if event["id"] in excluded:
+                continue
+            gap = self.same(incident, event)
+            if gap is None:
+                continue
+            key = (gap, abs((event["date"] - incident["date"]).days), event["id"])
+            if best is None or key < best[0]:
+                best = (key, event["id"])
+        return best[1] if best else None

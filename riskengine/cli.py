@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", help="SQLAlchemy URL or SQLite file path (default: $RISKENGINE_DB or riskengine.db)")
     parser.add_argument("--rules", help="rules directory (default: the project's rules/)")
     parser.add_argument("--seeds", help="seeds directory (default: the project's seeds/)")
+    parser.add_argument("--create", action="store_true",
+                        help="create the database if it does not exist (ingest and run always do)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more on stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -301,6 +303,10 @@ def cmd_run(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int
     return run_service(engine, args, console, parse_time(args.at, now=now) if args.at else None)
 
 
+#: Commands that read no store (they never create one); commands that create the store when it is missing.
+STORELESS = {"extract", "places"}
+CREATING = {"ingest", "run"}
+
 COMMANDS = {"run": cmd_run, "extract": cmd_extract, "ingest": cmd_ingest, "route": cmd_route, "segments": cmd_segments,
             "explain": cmd_explain, "places": cmd_places, "map": cmd_map}
 
@@ -313,7 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     now = dt.datetime.now(dt.UTC)
     try:
-        engine = RiskEngine.open(args.db, args.rules, args.seeds)
+        engine = RiskEngine.open(args.db, args.rules, args.seeds, store=args.command not in STORELESS,
+                                 create=args.create or args.command in CREATING)
         return COMMANDS[args.command](engine, args, console, now)
     except RiskEngineError as exc:
         print(f"riskengine: error: {exc}", file=sys.stderr)

@@ -142,7 +142,7 @@ class RiskEngine:
     #: How many assessments (different ``at``) are kept while the store does not change.
     ASSESSMENTS_KEPT = 4
 
-    def __init__(self, store: Store, rules: RuleBook, gazetteer: Gazetteer, network: RoadNetwork,
+    def __init__(self, store: Store | None, rules: RuleBook, gazetteer: Gazetteer, network: RoadNetwork,
                  lexicon: Lexicon | None = None, seeds_dir: Path | None = None):
         self.seeds_dir = Path(seeds_dir or DEFAULT_SEEDS_DIR)
         self.store = store
@@ -150,7 +150,8 @@ class RiskEngine:
         self.gazetteer = gazetteer
         self.network = network
         self.lexicon = lexicon or Lexicon.load(rules.directory or DEFAULT_RULES_DIR, rules)
-        store.same_event = SameEvent(rules, network)
+        if store is not None:  # None: a question that reads no store (extract, places)
+            store.same_event = SameEvent(rules, network)
         self._lock = threading.Lock()
         self._revision: tuple[int, int] | None = None  # of the store, when the caches below were filled
         self._assessed: OrderedDict[dt.datetime, _Assessed] = OrderedDict()
@@ -160,15 +161,16 @@ class RiskEngine:
 
     @classmethod
     def open(cls, db: str | None = None, rules_dir: Path | str | None = None,
-             seeds_dir: Path | str | None = None) -> RiskEngine:
-        """Load rules and seeds and open (or create) the store."""
+             seeds_dir: Path | str | None = None, *, create: bool = True, store: bool = True) -> RiskEngine:
+        """Load rules and seeds and open the store (``create``: create it when it does not exist;
+        ``store`` False: open none, for questions that read no store)."""
         rules_dir = Path(rules_dir or DEFAULT_RULES_DIR)
         rules = RuleBook.load(rules_dir)
         lexicon = Lexicon.load(rules_dir, rules)
         seeds = Path(seeds_dir or DEFAULT_SEEDS_DIR)
         gazetteer = Gazetteer.load(seeds)
         network = RoadNetwork.load(seeds, gazetteer)
-        return cls(Store.open(db), rules, gazetteer, network, lexicon, seeds)
+        return cls(Store.open(db, create=create) if store else None, rules, gazetteer, network, lexicon, seeds)
 
     @cached_property
     def index(self) -> SegmentIndex:

@@ -112,8 +112,8 @@ def rederive(conn: Connection, event_id: str, now: dt.datetime) -> None:
     """Write an event's row again from its reports (after one joined or left, or an analyst's change)."""
     pinned = conn.execute(select(events.c.pinned).where(events.c.id == event_id)).scalar_one()
     rows = members(conn, [event_id])[event_id]
-    if not rows:  # every report left it (a split): it stays, empty, for the audit trail
-        conn.execute(update(events).where(events.c.id == event_id).values(status="merged", updated_at=now))
+    if not rows:  # no report tells it any more (edited away, split off): it stays for the audit trail
+        conn.execute(update(events).where(events.c.id == event_id).values(status="withdrawn", updated_at=now))
         return
     conn.execute(update(events).where(events.c.id == event_id).values(**derive(event_id, rows, pinned or {}, now)))
 

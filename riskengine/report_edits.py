@@ -4,7 +4,9 @@ The report is found by its source and its key inside the source (``reports.sourc
 ``reports.source_key``). In one transaction its text is replaced and its incidents with the ones
 read from the new text: incidents the edit kept (same fingerprint) stay as they were, with the time
 they were first learnt (so no alert is owed twice); those it dropped go, with their segment
-matches; new ones are added, learnt now. The report keeps its source, key, link, title,
+matches, and the events they told are derived again from their other reports (an event no
+report tells any more is ``withdrawn``); new ones are added, learnt now, and join the events they
+retell. The report keeps its source, key, link, title,
 publication date and first ingestion time, but takes a new row id, so :meth:`Store.revision`
 moves on and the engine's caches are refreshed (incidents only ever come with a new report id).
 """
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
 
+from .events import ENGINE, audit, rederive
 from .models import Incident
 from .schema import incident_segments, incidents, reports
 from .store import ReportIn, Store, _no_nul, content_hash, insert_new_incidents
@@ -88,9 +91,14 @@ def replace_report(store: Store, report: ReportIn, found: Sequence[Incident],
         gone = sorted(old_ids - kept)
         if kept:
             conn.execute(update(incidents).where(incidents.c.id.in_(sorted(kept))).values(report_id=new_id))
+        touched = []
         if gone:
+            touched = sorted(set(conn.execute(select(incidents.c.event_id).where(incidents.c.id.in_(gone))).scalars()))
             conn.execute(delete(incident_segments).where(incident_segments.c.incident_id.in_(gone)))
             conn.execute(delete(incidents).where(incidents.c.id.in_(gone)))
         conn.execute(delete(reports).where(reports.c.id == old["id"]))
-        added = insert_new_incidents(conn, new_id, new_ids, found, matches, now)
+        for event_id in touched:  # the events those incidents told: told by fewer reports now, or by none
+            rederive(conn, event_id, now)
+            audit(conn, event_id, "edited", actor=ENGINE, now=now, detail={"report": new_id, "left": gone})
+        added = insert_new_incidents(conn, new_id, new_ids, found, matches, now, store.same_event)
     return ReplaceOutcome(new_id, True, added, len(kept), len(gone))

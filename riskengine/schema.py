@@ -188,7 +188,7 @@ events = Table(
     "events",
     metadata,
     Column("id", String(32), primary_key=True),  # the id of the incident that first told it
-    Column("status", String(12), nullable=False),  # active | retracted | merged
+    Column("status", String(12), nullable=False),  # active | retracted | merged | withdrawn (no report left)
     Column("merged_into", String(32)),
     Column("lead_incident", String(32), nullable=False),  # the report whose kind, date and words it shows
     Column("location_incident", String(32), nullable=False),  # the report whose location it takes

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import create_engine, event, func, insert, make_url, select
+from sqlalchemy import create_engine, event, func, insert, inspect, make_url, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -142,7 +142,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 class Store:
     """Reports and incidents in one database; created on first use."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, create: bool = True):
+        """Open the database at ``url``; unless ``create``, one that does not exist yet (no SQLite
+        file, or a server database without the store's tables) is an error, not a new empty store."""
         self.url = url
         #: decides whether a new incident retells a stored event (:class:`riskengine.identity.SameEvent`);
         #: without one (a store used alone) every incident is an event of its own
@@ -150,6 +152,9 @@ class Store:
         if url.startswith("sqlite:///"):
             path = Path(url.removeprefix("sqlite:///"))
             if str(path) != ":memory:":
+                if not create and not path.is_file():
+                    raise StoreError(f"database {str(path)!r} does not exist (ingest and run create it; "
+                                     "--create makes an empty one)")
                 path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine: Engine = create_engine(url, future=True)
@@ -157,18 +162,30 @@ class Store:
             raise StoreError(f"cannot open database {shown_url(url)!r}: {exc}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        if not create and not self._has_tables():
+            raise StoreError(f"database {shown_url(url)!r} holds no riskengine store (ingest and run create one; "
+                             "--create makes an empty one)")
         self._ensure_schema()
 
     @classmethod
-    def open(cls, db: str | os.PathLike | None = None) -> Store:
-        return cls(database_url(db))
+    def open(cls, db: str | os.PathLike | None = None, *, create: bool = True) -> Store:
+        return cls(database_url(db), create=create)
+
+    def _has_tables(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                return "meta" in set(inspect(conn).get_table_names())
+        except Exception as exc:
+            first = (str(getattr(exc, "orig", None) or exc).splitlines() or ["unknown error"])[0]
+            raise StoreError(f"cannot open database {shown_url(self.url)!r}: {first}") from None
 
     def _ensure_schema(self) -> None:
         try:
             with self.engine.begin() as conn:
                 version = migrate(conn)
         except Exception as exc:
-            raise StoreError(f"cannot open database {shown_url(self.url)!r}: {exc}") from None
+            first = (str(getattr(exc, "orig", None) or exc).splitlines() or ["unknown error"])[0]
+            raise StoreError(f"cannot open database {shown_url(self.url)!r}: {first}") from None
         if version > SCHEMA_VERSION:
             raise StoreError(f"database {shown_url(self.url)!r} has schema version {version}; this riskengine "
                              f"reads up to {SCHEMA_VERSION}: upgrade riskengine")

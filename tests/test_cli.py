@@ -10,8 +10,16 @@ import sys
 import pytest
 
 from riskengine.cli import build_parser, main
+from riskengine.store import Store
 
 from .conftest import PROJECT
+
+
+@pytest.fixture
+def fresh_db(fresh_db):
+    """An empty store, created: reading commands refuse a database that does not exist."""
+    Store.open(fresh_db)
+    return fresh_db
 
 AT = "2026-11-17"
 
@@ -177,3 +185,26 @@ def test_places_knows_landmarks_and_their_parent(capsys, fresh_db):
     assert code == 0 and place["kind"] == "airport" and place["parent"] == "Tripoli"
     code, out, _ = run(capsys, fresh_db, "places", "Mitiga")
     assert code == 0 and "Mitiga International Airport" in out and "Tripoli" in out
+
+
+def test_a_mistyped_db_is_an_error_for_reading_commands_and_is_not_created(capsys, tmp_path):
+    missing = tmp_path / "dmeo.db"
+    for args in (["route", "Misrata", "Sebha"], ["segments"], ["explain", "coastal-misrata-sirte"]):
+        code, out, err = run(capsys, str(missing), *args)
+        assert code == 2 and out == ""
+        assert err.count("\n") == 1 and "dmeo.db" in err and "does not exist" in err
+    assert not missing.exists()
+    # --create makes the empty store on purpose; ingest creates it as well
+    assert main(["--db", str(missing), "--create", "segments", "--json"]) == 0 and missing.is_file()
+    capsys.readouterr()
+
+
+def test_places_and_extract_never_open_a_store(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RISKENGINE_DB", raising=False)
+    report = tmp_path / "r.txt"
+    report.write_text("Gunmen ambushed a lorry near Waddan on Monday.", encoding="utf-8")
+    assert main(["places", "Sirte"]) == 0
+    assert main(["extract", str(report), "--published", "2026-11-17", "--json"]) == 0
+    capsys.readouterr()
+    assert list(tmp_path.iterdir()) == [report]  # no riskengine.db appeared

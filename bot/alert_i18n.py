@@ -58,6 +58,11 @@ def alert_text(alert: OutboxAlert, tr: Translator, marks: Mapping[int, str] | No
     """An alert's plain text in ``tr``'s language, from its payload (raises KeyError when it lacks a field)."""
     _ = tr._
     p, lines = alert.payload, alert.text.split("\n")
+    if alert.kind == "correction":
+        return _("Correction about {target}: the incident I told you of was retracted by an analyst ({why}): "
+                 "{incident}. It no longer counts.").format(
+            target=target_text(p["target"], tr), why=tr.iso(p["why"]),
+            incident=tr.iso(f"{p['date']} {p['summary']}".strip()))
     mark = (marks or _DEFAULT_MARKS).get(int(p["level"]), "")
     target = target_text(p["target"], tr)
     level, score = tr.iso(p["level"]), tr.iso(f"{float(p['score']):.0f}")

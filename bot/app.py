@@ -275,7 +275,8 @@ def build_application(engine: RiskEngine, settings: BotSettings, *, subscription
     commands = {"start": handlers.start, "help": handlers.start, "risk": handlers.risk, "routes": handlers.routes,
                 "incidents": handlers.incidents, "subscribe": handlers.subscribe,
                 "subscriptions": handlers.subscriptions, "unsubscribe": handlers.unsubscribe,
-                "quiet": handlers.quiet, "report": handlers.report, "language": handlers.language}
+                "quiet": handlers.quiet, "report": handlers.report, "language": handlers.language,
+                "incident": handlers.incident, "retract": handlers.retract}
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback))
     app.add_handler(CallbackQueryHandler(handlers.button_pressed))

@@ -251,6 +251,58 @@ async def report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                                                      result.new_report, tr))
 
 
+def _is_analyst(update: Update, d: BotServices) -> bool:
+    """Analysts are people: the user must be listed (in a private chat the chat id is the user's)."""
+    return update.effective_user is not None and update.effective_user.id in d.settings.analysts
+
+
+async def incident(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show a stored event to an analyst: its reports, its sources and its history."""
+    from riskengine.corrections import Corrections  # noqa: PLC0415 - only analysts' commands need it
+
+    d = deps(context)
+    tr = await tr_of(update, context)
+    if not _is_analyst(update, d):
+        await send(update, context, tr._("Sorry, only analysts may see and correct stored events."))
+        return
+    words = (update.effective_message.text or "").split()[1:2]
+    if not words:
+        await send(update, context, tr._("Usage: /incident ID (the id the CLI's riskengine incidents list shows)"))
+        return
+    try:
+        doc = await asyncio.to_thread(Corrections(d.engine).show, words[0][:40])
+    except RiskEngineError as exc:
+        await send(update, context, tr._("Cannot do that: {why}").format(why=tr.iso(render.esc(exc))))
+        return
+    await send(update, context, render.event_blocks(doc, tr))
+
+
+async def retract(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An analyst retracts an event: it no longer counts, and its alerts get a correction."""
+    from riskengine.corrections import Corrections  # noqa: PLC0415 - only analysts' commands need it
+
+    d = deps(context)
+    tr = await tr_of(update, context)
+    if not _is_analyst(update, d):
+        await send(update, context, tr._("Sorry, only analysts may see and correct stored events."))
+        return
+    parts = (update.effective_message.text or "")[:MAX_ARGS_CHARS * 2].split(maxsplit=2)
+    if len(parts) < 3:
+        await send(update, context, tr._("Usage: /retract ID REASON, e.g. /retract 3f2a9c0d1e7b4a55 the report was "
+                                         "a rumour"))
+        return
+    user = update.effective_user
+    who = f"telegram:{user.id}" + (f" (@{user.username})" if user.username else "")
+    now = d.clock()
+    try:
+        await asyncio.to_thread(Corrections(d.engine).retract, parts[1][:40], who, parts[2], now)
+    except RiskEngineError as exc:
+        await send(update, context, tr._("Cannot do that: {why}").format(why=tr.iso(render.esc(exc))))
+        return
+    await send(update, context, tr._("Event {id} retracted: it no longer counts in any score. Its reports are "
+                                     "kept; /incident {id} shows its history.").format(id=tr.iso(render.esc(parts[1]))))
+
+
 # ---- subscriptions -------------------------------------------------------------------------------------
 
 

@@ -53,6 +53,8 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention
 
 #: The level names of ``rules/scoring.yaml``, for the catalogue.
 LEVEL_NAMES = {1: N_("Insignificant"), 2: N_("Low"), 3: N_("Medium"), 4: N_("High"), 5: N_("Extreme")}
+#: A quiet level with too little to rest on (riskengine.coverage.NO_RECENT_REPORTS)
+NO_RECENT_REPORTS = N_("No recent reports")
 
 
 @cache
@@ -189,6 +191,8 @@ class Translator:
         english = name or LEVEL_NAMES.get(int(level), str(level))
         if not self.rtl:
             return english
+        if english == NO_RECENT_REPORTS:  # a quiet level with too little to rest on
+            return self._(NO_RECENT_REPORTS)
         return self._(LEVEL_NAMES.get(int(level), english))
 
     def when(self, at: dt.datetime | str) -> str:

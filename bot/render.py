@@ -224,23 +224,71 @@ def incident_line(row: Mapping, extra: str = "", tr: Translator = ENGLISH) -> st
             f"{tr.iso(esc(clip(text, 170)))}")
 
 
+#: A road status as the bot says it (``riskengine.road_status``); "open" is not said on every line.
+ROAD_STATUS = {"restricted": N_("restricted"), "checkpoint": N_("checkpoint"), "closed": N_("closed")}
+
+
+def _status(row: Mapping, tr: Translator) -> str:
+    status = (row.get("status") or {}).get("status", "open")
+    return f" · ⛔ <b>{esc(tr._(ROAD_STATUS[status]))}</b>" if status in ROAD_STATUS else ""
+
+
+def _sources(row: Mapping, tr: Translator) -> str:
+    """An event's sources: ``2 reports: wire, outlet`` (one source: its name)."""
+    names = row.get("sources") or []
+    if not names:
+        return ""
+    shown = esc(clip(tr.comma.join(names), 80))
+    if int(row.get("reports") or 1) > 1:
+        return tr._("{n} reports: {sources}").format(n=tr.iso(str(row["reports"])), sources=tr.iso(shown))
+    return tr.iso(shown)
+
+
+def coverage_text(cov: Mapping, names: Mapping[str, str], tr: Translator) -> str:
+    """What an answer rests on, in one or two lines."""
+    _ = tr._
+    rests = _("<i>Rests on {events} events from {sources} sources in the last {days} days (newest: {newest}).</i>")
+    text = rests.format(
+        events=tr.iso(str(cov["events"])), sources=tr.iso(str(len(cov["sources"]))),
+        days=tr.iso(str(cov["window_days"])), newest=tr.iso(cov["newest_event"] or _("none")))
+    missing = cov.get("uncovered_segments") or []
+    if missing:
+        text += "\n" + _("<b>No recent reports</b> on {segments}: no report is not the same as safe.").format(
+            segments=esc(tr.comma.join(tr.segment(names.get(s, s)) for s in missing)))
+    return text
+
+
 def route_blocks(doc: Mapping, marks: Mapping[int, str] | None = None, top: int = 3,
                  tr: Translator = ENGLISH) -> list[str]:
     """A route's risk (``RiskEngine.route``'s document) as blocks."""
     _ = tr._
     names = {s["id"]: s["name"] for s in doc["segments"]}
+    for closed in doc.get("avoided_closed") or []:
+        names.setdefault(closed["segment"], closed["segment"])
     head = (f"{mark(doc['level'], marks)} <b>{esc(tr.level(doc['level'], doc['level_name']))}</b> · "
             f"<b>{esc(tr.place(doc['from']))} {tr.arrow} {esc(tr.place(doc['to']))}</b>\n"
             + _("Score {score} · {distance} · via {via}").format(
                 score=tr.iso(f"{doc['score']:g}/100"), distance=_km(doc["distance_km"], tr), via=_via(doc["via"], tr)))
     segments = _("<b>Segments</b>") + "\n" + "\n".join(
-        f"{_level(s, marks, s['name'], tr)} · {_km(s['length_km'], tr)}" for s in doc["segments"])
+        f"{_level(s, marks, s['name'], tr)} · {_km(s['length_km'], tr)}{_status(s, tr)}" for s in doc["segments"])
     ranked = sorted(doc["incidents"], key=lambda r: -float(r.get("weight", 0)))[:top]
     if ranked:
-        weigh = _("<b>What weighs most</b>") + "\n" + "\n".join(incident_line(r, tr=tr) for r in ranked)
+        weigh = _("<b>What weighs most</b>") + "\n" + "\n".join(incident_line(r, _sources(r, tr), tr=tr)
+                                                                  for r in ranked)
     else:
         weigh = _("<i>No incident weighs on this route now.</i>")
-    blocks = [head, segments, weigh]
+    blocks = [head]
+    roads = [_("⛔ Goes round {segment}: closed since {since} ({source}).").format(
+        segment=esc(tr.segment(c["segment"])), since=tr.iso(c["since"] or ""), source=tr.iso(esc(c["source"] or "")))
+        for c in doc.get("avoided_closed") or []]
+    roads += [_("⛔ {segment} is closed since {since} ({source}); there is no open way round.").format(
+        segment=esc(tr.segment(names.get(c["segment"], c["segment"]))), since=tr.iso(c["since"] or ""),
+        source=tr.iso(esc(c["source"] or ""))) for c in doc.get("closed_segments") or []]
+    if roads:
+        blocks.append("\n".join(roads))
+    blocks += [segments, weigh]
+    if doc.get("coverage"):
+        blocks.append(coverage_text(doc["coverage"], names, tr))
     alt = doc.get("alternative")
     if alt:
         avoided = names.get(alt["avoids"], alt["avoids"])
@@ -250,6 +298,26 @@ def route_blocks(doc: Mapping, marks: Mapping[int, str] | None = None, top: int 
                                                          via=_via(alt["via"], tr)))
     blocks.append(_("<i>Assessed {when}</i>").format(when=tr.when(doc["at"])))
     return blocks
+
+
+def event_blocks(doc: Mapping, tr: Translator = ENGLISH) -> list[str]:
+    """One stored event for an analyst (``Corrections.show``): what, where, its reports, its audit trail."""
+    _ = tr._
+    kind = doc.get("sub_event_type") or doc.get("event_type")
+    head = (f"<b>{tr.iso(esc(doc['id']))}</b> · {tr.iso(esc(doc['date']))} · <b>{esc(tr._(kind))}</b> · "
+            + esc(tr._(STATUS_NAMES.get(doc["status"], doc["status"])))
+            + f"\n{tr.iso(esc(clip(doc.get('summary') or '', 200)))}")
+    told = [f"• {tr.iso(esc(r['source'] or '?'))} · {tr.iso(esc(str(r.get('published') or r['date'])))} · "
+            f"{tr.iso(esc(clip(r.get('evidence') or '', 160)))}" for r in doc["reports"][:8]]
+    reports = _("<b>Reports</b> ({n})").format(n=tr.iso(str(len(doc["reports"])))) + "\n" + "\n".join(told)
+    trail = [f"• {tr.iso(esc(a['at'][:16]))} · {tr.iso(esc(a['actor']))} · {tr.iso(esc(a['action']))}"
+             + (f" · {tr.iso(esc(clip(a['why'], 120)))}" if a.get("why") else "") for a in doc["audit"][-6:]]
+    return [head, reports, _("<b>History</b>") + "\n" + "\n".join(trail)]
+
+
+#: An event's status as the bot says it.
+STATUS_NAMES = {"active": N_("active"), "retracted": N_("retracted"), "merged": N_("merged"),
+                "withdrawn": N_("withdrawn")}
 
 
 def segments_near_blocks(lat: float, lon: float, rows: Sequence[Mapping], radius_km: float, at: dt.datetime,
@@ -355,6 +423,7 @@ Share a location · the roads near it and their levels
 
 <b>Analysts</b>
 /report TEXT · file a report; I store the incidents I find in it
+/incident ID · a stored event, its reports and history · /retract ID REASON · it no longer counts
 
 <b>Language</b>
 /language ar · العربية · /language en · English""")

@@ -18,10 +18,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select, update
 
 from .engine import RiskEngine
 from .errors import NoRouteError, UnknownPlaceError, UnknownSegmentError
 from .rules import parse_rule_file
+from .schema import event_audit, outbox
 from .scoring import Assessment, RouteScore, score_route
 from .subscriptions import Subscription, Subscriptions
 
@@ -91,7 +93,7 @@ class AlertIn:
     subscription_id: int | None
     chat_id: str
     channel: str
-    kind: str  # level | incident | digest
+    kind: str  # level | incident | digest | correction
     text: str
     payload: dict[str, Any] = field(default_factory=dict)
     not_before: dt.datetime | None = None
@@ -172,7 +174,59 @@ class AlertDecider:
             told = self.known([a.key for a in incidents])
             alerts.extend(self._one_message(self._level_alert(sub, state, now),
                                             [a for a in incidents if a.key not in told]))
-        return alerts
+        corrections = self.corrections(now)
+        told = self.known([a.key for a in corrections])
+        return alerts + [a for a in corrections if a.key not in told]
+
+    def corrections(self, now: dt.datetime) -> list[AlertIn]:
+        """A correction for every alert sent about an event an analyst has since retracted; alerts
+        about it not sent yet are cancelled (status ``cancelled``): nobody was told, nobody is corrected."""
+        with self.engine.store.engine.connect() as conn:
+            query = (select(outbox.c.id, outbox.c.subscription_id, outbox.c.chat_id, outbox.c.channel,
+                            outbox.c.status, outbox.c.payload)
+                     .where(outbox.c.kind.in_(("level", "incident")) & outbox.c.status.in_(("sent", "pending"))))
+            told = conn.execute(query).mappings().all()
+        about = {row["id"]: _event_ids(row["payload"]) for row in told}
+        ids = sorted({i for found in about.values() for i in found})
+        if not ids:
+            return []
+        events = self.engine.store.events_frame(ids=ids, active=False)
+        retracted = set(events.index[events["status"] == "retracted"])
+        if not retracted:
+            return []
+        pending = [row["id"] for row in told if row["status"] == "pending" and about[row["id"]] & retracted]
+        if pending:
+            with self.engine.store.engine.begin() as conn:
+                conn.execute(update(outbox).where(outbox.c.id.in_(pending) & (outbox.c.status == "pending"))
+                             .values(status="cancelled", last_error="about a retracted event"))
+        why = self._retraction_reasons(sorted(retracted))
+        subs = {sub.id: sub for sub in self.subscriptions.all(include_paused=True)}
+        out = []
+        for row in told:
+            sub = subs.get(row["subscription_id"])
+            if row["status"] != "sent" or sub is None:
+                continue
+            for event_id in sorted(about[row["id"]] & retracted):
+                ev = events.loc[event_id]
+                line = _incident_line({"date": ev["date"].isoformat(), "summary": ev["summary"]})
+                reason = why.get(event_id) or "no reason given"
+                out.append(AlertIn(
+                    key=f"sub:{sub.id}:correction:{event_id}", subscription_id=sub.id, chat_id=row["chat_id"],
+                    channel=row["channel"], kind="correction",
+                    text=f"Correction about {row['payload'].get('target', sub.describe())}: the incident I told you "
+                         f"of was retracted by an analyst ({reason}): {line}. It no longer counts.",
+                    payload={"target": row["payload"].get("target", sub.describe()), "incident_id": event_id,
+                             "date": ev["date"].isoformat(), "summary": ev["summary"], "why": reason,
+                             "at": now.isoformat()}))
+        return out
+
+    def _retraction_reasons(self, event_ids: list[str]) -> dict[str, str]:
+        """Why each event was retracted (its latest retraction in the audit trail)."""
+        query = (select(event_audit.c.event_id, event_audit.c.why)
+                 .where(event_audit.c.event_id.in_(event_ids) & (event_audit.c.action == "retract"))
+                 .order_by(event_audit.c.id))
+        with self.engine.store.engine.connect() as conn:
+            return {event_id: why for event_id, why in conn.execute(query)}
 
     @staticmethod
     def _one_message(level: list[AlertIn], incidents: list[AlertIn]) -> list[AlertIn]:
@@ -264,6 +318,15 @@ class AlertDecider:
                          "score": round(state.score, 1), "recent": len(recent), "at": now.isoformat()},
                 not_before=self._when(sub, state.level, now)))
         return out
+
+
+def _event_ids(payload: dict | None) -> set[str]:
+    """The events an alert told of (an incident alert's one, a level alert's list)."""
+    payload = payload or {}
+    ids = set(payload.get("incident_ids") or [])
+    if payload.get("incident_id"):
+        ids.add(payload["incident_id"])
+    return ids
 
 
 def _aware(value) -> dt.datetime:

@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -104,6 +105,60 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE", help="FILE.html for the map, FILE.png with --route")
     p.add_argument("--route", nargs=2, metavar=("FROM", "TO"), help="draw this route as a picture for phones")
     p.add_argument("--at", help="date or ISO 8601 time (default now)")
+
+    p = sub.add_parser("incidents", help="list, show and correct events (retract, restore, retype, move, merge, "
+                                         "split)")
+    acts = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = acts.add_parser("list", help="events matching the filters, newest first")
+    a.add_argument("--place", help="within 25 km of this place")
+    a.add_argument("--segment", help="placed within 25 km of this segment")
+    a.add_argument("--road", help="placed within 25 km of any segment of this road id")
+    a.add_argument("--since", help="dated on or after YYYY-MM-DD")
+    a.add_argument("--until", help="dated on or before YYYY-MM-DD")
+    a.add_argument("--source", help="told by a report from this source")
+    a.add_argument("--status", default="active", choices=["active", "retracted", "merged", "withdrawn", "all"])
+    a.add_argument("--limit", type=int, default=50)
+    a.add_argument("--json", action="store_true")
+    a = acts.add_parser("show", help="an event, its reports and its audit trail")
+    a.add_argument("id", metavar="ID")
+    a.add_argument("--json", action="store_true")
+    changes = {
+        "retract": "the event no longer counts (its reports are kept)",
+        "restore": "a retracted event counts again",
+        "retype": "pin the event's type, sub-type and tags",
+        "move": "give the event another place",
+        "merge": "the other events are the same event as ID",
+        "split": "these incidents (reports) leave ID for an event of their own",
+    }
+    for action, text in changes.items():
+        a = acts.add_parser(action, help=text)
+        a.add_argument("id", metavar="ID")
+        if action == "merge":
+            a.add_argument("others", nargs="+", metavar="OTHER")
+        elif action == "split":
+            a.add_argument("incidents", nargs="+", metavar="INCIDENT")
+        elif action == "retype":
+            a.add_argument("--type", required=True, dest="event_type")
+            a.add_argument("--sub", dest="sub_event_type")
+            a.add_argument("--tags", help="comma-separated tags")
+        elif action == "move":
+            a.add_argument("--to", metavar="PLACE")
+            a.add_argument("--lat", type=float)
+            a.add_argument("--lon", type=float)
+            a.add_argument("--precision", type=int, default=1, choices=[1, 2, 3])
+        a.add_argument("--why", required=True, help="why (kept in the audit trail)")
+        a.add_argument("--by", help="who (default: $USER, else 'analyst')")
+        a.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("status", help="road status per segment (open, restricted, checkpoint, closed); "
+                                      "with SEGMENT STATUS, an analyst sets it")
+    p.add_argument("segment", metavar="SEGMENT", nargs="?", help="a segment id (with STATUS: set its status)")
+    p.add_argument("status", metavar="STATUS", nargs="?", choices=["open", "restricted", "checkpoint", "closed"])
+    p.add_argument("--at", help="date or ISO 8601 time (default now): the status then; with STATUS, from then")
+    p.add_argument("--until", help="with STATUS: when it ends (default: until a newer report or analyst)")
+    p.add_argument("--why", help="with STATUS: why (required)")
+    p.add_argument("--by", help="with STATUS: who sets it (default $USER)")
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("places", help="what the gazetteer knows for a name")
     p.add_argument("query", metavar="QUERY")
@@ -201,17 +256,23 @@ def cmd_route(engine: RiskEngine, args, console: Console, now: dt.datetime) -> i
     console.print(f"[bold]{doc['from']} -> {doc['to']}[/]  {_level(doc['level'], doc['level_name'])}  "
                   f"score {doc['score']:.1f}  {doc['distance_km']:.0f} km  at {doc['at']}")
     console.print("via " + " - ".join(doc["via"]))
-    table = Table("segment", "id", "km", "score", "level", "incidents")
+    for closed in doc["avoided_closed"]:
+        console.print(f"[bold]goes round {closed['segment']}: closed[/] since {closed['since']} ({_said(closed)})")
+    for closed in doc["closed_segments"]:
+        console.print(f"[bold red]{closed['segment']} is closed[/] since {closed['since']} ({_said(closed)}); "
+                      "no open way round")
+    console.print(_coverage_line(doc["coverage"]))
+    table = Table("segment", "id", "km", "score", "level", "status", "events")
     for s in doc["segments"]:
         worst = " [bold](worst)[/]" if s["id"] == doc["worst_segment"] else ""
         table.add_row(f"{s['from']} - {s['to']}{worst}", s["id"], f"{s['length_km']:.0f}", f"{s['score']:.1f}",
-                      _level(s["level"], s["level_name"]), str(s["incidents"]))
+                      _level(s["level"], s["level_name"]), s["status"]["status"], str(s["incidents"]))
     console.print(table)
     if doc["incidents"]:
-        top = Table("date", "type", "weight", "segment", "summary", title="incidents behind the score")
+        top = Table("date", "type", "weight", "segment", "sources", "summary", title="events behind the score")
         for inc in doc["incidents"][:10]:
             top.add_row(inc["date"], inc["sub_event_type"] or inc["event_type"], f"{inc['weight']:.3f}",
-                        inc["segment"], _short(inc["summary"], 90))
+                        inc["segment"], _sources(inc), _short(inc["summary"], 80))
         console.print(top)
     alt = doc["alternative"]
     if alt:
@@ -226,10 +287,13 @@ def cmd_segments(engine: RiskEngine, args, console: Console, now: dt.datetime) -
     if args.json:
         _print_json(doc)
         return 0
-    table = Table("id", "segment", "road", "km", "score", "level", "incidents", title=f"segments at {doc['at']}")
+    table = Table("id", "segment", "road", "km", "score", "level", "status", "events", "recent reports",
+                  title=f"segments at {doc['at']}")
     for s in doc["segments"]:
+        cov = s["coverage"]
         table.add_row(s["id"], s["name"], s["road"], f"{s['length_km']:.0f}", f"{s['score']:.1f}",
-                      _level(s["level"], s["level_name"]), str(s["incidents"]))
+                      _level(s["level"], s["level_name"]), s["status"]["status"], str(s["incidents"]),
+                      f"{cov['events']} ({cov['newest_event'] or 'none'})")
     console.print(table)
     return 0
 
@@ -242,6 +306,10 @@ def cmd_explain(engine: RiskEngine, args, console: Console, now: dt.datetime) ->
     seg = doc["segment"]
     console.print(f"[bold]{seg['name']}[/] ({seg['id']}, {seg['road']}, {seg['length_km']:.0f} km)  "
                   f"{_level(doc['level'], doc['level_name'])}  score {doc['score']:.1f} at {doc['at']}")
+    status = doc["status"]
+    console.print(f"road status: {status['status']}" + (f" since {status['since']} ({_said(status)})"
+                                                        if status["since"] else f" ({status['detail']})"))
+    console.print(_coverage_line(doc["coverage"]))
     console.print(doc["formula"])
     if not doc["incidents"]:
         console.print("no incident weighs on this segment at this time")
@@ -254,8 +322,67 @@ def cmd_explain(engine: RiskEngine, args, console: Console, now: dt.datetime) ->
     console.print(table)
     console.print("evidence:")
     for inc in doc["incidents"]:
-        source = f" ({inc['source']})" if inc.get("source") else ""
-        console.print(f"  {inc['date']} {inc['id']}{source}: {_short(inc['evidence'] or inc['summary'], 300)}")
+        told = _short(inc["evidence"] or inc["summary"], 300)
+        console.print(f"  {inc['date']} {inc['id']} ({_sources(inc)}): {told}")
+    return 0
+
+
+def _said(status: dict) -> str:
+    """Who said a road status: an analyst, or the sources of the event that set it."""
+    return status["source"] or "no source"
+
+
+def _sources(inc: dict) -> str:
+    """An event's sources, with how many reports told it."""
+    names = ", ".join(inc.get("sources") or []) or "?"
+    return f"{inc['reports']} reports: {names}" if inc.get("reports", 1) > 1 else names
+
+
+def _coverage_line(cov: dict) -> str:
+    """What an answer rests on, in one line."""
+    polled = f"; sources last polled {cov['sources_polled_at']}" if cov.get("sources_polled_at") else ""
+    line = (f"rests on {cov['events']} events from {len(cov['sources'])} sources in the last {cov['window_days']} "
+            f"days (newest {cov['newest_event'] or 'none'}){polled}")
+    if not cov["covered"]:
+        where = cov.get("uncovered_segments")
+        line += ("; [bold]no recent reports[/] on " + ", ".join(where) if where else
+                 f"; [bold]not enough to call it quiet[/]: {cov.get('why_not')}")
+    return line
+
+
+def cmd_status(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int:
+    from .road_status import StatusError, set_status  # noqa: PLC0415 - only this command sets statuses
+
+    at = parse_time(args.at, now=now)
+    if args.status:
+        if not args.segment:
+            raise StatusError("name the SEGMENT whose status you set")
+        if not args.why or not args.why.strip():
+            raise StatusError("--why is required to set a road status")
+        until = parse_time(args.until, now=now) if args.until else None
+        who = args.by or os.environ.get("USER") or "analyst"
+        doc = set_status(engine, args.segment, args.status, who=who, why=args.why.strip(), now=now,
+                         since=at if args.at else None, until=until)
+        if args.json:
+            _print_json(doc)
+        else:
+            console.print(f"{doc['segment']}: {doc['status']} from {doc['since']}"
+                          + (f" until {doc['until']}" if doc["until"] else " until a newer report") + f" ({who})")
+        return 0
+    rows = engine.segments(at)["segments"]
+    if args.segment:
+        segment = engine.network.segment(args.segment)
+        rows = [r for r in rows if r["id"] == segment.id]
+    doc = {"at": at.isoformat(), "segments": [{"id": r["id"], "name": r["name"], **r["status"]} for r in rows]}
+    if args.json:
+        _print_json(doc)
+        return 0
+    table = Table("id", "segment", "status", "since", "until", "said by", "detail", title=f"road status at {doc['at']}")
+    for r in doc["segments"]:
+        style = {"closed": "bold red", "checkpoint": "yellow", "restricted": "cyan"}.get(r["status"], "")
+        table.add_row(r["id"], r["name"], f"[{style}]{r['status']}[/]" if style else r["status"], r["since"] or "",
+                      r["until"] or "", r["source"] or "", _short(r["detail"] or "", 70))
+    console.print(table)
     return 0
 
 
@@ -275,6 +402,81 @@ def cmd_places(engine: RiskEngine, args, console: Console, now: dt.datetime) -> 
         table.add_row(p["name"], p["kind"], f"{p['lat']:.4f}", f"{p['lon']:.4f}", p["parent"] or "",
                       p["admin1"] or "", "yes" if p["road_node"] else "no", ", ".join(p["aliases"][:8]))
     console.print(table)
+    return 0
+
+
+def cmd_incidents(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int:
+    import os  # noqa: PLC0415 - only for the default analyst name
+
+    from .corrections import CorrectionError, Corrections  # noqa: PLC0415 - only this command corrects events
+
+    fix = Corrections(engine)
+    if args.action == "list":
+        rows = fix.list(place=args.place, segment=args.segment, road=args.road, since=parse_date(args.since),
+                        until=parse_date(args.until), source=args.source, status=args.status, limit=args.limit)
+        if args.json:
+            _print_json({"events": rows})
+            return 0
+        table = Table("id", "date", "type", "tags", "reports", "sources", "status", "summary",
+                      title=f"{len(rows)} events")
+        for r in rows:
+            table.add_row(r["id"], r["date"], r["sub_event_type"] or r["event_type"], ", ".join(r["tags"]),
+                          str(r["reports"]), ", ".join(r["sources"]), r["status"], _short(r["summary"] or "", 70))
+        console.print(table)
+        return 0
+    if args.action == "show":
+        doc = fix.show(args.id)
+        if args.json:
+            _print_json(doc)
+            return 0
+        merged = f" into {doc['merged_into']}" if doc["merged_into"] else ""
+        console.print(f"[bold]event {doc['id']}[/]  {doc['status']}{merged}  {doc['date']}  "
+                      f"{doc['event_type']} / {doc['sub_event_type'] or '-'}  tags: {', '.join(doc['tags']) or '-'}")
+        console.print(f"place: {doc['lat']}, {doc['lon']} (precision {doc['geo_precision']}, {doc['location_kind']}); "
+                      f"fatalities {doc['fatalities']}; {doc['reports_count']} report(s) from "
+                      f"{', '.join(doc['sources']) or '-'}")
+        if doc["pinned"]:
+            console.print(f"analyst's pins: {json.dumps(doc['pinned'], ensure_ascii=False)}")
+        console.print(f"summary: {doc['summary']}")
+        console.print("reports:")
+        for r in doc["reports"]:
+            title = r["title"] or r["source_ref"] or ""
+            console.print(f"  {r['id']} ({r['source']}, {r['format']}, published {r['published'] or '-'}, "
+                          f"reliability {r['source_reliability'] or '-'}, confidence {r['confidence']}) "
+                          f"{title}: {_short(r['evidence'] or '', 200)}")
+        console.print("audit:")
+        for h in doc["audit"]:
+            why = f": {h['why']}" if h["why"] else ""
+            console.print(f"  {h['at']} {h['action']} by {h['actor']}{why}")
+        return 0
+    who = (args.by or os.environ.get("USER") or "analyst").strip() or "analyst"
+    if args.action == "retract":
+        doc = fix.retract(args.id, who, args.why, now)
+    elif args.action == "restore":
+        doc = fix.restore(args.id, who, args.why, now)
+    elif args.action == "retype":
+        tags = [t for t in (args.tags or "").split(",") if t.strip()]
+        doc = fix.retype(args.id, args.event_type, args.sub_event_type, tags, who, args.why, now)
+    elif args.action == "move":
+        if args.to is not None and (args.lat is not None or args.lon is not None):
+            raise CorrectionError("give either --to PLACE or --lat and --lon, not both")
+        if args.to is None and (args.lat is None or args.lon is None):
+            raise CorrectionError("give --to PLACE, or both --lat and --lon")
+        where = args.to if args.to is not None else (args.lat, args.lon)
+        doc = fix.move(args.id, where, args.precision, who=who, why=args.why, now=now)
+    elif args.action == "merge":
+        doc = fix.merge(args.id, args.others, who, args.why, now)
+    else:
+        doc = fix.split(args.id, args.incidents, who, args.why, now)
+    if args.json:
+        _print_json({"action": args.action, "id": args.id, "by": who, "at": now.isoformat(), "why": args.why,
+                     "result": doc})
+        return 0
+    if args.action == "split":
+        console.print(f"split {', '.join(args.incidents)} off event {args.id} into event {doc['new_event']['id']}")
+    else:
+        console.print(f"{args.action}: event {args.id} is now {doc['status']}: {doc['event_type']} / "
+                      f"{doc['sub_event_type'] or '-'} at {doc['lat']}, {doc['lon']} ({doc['reports']} report(s))")
     return 0
 
 
@@ -308,7 +510,8 @@ STORELESS = {"extract", "places"}
 CREATING = {"ingest", "run"}
 
 COMMANDS = {"run": cmd_run, "extract": cmd_extract, "ingest": cmd_ingest, "route": cmd_route, "segments": cmd_segments,
-            "explain": cmd_explain, "places": cmd_places, "map": cmd_map}
+            "explain": cmd_explain, "places": cmd_places, "map": cmd_map, "incidents": cmd_incidents,
+            "status": cmd_status}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

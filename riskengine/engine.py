@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .coverage import NO_RECENT_REPORTS, route_coverage, segment_coverage
 from .errors import InputFileError, InputRowError, NoRouteError
 from .extract.extractor import Extractor
 from .extract.lexicon import Lexicon
@@ -33,6 +34,7 @@ from .gazetteer import Gazetteer
 from .identity import SameEvent
 from .mapping import SegmentIndex
 from .models import Incident, Segment
+from .road_status import segment_statuses
 from .roads import RoadNetwork
 from .rules import RuleBook
 from .scoring import Assessment, RouteScore, assess, event_confidence, score_route
@@ -113,6 +115,10 @@ class _Assessed:
         self.assessment = assessment
         #: a route answer's row for each contribution, by (incident id, segment id); made on the first route
         self.incident_rows: dict[tuple[str, str], SharedDict] | None = None
+        #: each segment's coverage and road status at this time (:mod:`riskengine.coverage`,
+        #: :mod:`riskengine.road_status`); made on the first answer that shows them
+        self.coverage: tuple[dict, dict] | None = None
+        self.statuses: dict[str, dict] | None = None
 
     @cached_property
     def _positions(self) -> dict[str, np.ndarray]:
@@ -349,16 +355,34 @@ class RiskEngine:
             return {i: read[i] if i in read else known[i] for i in ids}
         return {i: known[i] for i in ids}
 
-    def _segment_rows(self, assessment: Assessment, path_segments: list[Segment], via: list[str]) -> list[dict]:
-        rows = []
-        for i, seg in enumerate(path_segments):
-            s = assessment.segments.loc[seg.id]
-            rows.append({
-                "id": seg.id, "name": seg.name, "road": seg.road_name, "from": via[i], "to": via[i + 1],
-                "length_km": round(seg.length_km, 1), "score": round(float(s["score"]), 1),
-                "level": int(s["level"]), "level_name": s["level_name"], "incidents": int(s["incidents"]),
-            })
-        return rows
+    def _coverage(self, assessed: _Assessed) -> tuple[dict, dict]:
+        if assessed.coverage is None:
+            assessed.coverage = segment_coverage(self, assessed.assessment.now, assessed.assessment.contributions)
+        return assessed.coverage
+
+    def _statuses(self, assessed: _Assessed) -> dict[str, dict]:
+        if assessed.statuses is None:
+            assessed.statuses = segment_statuses(self, assessed.assessment.now)
+        return assessed.statuses
+
+    def _level_name(self, level: int, name: str, covered: bool) -> str:
+        """A quiet level with too little to rest on is "No recent reports", never a bare "Insignificant"."""
+        return NO_RECENT_REPORTS if level == 1 and not covered else name
+
+    def _segment_row(self, assessed: _Assessed, seg: Segment, start: str, end: str) -> dict:
+        s = assessed.assessment.segments.loc[seg.id]
+        coverage = self._coverage(assessed)[0][seg.id]
+        level = int(s["level"])
+        return {
+            "id": seg.id, "name": seg.name, "road": seg.road_name, "from": start, "to": end,
+            "length_km": round(seg.length_km, 1), "score": round(float(s["score"]), 1),
+            "level": level, "level_name": self._level_name(level, s["level_name"], coverage["covered"]),
+            "incidents": int(s["incidents"]), "status": dict(self._statuses(assessed)[seg.id]),
+            "coverage": dict(coverage),
+        }
+
+    def _segment_rows(self, assessed: _Assessed, path_segments: list[Segment], via: list[str]) -> list[dict]:
+        return [self._segment_row(assessed, seg, via[i], via[i + 1]) for i, seg in enumerate(path_segments)]
 
     def _route_rows(self, assessed: _Assessed) -> dict[tuple[str, str], SharedDict]:
         """A route answer's row for every contribution of an assessment, made once for all routes.
@@ -404,28 +428,45 @@ class RiskEngine:
         read-only (:class:`SharedDict`); ``copy.deepcopy`` the answer to change them.
         """
         a, b = self.gazetteer.resolve(start), self.gazetteer.resolve(end)
-        path = self.network.path(a.name, b.name)
         assessed = self._assessed_at(at)
         assessment = assessed.assessment
+        statuses = self._statuses(assessed)
+        closed = frozenset(s for s, st in statuses.items() if st["status"] == "closed")
+        direct = self.network.path(a.name, b.name)
+        path, avoided = direct, []
+        closed_on_direct = [s.id for s in direct.segments if s.id in closed]
+        if closed_on_direct:
+            try:
+                path, avoided = self.network.path(a.name, b.name, avoid=closed), closed_on_direct
+            except NoRouteError:
+                path = direct  # no open way round: the route is told with its closed segments
         route_ids = [s.id for s in path.segments]
         route = score_route(self.rules, assessed.on(route_ids, lean=True), route_ids)
+        coverage = route_coverage(*self._coverage(assessed), route_ids)
+        closed_on_route = [s for s in route_ids if s in closed]
         doc = {
             "from": a.name, "to": b.name, "at": assessment.now.isoformat(),
-            "score": round(route.score, 1), "level": route.level, "level_name": route.level_name,
+            "score": round(route.score, 1), "level": route.level,
+            "level_name": self._level_name(route.level, route.level_name, coverage["covered"]),
             "distance_km": round(path.length_km, 1), "via": list(path.via),
-            "segments": self._segment_rows(assessment, path.segments, path.via),
+            "segments": self._segment_rows(assessed, path.segments, path.via),
             "worst_segment": route.worst_segment,
             "incidents": self._incident_rows(assessed, route.incidents),
-            "alternative": self._alternative(assessed, a.name, b.name, path, route),
+            "alternative": self._alternative(assessed, a.name, b.name, path, route, closed),
+            "status": "closed" if closed_on_route else "open",
+            "closed_segments": [dict(statuses[s]) for s in closed_on_route],
+            "avoided_closed": [dict(statuses[s]) for s in avoided],
+            "coverage": coverage,
         }
         return doc
 
-    def _alternative(self, assessed: _Assessed, start: str, end: str, path, route: RouteScore) -> dict | None:
-        """A safer route that avoids the worst segment, if there is one within a sensible detour."""
+    def _alternative(self, assessed: _Assessed, start: str, end: str, path, route: RouteScore,
+                     closed: frozenset[str] = frozenset()) -> dict | None:
+        """A safer route that avoids the worst segment (and closed ones), if there is one within a sensible detour."""
         if route.worst_segment is None:
             return None
         try:
-            other = self.network.path(start, end, avoid=frozenset({route.worst_segment}))
+            other = self.network.path(start, end, avoid=frozenset({route.worst_segment}) | closed)
         except NoRouteError:
             return None
         if other.length_km > ALTERNATIVE_MAX_DETOUR * path.length_km:
@@ -437,21 +478,14 @@ class RiskEngine:
         return {
             "avoids": route.worst_segment, "score": round(alt.score, 1), "level": alt.level,
             "level_name": alt.level_name, "distance_km": round(other.length_km, 1), "via": list(other.via),
-            "segments": self._segment_rows(assessed.assessment, other.segments, other.via),
+            "segments": self._segment_rows(assessed, other.segments, other.via),
         }
 
     def segments(self, at: dt.datetime) -> dict[str, Any]:
         """Every segment with its score and level at ``at``."""
-        assessment = self.assess(at)
-        rows = []
-        for seg in self.network.segments:
-            s = assessment.segments.loc[seg.id]
-            rows.append({
-                "id": seg.id, "name": seg.name, "road": seg.road_name, "from": seg.start, "to": seg.end,
-                "length_km": round(seg.length_km, 1), "score": round(float(s["score"]), 1),
-                "level": int(s["level"]), "level_name": s["level_name"], "incidents": int(s["incidents"]),
-            })
-        return {"at": assessment.now.isoformat(), "segments": rows}
+        assessed = self._assessed_at(at)
+        rows = [self._segment_row(assessed, seg, seg.start, seg.end) for seg in self.network.segments]
+        return {"at": assessed.assessment.now.isoformat(), "segments": rows}
 
     def explain(self, segment_id: str, at: dt.datetime) -> dict[str, Any]:
         """The incidents and rules behind one segment's score, factor by factor."""
@@ -460,6 +494,7 @@ class RiskEngine:
         assessment = assessed.assessment
         s = assessment.segments.loc[seg.id]
         mine = assessed.on([seg.id]).contributions.sort_values("weight", ascending=False)
+        coverage = self._coverage(assessed)[0][seg.id]
         incidents = self._incident_details(mine["incident_id"].tolist()) if len(mine) else {}
         items = []
         for _, c in mine.iterrows():
@@ -481,8 +516,9 @@ class RiskEngine:
             "segment": {"id": seg.id, "name": seg.name, "road": seg.road_name, "from": seg.start, "to": seg.end,
                         "length_km": round(seg.length_km, 1)},
             "at": assessment.now.isoformat(), "score": round(float(s["score"]), 1), "level": int(s["level"]),
-            "level_name": s["level_name"], "total_weight": round(float(s["weight"]), 4),
-            "kept": round(float(s["kept"]), 4),
+            "level_name": self._level_name(int(s["level"]), s["level_name"], coverage["covered"]),
+            "total_weight": round(float(s["weight"]), 4), "kept": round(float(s["kept"]), 4),
+            "status": dict(self._statuses(assessed)[seg.id]), "coverage": dict(coverage),
             "formula": "weight = severity x time_decay x distance_decay x confidence x fatalities_boost; "
                        "kept = product of (1 - relief) over reopenings and truces; "
                        f"score = 100 x (1 - exp(-sum(weight) x kept / {self.rules.scoring.saturation:g}))",

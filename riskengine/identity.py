@@ -42,16 +42,11 @@ class SameEvent:
         self._target_groups = [frozenset(g) for g in same.compatible_targets]
         self._unnamed = tuple(a.lower() for a in same.unnamed_actors)
 
-    @cached_property
-    def _threat_tags(self) -> frozenset[str]:
-        """Tags that say what threatens road users (not the reopenings and truces that ease it)."""
-        return frozenset(t.id for t in self.rules.taxonomy.tags if t.road_threat)
-
     def _compatible_types(self, event_type: str) -> frozenset[str]:
         return self._type_group.get(event_type, frozenset({event_type}))
 
     def _tags_agree(self, a: Sequence[str], b: Sequence[str]) -> bool:
-        a, b = set(a or ()) & self._threat_tags, set(b or ()) & self._threat_tags
+        a, b = set(a or ()), set(b or ())  # a closure and a reopening are two events, as are an ambush and a mine
         if not a or not b or a & b:
             return True
         return any(a <= group and b <= group for group in self._tag_groups)

@@ -145,6 +145,26 @@ class ScoringExample(_Strict):
     expect: ExampleExpectation
 
 
+class CoverageRules(_Strict):
+    """What an answer rests on (``coverage`` in ``scoring.yaml``)."""
+
+    recent_days: int = Field(default=30, ge=1)
+    near_km: float = Field(default=25, ge=0)
+    sources_stale_hours: float = Field(default=48, gt=0)
+
+
+class StatusFromTag(_Strict):
+    status: Literal["open", "restricted", "checkpoint", "closed"]
+    lasts_days: float = Field(gt=0)
+
+
+class RoadStatusRules(_Strict):
+    """How reports set a segment's road status (``rules/road_status.yaml``)."""
+
+    on_road_km: float = Field(ge=0)
+    from_tags: dict[str, StatusFromTag]
+
+
 class ScoringRules(_Strict):
     time: dict[Literal["min_time_decay"], float]
     distance: dict[Literal["fade"], Literal["linear", "gaussian"]]
@@ -154,6 +174,7 @@ class ScoringRules(_Strict):
     fatalities: dict[Literal["per_log_fatality", "max_boost"], float]
     saturation: float = Field(gt=0)
     areas: AreaRules = Field(default_factory=AreaRules)
+    coverage: CoverageRules = Field(default_factory=CoverageRules)
     levels: list[Level]
     examples: list[ScoringExample] = Field(default_factory=list)
 
@@ -252,24 +273,29 @@ class RuleBook:
     """All rules, validated and compiled for fast look-up while scoring."""
 
     def __init__(self, taxonomy: Taxonomy, scoring: ScoringRules, directory: Path | None = None,
-                 identity: IdentityRules | None = None):
+                 identity: IdentityRules | None = None, road_status: RoadStatusRules | None = None):
         self.taxonomy = taxonomy
         self.scoring = scoring
         self.directory = directory
         self.identity = identity or IdentityRules(same_event=SameEventRules(date_window_days=1, slack_km=5),
                                                   corroboration=Corroboration(max_confidence=0.95))
+        self.road_status = road_status or RoadStatusRules(on_road_km=5, from_tags={})
         self._event_types = {e.id: e for e in taxonomy.event_types}
         self._tags = {t.id: t for t in taxonomy.tags}
         self._resolved: dict[tuple[str, str | None, tuple[str, ...]], ResolvedRule] = {}
 
     @classmethod
     def load(cls, rules_dir: Path | str) -> RuleBook:
-        """Load ``taxonomy.yaml``, ``scoring.yaml`` and ``identity.yaml`` from a rules directory."""
+        """Load a rules directory: ``taxonomy.yaml``, ``scoring.yaml``, ``identity.yaml``, ``road_status.yaml``."""
         rules_dir = Path(rules_dir)
         taxonomy = parse_rule_file(rules_dir / "taxonomy.yaml", Taxonomy)
         scoring = parse_rule_file(rules_dir / "scoring.yaml", ScoringRules)
         identity = parse_rule_file(rules_dir / "identity.yaml", IdentityRules)
-        book = cls(taxonomy, scoring, rules_dir, identity)
+        road_status = parse_rule_file(rules_dir / "road_status.yaml", RoadStatusRules)
+        book = cls(taxonomy, scoring, rules_dir, identity, road_status)
+        unknown = [t for t in road_status.from_tags if t not in book._tags]
+        if unknown:
+            raise RuleFileError(str(rules_dir / "road_status.yaml"), None, "from_tags", f"unknown tag(s) {unknown}")
         unknown = [t for g in identity.same_event.compatible_tags for t in g if t not in book._tags]
         if unknown:
             raise RuleFileError(str(rules_dir / "identity.yaml"), None, "compatible_tags", f"unknown tag(s) {unknown}")

@@ -163,7 +163,7 @@ outbox = Table(
     Column("payload", JSON, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("not_before", UTCDateTime(), nullable=False),
-    Column("status", String(12), nullable=False),  # pending | sent | dead | merged (told in another)
+    Column("status", String(12), nullable=False),  # pending sent dead merged (told in another) cancelled
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime(), nullable=False),
     Column("last_error", Text),

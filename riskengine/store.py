@@ -35,6 +35,7 @@ from .schema import (
     metadata,
     migrate,
     reports,
+    road_status,
     source_state,
 )
 
@@ -299,9 +300,9 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(reports)).scalar_one())
 
-    def revision(self) -> tuple[int, int, int]:
+    def revision(self) -> tuple:
         """A cheap token that changes whenever the stored events may have: (last report id, incident
-        count, last audit entry).
+        count, last audit entry, last road status set by an analyst, last poll).
 
         Incidents only come with a new report (:meth:`add_report`) and every change to an event
         (a report joining it, an analyst's correction) writes an audit entry, so caches of anything
@@ -309,10 +310,12 @@ class Store:
         """
         query = select(select(func.max(reports.c.id)).scalar_subquery(),
                        select(func.count()).select_from(incidents).scalar_subquery(),
-                       select(func.max(event_audit.c.id)).scalar_subquery())
+                       select(func.max(event_audit.c.id)).scalar_subquery(),
+                       select(func.max(road_status.c.id)).scalar_subquery(),
+                       select(func.max(source_state.c.last_polled_at)).scalar_subquery())
         with self.engine.connect() as conn:
-            last, count, audit = conn.execute(query).one()
-        return int(last or 0), int(count), int(audit or 0)
+            last, count, audit, status, polled = conn.execute(query).one()
+        return int(last or 0), int(count), int(audit or 0), int(status or 0), str(polled)
 
     def event_count(self, status: str = "active") -> int:
         """How many events are stored (active ones by default: not retracted nor merged into another)."""

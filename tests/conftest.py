@@ -57,8 +57,10 @@ def rules_copy(tmp_path) -> Path:
 
 @pytest.fixture
 def fresh_db(tmp_path) -> str:
-    """Path of a new SQLite file (not yet created)."""
-    return str(tmp_path / "risk.db")
+    """Path of a new SQLite file holding an empty store (reading commands refuse a missing one)."""
+    path = str(tmp_path / "risk.db")
+    Store.open(path)
+    return path
 
 
 @pytest.fixture

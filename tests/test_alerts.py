@@ -159,3 +159,31 @@ def test_bad_subscriptions_are_refused_clearly(setup):
                  timezone="Mars/Olympus")
     with pytest.raises(SubscriptionError, match="'25:00'"):
         parse_quiet_hours("25:00-06:00")
+
+
+def test_a_retracted_event_sends_a_correction_to_those_told_and_cancels_what_was_not_sent(setup):
+    from riskengine.corrections import Corrections
+
+    engine, _, subs, decider, outbox = setup
+    told = subs.add(chat_id="c1", channel="console", kind="route", target="Sirte|Sebha", min_level=3, now=NOON)
+    incident_near_waddan(engine, NOON, 1)
+    first = decide(decider, outbox, NOON)
+    assert [a.kind for a in first] == ["level"]
+    recorder = Recorder()
+    outbox.dispatch({"console": recorder}, NOON)
+    assert len(recorder.got) == 1
+    # a second subscriber whose alert is still held (quiet hours) when the event is retracted
+    later = NOON + dt.timedelta(minutes=30)
+    held = subs.add(chat_id="c2", channel="console", kind="route", target="Sirte|Sebha", min_level=3, now=later)
+    assert [a.kind for a in decide(decider, outbox, later)] == ["level"]
+
+    [event_id] = first[0].payload["incident_ids"]
+    Corrections(engine).retract(event_id, "desk", "the ambush never happened", later)
+    corrections = decide(decider, outbox, later + dt.timedelta(minutes=5))
+    assert [(a.kind, a.subscription_id) for a in corrections] == [("correction", told.id)]
+    assert "retracted by an analyst (the ambush never happened)" in corrections[0].text
+    assert "Ambush near Waddan #1" in corrections[0].text
+    assert decide(decider, outbox, later + dt.timedelta(minutes=10)) == []  # corrected once
+    report = outbox.dispatch({"console": recorder}, later + dt.timedelta(minutes=10))
+    assert [a.kind for a in report.sent] == ["correction"]  # the held alert about it was cancelled
+    assert held.id not in [a.payload.get("subscription_id") for a in report.sent]

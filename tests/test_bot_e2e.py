@@ -387,3 +387,36 @@ def test_rate_limit_refills_over_time():
     assert limit.check(2) == "ok"
     clock[0] = 20.0  # one token back (3 a minute)
     assert [limit.check(1), limit.check(1)] == ["ok", "warn"]
+
+
+# ---- events: analysts see and correct them ----------------------------------------------------------------
+
+
+def test_risk_answers_say_what_they_rest_on_and_who_told_each_event(user):
+    text = ask(user, "/risk Sirte Sebha")
+    assert "Rests on " in text and " sources in the last 30 days (newest: " in text
+    assert "riskengine sample" in text  # the source of an event that weighs
+
+
+def test_an_analyst_sees_an_event_and_retracts_it_and_the_route_follows(analyst, user, bot_engine):
+    from riskengine.corrections import Corrections
+
+    events = Corrections(bot_engine).list(place="Sokna", limit=5)
+    event_id = events[0]["id"]
+    assert "only analysts may see and correct stored events" in ask(user, f"/incident {event_id}")
+    assert "only analysts may see and correct stored events" in ask(user, f"/retract {event_id} a rumour")
+    shown = ask(analyst, f"/incident {event_id}")
+    assert event_id in shown and "<b>Reports</b> (1)" in shown and "engine · created" in shown
+    assert "unknown event 'nosuchid'" in ask(analyst, "/incident nosuchid")
+    assert "Usage: /retract ID REASON" in ask(analyst, f"/retract {event_id}")
+    before = bot_engine.route("Sirte", "Sebha", NOW)
+    try:
+        assert f"Event {event_id} retracted" in ask(analyst, f"/retract {event_id} the report was a rumour")
+        after = bot_engine.route("Sirte", "Sebha", NOW)
+        assert event_id not in [i["id"] for i in after["incidents"]] and after["score"] < before["score"]
+        history = ask(analyst, f"/incident {event_id}")
+        assert "retracted" in history and "retract · the report was a rumour" in history
+        assert "cannot retract" in ask(analyst, f"/retract {event_id} again")
+    finally:  # the engine is shared by the session's tests
+        Corrections(bot_engine).restore(event_id, "test", "put back for the other tests", NOW)
+    assert bot_engine.route("Sirte", "Sebha", NOW)["score"] == before["score"]

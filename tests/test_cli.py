@@ -10,16 +10,8 @@ import sys
 import pytest
 
 from riskengine.cli import build_parser, main
-from riskengine.store import Store
 
 from .conftest import PROJECT
-
-
-@pytest.fixture
-def fresh_db(fresh_db):
-    """An empty store, created: reading commands refuse a database that does not exist."""
-    Store.open(fresh_db)
-    return fresh_db
 
 AT = "2026-11-17"
 

@@ -11,16 +11,8 @@ import pytest
 
 from riskengine.cli import main
 from riskengine.maps import LEVEL_COLOURS, interactive_map, route_picture
-from riskengine.store import Store
 
 from .conftest import NOW, PROJECT
-
-
-@pytest.fixture
-def fresh_db(fresh_db):
-    """An empty store, created: reading commands refuse a database that does not exist."""
-    Store.open(fresh_db)
-    return fresh_db
 
 AT = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 SAMPLE_CSV = PROJECT / "seeds" / "sample_incidents.csv"

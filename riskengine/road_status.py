@@ -1,0 +1,99 @@
+"""Road status, apart from risk: open, restricted, checkpoint or closed, per segment.
+
+From reports (events tagged as closures, restrictions, checkpoints or reopenings, lying on the
+segment; ``rules/road_status.yaml``) and from analysts (the ``road_status`` table), each with its
+source and an expiry; the newest word wins. A retracted event no longer sets any status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select
+
+from .errors import RiskEngineError
+from .schema import road_status
+
+if TYPE_CHECKING:
+    from .engine import RiskEngine
+
+__all__ = ["STATUSES", "StatusError", "segment_statuses", "set_status"]
+
+STATUSES = ("open", "restricted", "checkpoint", "closed")
+
+
+class StatusError(RiskEngineError, ValueError):
+    """A road status that cannot be set (unknown status, bad expiry)."""
+
+
+def _open(segment_id: str) -> dict[str, Any]:
+    return {"segment": segment_id, "status": "open", "since": None, "until": None, "by": None, "source": None,
+            "event": None, "detail": "no closure reported"}
+
+
+def segment_statuses(engine: RiskEngine, at: dt.datetime) -> dict[str, dict[str, Any]]:
+    """Every segment's road status at ``at`` (open when nothing says otherwise)."""
+    rules = engine.rules.road_status
+    at = at.astimezone(dt.UTC)
+    best: dict[str, tuple[tuple, dict[str, Any]]] = {}
+
+    def offer(segment_id: str, key: tuple, entry: dict[str, Any]) -> None:
+        if segment_id not in best or key > best[segment_id][0]:
+            best[segment_id] = (key, entry)
+
+    if rules.from_tags:
+        events = engine.store.events_frame(at.date(), columns=("tags", "date", "geo_precision", "radius_km",
+                                                                "sources", "summary", "ingested_at"))
+        tagged = {}
+        for event_id, ev in events.iterrows():
+            found = [rules.from_tags[t] for t in (ev["tags"] or []) if t in rules.from_tags]
+            if not found:
+                continue
+            # a report that tells a closure and a restriction: the harder status
+            rule = max(found, key=lambda r: STATUSES.index(r.status))
+            expires = ev["date"] + dt.timedelta(days=rule.lasts_days)
+            if expires > at.date():
+                tagged[event_id] = (rule, ev, expires)
+        if tagged:
+            matches = engine.store.event_matches_frame(at.date())
+            matches = matches[matches["incident_id"].isin(tagged)]
+            for event_id, segment_id, km in matches[["incident_id", "segment_id", "distance_km"]].itertuples(
+                    index=False):
+                rule, ev, expires = tagged[event_id]
+                radius = ev["radius_km"] if ev["radius_km"] == ev["radius_km"] and ev["radius_km"] is not None \
+                    else engine.rules.precision_radius_km(int(ev["geo_precision"]))
+                if km - radius > rules.on_road_km:
+                    continue
+                learnt = ev["ingested_at"] if ev["ingested_at"] is not None else at
+                offer(segment_id, (ev["date"], learnt), {
+                    "segment": segment_id, "status": rule.status, "since": ev["date"].isoformat(),
+                    "until": expires.isoformat(), "by": None, "source": ", ".join(ev["sources"] or []),
+                    "event": event_id, "detail": ev["summary"]})
+    with engine.store.engine.connect() as conn:
+        rows = conn.execute(select(road_status).where(road_status.c.since <= at)
+                            .order_by(road_status.c.since, road_status.c.id)).mappings().all()
+    for row in rows:
+        if row["until"] is not None and row["until"] <= at:
+            continue
+        offer(row["segment_id"], (row["since"].date(), row["set_at"]), {
+            "segment": row["segment_id"], "status": row["status"], "since": row["since"].isoformat(),
+            "until": row["until"].isoformat() if row["until"] else None, "by": row["actor"],
+            "source": f"analyst {row['actor']}", "event": None, "detail": row["why"] or row["detail"]})
+    return {s.id: best[s.id][1] if s.id in best else _open(s.id) for s in engine.network.segments}
+
+
+def set_status(engine: RiskEngine, segment_id: str, status: str, *, who: str, why: str, now: dt.datetime,
+               since: dt.datetime | None = None, until: dt.datetime | None = None) -> dict[str, Any]:
+    """An analyst sets a segment's status (from ``since``, default now; until ``until`` or a newer word)."""
+    segment = engine.network.segment(segment_id)  # unknown id: UnknownSegmentError with suggestions
+    if status not in STATUSES:
+        raise StatusError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+    since = since or now
+    if until is not None and until <= since:
+        raise StatusError(f"--until {until.isoformat()} is not after {since.isoformat()}")
+    with engine.store.engine.begin() as conn:
+        conn.execute(insert(road_status).values(segment_id=segment.id, status=status, detail=None, since=since,
+                                                until=until, actor=who, why=why, set_at=now))
+    return {"segment": segment.id, "status": status, "since": since.isoformat(),
+            "until": until.isoformat() if until else None, "by": who, "why": why}

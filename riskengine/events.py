@@ -60,7 +60,8 @@ def lead_rank(row: Mapping[str, Any]) -> tuple:
 MEMBER_COLUMNS = [incidents.c[c] for c in (
     "id", "report_id", "event_type", "sub_event_type", "tags", "date", "lat", "lon", "geo_precision", "radius_km",
     "location_kind", "geometry_wkt", "segments", "places", "actors", "targets", "fatalities", "confidence",
-    "source_reliability", "evidence", "summary", "ingested_at", "event_id", "source")]
+    "source_reliability", "evidence", "summary", "ingested_at", "event_id", "source", "time_precision",
+    "date_stated")]
 
 
 def members(conn: Connection, event_ids: Iterable[str]) -> dict[str, list[dict]]:

@@ -36,7 +36,10 @@ class SameEvent:
         self.rules, self.network = rules, network
         self.slack_km = rules.identity.same_event.slack_km
         same = rules.identity.same_event
-        self.window = dt.timedelta(days=same.date_window_days)
+        self.windows = {precision: dt.timedelta(days=days) for precision, days in same.date_window_days.items()}
+        self.unstated = dt.timedelta(days=same.unstated_date_window_days)
+        #: the widest window any report may have: the candidates' date range is read with it
+        self.window = max([*self.windows.values(), self.unstated])
         self._type_group = {t: frozenset(group) for group in same.compatible_types for t in group}
         self._tag_groups = [frozenset(g) for g in same.compatible_tags]
         self._target_groups = [frozenset(g) for g in same.compatible_targets]
@@ -63,6 +66,13 @@ class SameEvent:
     def _actors_agree(self, a: Sequence[str] | None, b: Sequence[str] | None) -> bool:
         a, b = self._named(a), self._named(b)
         return not a or not b or bool(a & b)
+
+    def date_window(self, time_precision: int | None, date_stated: bool | None) -> dt.timedelta:
+        """How far a report's date may be from the event's: a day it states exactly, none; the
+        publication date standing in, a day; a week or a month it names, that long. Unknown (a
+        report stored before this was kept) counts as the publication date."""
+        window = self.windows.get(int(time_precision or 1), self.unstated)
+        return window if date_stated else max(window, self.unstated)
 
     def radius_km(self, row: Mapping[str, Any]) -> float:
         radius = row.get("radius_km")
@@ -98,10 +108,9 @@ class SameEvent:
         return max(0.0, shapely.distance(fa, fb) / 1000.0 - self.radius_km(a) - self.radius_km(b))
 
     def same(self, incident: Mapping[str, Any], event: Mapping[str, Any]) -> float | None:
-        """The gap in km when ``incident`` may retell ``event``; None when something contradicts it."""
+        """The gap in km when ``incident`` may retell ``event``; None when its kind, tags, actors,
+        targets or place contradict it (dates are checked against every report in :meth:`find`)."""
         if event["event_type"] not in self._compatible_types(incident["event_type"]):
-            return None
-        if abs(event["date"] - incident["date"]) > self.window:
             return None
         if not self._tags_agree(incident["tags"], event["tags"]):
             return None
@@ -120,22 +129,28 @@ class SameEvent:
         as a row already: a dataset codes each event once, so two of its rows are two events.
         """
         kinds = sorted(self._compatible_types(incident["event_type"]))
+        day = incident["date"]
+        near = max(self.date_window(incident["time_precision"], incident["date_stated"]), self.unstated)
+        vague = select(incidents.c.event_id).where((incidents.c.time_precision >= 2)
+                                                    & incidents.c.date.between(day - self.window, day + self.window))
         query = select(events).where(
             (events.c.status == "active") & events.c.event_type.in_(kinds)
-            & events.c.date.between(incident["date"] - self.window, incident["date"] + self.window))
+            & (events.c.date.between(day - near, day + near) | events.c.id.in_(vague)))
         candidates = [dict(r) for r in conn.execute(query).mappings()]
         if not candidates:
             return None
         told_by = func.coalesce(incidents.c.source, reports.c.source)
-        told = (select(incidents.c.event_id, incidents.c.report_id, told_by, reports.c.format, incidents.c.date)
+        told = (select(incidents.c.event_id, incidents.c.report_id, told_by, reports.c.format, incidents.c.date,
+                       incidents.c.time_precision, incidents.c.date_stated)
                 .join(reports, reports.c.id == incidents.c.report_id)
                 .where(incidents.c.event_id.in_([c["id"] for c in candidates])))
         excluded = set()
-        for event_id, other_report, other_source, other_format, other_date in conn.execute(told):
+        mine = self.date_window(incident["time_precision"], incident["date_stated"])
+        for event_id, other_report, other_source, other_format, other_date, precision, stated in conn.execute(told):
             if other_report == report_id or (fmt in STRUCTURED and other_format in STRUCTURED
                                              and other_source == source):
                 excluded.add(event_id)
-            elif abs(other_date - incident["date"]) > self.window:
+            elif abs(other_date - incident["date"]) > max(mine, self.date_window(precision, stated)):
                 excluded.add(event_id)  # every report's date, not only the lead's: no chains of days
         best = None
         for event in candidates:
@@ -144,7 +159,7 @@ class SameEvent:
             gap = self.same(incident, event)
             if gap is None:
                 continue
-            key = (gap, abs((event["date"] - incident["date"]).days), event["id"])
+            key = (gap, abs((event["date"] - day).days), event["id"])
             if best is None or key < best[0]:
                 best = (key, event["id"])
         return best[1] if best else None

@@ -89,6 +89,10 @@ class Incident(BaseModel):
     sub_event_type: str | None = None
     tags: list[str] = Field(default_factory=list)
     date: dt.date
+    #: ACLED's time precision: 1 the day is known, 2 the week, 3 the month
+    time_precision: int = Field(default=1, ge=1, le=3)
+    #: False when the report did not say when and its publication date stood in
+    date_stated: bool = True
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     geo_precision: int = Field(default=1, ge=1, le=3)
@@ -136,6 +140,7 @@ class Incident(BaseModel):
 
     def fingerprint(self) -> str:
         """A stable id: the same incident read twice gets the same fingerprint."""
-        core = self.model_dump(mode="json", exclude={"confidence", "summary", "acled_event"})
+        core = self.model_dump(mode="json", exclude={"confidence", "summary", "acled_event", "time_precision",
+                                                     "date_stated"})
         blob = json.dumps(core, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

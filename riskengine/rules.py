@@ -194,7 +194,8 @@ class ScoringRules(_Strict):
 class SameEventRules(_Strict):
     """When two reports tell the same event (``rules/identity.yaml``)."""
 
-    date_window_days: int = Field(ge=0, le=30)
+    date_window_days: dict[Literal[1, 2, 3], int]
+    unstated_date_window_days: int = Field(ge=0, le=30)
     slack_km: float = Field(ge=0, le=200)
     compatible_types: list[list[str]] = Field(default_factory=list)
     compatible_tags: list[list[str]] = Field(default_factory=list)
@@ -277,7 +278,8 @@ class RuleBook:
         self.taxonomy = taxonomy
         self.scoring = scoring
         self.directory = directory
-        self.identity = identity or IdentityRules(same_event=SameEventRules(date_window_days=1, slack_km=5),
+        self.identity = identity or IdentityRules(same_event=SameEventRules(
+            date_window_days={1: 0, 2: 7, 3: 31}, unstated_date_window_days=1, slack_km=5),
                                                   corroboration=Corroboration(max_confidence=0.95))
         self.road_status = road_status or RoadStatusRules(on_road_km=5, from_tags={})
         self._event_types = {e.id: e for e in taxonomy.event_types}

@@ -100,6 +100,8 @@ incidents = Table(
     Column("summary", Text, nullable=False),
     Column("ingested_at", UTCDateTime()),  # v2: when the engine learnt of it
     Column("event_id", String(32)),  # v4: the event this report of it belongs to
+    Column("time_precision", Integer),  # v4: ACLED's 1 day, 2 week, 3 month (NULL: not known)
+    Column("date_stated", Boolean),  # v4: False when the publication date stood in (NULL: not known)
     Index("ix_incidents_date", "date"),
     Index("ix_incidents_report", "report_id"),
     Index("ix_incidents_event_type", "event_type"),
@@ -269,8 +271,10 @@ def _v2_to_v3(conn: Connection) -> None:
 def _v3_to_v4(conn: Connection) -> None:
     """v4 groups incidents into events: each stored incident becomes an event of its own (as it was
     counted before); later reports of the same event join it."""
-    if "event_id" not in {c["name"] for c in inspect(conn).get_columns("incidents")}:
-        conn.execute(text("ALTER TABLE incidents ADD COLUMN event_id VARCHAR(32)"))
+    columns = {c["name"] for c in inspect(conn).get_columns("incidents")}
+    for name, kind in (("event_id", "VARCHAR(32)"), ("time_precision", "INTEGER"), ("date_stated", "BOOLEAN")):
+        if name not in columns:
+            conn.execute(text(f"ALTER TABLE incidents ADD COLUMN {name} {kind}"))
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_incidents_event ON incidents (event_id)"))
     metadata.create_all(conn, tables=[events, event_audit, road_status])
     from .events import found_events_for_orphans  # noqa: PLC0415 - the events module builds on this one

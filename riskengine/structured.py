@@ -132,7 +132,7 @@ def _incident_from_row(row: Mapping[str, str]) -> Incident:
     lon = attempt(_parse_number, "longitude", -180, 180)
     precision = attempt(_parse_number, "geo_precision", 1, 3, whole=True, default=1)
     fatalities = attempt(_parse_number, "fatalities", 0, math.inf, whole=True, default=0)
-    attempt(_parse_number, "time_precision", 1, 3, whole=True, default=1)
+    time_precision = attempt(_parse_number, "time_precision", 1, 3, whole=True, default=1)
     if (grade := row["source_reliability"]) and grade[0].upper() not in "ABCDEF":
         problems.append(f"source_reliability {_shown(grade)} is not an Admiralty grade A-F")
     if problems:
@@ -147,7 +147,8 @@ def _incident_from_row(row: Mapping[str, str]) -> Incident:
         summary = summary[:119].rstrip() + "…"
     try:
         return Incident(
-            event_type=event_type, sub_event_type=sub_event_type, date=date, lat=lat, lon=lon,
+            event_type=event_type, sub_event_type=sub_event_type, date=date, time_precision=time_precision,
+            lat=lat, lon=lon,
             geo_precision=precision, fatalities=fatalities, source=row["source"] or None,
             actors=list(dict.fromkeys(name.strip() for name in named if name.strip())),
             tags=[tag.strip() for tag in row["tags"].split(";") if tag.strip()],

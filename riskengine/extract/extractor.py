@@ -408,6 +408,8 @@ class Extractor:
             sub_event_type=trigger.sub_event_type,
             tags=tags,
             date=when.date,
+            time_precision=when.time_precision,
+            date_stated=when.phrase is not None,
             lat=round(loc.lat, 5),
             lon=round(loc.lon, 5),
             geo_precision=loc.geo_precision,

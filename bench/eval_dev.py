@@ -57,7 +57,11 @@ def main_incident(engine: RiskEngine, incidents):
 
 
 def rose(before: dict, after: dict) -> bool:
-    return after["score"] - before["score"] >= 1.0 or after["level"] != before["level"]
+    """Whether the route answer warns more: a higher score or level, or a closure it now goes round
+    (or cannot go round): a closed road is told as a road status, not only as risk."""
+    closed = {c["segment"] for c in after.get("avoided_closed", []) + after.get("closed_segments", [])}
+    closed_before = {c["segment"] for c in before.get("avoided_closed", []) + before.get("closed_segments", [])}
+    return after["score"] - before["score"] >= 1.0 or after["level"] != before["level"] or closed > closed_before
 
 
 def _route(engine: RiskEngine, route: tuple[str, str], at: dt.datetime) -> dict | None:

@@ -58,8 +58,22 @@ def parse_date(text: str | None) -> dt.date | None:
         raise BadTimeError(f"date {text!r} is not YYYY-MM-DD") from None
 
 
+EPILOG = """\
+events: several reports of one event (by any source) are one event, counted once in every score at
+  the confidence its independent sources give together (rules/identity.yaml); answers list each
+  event with its sources. `riskengine incidents` lists, shows and corrects events (retract, restore,
+  retype, move, merge, split), each change kept with who, when and why.
+road status: open, restricted, checkpoint or closed per segment, from reports and analysts
+  (`riskengine status`, rules/road_status.yaml); routes go round closed segments and say so.
+coverage: every route and segment answer says what it rests on (events, sources, newest report,
+  last poll); with too little, a quiet road reads "No recent reports", never "Insignificant".
+a --db that does not exist is an error, except for ingest and run (they create it) and --create.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="riskengine", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="riskengine", description=__doc__.splitlines()[0], epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", help="SQLAlchemy URL or SQLite file path (default: $RISKENGINE_DB or riskengine.db)")
     parser.add_argument("--rules", help="rules directory (default: the project's rules/)")
     parser.add_argument("--seeds", help="seeds directory (default: the project's seeds/)")

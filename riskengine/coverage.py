@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from .schema import source_state
 
@@ -23,9 +23,13 @@ __all__ = ["NO_RECENT_REPORTS", "route_coverage", "segment_coverage"]
 NO_RECENT_REPORTS = "No recent reports"
 
 
-def _polled_at(engine: RiskEngine) -> dt.datetime | None:
+def _polled(engine: RiskEngine) -> tuple[bool, dt.datetime | None]:
+    """Whether sources are polled here (the service ran), and when one last was, successfully (a
+    poll that failed brought nothing in)."""
+    ok = func.max(case((source_state.c.last_error.is_(None), source_state.c.last_polled_at)))
     with engine.store.engine.connect() as conn:
-        return conn.execute(select(func.max(source_state.c.last_polled_at))).scalar()
+        count, polled = conn.execute(select(func.count(), ok).select_from(source_state)).one()
+    return bool(count), polled
 
 
 def segment_coverage(engine: RiskEngine, at: dt.datetime, weighing: Any = None
@@ -39,8 +43,8 @@ def segment_coverage(engine: RiskEngine, at: dt.datetime, weighing: Any = None
     first = at.date() - dt.timedelta(days=rules.recent_days)
     events = engine.store.events_frame(at.date(), columns=("date", "geo_precision", "radius_km", "sources"))
     events = events[events["date"] > first] if len(events) else events
-    polled = _polled_at(engine)
-    stale = polled is not None and polled < at - dt.timedelta(hours=rules.sources_stale_hours)
+    polling, polled = _polled(engine)
+    stale = polling and (polled is None or polled < at - dt.timedelta(hours=rules.sources_stale_hours))
     about: dict[str, dict[str, Any]] = {}
     if len(events):
         matches = engine.store.event_matches_frame(at.date())
@@ -68,7 +72,8 @@ def segment_coverage(engine: RiskEngine, at: dt.datetime, weighing: Any = None
             "sources_polled_at": polled.isoformat() if polled else None,
             "covered": bool(seen["events"]) and not stale,
             "why_not": None if seen["events"] and not stale else (
-                f"sources not polled since {polled:%Y-%m-%d %H:%M} UTC" if stale
+                (f"sources not polled since {polled:%Y-%m-%d %H:%M} UTC" if polled else "every source's poll failed")
+                if stale
                 else f"no report within {rules.near_km:g} km in the last {rules.recent_days} days"),
         }
         ids[seg.id] = seen["events"]

@@ -56,6 +56,10 @@ def test_sources_not_polled_for_days_cover_nothing(engine):
                                    error=None)
     seg = next(s for s in engine.segments(AT)["segments"] if s["id"] == STRETCH)
     assert seg["coverage"]["covered"] is False and "not polled since" in seg["coverage"]["why_not"]
+    # a poll that fails brings nothing in: it does not count as polled
+    engine.store.save_source_state("feed", etag=None, last_modified=None, seen={}, polled_at=AT - dt.timedelta(hours=2),
+                                   error="HTTP 503")
+    assert next(s for s in engine.segments(AT)["segments"] if s["id"] == STRETCH)["coverage"]["covered"] is False
     engine.store.save_source_state("feed", etag=None, last_modified=None, seen={}, polled_at=AT - dt.timedelta(hours=1),
                                    error=None)
     seg = next(s for s in engine.segments(AT)["segments"] if s["id"] == STRETCH)

@@ -158,6 +158,7 @@ class RiskEngine:
         self.lexicon = lexicon or Lexicon.load(rules.directory or DEFAULT_RULES_DIR, rules)
         if store is not None:  # None: a question that reads no store (extract, places)
             store.same_event = SameEvent(rules, network)
+            store.group_migrated_events()
         self._lock = threading.Lock()
         self._revision: tuple[int, int] | None = None  # of the store, when the caches below were filled
         self._assessed: OrderedDict[dt.datetime, _Assessed] = OrderedDict()

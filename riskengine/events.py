@@ -170,6 +170,44 @@ def found_events_for_orphans(conn: Connection, now: dt.datetime | None = None) -
     return len(orphans)
 
 
+#: ``meta`` key set once the events a migration made (one per stored incident) have been grouped.
+GROUPED_KEY = "events_grouped"
+
+
+def group_migrated(conn: Connection, same_event, now: dt.datetime) -> int:
+    """Group the events a migration made (one per incident stored before events existed, with no
+    audit entry yet) as if their reports had been ingested now, in the order they were learnt:
+    a report that retells an earlier one's event joins it. Returns how many joined another event."""
+    orphans = select(events.c.id).where(~events.c.id.in_(select(event_audit.c.event_id)))
+    rows = conn.execute(select(*MEMBER_COLUMNS, reports.c.source.label("report_source"), reports.c.format)
+                        .join(reports, reports.c.id == incidents.c.report_id)
+                        .where(incidents.c.event_id.in_(orphans))
+                        .order_by(incidents.c.ingested_at, incidents.c.id)).mappings().all()
+    # set aside while grouping: each report may only join an event grouped before it (or stay its own)
+    for first in range(0, len(rows), 500):
+        chunk = sorted({r["event_id"] for r in rows[first:first + 500]})
+        conn.execute(update(events).where(events.c.id.in_(chunk) & (events.c.status == "active"))
+                     .values(status="grouping"))
+    joined = 0
+    for row in rows:
+        row = dict(row)
+        own = row["event_id"]
+        target = same_event.find(conn, row, row["report_id"], row["source"] or row["report_source"], row["format"])
+        if target is None:
+            conn.execute(update(events).where(events.c.id == own).values(status="active"))
+            audit(conn, own, "created", actor=ENGINE, now=now, detail={"report": row["report_id"], "migrated": True})
+            continue
+        conn.execute(update(incidents).where(incidents.c.id == row["id"]).values(event_id=target))
+        conn.execute(update(events).where(events.c.id == own).values(status="merged", merged_into=target))
+        rederive(conn, target, now)
+        audit(conn, own, "merge", actor=ENGINE, now=now, detail={"into": target, "incidents": [row["id"]],
+                                                                  "migrated": True})
+        audit(conn, target, "joined", actor=ENGINE, now=now, detail={"incident": row["id"],
+                                                                      "report": row["report_id"], "migrated": True})
+        joined += 1
+    return joined
+
+
 def split_id(event_id: str, incident_ids: Sequence[str]) -> str:
     """A new event's id for reports split off ``event_id`` (stable for the same split)."""
     blob = "split:" + event_id + ":" + ",".join(sorted(incident_ids))

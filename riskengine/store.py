@@ -193,6 +193,31 @@ class Store:
         if version < SCHEMA_VERSION:
             log.info("database %s migrated from schema version %s to %s", shown_url(self.url), version, SCHEMA_VERSION)
 
+    def group_migrated_events(self) -> int:
+        """Once, after a migration made one event per stored incident: group those that tell one
+        event (:func:`riskengine.events.group_migrated`) with :attr:`same_event`. Returns how many
+        reports joined another's event (0 when done before, or when there is nothing to group)."""
+        from .events import GROUPED_KEY, group_migrated  # noqa: PLC0415
+
+        if self.same_event is None:
+            return 0
+        with self.engine.connect() as conn:
+            if conn.execute(select(meta.c.value).where(meta.c.key == GROUPED_KEY)).scalar() is not None:
+                return 0
+        now = dt.datetime.now(dt.UTC)
+        try:
+            with self.engine.begin() as conn:
+                if conn.execute(select(meta.c.value).where(meta.c.key == GROUPED_KEY)).scalar() is not None:
+                    return 0
+                joined = group_migrated(conn, self.same_event, now)
+                conn.execute(insert(meta).values(key=GROUPED_KEY, value=now.isoformat()))
+        except IntegrityError:  # another process grouped them at the same moment
+            return 0
+        if joined:
+            log.info("grouped the events of %s: %d reports joined the event another report told", shown_url(self.url),
+                     joined)
+        return joined
+
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar_one())

@@ -79,3 +79,27 @@ INSERT INTO subscriptions VALUES (1, '555', 'telegram', 'route', 'Misrata|Sebha'
     assert Store.open(str(path)).chat_language(555) == "ar"  # a choice survives a restart
     store.set_chat_language(555, "en")
     assert store.chat_language("555") == "en"
+
+
+V3_TWICE = """
+INSERT INTO reports VALUES (2, 'wire', NULL, 'text', 'def', '2026-11-02', '2026-11-02 11:00:00', NULL, 'wire story');
+INSERT INTO incidents VALUES ('i2', 2, 'Battles', 'Armed clash', '["clashes"]', '2026-11-01', 31.71, 14.01, 1,
+  NULL, 'point', NULL, '[]', '[]', '[]', '[]', 2, 0.8, NULL, 'B', 'clashes told again', 'clashes near Bani Walid');
+INSERT INTO incident_segments VALUES ('i2', 'tarhuna-tarhuna-bani-walid', 3.5);
+"""
+
+
+def test_an_old_store_that_counted_one_clash_twice_counts_it_once_after_the_upgrade(tmp_path, rules, gazetteer,
+                                                                                    network):
+    from riskengine.engine import RiskEngine
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1 + V3_TWICE)
+    store = Store.open(str(path))
+    assert store.event_count() == 2  # the migration alone keeps them apart, as they were counted
+    engine = RiskEngine(store, rules, gazetteer, network)  # the first engine groups them
+    assert engine.store.event_count() == 1 and engine.store.incident_count() == 2
+    [event] = engine.store.events_frame().to_dict("records")
+    assert event["sources"] == ["old", "wire"] and event["fatalities"] == 2
+    assert RiskEngine(Store.open(str(path)), rules, gazetteer, network).store.event_count() == 1  # once

@@ -196,7 +196,7 @@ class AlertDecider:
             return []
         pending = [row["id"] for row in told if row["status"] == "pending" and about[row["id"]] & retracted]
         if pending:
-            with self.engine.store.engine.begin() as conn:
+            with self.engine.store.writer.begin() as conn:
                 conn.execute(update(outbox).where(outbox.c.id.in_(pending) & (outbox.c.status == "pending"))
                              .values(status="cancelled", last_error="about a retracted event"))
         why = self._retraction_reasons(sorted(retracted))

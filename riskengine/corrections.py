@@ -188,7 +188,7 @@ class Corrections:
     def _set_status(self, event_id: str, old: str, new: str, action: str, who: str, why: str,
                     now: dt.datetime) -> dict:
         why = self._why(why)
-        with self._db.begin() as conn:
+        with self.engine.store.writer.begin() as conn:
             row = self._event(conn, event_id)
             self._need(row, old, doing=action)
             conn.execute(update(events).where(events.c.id == event_id).values(status=new, updated_at=now))
@@ -214,7 +214,7 @@ class Corrections:
             self.engine.rules.check_incident_kind(event_type, sub_event_type, tags)
         except ValueError as exc:
             raise CorrectionError(f"cannot retype event {event_id!r}: {str(exc).strip(chr(39) + chr(34))}") from None
-        with self._db.begin() as conn:
+        with self.engine.store.writer.begin() as conn:
             row = self._event(conn, event_id)
             self._need(row, "active", "retracted", doing="retype")
             pinned = dict(row["pinned"] or {})
@@ -242,7 +242,7 @@ class Corrections:
             if not (-90 <= lat <= 90 and -180 <= lon <= 180):
                 raise CorrectionError(f"no such place: latitude {lat}, longitude {lon}")
             where, places = f"{lat:.5f}, {lon:.5f}", []
-        with self._db.begin() as conn:
+        with self.engine.store.writer.begin() as conn:
             row = self._event(conn, event_id)
             self._need(row, "active", "retracted", doing="move")
             text = (f"{who} moved event {event_id} to {where} (precision {geo_precision}) "
@@ -285,7 +285,7 @@ class Corrections:
             raise CorrectionError("name at least one event to merge into the target")
         if target_id in others:
             raise CorrectionError(f"cannot merge event {target_id!r} into itself")
-        with self._db.begin() as conn:
+        with self.engine.store.writer.begin() as conn:
             target = self._event(conn, target_id)
             self._need(target, "active", "retracted", doing="merge into")
             rows = [self._event(conn, other) for other in others]
@@ -318,7 +318,7 @@ class Corrections:
         ids = list(dict.fromkeys(i.strip() for i in incident_ids if i and i.strip()))
         if not ids:
             raise CorrectionError("name the incidents (reports) to split off")
-        with self._db.begin() as conn:
+        with self.engine.store.writer.begin() as conn:
             row = self._event(conn, event_id)
             self._need(row, "active", "retracted", doing="split")
             mine = conn.execute(select(incidents.c.id).where(incidents.c.event_id == event_id)

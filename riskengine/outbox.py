@@ -36,13 +36,13 @@ class Outbox:
     """The outbox table of a store."""
 
     def __init__(self, store: Store, policy: AlertPolicy):
-        self.engine, self.policy = store.engine, policy
+        self.engine, self.writer, self.policy = store.engine, store.writer, policy
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
 
     def enqueue(self, alerts: Sequence[AlertIn], now: dt.datetime) -> list[AlertIn]:
         """Store alerts not stored before (by key); returns those that were new."""
         added = []
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             for alert in alerts:
                 when = alert.not_before or now
                 statement = self._insert(outbox).values(
@@ -81,7 +81,7 @@ class Outbox:
                                 r["attempts"]) for r in conn.execute(query).mappings()]
 
     def mark_sent(self, alert_id: int, now: dt.datetime) -> None:
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             conn.execute(update(outbox).where(outbox.c.id == alert_id)
                          .values(status="sent", sent_at=now, attempts=outbox.c.attempts + 1, last_error=None))
 
@@ -91,7 +91,7 @@ class Outbox:
         attempts = alert.attempts + 1
         dead = permanent or attempts >= self.policy.delivery.max_attempts
         delay = max(retry_after or 0.0, self.policy.retry_delay(attempts))
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             conn.execute(update(outbox).where(outbox.c.id == alert.id).values(
                 status="dead" if dead else "pending", attempts=attempts, last_error=error[:500],
                 next_attempt_at=now + dt.timedelta(seconds=delay)))

@@ -92,7 +92,7 @@ def set_status(engine: RiskEngine, segment_id: str, status: str, *, who: str, wh
     since = since or now
     if until is not None and until <= since:
         raise StatusError(f"--until {until.isoformat()} is not after {since.isoformat()}")
-    with engine.store.engine.begin() as conn:
+    with engine.store.writer.begin() as conn:
         conn.execute(insert(road_status).values(segment_id=segment.id, status=status, detail=None, since=since,
                                                 until=until, actor=who, why=why, set_at=now))
     return {"segment": segment.id, "status": status, "since": since.isoformat(),

@@ -285,6 +285,15 @@ def _v3_to_v4(conn: Connection) -> None:
 MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
+def current_schema(conn: Connection) -> bool:
+    """Whether the database has every table at :data:`SCHEMA_VERSION` already (read only)."""
+    existing = set(inspect(conn).get_table_names())
+    if "meta" not in existing or not set(metadata.tables) <= existing:
+        return False
+    row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
+    return row is not None and int(row.value) == SCHEMA_VERSION
+
+
 def migrate(conn: Connection) -> int:
     """Create missing tables and bring the layout to :data:`SCHEMA_VERSION`; returns the old version."""
     metadata.create_all(conn, tables=[meta])
@@ -293,6 +302,8 @@ def migrate(conn: Connection) -> int:
     if row is None and "reports" not in existing:
         metadata.create_all(conn)
         conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+        # a new store has no events from before events existed: nothing to group on first open
+        conn.execute(meta.insert().values(key="events_grouped", value="new store"))
         return SCHEMA_VERSION
     version = int(row.value) if row is not None else 1
     if version > SCHEMA_VERSION:

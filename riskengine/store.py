@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import create_engine, event, func, insert, inspect, make_url, select
+from sqlalchemy import create_engine, event, func, insert, inspect, make_url, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -27,6 +27,7 @@ from .models import Incident
 from .schema import (
     SCHEMA_VERSION,
     chat_settings,
+    current_schema,
     event_audit,
     events,
     incident_segments,
@@ -133,11 +134,29 @@ def shown_url(url: str) -> str:
         return "<database URL>"
 
 
+#: How long a writer waits for another process's write to finish before giving up (SQLite).
+BUSY_TIMEOUT_MS = 60_000
+#: A PostgreSQL advisory lock key: one process at a time creates or migrates the tables.
+MIGRATION_LOCK = 0x726B_6D69
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """Foreign keys on; WAL, so readers never wait for a writer nor block one; writers wait for each
+    other (busy timeout); transactions begun by us (:func:`_sqlite_begin`), not by the driver."""
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+
+
+def _sqlite_begin(conn) -> None:
+    """A writer's transaction takes the write lock at once (``BEGIN IMMEDIATE``, waiting its turn),
+    so it never fails half-way when another process wrote since it began reading; a reader's is
+    deferred and never takes it."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("writing") else "BEGIN")
 
 
 class Store:
@@ -163,6 +182,10 @@ class Store:
             raise StoreError(f"cannot open database {shown_url(url)!r}: {exc}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        #: the engine for writing: ``with store.writer.begin() as conn`` (on SQLite it waits for
+        #: the write lock at the start, see :func:`_sqlite_begin`); reads use :attr:`engine`
+        self.writer: Engine = self.engine.execution_options(writing=True)
         if not create and not self._has_tables():
             raise StoreError(f"database {shown_url(url)!r} holds no riskengine store (ingest and run create one; "
                              "--create makes an empty one)")
@@ -181,8 +204,16 @@ class Store:
             raise StoreError(f"cannot open database {shown_url(self.url)!r}: {first}") from None
 
     def _ensure_schema(self) -> None:
+        """Bring the tables up to date, writing only when something is missing or old: opening a
+        current store to read never writes, so readers never wait for (or block) a writer. Two
+        processes opening a new database at once: one creates it, the other waits and finds it."""
         try:
-            with self.engine.begin() as conn:
+            with self.engine.connect() as conn:
+                if current_schema(conn):
+                    return
+            with self.writer.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
                 version = migrate(conn)
         except Exception as exc:
             first = (str(getattr(exc, "orig", None) or exc).splitlines() or ["unknown error"])[0]
@@ -206,7 +237,7 @@ class Store:
                 return 0
         now = dt.datetime.now(dt.UTC)
         try:
-            with self.engine.begin() as conn:
+            with self.writer.begin() as conn:
                 if conn.execute(select(meta.c.value).where(meta.c.key == GROUPED_KEY)).scalar() is not None:
                     return 0
                 joined = group_migrated(conn, self.same_event, now)
@@ -247,7 +278,7 @@ class Store:
 
     def _add_report(self, report: ReportIn, digest: str, found: Sequence[Incident],
                     matches: Sequence[Iterable[tuple[str, float]]], now: dt.datetime) -> StoreOutcome:
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             same = reports.c.content_hash == digest
             if report.source_key is not None:
                 same = same | ((reports.c.source == report.source) & (reports.c.source_key == report.source_key))
@@ -294,7 +325,7 @@ class Store:
     def save_source_state(self, name: str, *, etag: str | None, last_modified: str | None, seen: dict,
                           polled_at: dt.datetime, error: str | None) -> None:
         """Remember a poll's outcome; failures count up until a poll succeeds."""
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             old = conn.execute(select(source_state.c.failures).where(source_state.c.name == name)).scalar()
             values = {"etag": etag, "last_modified": last_modified, "seen": seen, "last_polled_at": polled_at,
                       "last_error": error, "failures": ((old or 0) + 1) if error else 0}
@@ -313,7 +344,7 @@ class Store:
         """Remember a chat's language (None forgets it: the user's Telegram language applies again)."""
         values = {"language": language, "updated_at": now or dt.datetime.now(dt.UTC)}
         where = chat_settings.c.chat_id == str(chat_id)
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             if conn.execute(chat_settings.update().where(where).values(**values)).rowcount == 0:
                 conn.execute(insert(chat_settings).values(chat_id=str(chat_id), **values))
 

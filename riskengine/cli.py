@@ -27,6 +27,22 @@ LEVEL_STYLES = {1: "green", 2: "cyan", 3: "yellow", 4: "red", 5: "bold white on 
 log = logging.getLogger("riskengine")
 
 
+#: The years a time or date may name: date arithmetic (a week before, a decay over years) stays
+#: inside what Python's dates can hold, and nothing this engine reads is older or newer.
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """An argument as an error message quotes it: at most ``limit`` characters."""
+    return repr(text if len(text) <= limit else text[:limit - 3] + "...")
+
+
+def one_line(message: str, limit: int = 400) -> str:
+    """An error as one line of at most ``limit`` characters (input echoed in it may be anything)."""
+    message = " ".join(message.split())
+    return message if len(message) <= limit else message[:limit - 3] + "..."
+
+
 def parse_time(text: str | None, *, now: dt.datetime) -> dt.datetime:
     """``--at``: a date (its midnight UTC) or an ISO 8601 date-time (UTC when no offset); default now.
 
@@ -42,10 +58,16 @@ def parse_time(text: str | None, *, now: dt.datetime) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text.strip())
     except ValueError:
-        raise BadTimeError(f"time {text!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time") from None
+        raise BadTimeError(f"time {_shown(text)} is not a date (YYYY-MM-DD) or an ISO 8601 date-time") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+    try:
+        value = value.astimezone(dt.UTC)
+    except OverflowError:
+        value = None
+    if value is None or not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise BadTimeError(f"time {_shown(text)} is out of range (years {FIRST_YEAR}-{LAST_YEAR})")
+    return value
 
 
 def parse_date(text: str | None) -> dt.date | None:
@@ -53,9 +75,12 @@ def parse_date(text: str | None) -> dt.date | None:
     if text is None:
         return None
     try:
-        return dt.date.fromisoformat(text.strip())
+        value = dt.date.fromisoformat(text.strip())
     except ValueError:
-        raise BadTimeError(f"date {text!r} is not YYYY-MM-DD") from None
+        raise BadTimeError(f"date {_shown(text)} is not YYYY-MM-DD") from None
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise BadTimeError(f"date {_shown(text)} is out of range (years {FIRST_YEAR}-{LAST_YEAR})")
+    return value
 
 
 EPILOG = """\
@@ -242,10 +267,22 @@ def cmd_extract(engine: RiskEngine, args, console: Console, now: dt.datetime) ->
 
 
 def cmd_ingest(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int:
+    """Each file on its own: one that cannot be read (or fails in any way) is reported and skipped,
+    the others are stored; the exit status is 2 when any file was skipped."""
     published = parse_date(args.published)
-    results = []
+    results, failed = [], []
     for name in args.files:
-        result = engine.ingest_file(name, fmt=args.format, published=published, now=now)
+        try:
+            result = engine.ingest_file(name, fmt=args.format, published=published, now=now)
+        except RiskEngineError as exc:
+            failed.append({"file": name, "problem": str(exc)})
+            print(f"riskengine: error: {exc}", file=sys.stderr)
+            continue
+        except Exception as exc:  # a fault of ours: the file is skipped, the others are stored
+            log.debug("ingest of %s failed", name, exc_info=True)
+            failed.append({"file": name, "problem": f"{type(exc).__name__}: {str(exc)[:200]}"})
+            print(f"riskengine: error: {name}: not stored ({type(exc).__name__}: {str(exc)[:200]})", file=sys.stderr)
+            continue
         for err in result.errors:
             print(f"skipped {err}", file=sys.stderr)
         results.append(result)
@@ -253,13 +290,14 @@ def cmd_ingest(engine: RiskEngine, args, console: Console, now: dt.datetime) -> 
         _print_json({"files": [
             {"file": r.file, "format": r.format, "new_report": r.new_report, "incidents_added": r.incidents_added,
              "incidents_known": r.incidents_known,
-             "errors": [{"line": e.line, "problem": e.problem} for e in r.errors]} for r in results]})
+             "errors": [{"line": e.line, "problem": e.problem} for e in r.errors]} for r in results],
+            "failed": failed})
     else:
         for r in results:
             state = "stored" if r.new_report else "already stored"
             console.print(f"{r.file} ({r.format}): {state}; {r.incidents_added} incidents added, "
                           f"{r.incidents_known} already known, {len(r.errors)} rows skipped")
-    return 0
+    return 2 if failed else 0
 
 
 def cmd_route(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int:
@@ -540,7 +578,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  create=args.create or args.command in CREATING)
         return COMMANDS[args.command](engine, args, console, now)
     except RiskEngineError as exc:
-        print(f"riskengine: error: {exc}", file=sys.stderr)
+        print(f"riskengine: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
 
 

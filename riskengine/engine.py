@@ -216,14 +216,32 @@ class RiskEngine:
 
     # ---- ingest -------------------------------------------------------------------------------
 
-    def ingest_incidents(self, report: ReportIn, found: list[Incident], *, now: dt.datetime) -> IngestResult:
-        """Map incidents onto the roads and store them with their report."""
+    def ingest_incidents(self, report: ReportIn, found: list[Incident], *, now: dt.datetime,
+                         matches: list | None = None) -> IngestResult:
+        """Map incidents onto the roads (unless their ``matches`` are given) and store them with their report."""
         for inc in found:
             self.rules.check_incident_kind(inc.event_type, inc.sub_event_type, inc.tags)
-        matches = self.index.match(found, self.rules.max_reach_km, self.rules.area_margin_km)
+        if matches is None:
+            matches = self.index.match(found, self.rules.max_reach_km, self.rules.area_margin_km)
         outcome = self.store.add_report(report, found, matches, now=now)
         return IngestResult(report.source_ref or report.source, report.format, outcome.new_report,
                             outcome.incidents_added, outcome.incidents_known)
+
+    def _mapped(self, found: list[Incident], lines: list[int], where: str) -> tuple[list[Incident], list, list]:
+        """The rows that can be mapped onto the roads, with their matches; any row that cannot
+        (whatever the fault) is reported by its line and skipped: one bad row never loses the file."""
+        try:
+            return found, self.index.match(found, self.rules.max_reach_km, self.rules.area_margin_km), []
+        except Exception:  # find the culprits one by one: rare, and only then
+            kept, matches, errors = [], [], []
+            for inc, line in zip(found, lines, strict=True):
+                try:
+                    matches += self.index.match([inc], self.rules.max_reach_km, self.rules.area_margin_km)
+                    kept.append(inc)
+                except Exception as exc:
+                    errors.append(InputRowError(where, line, f"cannot be mapped onto the roads: "
+                                                             f"{type(exc).__name__}: {str(exc)[:160]}"))
+            return kept, matches, errors
 
     def ingest_file(self, path: Path | str, *, fmt: str = "auto", published: dt.date | None = None,
                     now: dt.datetime) -> IngestResult:
@@ -254,7 +272,7 @@ class RiskEngine:
             read = read_incident_jsonl(where, text=text)
         else:
             raise InputFileError(f"{where}: format {kind!r} is not supported (use text, acled or jsonl)")
-        kept, errors = [], list(read.errors)
+        kept, lines, errors = [], [], list(read.errors)
         for inc, line in zip(read.incidents, read.line_numbers, strict=True):
             try:
                 self.rules.check_incident_kind(inc.event_type, inc.sub_event_type, inc.tags)
@@ -266,9 +284,12 @@ class RiskEngine:
             if source_reliability and not inc.source_reliability:
                 inc = inc.model_copy(update={"source_reliability": source_reliability})
             kept.append(inc)
+            lines.append(line)
+        kept, matches, bad = self._mapped(kept, lines, where)
+        errors += bad
         report = ReportIn(source=source, format=kind, text=text, source_ref=source_ref, published=published,
                           source_key=source_key, title=title)
-        result = self.ingest_incidents(report, kept, now=now)
+        result = self.ingest_incidents(report, kept, now=now, matches=matches)
         result.errors = sorted(errors, key=lambda e: e.line)
         return result
 

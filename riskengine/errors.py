@@ -14,7 +14,8 @@ class UnknownPlaceError(RiskEngineError, LookupError):
         self.name = name
         self.suggestions = list(suggestions or [])
         hint = f"; did you mean: {', '.join(self.suggestions)}?" if self.suggestions else ""
-        super().__init__(f"unknown place {name!r}{hint}")
+        shown = name if len(name) <= 60 else name[:57] + "..."
+        super().__init__(f"unknown place {shown!r}{hint}")
 
 
 class RuleFileError(RiskEngineError, ValueError):

@@ -21,6 +21,7 @@ import yaml
 from rapidfuzz import fuzz, process
 from shapely.geometry import MultiPoint, Polygon
 
+from riskengine import yamlfile
 from riskengine.errors import SeedDataError, UnknownPlaceError
 from riskengine.geo import geodesic_km, lonlat_point, to_lonlat, to_metric
 from riskengine.models import Place
@@ -401,7 +402,7 @@ def _read_areas(path: Path, gazetteer: Gazetteer) -> list[tuple[Place, float]]:
     try:
         text = path.read_text(encoding="utf-8")
         root = yaml.compose(text)
-        data = yaml.safe_load(text)
+        data = yamlfile.load(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise SeedDataError(f"{path}: cannot read areas file: {exc}") from exc
     except yaml.YAMLError as exc:

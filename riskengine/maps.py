@@ -16,7 +16,7 @@ from typing import Any
 
 import folium
 import pandas as pd
-from matplotlib import patheffects
+from matplotlib import patheffects, rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -260,6 +260,14 @@ def _draw_map(ax, engine: RiskEngine, doc: dict, marks: list[dict]) -> None:
 
 def route_picture(engine: RiskEngine, start: str, end: str, at: dt.datetime, path: Path | str, *,
                   dpi: int = 150) -> dict[str, Any]:
+    """:func:`_route_picture` with every text drawn as written: report text may hold ``$``, which
+    matplotlib would otherwise read as the start of a formula (and fail on)."""
+    with rc_context({"text.parse_math": False}):
+        return _route_picture(engine, start, end, at, path, dpi=dpi)
+
+
+def _route_picture(engine: RiskEngine, start: str, end: str, at: dt.datetime, path: Path | str, *,
+                   dpi: int = 150) -> dict[str, Any]:
     """Draw the route from ``start`` to ``end`` at ``at`` as a portrait PNG readable on a phone.
 
     Parameters

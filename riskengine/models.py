@@ -22,6 +22,11 @@ ACLED_EVENT_TYPES = (
 
 LEVEL_NAMES = {1: "Insignificant", 2: "Low", 3: "Medium", 4: "High", 5: "Extreme"}
 
+#: More deaths than any one event has caused: a larger count is a typo or an attack on the store.
+MAX_FATALITIES = 100_000
+#: The longest name, actor, target or tag kept (a longer one is cut, with an ellipsis).
+MAX_NAME_CHARS = 200
+
 
 @dataclass(frozen=True)
 class Place:
@@ -103,7 +108,7 @@ class Incident(BaseModel):
     places: list[PlaceRef] = Field(default_factory=list)
     actors: list[str] = Field(default_factory=list)
     targets: list[str] = Field(default_factory=list)
-    fatalities: int = Field(default=0, ge=0)
+    fatalities: int = Field(default=0, ge=0, le=MAX_FATALITIES)
     confidence: float | None = Field(default=None, ge=0, le=1)
     source: str | None = None
     source_reliability: str | None = None
@@ -119,6 +124,39 @@ class Incident(BaseModel):
         if value not in ACLED_EVENT_TYPES:
             raise ValueError(f"event_type must be one of ACLED's six ({', '.join(ACLED_EVENT_TYPES)})")
         return value
+
+    @field_validator("geometry_wkt")
+    @classmethod
+    def _area(cls, value: str | None) -> str | None:
+        """An area must be a lon/lat polygon that closes, inside the world: checked here, so that a
+        bad one is a bad row, not a failure of the whole file later."""
+        if value is None or not value.strip():
+            return None
+        import shapely  # noqa: PLC0415 - shapely is imported by this module anyway (LineString)
+        from shapely import wkt  # noqa: PLC0415
+
+        try:
+            geom = wkt.loads(value)
+        except (shapely.errors.ShapelyError, ValueError, TypeError) as exc:
+            raise ValueError(f"not valid WKT: {str(exc).splitlines()[0][:120]}") from None
+        if geom.geom_type not in ("Polygon", "MultiPolygon") or geom.is_empty:
+            raise ValueError(f"must be a POLYGON or MULTIPOLYGON, not {geom.geom_type}")
+        minx, miny, maxx, maxy = geom.bounds
+        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+            raise ValueError("has coordinates outside lon -180..180 / lat -90..90 (lon first)")
+        if not geom.is_valid:
+            geom = shapely.make_valid(geom)
+            if geom.geom_type not in ("Polygon", "MultiPolygon"):
+                geom = shapely.union_all([g for g in shapely.get_parts(geom) if g.geom_type == "Polygon"])
+            if geom.is_empty:
+                raise ValueError("is a polygon without area")
+            return geom.wkt
+        return value
+
+    @field_validator("actors", "targets", "tags")
+    @classmethod
+    def _short_names(cls, values: list[str]) -> list[str]:
+        return [v if len(v) <= MAX_NAME_CHARS else v[:MAX_NAME_CHARS - 1] + "…" for v in values]
 
     @field_validator("source_reliability")
     @classmethod

@@ -22,6 +22,7 @@ import yaml
 from rapidfuzz import process
 from shapely.geometry import LineString, shape
 
+from riskengine import yamlfile
 from riskengine.errors import NoRouteError, SeedDataError, UnknownPlaceError, UnknownSegmentError
 from riskengine.geo import geodesic_km, line_length_km, lonlat_line
 from riskengine.models import Place, Segment
@@ -141,7 +142,7 @@ def read_roads(path: Path, gazetteer: PlaceResolver) -> tuple[list[Road], list[S
         a road with fewer than two plain waypoints, or a road or segment id used twice.
     """
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yamlfile.load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SeedDataError(f"{path}: cannot read roads file: {exc}") from exc
     except yaml.YAMLError as exc:

@@ -16,6 +16,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from . import yamlfile
 from .errors import RuleFileError
 from .models import ACLED_EVENT_TYPES
 
@@ -233,7 +234,7 @@ class ResolvedRule:
 
 def _load_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yamlfile.load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RuleFileError(str(path), None, None, "file not found") from None
     except yaml.YAMLError as exc:

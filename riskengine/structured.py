@@ -10,7 +10,6 @@ import csv
 import datetime as dt
 import io
 import json
-import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -22,7 +21,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from riskengine.errors import InputFileError, InputRowError
-from riskengine.models import ACLED_EVENT_TYPES, Incident, PlaceRef
+from riskengine.models import ACLED_EVENT_TYPES, MAX_FATALITIES, Incident, PlaceRef
 
 __all__ = ["LEGACY_EVENT_TYPES", "REQUIRED_COLUMNS", "ReadResult", "read_acled_csv",
            "read_incident_jsonl", "sniff_format"]
@@ -96,7 +95,7 @@ def _parse_number(column: str, raw: str, low: float, high: float, *, whole: bool
         raise ValueError(f"{column} {_shown(raw)} is not a {'whole ' if whole else ''}number")
     value = float(raw)
     if not low <= value <= high:
-        where = "negative" if high == math.inf else f"not between {low:g} and {high:g}"
+        where = "negative" if value < 0 <= low else f"not between {low:g} and {high:g}"
         raise ValueError(f"{column} {_shown(raw)} is {where}")
     return int(value) if whole else value
 
@@ -131,7 +130,7 @@ def _incident_from_row(row: Mapping[str, str]) -> Incident:
     lat = attempt(_parse_number, "latitude", -90, 90)
     lon = attempt(_parse_number, "longitude", -180, 180)
     precision = attempt(_parse_number, "geo_precision", 1, 3, whole=True, default=1)
-    fatalities = attempt(_parse_number, "fatalities", 0, math.inf, whole=True, default=0)
+    fatalities = attempt(_parse_number, "fatalities", 0, MAX_FATALITIES, whole=True, default=0)
     time_precision = attempt(_parse_number, "time_precision", 1, 3, whole=True, default=1)
     if (grade := row["source_reliability"]) and grade[0].upper() not in "ABCDEF":
         problems.append(f"source_reliability {_shown(grade)} is not an Admiralty grade A-F")
@@ -166,24 +165,42 @@ def _load_text(path: Path | str, text: str | None) -> str:
         raise InputFileError(f"{path}: cannot read: {exc}") from None
 
 
-def _table(source: str, text: str) -> tuple[pd.DataFrame, list[list[str]], list[int]]:
-    """Parse CSV text with pandas; the csv module finds each record's first physical line.
-
-    Blank lines are dropped as pandas drops them; should the parsers still disagree, the csv records win.
-    """
-    lines = io.StringIO(text, newline="").readlines()
-    reader = csv.reader(iter(lines))
+def _records(lines: list[str]) -> tuple[list[list[str]], list[int], list[InputRowError]]:
+    """The csv records of the lines with their first physical line; a record the csv module cannot
+    read (a quote never closed swallows every line after it) is reported at its first line, and
+    reading goes on from the line after it."""
     records: list[list[str]] = []
     starts: list[int] = []
-    previous = 0
-    try:
-        for record in reader:
-            start, previous = previous + 1, reader.line_num
-            if record and (start < previous or lines[start - 1].strip(" \t\r\n")):
-                records.append(record)
-                starts.append(start)
-    except csv.Error as exc:
-        raise InputFileError(f"{source}: line {reader.line_num}: {exc}") from None
+    broken: list[InputRowError] = []
+    offset = 0
+    while offset < len(lines):
+        reader = csv.reader(iter(lines[offset:]), strict=True)
+        previous = 0
+        try:
+            for record in reader:
+                start, previous = previous + 1, reader.line_num
+                if record and (start < previous or lines[offset + start - 1].strip(" \t\r\n")):
+                    records.append(record)
+                    starts.append(offset + start)
+        except csv.Error as exc:
+            line = offset + previous + 1
+            broken.append(InputRowError(source="", line=line, problem=f"cannot be read as CSV ({exc}); "
+                                        "a quote not closed? the row is skipped, the lines after it are read"))
+            offset = line
+            continue
+        break
+    return records, starts, broken
+
+
+def _table(source: str, text: str) -> tuple[pd.DataFrame, list[list[str]], list[int], list[InputRowError]]:
+    """Parse CSV text with pandas; the csv module finds each record's first physical line.
+
+    Blank lines are dropped as pandas drops them; should the parsers still disagree (or a row be
+    unreadable), the csv records win.
+    """
+    lines = io.StringIO(text, newline="").readlines()
+    records, starts, broken = _records(lines)
+    broken = [InputRowError(source=source, line=b.line, problem=b.problem) for b in broken]
     if not records:
         raise InputFileError(f"{source}: no header row")
     width = max(len(record) for record in records)
@@ -192,9 +209,9 @@ def _table(source: str, text: str) -> tuple[pd.DataFrame, list[list[str]], list[
                             keep_default_na=False, index_col=False)
     except (pd.errors.ParserError, ValueError):
         frame = None
-    if frame is None or frame.shape != (len(records), width):
+    if broken or frame is None or frame.shape != (len(records), width):
         frame = pd.DataFrame([record + [""] * (width - len(record)) for record in records])
-    return frame.fillna(""), records, starts
+    return frame.fillna(""), records, starts, broken
 
 
 def read_acled_csv(path: Path | str, *, text: str | None = None) -> ReadResult:
@@ -228,12 +245,12 @@ def read_acled_csv(path: Path | str, *, text: str | None = None) -> ReadResult:
     ('Explosions/Remote violence', [2], [])
     """
     source = str(path)
-    frame, records, starts = _table(source, _load_text(path, text))
+    frame, records, starts, broken = _table(source, _load_text(path, text))
     table = frame.to_numpy(dtype=object).tolist()
     header = [str(name).strip().lower() for name in table[0][: len(records[0])]]
     if missing := [name for name in REQUIRED_COLUMNS if name not in header]:
         raise InputFileError(f"{source}: missing required column(s): {', '.join(missing)}")
-    result = ReadResult()
+    result = ReadResult(errors=list(broken))
     for line, record, values in zip(starts[1:], records[1:], table[1:], strict=True):
         if any(str(value).strip() for value in values[len(header):]):  # blank surplus fields are fine
             problem = f"row has {len(record)} fields but the header has {len(header)}"

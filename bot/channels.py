@@ -16,9 +16,10 @@ the channel and forwarded by an analyst) is one report; its date is the post's d
 is the post's text or its media's caption; posts without either are ignored. An edit
 (``edited_channel_post``) replaces the stored report's text and incidents.
 
-A message an analyst (``telegram.analysts``) forwards to the bot in a private chat is stored the
+A message an analyst (``telegram.analysts``: user ids, checked against the sender,
+``update.effective_user.id``, never the chat) forwards to the bot in a private chat is stored the
 same way: from the original channel when it was forwarded from one (its grade, else the default
-grade), else from ``telegram:<analyst chat id>`` with the default grade. A forward from anyone else
+grade), else from ``telegram:<analyst user id>`` with the default grade. A forward from anyone else
 is refused with a short reply and nothing is stored.
 
 New incidents are decided on at once: the bot calls ``bot_data["after_ingest"]`` when set (the
@@ -148,8 +149,9 @@ def post_from_channel(message: Message, reliability: str, *, edited: bool = Fals
                 title=chat.title or None, edited=edited)
 
 
-def post_from_forward(message: Message, sources: ChannelSources, analyst_chat_id: int) -> Post | None:
-    """A message an analyst forwarded, as a report of the channel it came from (else of the analyst)."""
+def post_from_forward(message: Message, sources: ChannelSources, analyst_id: int) -> Post | None:
+    """A message an analyst forwarded, as a report of the channel it came from (else of the analyst:
+    ``analyst_id`` is the analyst's user id, the same number as the private chat's id)."""
     text = post_text(message)
     origin = message.forward_origin
     if not text or origin is None:
@@ -160,7 +162,7 @@ def post_from_forward(message: Message, sources: ChannelSources, analyst_chat_id
         return Post(text=text, source=channel_source(chat), reliability=grade, published=_utc_date(origin.date),
                     key=post_key(chat.id, origin.message_id), link=_link(chat, origin.message_id),
                     title=chat.title or None)
-    return Post(text=text, source=f"telegram:{analyst_chat_id}", reliability=sources.default_reliability,
+    return Post(text=text, source=f"telegram:{analyst_id}", reliability=sources.default_reliability,
                 published=_utc_date(origin.date), key=post_key(message.chat.id, message.message_id))
 
 
@@ -245,10 +247,11 @@ async def _forwarded(update: Update, context: ContextTypes.DEFAULT_TYPE, service
         await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
 
     tr = await _tr_of(update, context)
-    if chat_id not in services.settings.analysts:
+    user = update.effective_user
+    if user is None or user.id not in services.settings.analysts:  # the person who forwards, not the chat
         await reply(tr._("Sorry, only the analysts' chats may forward posts to be stored as reports."))
         return
-    post = post_from_forward(update.effective_message, services.settings.channels, chat_id)
+    post = post_from_forward(update.effective_message, services.settings.channels, user.id)
     if post is None:
         await reply(tr._("That message has no text or caption: nothing stored."))
         return

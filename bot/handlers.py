@@ -21,7 +21,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from riskengine.errors import RiskEngineError
-from riskengine.subscriptions import SubscriptionError, parse_quiet_hours
+from riskengine.subscriptions import SubscriptionError, SubscriptionLimitError, parse_quiet_hours
 
 from . import render
 from .i18n import N_, Translator, arabic_names, normalize_language, pick_language, translator
@@ -228,7 +228,7 @@ async def report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """File an analyst's report: extract its incidents, store them and say what was found."""
     d = deps(context)
     tr = await tr_of(update, context)
-    if update.effective_chat.id not in d.settings.analysts:
+    if not _is_analyst(update, d):  # the person, not the chat: any member of a group could write there
         await send(update, context, tr._("Sorry, only the analysts' chats may file reports. You can still ask "
                                          "/risk, /incidents and /routes."))
         return
@@ -327,11 +327,17 @@ async def answer_subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE, w
         mine = d.subscriptions.all(chat_id=chat_id, include_paused=True)
         quiet = next(((s.quiet_start, s.quiet_end) for s in mine if s.quiet_start and s.quiet_end), None)
         sub = d.subscriptions.add(chat_id=chat_id, channel="telegram", kind="route", target=f"{a}|{b}",
-                                  min_level=level, now=now, quiet=quiet)
+                                  min_level=level, now=now, quiet=quiet,
+                                  max_per_chat=d.settings.max_subscriptions_per_chat)
         return doc, sub
 
     try:
         doc, sub = await asyncio.to_thread(subscribe)
+    except SubscriptionLimitError as exc:
+        await send(update, context, tr._(
+            "You already have {n} subscriptions, the most a chat may have. Remove one with /unsubscribe before "
+            "adding another.").format(n=tr.iso(exc.limit)))
+        return
     except RiskEngineError as exc:
         await send(update, context, tr._("Cannot follow {a} {arrow} {b}: {why}").format(
             a=render.esc(tr.place(a)), arrow=tr.arrow, b=render.esc(tr.place(b)), why=tr.iso(render.esc(exc))))

@@ -35,23 +35,19 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from urllib.parse import quote
 
 import telegram
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import BaseRequest
 
-from riskengine.notify import DeliveryError, OutboxAlert, PermanentDeliveryError
+from riskengine.notify import DeliveryError, OutboxAlert, PermanentDeliveryError, guard_secret, scrub
 
 log = logging.getLogger("riskengine.bot.notifier")
 
 #: Telegram's limit on a message's text, counted (conservatively) in UTF-16 code units.
 MAX_MESSAGE_LENGTH = 4096
 _ELLIPSIS = "…"
-
-#: Anything shaped like a bot token (``<bot id>:<35 characters>``), scrubbed even when it is not ours.
-_TOKEN_SHAPE = re.compile(r"(?<!\d)\d{5,}(?::|%3A)[A-Za-z0-9_-]{30,}")
 
 
 # ---- rendering -----------------------------------------------------------------------------------
@@ -109,55 +105,10 @@ def default_render(alert: OutboxAlert) -> str:
 # ---- the token never leaves ---------------------------------------------------------------------
 
 
-#: The loggers that may print a Bot API URL or a server's answer: httpx logs every request URL at INFO,
-#: python-telegram-bot logs an unreadable answer verbatim and network errors with their tracebacks.
-_LEAKY_LOGGERS = ("httpx", "httpcore", "telegram", "telegram.Bot", "telegram.request.BaseRequest",
-                  "telegram.request.HTTPXRequest", "telegram.ext", "telegram.ext.ExtBot", "telegram.ext.Updater",
-                  "telegram.ext.Application", "telegram.ext.AIORateLimiter")
-
-
-class _TokenScrubber(logging.Filter):
-    """Rewrites log records (message and traceback) so that no known bot token, nor anything shaped
-    like one, is in them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tokens: set[str] = set()
-
-    def scrub(self, text: str) -> str:
-        for token in self.tokens:
-            text = text.replace(token, "<token>").replace(quote(token, safe=""), "<token>")
-        return _TOKEN_SHAPE.sub("<token>", text)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record: leave it to the handler to report
-            return True
-        clean = self.scrub(message)
-        if clean != message:
-            record.msg, record.args = clean, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
-        return True
-
-
-_SCRUBBER = _TokenScrubber()
-_SCRUBBER_LOCK = threading.Lock()
-
-
 def _guard_token(token: str) -> None:
-    """Remember ``token`` as a secret and scrub it from the records of the loggers that could print it.
-
-    (A filter on a logger sees only that logger's own records, hence the list.) Keeping ``httpx`` at
-    WARNING is still advisable: it logs a line per request."""
-    with _SCRUBBER_LOCK:
-        if token:
-            _SCRUBBER.tokens.add(token)
-        for name in _LEAKY_LOGGERS:
-            logger = logging.getLogger(name)
-            if _SCRUBBER not in logger.filters:
-                logger.addFilter(_SCRUBBER)
+    """Remember ``token`` as a secret: :func:`riskengine.notify.guard_secret` scrubs it (in any case, URL-encoded,
+    or its secret part alone) from every log record and uncaught traceback from now on."""
+    guard_secret(token)
 
 
 # ---- the bot -------------------------------------------------------------------------------------
@@ -233,10 +184,9 @@ class TelegramNotifier:
 
     # ---- helpers ----
 
-    def _scrub(self, text: str) -> str:
-        if self._token:
-            text = text.replace(self._token, "<token>").replace(quote(self._token, safe=""), "<token>")
-        return _SCRUBBER.scrub(text)
+    @staticmethod
+    def _scrub(text: str) -> str:
+        return scrub(text)
 
     @staticmethod
     def _chat(alert: OutboxAlert) -> int | str:

@@ -1,6 +1,11 @@
-"""One process for the bot and the scheduler: python-telegram-bot polls, and its JobQueue's
-APScheduler runs the engine's jobs (poll sources, decide, dispatch, digest) on the same event loop.
-The outbox's Telegram notifier sends through the application's own bot.
+"""One process for the bot and the scheduler, on one event loop: an APScheduler runs the engine's jobs
+(poll sources, decide, dispatch, digest) from the start, while python-telegram-bot connects and polls.
+The outbox's Telegram notifier sends through the application's own bot once it is connected; until
+then alerts for Telegram chats wait in the outbox, and every other notifier works as usual.
+
+A Bot API that cannot be reached, or that refuses the token (a revoked one gets 401), does not stop
+the service: the bot retries in the background with growing delays, one log line per attempt, and
+the token is never in them (:func:`riskengine.notify.guard_secret`).
 """
 
 from __future__ import annotations
@@ -9,8 +14,11 @@ import asyncio
 import logging
 import signal
 
+from telegram import Update
+from telegram.error import InvalidToken, NetworkError, TimedOut
 from telegram.ext import Application
 
+from riskengine.notify import scrub
 from riskengine.pipeline import Pipeline
 from riskengine.scheduler import Service, utc_now
 
@@ -19,23 +27,51 @@ from .app import build_application
 from .channels import AFTER_INGEST, register
 from .i18n import arabic_names, translator
 from .notifier import TelegramNotifier
-from .settings import BotSettings
+from .settings import TOKEN_VAR, BotSettings
 
 log = logging.getLogger("riskengine.bot")
+
+#: The first and the longest wait between two attempts to connect the bot (seconds; doubled each time).
+RETRY_FIRST, RETRY_MAX = 2.0, 300.0
+
+
+class _NoJSONTraceback(logging.Filter):
+    """python-telegram-bot logs an answer that is not JSON (a proxy's or a server's HTML error page) with
+    the JSON decoder's traceback: keep the line (scrubbed, and cut short), drop the useless traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "invalid JSON" in str(record.msg):
+            record.exc_info, record.exc_text = None, None
+            message = scrub(record.getMessage())
+            record.msg, record.args = (message[:300] + "…" if len(message) > 300 else message), None
+        return True
+
+
+_NO_JSON_TRACEBACK = _NoJSONTraceback()
 
 
 def quiet_http_logs() -> None:
     """httpx logs every request URL at INFO, and a Bot API URL carries the token: keep them quiet."""
     for name in ("httpx", "httpcore", "telegram.ext.Updater", "apscheduler.executors.default"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    request_log = logging.getLogger("telegram.request.BaseRequest")
+    if _NO_JSON_TRACEBACK not in request_log.filters:
+        request_log.addFilter(_NO_JSON_TRACEBACK)
 
 
-def build(pipeline: Pipeline, settings: BotSettings) -> Application:
-    """The bot application with the engine's jobs on its JobQueue and its bot as the Telegram notifier."""
+def build(pipeline: Pipeline, settings: BotSettings, service: Service | None = None) -> Application:
+    """The bot application with its bot as the Telegram notifier.
+
+    Without ``service`` the engine's jobs go on the application's JobQueue and start with the bot (as
+    the tests that run the application themselves want); with one, the jobs are the service's
+    (already running on its own scheduler, bot or no bot) and the bot only adds its notifier.
+    """
     quiet_http_logs()
     app = build_application(pipeline.engine, settings, subscriptions=pipeline.subscriptions, policy=pipeline.policy,
                             board_routes=pipeline.config.board, clock=utc_now)
-    service = Service(pipeline, scheduler=app.job_queue.scheduler)
+    own_jobs = service is None
+    if service is None:
+        service = Service(pipeline, scheduler=app.job_queue.scheduler)
 
     def after_ingest() -> None:  # a channel post brought incidents: decide and send now
         service.evaluate_job()
@@ -53,8 +89,9 @@ def build(pipeline: Pipeline, settings: BotSettings) -> Application:
         render = localized_render(pipeline.engine.store.chat_language, lambda lang: translator(lang, names),
                                   pipeline.policy.level_marks)  # each alert in its chat's language
         pipeline.notifiers["telegram"] = TelegramNotifier(application.bot, loop, render=render)
-        pipeline.seed_subscriptions(utc_now())
-        service.add_jobs()
+        if own_jobs:
+            pipeline.seed_subscriptions(utc_now())
+            service.add_jobs()
         log.info("bot and scheduler running: %d sources, notifiers: %s", len(pipeline.sources),
                  ", ".join(pipeline.notifiers))
 
@@ -62,7 +99,108 @@ def build(pipeline: Pipeline, settings: BotSettings) -> Application:
     return app
 
 
+def _why(exc: BaseException, settings: BotSettings) -> str:
+    """One line on why the Bot API could not be used (never the token: PTB's own texts carry it)."""
+    where = settings.api_base_url or "https://api.telegram.org"
+    if isinstance(exc, InvalidToken):
+        return (f"the Bot API at {where} refused the bot's token (401/404: revoked or wrong? check "
+                f"{TOKEN_VAR})")
+    if isinstance(exc, TimedOut):
+        return f"the Bot API at {where} did not answer in time"
+    if isinstance(exc, NetworkError):
+        return f"cannot reach the Bot API at {where}: {scrub(exc)}"
+    return f"{exc.__class__.__name__}: {scrub(exc)}"
+
+
+async def _stop_bot(app: Application) -> None:
+    """Stop whatever of the bot has started (polling, application, HTTP clients); never raises."""
+    steps = []
+    if app.updater is not None and app.updater.running:
+        steps.append(app.updater.stop)
+    if app.running:
+        steps.append(app.stop)
+    steps.append(app.shutdown)
+    for step in steps:
+        try:
+            await step()
+        except Exception as exc:  # stopping must go on
+            log.warning("stopping the Telegram bot: %s", scrub(exc))
+    try:
+        await app.bot.shutdown()  # the HTTP clients of a bot that never got past get_me
+    except Exception:  # noqa: S110 - best effort at exit
+        pass
+
+
+async def keep_bot_up(app: Application, settings: BotSettings, *, first_delay: float = RETRY_FIRST,
+                      max_delay: float = RETRY_MAX) -> None:
+    """Connect the bot (get_me, commands menu, polling), retrying with doubling delays up to ``max_delay``
+    while the Bot API cannot be reached or refuses the token: one log line per failed attempt, no
+    traceback, no token. Returns once the bot polls; the caller stops it with :func:`_stop_bot`."""
+    delay, attempt = first_delay, 0
+    while True:
+        attempt += 1
+        try:
+            await app.initialize()
+            if app.post_init:
+                await app.post_init(app)
+            await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+            await app.start()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("Telegram bot not connected (attempt %d): %s; next attempt in %.0f s (feeds and alerts "
+                        "keep running)", attempt, _why(exc, settings), delay)
+            if app.updater is not None and app.updater.running:
+                try:
+                    await app.updater.stop()
+                except Exception:  # noqa: S110 - the next attempt starts it again
+                    pass
+            await asyncio.sleep(delay)
+            delay = min(max_delay, delay * 2)
+            continue
+        log.info("Telegram bot connected as @%s after %d attempt(s)", app.bot.username, attempt)
+        return
+
+
+async def serve(pipeline: Pipeline, settings: BotSettings, stop: asyncio.Event | None = None, *,
+                first_delay: float = RETRY_FIRST, max_delay: float = RETRY_MAX) -> None:
+    """The scheduler (sources, alerts, every notifier) at once, and the bot beside it, connected in the
+    background: an unreachable Bot API or a refused token delays the Telegram side only. Runs until
+    SIGINT/SIGTERM (or ``stop``)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread
+            pass
+    service = Service(pipeline)
+    app = build(pipeline, settings, service=service)
+    pipeline.seed_subscriptions(utc_now())
+    service.add_jobs()
+    service.scheduler.start()
+    log.info("scheduler running: %d sources, notifiers: %s; the Telegram bot connects in the background",
+             len(pipeline.sources), ", ".join(pipeline.notifiers) or "none")
+    bot = asyncio.create_task(keep_bot_up(app, settings, first_delay=first_delay, max_delay=max_delay))
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping: the bot, then the job in flight")
+        bot.cancel()
+        try:
+            await bot
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:
+            log.warning("the Telegram bot: %s", scrub(exc))
+        await _stop_bot(app)
+        pipeline.notifiers.pop("telegram", None)  # alerts for Telegram wait in the outbox
+        service.scheduler.shutdown(wait=True)
+        log.info("stopped")
+
+
 def run(pipeline: Pipeline, settings: BotSettings) -> None:
-    """Poll Telegram and run the jobs until SIGINT/SIGTERM; the job in flight finishes first."""
-    app = build(pipeline, settings)
-    app.run_polling(stop_signals=(signal.SIGINT, signal.SIGTERM), close_loop=False)
+    """Run the jobs and the bot until SIGINT/SIGTERM; the job in flight finishes first.
+
+    The jobs start at once; the bot keeps trying to connect in the background (see :func:`serve`)."""
+    asyncio.run(serve(pipeline, settings))

@@ -4,13 +4,20 @@ Read from the run configuration's ``telegram:`` section and from the environment
 wins, so the token can stay out of files::
 
     telegram:
-      analysts: [123456789]          # chat ids allowed to /report
+      analysts: [123456789]          # Telegram *user* ids allowed to /report and to forward posts
       commands_per_minute: 20        # per user; more are answered once with "slow down", then ignored
+      max_subscriptions_per_chat: 20 # /subscribe refuses more (with a message saying so)
       # api_base_url: http://127.0.0.1:8081   # a local Bot API server or an emulator
 
 ``TELEGRAM_BOT_TOKEN`` gives the token (``token:`` in the section works too, but keep secrets out
 of version control), ``TELEGRAM_API_BASE_URL`` the Bot API server and ``TELEGRAM_ANALYSTS`` more
-analysts (comma-separated chat ids). The token never appears in ``repr`` or ``str``.
+analysts (comma-separated user ids). The token never appears in ``repr`` or ``str``, and it is
+scrubbed from every log record from the moment settings holding it are made
+(:func:`riskengine.notify.guard_secret`).
+
+Analysts are people, not chats: a user id is checked against ``update.effective_user.id``, so being
+a member of some group chat gives no right to file reports (in a private chat the chat id and the
+user id are the same number).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from riskengine.errors import RiskEngineError
+from riskengine.notify import guard_secret
 
 from .channels import ChannelSources
 
@@ -30,8 +38,9 @@ API_URL_VAR = "TELEGRAM_API_BASE_URL"
 ANALYSTS_VAR = "TELEGRAM_ANALYSTS"
 
 _TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
-_KEYS = ("token", "api_base_url", "analysts", "commands_per_minute", "channels", "default_channel_reliability",
-         "accept_unlisted_channels")
+_KEYS = ("token", "api_base_url", "analysts", "commands_per_minute", "max_subscriptions_per_chat", "channels",
+         "default_channel_reliability", "accept_unlisted_channels")
+DEFAULT_MAX_SUBSCRIPTIONS = 20
 
 
 class SettingsError(RiskEngineError, ValueError):
@@ -45,7 +54,7 @@ def _chat_ids(values: Iterable[Any], where: str) -> set[int]:
         if not text:
             continue
         if not re.fullmatch(r"-?\d+", text):
-            raise SettingsError(f"{where}: {text!r} is not a Telegram chat id (an integer)")
+            raise SettingsError(f"{where}: {text!r} is not a Telegram user id (an integer)")
         ids.add(int(text))
     return ids
 
@@ -61,18 +70,24 @@ class BotSettings:
     api_base_url : str or None
         A Bot API server other than Telegram's (``http://host:port``, no ``/bot`` suffix).
     analysts : frozenset of int
-        Chat ids allowed to file reports with /report.
+        Telegram user ids (``update.effective_user.id``, not chat ids) allowed to file reports with
+        /report and to forward posts to be stored; membership of a group chat grants nothing.
     commands_per_minute : int
         How many commands one user may send per minute.
+    max_subscriptions_per_chat : int
+        How many subscriptions one chat may hold; /subscribe refuses more.
     """
 
     token: str
     api_base_url: str | None = None
     analysts: frozenset[int] = field(default_factory=frozenset)
     commands_per_minute: int = 20
+    max_subscriptions_per_chat: int = DEFAULT_MAX_SUBSCRIPTIONS
     channels: ChannelSources = field(default_factory=ChannelSources)  # channels whose posts are reports
 
     def __post_init__(self) -> None:
+        if isinstance(self.token, str) and self.token.strip():
+            guard_secret(self.token.strip())  # from now on no log line carries it
         if not isinstance(self.token, str) or not _TOKEN.match(self.token):
             raise SettingsError(f"telegram token: not a bot token (digits, a colon, then letters); set {TOKEN_VAR}")
         if self.api_base_url is not None:
@@ -84,6 +99,9 @@ class BotSettings:
         per_minute = self.commands_per_minute
         if isinstance(per_minute, bool) or not isinstance(per_minute, int) or per_minute < 1:
             raise SettingsError(f"telegram commands_per_minute: {per_minute!r} is not a whole number >= 1")
+        cap = self.max_subscriptions_per_chat
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+            raise SettingsError(f"telegram max_subscriptions_per_chat: {cap!r} is not a whole number >= 1")
 
     @classmethod
     def load(cls, section: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> BotSettings:
@@ -92,7 +110,8 @@ class BotSettings:
         Parameters
         ----------
         section : mapping, optional
-            The ``telegram:`` section (keys: token, api_base_url, analysts, commands_per_minute).
+            The ``telegram:`` section (keys: token, api_base_url, analysts, commands_per_minute,
+            max_subscriptions_per_chat, channels, default_channel_reliability, accept_unlisted_channels).
         environ : mapping, optional
             The environment (default ``os.environ``); its variables win over the section.
 
@@ -107,6 +126,8 @@ class BotSettings:
         if unknown:
             raise SettingsError(f"telegram: unknown setting(s) {', '.join(unknown)}; known: {', '.join(_KEYS)}")
         token = environ.get(TOKEN_VAR) or section.get("token")
+        if isinstance(token, str) and token.strip():
+            guard_secret(token.strip())
         if not token:
             raise SettingsError(f"telegram token: not set; set the environment variable {TOKEN_VAR}")
         analysts = section.get("analysts") or []
@@ -120,10 +141,12 @@ class BotSettings:
             raise SettingsError(str(exc)) from None
         return cls(token=str(token).strip(), api_base_url=environ.get(API_URL_VAR) or section.get("api_base_url"),
                    analysts=frozenset(ids), commands_per_minute=section.get("commands_per_minute", 20),
+                   max_subscriptions_per_chat=section.get("max_subscriptions_per_chat", DEFAULT_MAX_SUBSCRIPTIONS),
                    channels=channels)
 
     def __repr__(self) -> str:
         return (f"BotSettings(token=<hidden>, api_base_url={self.api_base_url!r}, "
-                f"analysts={sorted(self.analysts)!r}, commands_per_minute={self.commands_per_minute})")
+                f"analysts={sorted(self.analysts)!r}, commands_per_minute={self.commands_per_minute}, "
+                f"max_subscriptions_per_chat={self.max_subscriptions_per_chat})")
 
     __str__ = __repr__

@@ -7,13 +7,140 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
+from urllib.parse import quote
 
 import httpx
 
 from .errors import RiskEngineError
+
+# ---- secrets never leave ---------------------------------------------------------------------------
+
+#: What stands in for a secret in logs, error texts and the outbox.
+HIDDEN = "<token>"
+#: Anything shaped like a Telegram bot token (``<bot id>:<secret>``, the colon maybe URL-encoded),
+#: scrubbed even when it is not a known one.
+_TOKEN_SHAPE = re.compile(r"(?<!\d)\d{5,}(?::|%3A)[A-Za-z0-9_-]{30,}", re.IGNORECASE)
+#: The loggers that may print a Bot API URL or a server's answer (a filter on a logger sees only the
+#: records logged on it, hence the list, besides the root logger's handlers).
+LEAKY_LOGGERS = ("httpx", "httpcore", "telegram", "telegram.Bot", "telegram.request.BaseRequest",
+                 "telegram.request.HTTPXRequest", "telegram.ext", "telegram.ext.ExtBot", "telegram.ext.Updater",
+                 "telegram.ext.Application", "telegram.ext.AIORateLimiter", "apscheduler")
+
+
+def _forms(secret: str) -> set[str]:
+    """A secret as it may be written: as is, URL-encoded (fully, or its colon only); for a bot token
+    (``<bot id>:<secret part>``) also its secret part alone."""
+    forms = {secret, quote(secret, safe=""), quote(secret, safe=":"), secret.replace(":", "%3A")}
+    bot_id, colon, part = secret.partition(":")
+    if colon and bot_id.isdigit() and len(part) >= 8:
+        forms |= {part, quote(part, safe="")}
+    return {f for f in forms if len(f) >= 8}
+
+
+class SecretScrubber(logging.Filter):
+    """The one scrubber: replaces known secrets (case-insensitively, in every form of :func:`_forms`)
+    and anything shaped like a bot token with ``<token>``, in texts and in log records (message,
+    arguments, traceback and stack text)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+        self._pattern: re.Pattern | None = None
+        self._lock = threading.Lock()
+
+    def add(self, secret: str) -> None:
+        secret = (secret or "").strip()
+        if not secret or secret in self._secrets:
+            return
+        with self._lock:
+            self._secrets.add(secret)
+            forms = sorted({f for s in self._secrets for f in _forms(s)}, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(f) for f in forms), re.IGNORECASE) if forms else None
+
+    def scrub(self, text: Any) -> str:
+        """``text`` (made a string) without any secret."""
+        text = text if isinstance(text, str) else str(text)
+        pattern = self._pattern
+        if pattern is not None:
+            text = pattern.sub(HIDDEN, text)
+        return _TOKEN_SHAPE.sub(HIDDEN, text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record: show its parts, scrubbed
+            message = f"{record.msg} {record.args}"
+        record.msg, record.args = self.scrub(message), None
+        if record.exc_info and not record.exc_text:
+            # formatted (and scrubbed) now: logging's formatters print ``exc_text`` when it is set, and never
+            # format ``exc_info`` again (it stays on the record for code that inspects the exception)
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.scrub(record.stack_info)
+        return True
+
+
+SCRUBBER = SecretScrubber()
+_INSTALL_LOCK = threading.Lock()
+
+
+def scrub(text: Any) -> str:
+    """``text`` without any secret :func:`guard_secret` was told about (nor anything shaped like a bot token)."""
+    return SCRUBBER.scrub(text)
+
+
+def _scrubbing_excepthook(hook):
+    def excepthook(*args):
+        import traceback  # noqa: PLC0415
+
+        if len(args) == 3:  # sys.excepthook(type, value, tb)
+            text = "".join(traceback.format_exception(*args))
+        else:  # threading.excepthook(args)
+            a = args[0]
+            text = f"Exception in thread {getattr(a.thread, 'name', '?')}:\n" + "".join(
+                traceback.format_exception(a.exc_type, a.exc_value, a.exc_traceback))
+        sys.stderr.write(scrub(text))
+
+    excepthook.scrubbing = True
+    return excepthook
+
+
+def guard_secret(secret: str | None) -> None:
+    """Treat ``secret`` as one from now on: scrub it from every log record (the root logger, its handlers
+    and the loggers that may print a Bot API URL) and from uncaught exceptions' tracebacks.
+
+    Call it as soon as the secret is known; calling it again (later handlers, more secrets) is safe."""
+    if secret:
+        SCRUBBER.add(secret)
+    with _INSTALL_LOCK:
+        root = logging.getLogger()
+        for target in [root, *root.handlers, *(logging.getLogger(name) for name in LEAKY_LOGGERS)]:
+            if SCRUBBER not in target.filters:
+                target.addFilter(SCRUBBER)
+        factory = logging.getLogRecordFactory()
+        if not getattr(factory, "scrubbing", False):  # every record, whichever handler gets it later
+            def make_record(*args, **kwargs):
+                record = factory(*args, **kwargs)
+                SCRUBBER.filter(record)
+                return record
+
+            make_record.scrubbing = True
+            logging.setLogRecordFactory(make_record)
+        if not getattr(sys.excepthook, "scrubbing", False):
+            sys.excepthook = _scrubbing_excepthook(sys.excepthook)
+        if not getattr(threading.excepthook, "scrubbing", False):
+            threading.excepthook = _scrubbing_excepthook(threading.excepthook)
+
+
+# ---- delivery ---------------------------------------------------------------------------------------
 
 
 class DeliveryError(RiskEngineError, RuntimeError):

@@ -21,7 +21,7 @@ from rich.table import Table
 from .alerts import AlertPolicy
 from .config import default_config_path, load_config
 from .engine import RiskEngine
-from .notify import ConsoleNotifier
+from .notify import ConsoleNotifier, guard_secret
 from .pipeline import CycleReport, Pipeline
 from .scheduler import Service, utc_now
 
@@ -44,11 +44,13 @@ def build_pipeline(engine: RiskEngine, config_path: Path | None, client: httpx.C
 
 
 def run_service(engine: RiskEngine, args, console: Console, at: dt.datetime | None) -> int:
+    guard_secret(os.environ.get("TELEGRAM_BOT_TOKEN"))  # from the first log line on, never the token
     config_path = Path(args.config) if args.config else None
     with httpx.Client(follow_redirects=True) as client:
         if not args.once:
             pipeline = build_pipeline(engine, config_path, client)
             if telegram_configured(pipeline.config.telegram):
+                guard_secret(str((pipeline.config.telegram or {}).get("token") or ""))
                 # the bot and the scheduler in one process, on one event loop (imported only when used:
                 # the engine itself never needs Telegram)
                 from bot.service import run as run_with_bot  # noqa: PLC0415

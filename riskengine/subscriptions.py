@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .errors import RiskEngineError
@@ -27,6 +27,14 @@ _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 class SubscriptionError(RiskEngineError, ValueError):
     """A subscription that cannot be made: an unknown kind, level, time zone or quiet-hours format."""
+
+
+class SubscriptionLimitError(SubscriptionError):
+    """A new subscription for a chat that already has as many as it may have."""
+
+    def __init__(self, chat_id: str, limit: int):
+        super().__init__(f"chat {chat_id} already has {limit} subscriptions, the most it may have")
+        self.chat_id, self.limit = chat_id, limit
 
 
 @dataclass(frozen=True)
@@ -112,12 +120,16 @@ class Subscriptions:
     """The subscriptions table of a store."""
 
     def __init__(self, store: Store):
-        self.engine = store.engine
+        self.engine, self.writer = store.engine, store.writer
 
     def add(self, *, chat_id: str, channel: str, kind: str, target: str, min_level: int, now: dt.datetime,
             radius_km: float | None = None, timezone: str = DEFAULT_TIMEZONE,
-            quiet: tuple[str, str] | None = None) -> Subscription:
-        """Subscribe (or return the same subscription if it exists, with the new level and hours)."""
+            quiet: tuple[str, str] | None = None, max_per_chat: int | None = None) -> Subscription:
+        """Subscribe (or return the same subscription if it exists, with the new level and hours).
+
+        With ``max_per_chat``, a new subscription for a chat (on this channel) that already has that many
+        raises :class:`SubscriptionLimitError`; changing an existing one is always allowed.
+        """
         if kind not in KINDS:
             raise SubscriptionError(f"subscription kind {kind!r} is not one of {', '.join(KINDS)}")
         if not 1 <= int(min_level) <= 5:
@@ -133,7 +145,12 @@ class Subscriptions:
                   "paused": False}
         same = and_(subscriptions.c.chat_id == str(chat_id), subscriptions.c.channel == channel,
                     subscriptions.c.kind == kind, subscriptions.c.target == target)
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
+            if max_per_chat is not None and conn.execute(select(subscriptions.c.id).where(same)).first() is None:
+                held = conn.execute(select(func.count()).select_from(subscriptions).where(
+                    (subscriptions.c.chat_id == str(chat_id)) & (subscriptions.c.channel == channel))).scalar_one()
+                if held >= max_per_chat:
+                    raise SubscriptionLimitError(str(chat_id), max_per_chat)
             try:
                 with conn.begin_nested():
                     conn.execute(insert(subscriptions).values(
@@ -163,7 +180,7 @@ class Subscriptions:
         query = delete(subscriptions).where(subscriptions.c.id == subscription_id)
         if chat_id is not None:
             query = query.where(subscriptions.c.chat_id == str(chat_id))
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             # alerts already sent stay in the outbox; they only lose their link to the subscription
             conn.execute(update(outbox).where(outbox.c.subscription_id == subscription_id).values(subscription_id=None))
             return conn.execute(query).rowcount > 0
@@ -171,17 +188,17 @@ class Subscriptions:
     def set_quiet_hours(self, chat_id: str, quiet: tuple[str, str] | None) -> int:
         """Set (or clear) the quiet hours of every subscription of a chat; returns how many."""
         values = {"quiet_start": quiet[0] if quiet else None, "quiet_end": quiet[1] if quiet else None}
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             return conn.execute(update(subscriptions).where(subscriptions.c.chat_id == str(chat_id))
                                 .values(**values)).rowcount
 
     def pause_chat(self, chat_id: str, paused: bool = True) -> int:
         """Pause (a chat that blocked us) or resume every subscription of a chat."""
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             return conn.execute(update(subscriptions).where(subscriptions.c.chat_id == str(chat_id))
                                 .values(paused=paused)).rowcount
 
     def record_level(self, subscription_id: int, *, level: int, alerted_level: int, episode: int) -> None:
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             conn.execute(update(subscriptions).where(subscriptions.c.id == subscription_id)
                          .values(last_level=level, alerted_level=alerted_level, episode=episode))

@@ -101,6 +101,26 @@ class AlertIn:
 
 
 @dataclass(frozen=True)
+class LevelState:
+    """A subscriber's level as the last evaluation left it (what a later rise is measured from)."""
+
+    subscription_id: int
+    level: int
+    alerted_level: int
+    episode: int
+
+
+class Decisions(list):
+    """The alerts owed (a list of :class:`AlertIn`), and the subscribers' level states they imply
+    (``levels``): :meth:`riskengine.outbox.Outbox.enqueue` stores both in one transaction, so a
+    crash never leaves a level recorded whose alert was not written (that alert would be lost)."""
+
+    def __init__(self, alerts=(), levels=()):
+        super().__init__(alerts)
+        self.levels: list[LevelState] = list(levels)
+
+
+@dataclass(frozen=True)
 class TargetState:
     """A subscription's target now: its score and the incidents behind it."""
 
@@ -160,10 +180,13 @@ class AlertDecider:
             return now
         return sub.quiet_until(now) or now
 
-    def decide(self, now: dt.datetime) -> list[AlertIn]:
-        """Alerts owed at ``now``: level rises and new severe incidents, for every subscription."""
+    def decide(self, now: dt.datetime) -> Decisions:
+        """Alerts owed at ``now``: level rises and new severe incidents, for every subscription, with
+        the level states they imply (stored with them by the outbox; nothing is written here but the
+        cancelling of unsent alerts about retracted events)."""
         assessment = self.engine.assess(now)
         alerts: list[AlertIn] = []
+        levels: list[LevelState] = []
         for sub in self.subscriptions.all():
             try:
                 state = target_state(self.engine, assessment, sub)
@@ -172,11 +195,12 @@ class AlertDecider:
                 continue
             incidents = self._incident_alerts(sub, state, now)
             told = self.known([a.key for a in incidents])
-            alerts.extend(self._one_message(self._level_alert(sub, state, now),
-                                            [a for a in incidents if a.key not in told]))
+            rise, level = self._level_alert(sub, state, now)
+            levels.append(level)
+            alerts.extend(self._one_message(rise, [a for a in incidents if a.key not in told]))
         corrections = self.corrections(now)
         told = self.known([a.key for a in corrections])
-        return alerts + [a for a in corrections if a.key not in told]
+        return Decisions(alerts + [a for a in corrections if a.key not in told], levels)
 
     def corrections(self, now: dt.datetime) -> list[AlertIn]:
         """A correction for every alert sent about an event an analyst has since retracted; alerts
@@ -241,7 +265,8 @@ class AlertDecider:
                            payload={**rise.payload, "incident_ids": [a.payload["incident_id"] for a in incidents]})
         return [combined] + [replace(a, merged_into=rise.key) for a in incidents]
 
-    def _level_alert(self, sub: Subscription, state: TargetState, now: dt.datetime) -> list[AlertIn]:
+    def _level_alert(self, sub: Subscription, state: TargetState, now: dt.datetime
+                     ) -> tuple[list[AlertIn], LevelState]:
         alerted, episode = sub.alerted_level, sub.episode
         out = []
         if state.level >= sub.min_level and state.level > alerted:
@@ -265,8 +290,7 @@ class AlertDecider:
             alerted = state.level
         elif state.level < sub.min_level and alerted:
             alerted, episode = 0, episode + 1  # it fell back: a new rise will be news again
-        self.subscriptions.record_level(sub.id, level=state.level, alerted_level=alerted, episode=episode)
-        return out
+        return out, LevelState(sub.id, state.level, alerted, episode)
 
     def _incident_alerts(self, sub: Subscription, state: TargetState, now: dt.datetime) -> list[AlertIn]:
         rules = self.policy.incident_alerts

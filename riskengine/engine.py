@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .coverage import NO_RECENT_REPORTS, route_coverage, segment_coverage
-from .errors import InputFileError, InputRowError, NoRouteError
+from .errors import InputFileError, InputRowError, NoRouteError, RiskEngineError
 from .extract.extractor import Extractor
 from .extract.lexicon import Lexicon
 from .gazetteer import Gazetteer
@@ -227,6 +227,33 @@ class RiskEngine:
         return IngestResult(report.source_ref or report.source, report.format, outcome.new_report,
                             outcome.incidents_added, outcome.incidents_known)
 
+    def _ingest_feed_document(self, text: str, *, source: str, where: str, now: dt.datetime,
+                              published: dt.date | None, source_reliability: str | None) -> IngestResult:
+        """An RSS or Atom document saved to a file: each entry is a report of its own (as when the
+        feed is polled); an entry that cannot be read is reported and skipped."""
+        from .sources import SourceError, feed_items  # noqa: PLC0415 - feedparser loads only for feeds
+
+        failures: list = []
+        try:
+            items = feed_items(text, source, reliability=source_reliability, key_prefix=f"{where}#",
+                               failures=failures, kind="file")
+        except SourceError as exc:
+            raise InputFileError(f"{where}: {exc}") from None
+        result = IngestResult(where, "rss")
+        result.errors = [InputRowError(where, 0, str(getattr(f, "error", f))) for f in failures]
+        for number, item in enumerate(items, 1):
+            try:
+                one = self.ingest_text(item.text, source=source, source_ref=item.url or where,
+                                       source_key=item.key, published=item.published or published or now.date(),
+                                       now=now, source_reliability=item.reliability, title=item.title)
+            except RiskEngineError as exc:
+                result.errors.append(InputRowError(where, number, f"entry {item.title or item.key!r}: {exc}"))
+                continue
+            result.new_report |= one.new_report
+            result.incidents_added += one.incidents_added
+            result.incidents_known += one.incidents_known
+        return result
+
     def _mapped(self, found: list[Incident], lines: list[int], where: str) -> tuple[list[Incident], list, list]:
         """The rows that can be mapped onto the roads, with their matches; any row that cannot
         (whatever the fault) is reported by its line and skipped: one bad row never loses the file."""
@@ -266,12 +293,15 @@ class RiskEngine:
                                     published=published or now.date(), now=now,
                                     source_reliability=source_reliability, title=title)
         where = source_ref or source
+        if kind == "rss":
+            return self._ingest_feed_document(text, source=source, where=where, now=now, published=published,
+                                              source_reliability=source_reliability)
         if kind == "acled":
             read = read_acled_csv(where, text=text)
         elif kind == "jsonl":
             read = read_incident_jsonl(where, text=text)
         else:
-            raise InputFileError(f"{where}: format {kind!r} is not supported (use text, acled or jsonl)")
+            raise InputFileError(f"{where}: format {kind!r} is not supported (use text, rss, acled or jsonl)")
         kept, lines, errors = [], [], list(read.errors)
         for inc, line in zip(read.incidents, read.line_numbers, strict=True):
             try:

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from .alerts import AlertIn, AlertPolicy
 from .notify import DeliveryError, Notifier, OutboxAlert, PermanentDeliveryError
-from .schema import outbox
+from .schema import outbox, subscriptions
 from .store import Store
 
 log = logging.getLogger("riskengine.outbox")
@@ -40,7 +40,13 @@ class Outbox:
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
 
     def enqueue(self, alerts: Sequence[AlertIn], now: dt.datetime) -> list[AlertIn]:
-        """Store alerts not stored before (by key); returns those that were new."""
+        """Store alerts not stored before (by key); returns those that were new.
+
+        With :class:`~riskengine.alerts.Decisions`, the subscribers' level states are stored in the
+        same transaction, and a subscriber's level alerts still waiting (held by quiet hours) are
+        superseded when a newer one is stored or the level has fallen below theirs: nobody gets
+        "now High" at 06:05 after "now Extreme" at 23:35, nor a rise that has passed.
+        """
         added = []
         with self.writer.begin() as conn:
             for alert in alerts:
@@ -53,7 +59,28 @@ class Outbox:
                 ).on_conflict_do_nothing(index_elements=["key"])
                 if conn.execute(statement).rowcount:
                     added.append(alert)
+            levels = getattr(alerts, "levels", [])
+            for state in levels:
+                conn.execute(update(subscriptions).where(subscriptions.c.id == state.subscription_id).values(
+                    last_level=state.level, alerted_level=state.alerted_level, episode=state.episode))
+            if levels:
+                self._supersede(conn, {s.subscription_id: s.level for s in levels}, added)
         return added
+
+    @staticmethod
+    def _supersede(conn, levels: dict[int, int], added: Sequence[AlertIn]) -> None:
+        """Mark ``superseded`` the waiting level alerts of these subscribers that a newer level alert
+        replaces or whose level has fallen since."""
+        newer = {a.subscription_id: a.key for a in added if a.kind == "level"}
+        waiting = conn.execute(select(outbox.c.id, outbox.c.key, outbox.c.subscription_id, outbox.c.payload).where(
+            (outbox.c.status == "pending") & (outbox.c.kind == "level")
+            & outbox.c.subscription_id.in_(list(levels)))).all()
+        stale = [row.id for row in waiting
+                 if (row.subscription_id in newer and row.key != newer[row.subscription_id])
+                 or int((row.payload or {}).get("level", 0)) > levels[row.subscription_id]]
+        if stale:
+            conn.execute(update(outbox).where(outbox.c.id.in_(stale) & (outbox.c.status == "pending"))
+                         .values(status="superseded", last_error="a newer state of the same subscription"))
 
     def existing_keys(self, keys: Sequence[str]) -> set[str]:
         """Which of these alert keys are in the outbox already."""

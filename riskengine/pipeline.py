@@ -21,7 +21,7 @@ from .engine import RiskEngine
 from .errors import RiskEngineError
 from .notify import ConsoleNotifier, Notifier, OutboxAlert, PermanentDeliveryError, WebhookNotifier
 from .outbox import DispatchReport, Outbox
-from .sources import Source, SourceError, SourceState, build_source, parse_duration
+from .sources import FetchedReport, Source, SourceError, SourceState, build_source, parse_duration, poll_source
 from .subscriptions import Subscriptions, parse_quiet_hours
 
 log = logging.getLogger("riskengine.pipeline")
@@ -89,13 +89,30 @@ class Pipeline:
     # ---- the steps ----------------------------------------------------------------------------
 
     def poll(self, source: Source, now: dt.datetime) -> PollOutcome:
-        """Fetch one source and store its new reports; failures are logged and remembered."""
-        outcome = PollOutcome(source.name)
-        saved = self.engine.store.source_state(source.name) or {}
+        """Fetch one source and store its new reports, each in isolation; the state always advances.
+
+        A failure of the whole source (unreachable, missing) is logged and remembered; any exception
+        of one report's ingest (not only the engine's own errors) skips that report, logged with the
+        file or item and the line (:func:`riskengine.sources.poll_source`), and the file is
+        remembered as failed until it changes, so the files after it are still read.
+        """
+        engine, outcome = self.engine, PollOutcome(source.name)
+        saved = engine.store.source_state(source.name) or {}
         state = SourceState(etag=saved.get("etag"), last_modified=saved.get("last_modified"),
                             seen=dict(saved.get("seen") or {}))
+
+        def ingest(item: FetchedReport):
+            result = engine.ingest_content(
+                item.text, kind=item.format, source=source.name, source_ref=item.url or item.key,
+                source_key=item.key, published=item.published, now=now, source_reliability=item.reliability,
+                title=item.title)
+            for err in result.errors:
+                log.warning("source %s: %s skipped", source.name, err)
+            return result
+
         try:
-            reports, new_state = source.fetch(state, client=self.client)
+            polled = poll_source(source, state, client=self.client, ingest=ingest,
+                                 known=lambda item: engine.store.has_report(source.name, item.key))
         except SourceError as exc:
             outcome.error = str(exc)
         except Exception as exc:  # a bug in one source must not stop the others
@@ -103,30 +120,19 @@ class Pipeline:
             outcome.error = f"source {source.name}: {exc.__class__.__name__}: {exc}"
         if outcome.error:
             log.warning("%s (will retry next turn)", outcome.error)
-            self.engine.store.save_source_state(source.name, etag=state.etag, last_modified=state.last_modified,
-                                                seen=state.seen, polled_at=now, error=outcome.error)
+            engine.store.save_source_state(source.name, etag=state.etag, last_modified=state.last_modified,
+                                           seen=state.seen, polled_at=now, error=outcome.error)
             return outcome
-        for item in reports:
-            if self.engine.store.has_report(source.name, item.key):
-                continue
-            try:
-                result = self.engine.ingest_content(
-                    item.text, kind=item.format, source=source.name, source_ref=item.url or item.key,
-                    source_key=item.key, published=item.published, now=now, source_reliability=item.reliability,
-                    title=item.title)
-            except RiskEngineError as exc:
-                log.warning("source %s: item %s skipped: %s", source.name, item.key, exc)
-                outcome.items_failed += 1
-                continue
+        for _item, result in polled.ingested:
             outcome.reports_new += int(result.new_report)
             outcome.incidents_new += result.incidents_added
-            for err in result.errors:
-                log.warning("source %s: %s skipped", source.name, err)
-        self.engine.store.save_source_state(source.name, etag=new_state.etag, last_modified=new_state.last_modified,
-                                            seen=new_state.seen, polled_at=now, error=None)
-        if outcome.reports_new:
-            log.info("source %s: %d new reports, %d new incidents", source.name, outcome.reports_new,
-                     outcome.incidents_new)
+        outcome.items_failed = len(polled.failures)
+        new_state = polled.state
+        engine.store.save_source_state(source.name, etag=new_state.etag, last_modified=new_state.last_modified,
+                                       seen=new_state.seen, polled_at=now, error=None)
+        if outcome.reports_new or outcome.items_failed:
+            log.info("source %s: %d new reports, %d new incidents, %d items skipped", source.name,
+                     outcome.reports_new, outcome.incidents_new, outcome.items_failed)
         return outcome
 
     def poll_all(self, now: dt.datetime) -> list[PollOutcome]:

@@ -1,8 +1,11 @@
 """The service: APScheduler 3 jobs that poll, decide, send and summarise, on one asyncio loop.
 
 APScheduler 3's ``AsyncIOScheduler`` is the scheduler python-telegram-bot's JobQueue wraps, so the
-bot and these jobs can share one event loop. Jobs run in the scheduler's thread pool (the engine
-is synchronous); every job coalesces missed runs and never overlaps itself. A job that fails is
+bot and these jobs can share one event loop. Jobs run in thread pools (the engine is synchronous):
+source polls in a pool of their own (``"sources"``), so a slow or hostile source never holds up
+outbox dispatch or alert evaluation; every job coalesces missed runs and never overlaps itself.
+A poll hands each report to the engine in isolation (``sources.poll_source``): one bad file or item
+is logged by name and skipped, and the source goes on. A job that fails is
 logged; the scheduler keeps going. SIGINT or SIGTERM stop it cleanly: the job in flight finishes.
 """
 
@@ -19,12 +22,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from .pipeline import Pipeline
+from .pipeline import Pipeline, PollOutcome
 from .sources import Source, parse_duration
 
 log = logging.getLogger("riskengine.scheduler")
 
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
+SOURCES_EXECUTOR = "sources"  # the thread pool source polls run in, apart from dispatch and evaluation
+SOURCE_WORKERS = 4
 
 
 def utc_now() -> dt.datetime:
@@ -40,13 +45,21 @@ class Service:
         self.pipeline, self.clock = pipeline, clock
         self.scheduler = scheduler or AsyncIOScheduler(
             timezone=dt.UTC, job_defaults=JOB_DEFAULTS, executors={"default": ThreadPoolExecutor(max_workers=4)})
+        try:  # on the bot's scheduler too
+            self.scheduler.add_executor(ThreadPoolExecutor(max_workers=SOURCE_WORKERS), SOURCES_EXECUTOR)
+        except ValueError:
+            pass  # it has one already
 
     # ---- jobs ---------------------------------------------------------------------------------
+
+    def poll(self, source: Source, now: dt.datetime) -> PollOutcome:
+        """Fetch one source and store its new reports, each in isolation (:meth:`Pipeline.poll`)."""
+        return self.pipeline.poll(source, now)
 
     def poll_job(self, source: Source) -> None:
         """Poll one source; when it brought new incidents, decide and send at once."""
         try:
-            outcome = self.pipeline.poll(source, self.clock())
+            outcome = self.poll(source, self.clock())
             if outcome.incidents_new:
                 self.pipeline.evaluate(self.clock())
                 self.pipeline.dispatch(self.clock())
@@ -79,7 +92,7 @@ class Service:
         for source in self.pipeline.sources:
             self.scheduler.add_job(self.poll_job, IntervalTrigger(seconds=source.interval_seconds), args=[source],
                                    id=f"poll:{source.name}", name=f"poll {source.name}", next_run_time=now,
-                                   replace_existing=True, **JOB_DEFAULTS)
+                                   replace_existing=True, executor=SOURCES_EXECUTOR, **JOB_DEFAULTS)
         intervals = self.pipeline.config.intervals
         self.scheduler.add_job(self.evaluate_job, IntervalTrigger(seconds=parse_duration(intervals.evaluate)),
                                id="evaluate", name="evaluate alerts", replace_existing=True, **JOB_DEFAULTS)

@@ -187,3 +187,60 @@ def test_a_retracted_event_sends_a_correction_to_those_told_and_cancels_what_was
     report = outbox.dispatch({"console": recorder}, later + dt.timedelta(minutes=10))
     assert [a.kind for a in report.sent] == ["correction"]  # the held alert about it was cancelled
     assert held.id not in [a.payload.get("subscription_id") for a in report.sent]
+
+
+def test_a_held_alert_is_superseded_by_a_newer_state_not_delivered_stale(setup):
+    engine, _, subs, decider, outbox = setup
+    night = dt.datetime(2026, 11, 20, 21, 0, tzinfo=dt.UTC)  # 23:00 in Tripoli
+    subs.add(chat_id="sleeper", channel="console", kind="place", target="Waddan", radius_km=30, min_level=2,
+             now=NOON, quiet=parse_quiet_hours("22:00-06:00"))
+    incident_near_waddan(engine, night, 1, precision=2)
+    held = decide(decider, outbox, night)
+    assert [a.kind for a in held] == ["level"] and held[0].payload["level"] < 5
+    later = night + dt.timedelta(minutes=35)  # 23:35: it became Extreme, told at once
+    for n in range(2, 8):
+        incident_near_waddan(engine, later, n)
+    extreme = decide(decider, outbox, later)
+    assert [a.payload["level"] for a in extreme if a.kind == "level"] == [5]
+    recorder = Recorder()
+    outbox.dispatch({"console": recorder}, later)
+    morning = dt.datetime(2026, 11, 21, 4, 5, tzinfo=dt.UTC)  # 06:05: the held "now High" must not follow
+    outbox.dispatch({"console": recorder}, morning)
+    assert [a.payload["level"] for a in recorder.got if a.kind == "level"] == [5]
+    assert outbox.counts().get("superseded") == 1
+
+
+def test_a_held_alert_whose_rise_has_passed_is_not_delivered(setup):
+    from riskengine.corrections import Corrections
+
+    engine, _, subs, decider, outbox = setup
+    night = dt.datetime(2026, 11, 20, 21, 0, tzinfo=dt.UTC)
+    subs.add(chat_id="sleeper", channel="console", kind="place", target="Waddan", radius_km=30, min_level=2,
+             now=NOON, quiet=parse_quiet_hours("22:00-06:00"))
+    incident_near_waddan(engine, night, 1, precision=2)
+    [held] = decide(decider, outbox, night)
+    # before morning the only incident behind it is withdrawn: the level falls back
+    Corrections(engine).retract(held.payload["incident_ids"][0], "desk", "a false report", night)
+    decide(decider, outbox, night + dt.timedelta(hours=1))
+    recorder = Recorder()
+    outbox.dispatch({"console": recorder}, dt.datetime(2026, 11, 21, 4, 5, tzinfo=dt.UTC))
+    assert [a.kind for a in recorder.got] == []
+
+
+def test_a_level_is_recorded_only_with_its_alert(setup):
+    """Deciding writes nothing; storing the alerts and the levels is one transaction: if storing
+    fails, neither is kept, and the alert is owed again (not lost for ever)."""
+    engine, _, subs, decider, outbox = setup
+    sub = subs.add(chat_id="c1", channel="console", kind="route", target="Sirte|Sebha", min_level=3, now=NOON)
+    incident_near_waddan(engine, NOON, 1)
+    decided = decider.decide(NOON)
+    assert [a.kind for a in decided if not a.merged_into] == ["level"]
+    assert subs.get(sub.id).alerted_level == 0  # deciding wrote nothing
+    broken = type(decided)([*decided, decided[0].__class__(
+        key="poison", subscription_id=sub.id, chat_id="c1", channel="console", kind="level", text="x",
+        payload={"unstorable": object()})], decided.levels)
+    with pytest.raises(Exception):  # noqa: B017 - any storage failure (here: a payload that is not JSON)
+        outbox.enqueue(broken, NOON)
+    assert subs.get(sub.id).alerted_level == 0 and outbox.counts() == {}
+    again = decide(decider, outbox, NOON)
+    assert [a.kind for a in again] == ["level"] and subs.get(sub.id).alerted_level >= 3

@@ -170,3 +170,23 @@ def test_any_rule_file_text_loads_or_gives_one_rule_file_error(tmp_path_factory,
         parse_rule_file(path, ScoringRules)
     except RuleFileError:
         pass
+
+
+def test_a_saved_feed_is_ingested_as_one_report_per_entry(capsys, db, tmp_path):
+    feed = tmp_path / "desk.xml"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Desk</title>'
+        "<item><title>Tanker hit</title><guid>d1</guid><pubDate>Tue, 17 Nov 2026 08:00:00 GMT</pubDate>"
+        "<description>Gunmen ambushed a fuel tanker near Waddan on Monday.</description></item>"
+        "<item><title>Zawiya</title><guid>d2</guid><pubDate>Tue, 17 Nov 2026 09:00:00 GMT</pubDate>"
+        "<description>Armed groups clashed in Zawiya on Monday night.</description></item>"
+        "</channel></rss>", encoding="utf-8")
+    code, out, err = run(capsys, "--db", db, "ingest", str(feed), "--json")
+    assert code == 0, err
+    assert json.loads(out)["files"][0]["format"] == "rss" and Store.open(db).report_count() == 2
+    assert run(capsys, "--db", db, "ingest", "--format", "rss", str(feed))[0] == 0
+    assert Store.open(db).report_count() == 2  # the same entries again change nothing
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<rss><channel><item><title>cut", encoding="utf-8")
+    code, _, err = run(capsys, "--db", db, "ingest", str(broken))
+    assert code == 2 and "broken.xml" in err and err.count("\n") == 1

@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .engine import RiskEngine
+from .engine import MAX_TEXT_FILE_BYTES, RiskEngine, read_input_file
 from .errors import BadTimeError, InputFileError, RiskEngineError
 
 LEVEL_STYLES = {1: "green", 2: "cyan", 3: "yellow", 4: "red", 5: "bold white on red"}
@@ -230,13 +230,11 @@ def _print_json(doc: Any) -> None:
 
 def _read_report(name: str) -> str:
     if name == "-":
-        return sys.stdin.read()
-    try:
-        return Path(name).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputFileError(f"{name}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(f"{name}: cannot be read: {exc}") from None
+        text = sys.stdin.read(MAX_TEXT_FILE_BYTES + 1)
+        if len(text.encode("utf-8")) > MAX_TEXT_FILE_BYTES:
+            raise InputFileError(f"standard input: over the limit of {MAX_TEXT_FILE_BYTES / 1e6:g} MB for a report")
+        return text
+    return read_input_file(Path(name), MAX_TEXT_FILE_BYTES)
 
 
 def cmd_extract(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int:

@@ -45,6 +45,28 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_RULES_DIR = PROJECT_DIR / "rules"
 DEFAULT_SEEDS_DIR = PROJECT_DIR / "seeds"
 
+#: The largest input file read: a text report (extraction takes about a second per MB), and a data
+#: file (ACLED-style CSV, JSON lines, a saved feed).
+MAX_TEXT_FILE_BYTES = 20_000_000
+MAX_DATA_FILE_BYTES = 200_000_000
+
+
+def read_input_file(path: Path, limit: int) -> str:
+    """A file's text, or one clear error: missing, unreadable, not UTF-8, or over ``limit`` bytes."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise InputFileError(f"{path}: {size / 1e6:.1f} MB is over the limit of {limit / 1e6:g} MB for this "
+                                 "kind of input")
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputFileError(f"{path}: is a directory, not a file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"{path}: cannot be read: {exc}") from None
+
+
 #: An alternative route is offered only if it is at most this many times longer than the route.
 ALTERNATIVE_MAX_DETOUR = 2.0
 
@@ -274,13 +296,8 @@ class RiskEngine:
                     now: dt.datetime) -> IngestResult:
         """Read one input file and store what it holds; malformed rows are reported and skipped."""
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InputFileError(f"{path}: no such file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputFileError(f"{path}: cannot be read: {exc}") from None
         kind = sniff_format(path) if fmt == "auto" else fmt
+        text = read_input_file(path, MAX_TEXT_FILE_BYTES if kind == "text" else MAX_DATA_FILE_BYTES)
         return self.ingest_content(text, kind=kind, source=path.name, source_ref=str(path), published=published,
                                    now=now)
 

@@ -190,3 +190,15 @@ def test_a_saved_feed_is_ingested_as_one_report_per_entry(capsys, db, tmp_path):
     broken.write_text("<rss><channel><item><title>cut", encoding="utf-8")
     code, _, err = run(capsys, "--db", db, "ingest", str(broken))
     assert code == 2 and "broken.xml" in err and err.count("\n") == 1
+
+
+def test_an_input_file_over_its_limit_is_refused_before_it_is_read(capsys, db, tmp_path):
+    from riskengine.engine import MAX_TEXT_FILE_BYTES
+
+    huge = tmp_path / "huge.txt"
+    with huge.open("wb") as handle:
+        handle.truncate(MAX_TEXT_FILE_BYTES + 1)  # sparse: nothing is written, the size is what counts
+    for args in (["extract", str(huge)], ["--db", db, "ingest", str(huge)]):
+        code, _, err = run(capsys, *args)
+        assert code == 2 and "over the limit of 20 MB" in err and err.count("\n") == 1
+    assert Store.open(db).report_count() == 0

@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bot.channels")
 
+#: The longest post stored (Telegram's own limit is 4,096 characters for a text, 1,024 for a caption).
+MAX_POST_CHARS = 20_000
+
 #: The handler group: before the rate-limit guard (-1) and the commands (0), which never see these updates.
 GROUP = -2
 #: ``bot_data`` keys: the hook run after new incidents are stored, and the channels already logged as ignored.
@@ -130,8 +133,14 @@ def _link(chat: Chat, message_id: int) -> str | None:
 
 
 def post_text(message: Message) -> str:
-    """The post's text, or its media's caption ("" when it has neither)."""
-    return (message.text or message.caption or "").strip()
+    """The post's text, or its media's caption ("" when it has neither, or when it is longer than
+    :data:`MAX_POST_CHARS`: Telegram's own limit is 4,096, so only a rogue Bot API server sends more)."""
+    text = (message.text or message.caption or "").strip()
+    if len(text) > MAX_POST_CHARS:
+        log.warning("post %s of chat %s has %d characters, over the limit of %d: ignored", message.message_id,
+                    message.chat_id, len(text), MAX_POST_CHARS)
+        return ""
+    return text
 
 
 def _utc_date(when: dt.datetime) -> dt.date:

@@ -24,6 +24,7 @@ from riskengine.errors import RiskEngineError
 from riskengine.subscriptions import SubscriptionError, SubscriptionLimitError, parse_quiet_hours
 
 from . import render
+from .channels import MAX_POST_CHARS
 from .i18n import N_, Translator, arabic_names, normalize_language, pick_language, translator
 
 if TYPE_CHECKING:
@@ -234,6 +235,10 @@ async def report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     parts = (update.effective_message.text or "").split(maxsplit=1)
     text = parts[1].strip() if len(parts) > 1 else ""
+    if len(text) > MAX_POST_CHARS:
+        await send(update, context, tr._("That report is longer than {n} characters: send it in parts.").format(
+            n=tr.iso(str(MAX_POST_CHARS))))
+        return
     if not text:
         await send(update, context, tr._("Usage: /report TEXT, the report as you would write it (places, what "
                                          "happened, when)."))

@@ -327,3 +327,18 @@ def test_the_bot_refuses_a_subscription_past_the_cap_with_a_clear_message(tmp_pa
         [answer] = wait_for(lambda: api.sent_to(chat))
         assert "You already have 20 subscriptions, the most a chat may have" in answer, answer
         assert len(subs.all(chat_id=str(chat), include_paused=True)) == 20
+
+
+def test_a_post_longer_than_any_telegram_sends_is_ignored_not_stored(caplog):
+    import datetime as dt
+
+    from telegram import Chat, Message
+
+    from bot.channels import MAX_POST_CHARS, post_text
+
+    chat = Chat(id=-100123, type="channel", username="desk")
+    when = dt.datetime(2026, 11, 17, tzinfo=dt.UTC)
+    assert post_text(Message(1, when, chat, text="Gunmen ambushed a lorry near Waddan.")).startswith("Gunmen")
+    with caplog.at_level(logging.WARNING):
+        assert post_text(Message(2, when, chat, text="x" * (MAX_POST_CHARS + 1))) == ""
+    assert "over the limit" in caplog.text

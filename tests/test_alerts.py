@@ -244,3 +244,37 @@ def test_a_level_is_recorded_only_with_its_alert(setup):
     assert subs.get(sub.id).alerted_level == 0 and outbox.counts() == {}
     again = decide(decider, outbox, NOON)
     assert [a.kind for a in again] == ["level"] and subs.get(sub.id).alerted_level >= 3
+
+
+def test_a_process_killed_while_storing_alerts_loses_no_alert(setup, fresh_db):
+    """The evaluating process dies (os._exit, as under kill -9) after the alert and the level are
+    written but before the transaction commits: neither is kept, and the next evaluation owes the
+    alert again. (Before, the level was committed on its own first, and the alert was lost for ever.)"""
+    import subprocess
+    import sys
+    import textwrap
+
+    from .conftest import PROJECT
+
+    engine, _, subs, decider, outbox = setup
+    sub = subs.add(chat_id="c1", channel="console", kind="route", target="Sirte|Sebha", min_level=3, now=NOON)
+    incident_near_waddan(engine, NOON, 1)
+    script = textwrap.dedent(f"""
+        import datetime as dt, os
+        from riskengine.alerts import AlertDecider, AlertPolicy
+        from riskengine.engine import DEFAULT_RULES_DIR, RiskEngine
+        from riskengine.outbox import Outbox
+        from riskengine.subscriptions import Subscriptions
+
+        engine = RiskEngine.open({fresh_db!r})
+        policy = AlertPolicy.load(DEFAULT_RULES_DIR)
+        outbox = Outbox(engine.store, policy)
+        Outbox._supersede = staticmethod(lambda *args: os._exit(9))  # die inside the transaction
+        decider = AlertDecider(engine, policy, Subscriptions(engine.store), known=outbox.existing_keys)
+        now = dt.datetime.fromisoformat({NOON.isoformat()!r})
+        outbox.enqueue(decider.decide(now), now)
+    """)
+    died = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, capture_output=True, text=True, timeout=120)
+    assert died.returncode == 9, died.stderr
+    assert outbox.counts() == {} and subs.get(sub.id).alerted_level == 0
+    assert [a.kind for a in decide(decider, outbox, NOON)] == ["level"]

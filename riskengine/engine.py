@@ -21,15 +21,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .coverage import NO_RECENT_REPORTS, route_coverage, segment_coverage
 from .errors import InputFileError, InputRowError, NoRouteError, RiskEngineError
-from .extract.extractor import Extractor
-from .extract.lexicon import Lexicon
 from .gazetteer import Gazetteer
 from .identity import SameEvent
 from .mapping import SegmentIndex
@@ -40,6 +38,10 @@ from .rules import RuleBook
 from .scoring import Assessment, RouteScore, assess, event_confidence, score_route
 from .store import ReportIn, Store
 from .structured import read_acled_csv, read_incident_jsonl, sniff_format
+
+if TYPE_CHECKING:
+    from .extract.extractor import Extractor
+    from .extract.lexicon import Lexicon
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_RULES_DIR = PROJECT_DIR / "rules"
@@ -177,7 +179,8 @@ class RiskEngine:
         self.rules = rules
         self.gazetteer = gazetteer
         self.network = network
-        self.lexicon = lexicon or Lexicon.load(rules.directory or DEFAULT_RULES_DIR, rules)
+        if lexicon is not None:
+            self.__dict__["lexicon"] = lexicon  # else loaded on first use (:attr:`lexicon`)
         if store is not None:  # None: a question that reads no store (extract, places)
             store.same_event = SameEvent(rules, network)
             store.group_migrated_events()
@@ -195,18 +198,27 @@ class RiskEngine:
         ``store`` False: open none, for questions that read no store)."""
         rules_dir = Path(rules_dir or DEFAULT_RULES_DIR)
         rules = RuleBook.load(rules_dir)
-        lexicon = Lexicon.load(rules_dir, rules)
         seeds = Path(seeds_dir or DEFAULT_SEEDS_DIR)
         gazetteer = Gazetteer.load(seeds)
         network = RoadNetwork.load(seeds, gazetteer)
-        return cls(Store.open(db, create=create) if store else None, rules, gazetteer, network, lexicon, seeds)
+        return cls(Store.open(db, create=create) if store else None, rules, gazetteer, network, None, seeds)
 
     @cached_property
     def index(self) -> SegmentIndex:
         return SegmentIndex(self.network.segments)
 
     @cached_property
+    def lexicon(self) -> Lexicon:
+        """The extraction lexicon, loaded on first use: only extraction needs it, and loading it takes
+        most of a second, which a question about a route should not wait for."""
+        from .extract.lexicon import Lexicon  # noqa: PLC0415
+
+        return Lexicon.load(self.rules.directory or DEFAULT_RULES_DIR, self.rules)
+
+    @cached_property
     def extractor(self) -> Extractor:
+        from .extract.extractor import Extractor  # noqa: PLC0415 - only extraction needs it
+
         return Extractor(self.gazetteer, self.network, self.rules, self.lexicon)
 
     # ---- extract ------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ def build_pipeline(engine: RiskEngine, config_path: Path | None, client: httpx.C
 def run_service(engine: RiskEngine, args, console: Console, at: dt.datetime | None) -> int:
     guard_secret(os.environ.get("TELEGRAM_BOT_TOKEN"))  # from the first log line on, never the token
     config_path = Path(args.config) if args.config else None
+    engine.lexicon  # noqa: B018 - a broken extraction rule file stops the service at start, not every poll
     with httpx.Client(follow_redirects=True) as client:
         if not args.once:
             pipeline = build_pipeline(engine, config_path, client)

@@ -36,7 +36,7 @@ from riskengine.engine import RiskEngine
 from riskengine.mapping import SegmentIndex
 from riskengine.roads import RoadNetwork
 from riskengine.rules import RuleBook
-from riskengine.schema import incident_segments, incidents, reports
+from riskengine.schema import events, incident_segments, incidents, reports
 from riskengine.store import Store
 
 
@@ -94,6 +94,12 @@ def _batches(count: int) -> Iterator[range]:
         yield range(first, min(first + BATCH, count))
 
 
+#: The columns an event copies from its one report.
+EVENT_FIELDS = ("event_type", "sub_event_type", "tags", "date", "lat", "lon", "geo_precision", "radius_km",
+                "location_kind", "geometry_wkt", "segments", "places", "actors", "targets", "fatalities", "summary",
+                "evidence", "ingested_at")
+
+
 def build_store(url: str, n: int, seed: int, rules: RuleBook, network: RoadNetwork, *, now: dt.datetime = NOW,
                 near_road_share: float = 0.8) -> dict:
     """Fill the store at ``url`` with ``n`` generated incidents and their segment matches; return counts."""
@@ -139,8 +145,14 @@ def build_store(url: str, n: int, seed: int, rules: RuleBook, network: RoadNetwo
                     "source": "bench", "source_reliability": GRADES[grade[i]],
                     "evidence": f"Generated incident {i}: {event_type.lower()} near the road.",
                     "summary": f"bench {sub_event_type or event_type} #{i}", "ingested_at": now,
+                    "event_id": ids[i], "time_precision": 1, "date_stated": True,
                 })
             conn.execute(insert(incidents), rows)
+            # each generated incident is an event of its own (told by one report), as ingest would make it
+            conn.execute(insert(events), [{
+                "id": r["id"], "status": "active", "merged_into": None, "lead_incident": r["id"],
+                "location_incident": r["id"], "pinned": {}, "reports": 1, "sources": ["bench"], "updated_at": now,
+                **{k: r[k] for k in EVENT_FIELDS}} for r in rows])
         for part in _batches(len(points)):
             conn.execute(insert(incident_segments), [
                 {"incident_id": ids[points[j]], "segment_id": seg_ids[j], "distance_km": float(km[j])} for j in part
@@ -167,7 +179,7 @@ def worker(db: str) -> int:
     engine = RiskEngine.open(db)
     at_start = mapping_bench.rss_mb()
     loading: list[float] = []
-    for name in ("incidents_frame", "matches_frame"):
+    for name in ("events_frame", "event_matches_frame", "event_reports_frame"):
         setattr(engine.store, name, _timed(getattr(engine.store, name), loading))
     start = time.perf_counter()
     assessment = engine.assess(NOW)
@@ -181,7 +193,7 @@ def worker(db: str) -> int:
     engine.assess(NOW + dt.timedelta(hours=1))
     later = time.perf_counter() - start
     print(json.dumps({
-        "seconds": total, "loading": sum(loading[:2]), "scoring": total - sum(loading[:2]), "peak_mb": peak,
+        "seconds": total, "loading": sum(loading[:3]), "scoring": total - sum(loading[:3]), "peak_mb": peak,
         "start_mb": at_start, "contributions": len(assessment.contributions), "cached": cached,
         "same_object": again is assessment, "later": later, "later_loaded": len(loading) > later_loading,
         "at_risk": int((assessment.segments["level"] >= 3).sum()),

@@ -123,6 +123,8 @@ def test_scoring_benchmark_runs_on_tiny_input(capsys):
     lines = _has_lines(out, "incidents", "store built in", "assess seconds", "loading seconds", "scoring seconds",
                        "peak MB", "again, same now, seconds", "an hour later, seconds")
     assert any(line.startswith("incidents") and "2,000" in line for line in lines), out
+    weighted = next(line for line in out.splitlines() if "weighted contributions" in line)
+    assert int(weighted.split("(")[1].split()[0].replace(",", "")) > 0, out  # the generated store is scored
     assert any(line.startswith("again, same now") and "cached: yes" in line for line in lines), out
     assert any(line.startswith("an hour later") and "not reloaded" in line for line in lines), out
 

@@ -41,14 +41,13 @@ def segment_coverage(engine: RiskEngine, at: dt.datetime, weighing: Any = None
     rules = engine.rules.scoring.coverage
     at = at.astimezone(dt.UTC)
     first = at.date() - dt.timedelta(days=rules.recent_days)
-    events = engine.store.events_frame(at.date(), columns=("date", "geo_precision", "radius_km", "sources"))
-    events = events[events["date"] > first] if len(events) else events
+    events = engine.store.events_frame(at.date(), columns=("date", "geo_precision", "radius_km", "sources"),
+                                       since=first)
     polling, polled = _polled(engine)
     stale = polling and (polled is None or polled < at - dt.timedelta(hours=rules.sources_stale_hours))
     about: dict[str, dict[str, Any]] = {}
     if len(events):
-        matches = engine.store.event_matches_frame(at.date())
-        matches = matches[matches["incident_id"].isin(events.index)]
+        matches = engine.store.event_matches_frame(at.date(), since=first)
         weighs = set()
         if weighing is not None and len(weighing):
             weighs = set(zip(weighing["incident_id"].tolist(), weighing["segment_id"].tolist(), strict=True))

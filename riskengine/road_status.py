@@ -8,6 +8,7 @@ source and an expiry; the newest word wins. A retracted event no longer sets any
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
@@ -43,8 +44,10 @@ def segment_statuses(engine: RiskEngine, at: dt.datetime) -> dict[str, dict[str,
             best[segment_id] = (key, entry)
 
     if rules.from_tags:
+        longest = max(rule.lasts_days for rule in rules.from_tags.values())
+        first = at.date() - dt.timedelta(days=math.ceil(longest) + 1)
         events = engine.store.events_frame(at.date(), columns=("tags", "date", "geo_precision", "radius_km",
-                                                                "sources", "summary", "ingested_at"))
+                                                                "sources", "summary", "ingested_at"), since=first)
         tagged = {}
         for event_id, ev in events.iterrows():
             found = [rules.from_tags[t] for t in (ev["tags"] or []) if t in rules.from_tags]
@@ -56,7 +59,7 @@ def segment_statuses(engine: RiskEngine, at: dt.datetime) -> dict[str, dict[str,
             if expires > at.date():
                 tagged[event_id] = (rule, ev, expires)
         if tagged:
-            matches = engine.store.event_matches_frame(at.date())
+            matches = engine.store.event_matches_frame(at.date(), since=first)
             matches = matches[matches["incident_id"].isin(tagged)]
             for event_id, segment_id, km in matches[["incident_id", "segment_id", "distance_km"]].itertuples(
                     index=False):

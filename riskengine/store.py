@@ -417,9 +417,11 @@ class Store:
         return (frame.drop(columns=order) if order else frame).set_index("id", drop=False)
 
     def events_frame(self, until: dt.date | None = None, *, columns: Sequence[str] | None = None,
-                     ids: Iterable[str] | None = None, active: bool = True) -> pd.DataFrame:
-        """Events (active ones unless ``active`` is False; dated on or before ``until`` when given) as a
-        DataFrame indexed by id, in date then id order; ``columns`` and ``ids`` as in :meth:`incidents_frame`."""
+                     ids: Iterable[str] | None = None, active: bool = True,
+                     since: dt.date | None = None) -> pd.DataFrame:
+        """Events (active ones unless ``active`` is False; dated on or before ``until`` and after
+        ``since`` when given) as a DataFrame indexed by id, in date then id order; ``columns`` and
+        ``ids`` as in :meth:`incidents_frame`."""
         names = EVENT_COLUMNS if columns is None else [c for c in EVENT_COLUMNS if c == "id" or c in columns]
         unknown = set(columns or ()) - set(EVENT_COLUMNS)
         if unknown:
@@ -428,6 +430,8 @@ class Store:
         query = select(*(events.c[c] for c in names + order)).order_by(events.c.date, events.c.id)
         if until is not None:
             query = query.where(events.c.date <= until)
+        if since is not None:
+            query = query.where(events.c.date > since)
         if active:
             query = query.where(events.c.status == "active")
         with self.engine.connect() as conn:
@@ -443,14 +447,17 @@ class Store:
         frame = _frame(rows, names + order)
         return (frame.drop(columns=order) if order else frame).set_index("id", drop=False)
 
-    def event_matches_frame(self, until: dt.date | None = None) -> pd.DataFrame:
-        """Where each active event touches the roads: the segment matches of the report its place
-        comes from, as ``incident_id`` (the event's id), ``segment_id``, ``distance_km``."""
+    def event_matches_frame(self, until: dt.date | None = None, *, since: dt.date | None = None) -> pd.DataFrame:
+        """Where each active event (dated on or before ``until``, after ``since``) touches the roads:
+        the segment matches of the report its place comes from, as ``incident_id`` (the event's id),
+        ``segment_id``, ``distance_km``."""
         query = (select(events.c.id, incident_segments.c.segment_id, incident_segments.c.distance_km)
                  .join(events, events.c.location_incident == incident_segments.c.incident_id)
                  .where(events.c.status == "active").order_by(events.c.id, incident_segments.c.segment_id))
         if until is not None:
             query = query.where(events.c.date <= until)
+        if since is not None:
+            query = query.where(events.c.date > since)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return _frame(rows, ["incident_id", "segment_id", "distance_km"])

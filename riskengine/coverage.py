@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 from sqlalchemy import case, func, select
 
 from .schema import source_state
@@ -48,19 +49,23 @@ def segment_coverage(engine: RiskEngine, at: dt.datetime, weighing: Any = None
     about: dict[str, dict[str, Any]] = {}
     if len(events):
         matches = engine.store.event_matches_frame(at.date(), since=first)
-        weighs = set()
-        if weighing is not None and len(weighing):
-            weighs = set(zip(weighing["incident_id"].tolist(), weighing["segment_id"].tolist(), strict=True))
-        for event_id, segment_id, km in matches[["incident_id", "segment_id", "distance_km"]].itertuples(index=False):
-            ev = events.loc[event_id]
-            radius = ev["radius_km"] if ev["radius_km"] is not None and ev["radius_km"] == ev["radius_km"] \
-                else engine.rules.precision_radius_km(int(ev["geo_precision"]))
-            if km - radius > rules.near_km and (event_id, segment_id) not in weighs:
-                continue
-            seen = about.setdefault(segment_id, {"events": set(), "sources": set(), "newest": None})
-            seen["events"].add(event_id)
-            seen["sources"].update(ev["sources"] or [])
-            seen["newest"] = max(seen["newest"] or ev["date"], ev["date"])
+        found = matches.join(events[["date", "geo_precision", "radius_km", "sources"]], on="incident_id",
+                             how="inner")
+        default = found["geo_precision"].astype(int).map(engine.rules.precision_radius_km)
+        radius = pd.to_numeric(found["radius_km"], errors="coerce").fillna(default)
+        keep = (found["distance_km"].to_numpy(dtype=float) - radius.to_numpy(dtype=float)) <= rules.near_km
+        if weighing is not None and len(weighing):  # an event that weighs on a segment from farther
+            weighs = pd.MultiIndex.from_arrays([weighing["incident_id"].astype(str), weighing["segment_id"]])
+            pairs = pd.MultiIndex.from_arrays([found["incident_id"].astype(str), found["segment_id"]])
+            keep |= pairs.isin(weighs)
+        found = found[keep]
+        by_segment = found.groupby("segment_id")
+        newest = by_segment["date"].max()
+        members = by_segment["incident_id"].agg(set)
+        told = found[["segment_id", "sources"]].explode("sources").dropna().groupby("segment_id")["sources"].agg(set)
+        for segment_id, event_ids in members.items():
+            about[segment_id] = {"events": event_ids, "sources": told.get(segment_id, set()),
+                                 "newest": newest[segment_id]}
     out, ids = {}, {}
     for seg in engine.network.segments:
         seen = about.get(seg.id, {"events": set(), "sources": set(), "newest": None})

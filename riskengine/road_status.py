@@ -49,7 +49,9 @@ def segment_statuses(engine: RiskEngine, at: dt.datetime) -> dict[str, dict[str,
         events = engine.store.events_frame(at.date(), columns=("tags", "date", "geo_precision", "radius_km",
                                                                 "sources", "summary", "ingested_at"), since=first)
         tagged = {}
-        for event_id, ev in events.iterrows():
+        setting = events[events["tags"].map(lambda tags: bool(set(tags or ()) & rules.from_tags.keys()))] \
+            if len(events) else events
+        for event_id, ev in setting.iterrows():  # the few events that set a status
             found = [rules.from_tags[t] for t in (ev["tags"] or []) if t in rules.from_tags]
             if not found:
                 continue

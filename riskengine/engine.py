@@ -388,8 +388,10 @@ class RiskEngine:
         if frames is not None and frames[0] == until:
             incidents, matches = frames[1], frames[2]
         else:
-            incidents = self.scoring_frame(until)
-            matches = self.store.event_matches_frame(until)
+            # events older than any rule's horizon weigh nothing: they are not read (an index on the date)
+            since = until - dt.timedelta(days=self.rules.horizon_days)
+            incidents = self.scoring_frame(until, since)
+            matches = self.store.event_matches_frame(until, since=since)
         entry = _Assessed(assess(self.rules, self.network.segments, incidents, matches, at))
         with self._lock:
             if revision == self._revision:  # the store did not move on meanwhile
@@ -399,11 +401,11 @@ class RiskEngine:
                     self._assessed.popitem(last=False)
         return entry
 
-    def scoring_frame(self, until: dt.date | None = None) -> pd.DataFrame:
-        """The active events dated on or before ``until``, as scoring reads them: their kind, date,
-        place precision and death toll, and the confidence their reports give together."""
-        frame = self.store.events_frame(until, columns=SCORING_COLUMNS)
-        credibility = event_confidence(self.rules, self.store.event_reports_frame(until))
+    def scoring_frame(self, until: dt.date | None = None, since: dt.date | None = None) -> pd.DataFrame:
+        """The active events dated on or before ``until`` (and after ``since``), as scoring reads them:
+        their kind, date, place precision and death toll, and the confidence their reports give together."""
+        frame = self.store.events_frame(until, columns=SCORING_COLUMNS, since=since)
+        credibility = event_confidence(self.rules, self.store.event_reports_frame(until, since=since))
         frame["credibility"] = credibility.reindex(frame.index).to_numpy(dtype=float) if len(frame) else []
         frame["confidence"], frame["source_reliability"] = np.nan, None
         return frame

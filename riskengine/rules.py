@@ -7,6 +7,7 @@ analyst editing YAML learns what to fix without reading Python.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -381,6 +382,15 @@ class RuleBook:
         reaches += [t.reach_km for t in self.taxonomy.tags]
         radius = max(p.radius_km for p in self.scoring.location_precision.values())
         return max(reaches) + radius
+
+    @cached_property
+    def horizon_days(self) -> int:
+        """How old an incident can be and still count: past its rule's half-life times
+        log2(1 / min_time_decay) its time decay is 0. The longest of any rule, in whole days (+1)."""
+        lives = [e.half_life_days for e in self.taxonomy.event_types]
+        lives += [s.half_life_days for e in self.taxonomy.event_types for s in e.sub_types if s.half_life_days]
+        lives += [t.half_life_days for t in self.taxonomy.tags]
+        return int(math.ceil(max(lives) * math.log2(1.0 / self.scoring.time["min_time_decay"]))) + 1
 
     @property
     def area_margin_km(self) -> float:

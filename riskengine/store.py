@@ -462,7 +462,7 @@ class Store:
             rows = conn.execute(query).all()
         return _frame(rows, ["incident_id", "segment_id", "distance_km"])
 
-    def event_reports_frame(self, until: dt.date | None = None) -> pd.DataFrame:
+    def event_reports_frame(self, until: dt.date | None = None, *, since: dt.date | None = None) -> pd.DataFrame:
         """Every report of each active event: ``event_id``, ``source`` (the incident's own, else its
         report's), ``format``, ``confidence``, ``geo_precision``, ``source_reliability``: what its
         corroboration is computed from (:func:`riskengine.scoring.event_confidence`)."""
@@ -474,6 +474,8 @@ class Store:
                  .where(events.c.status == "active").order_by(incidents.c.event_id, incidents.c.id))
         if until is not None:
             query = query.where(events.c.date <= until)
+        if since is not None:
+            query = query.where(events.c.date > since)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return _frame(rows, ["event_id", "source", "format", "confidence", "geo_precision", "source_reliability"])

@@ -135,3 +135,18 @@ def test_shared_rows_of_an_answer_refuse_changes_and_copies_are_free(cached):
 def test_a_naive_time_is_refused(cached):
     with pytest.raises(ValueError, match="timezone-aware"):
         cached.route("Sirte", "Misrata", dt.datetime(2026, 11, 17, 12, 0))
+
+
+def test_events_past_every_rules_horizon_are_not_read_and_change_nothing(engine):
+    """Only events young enough to weigh are read; the scores are those of all events scored."""
+    horizon = engine.rules.horizon_days
+    for n, age in enumerate([3, 120, horizon - 2, horizon + 2, 3 * horizon]):
+        engine.ingest_incidents(ReportIn("t", "jsonl", f"r{n}"), [Incident(
+            event_type="Explosions/Remote violence", sub_event_type="Remote explosive/landmine/IED",
+            tags=["ied_landmine"], date=AT.date() - dt.timedelta(days=age), lat=29.17, lon=16.16, geo_precision=1,
+            source="t", evidence=f"mine {n}")], now=AT)
+    read = engine.scoring_frame(AT.date(), AT.date() - dt.timedelta(days=horizon))
+    assert len(read) == 3  # the two older ones are not read
+    everything = assess(engine.rules, engine.network.segments, engine.scoring_frame(AT.date()),
+                        engine.store.event_matches_frame(AT.date()), AT)
+    pd.testing.assert_frame_equal(engine.assess(AT).segments, everything.segments)

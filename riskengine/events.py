@@ -30,8 +30,8 @@ from sqlalchemy.engine import Connection
 
 from .schema import event_audit, events, incidents, reports
 
-__all__ = ["ANALYST_FORMAT", "ENGINE", "audit", "derive", "file_incidents", "found_events_for_orphans", "members",
-           "rederive"]
+__all__ = ["ANALYST_FORMAT", "ENGINE", "assign_events", "audit", "derive", "found_events_for_orphans", "members",
+           "record_events", "rederive"]
 
 #: The report format of what an analyst wrote (a moved event's new place): never corroboration.
 ANALYST_FORMAT = "analyst"
@@ -131,29 +131,44 @@ def audit(conn: Connection, event_id: str, action: str, *, actor: str, now: dt.d
                                             detail=dict(detail or {})))
 
 
-def file_incidents(conn: Connection, report_id: int, ids: Sequence[str], now: dt.datetime,
-                   same_event=None) -> None:
-    """Give each new incident of a report its event: a stored one it retells (``same_event``, a
-    :class:`riskengine.identity.SameEvent`, decides), else a new one of its own."""
-    if not ids:
-        return
-    rows = conn.execute(select(*MEMBER_COLUMNS).where(incidents.c.id.in_(list(ids)))).mappings().all()
-    by_id = {r["id"]: dict(r) for r in rows}
-    source, fmt = conn.execute(select(reports.c.source, reports.c.format).where(reports.c.id == report_id)).one()
-    for incident_id in ids:
-        row = by_id[incident_id]
+def assign_events(conn: Connection, rows: Sequence[dict], report_id: int, source: str, fmt: str,
+                  same_event=None) -> list[str | None]:
+    """Before a report's new incidents are stored: give each (``rows``, the incident rows about to be
+    inserted, whose ``event_id`` is set here) its event: a stored one it retells (``same_event``, a
+    :class:`riskengine.identity.SameEvent`, decides) or a new one of its own (its own id). Returns,
+    for each row, the stored event it joins (None: a new event). Two incidents of one report never
+    join one event."""
+    joined: list[str | None] = []
+    taken: set[str] = set()
+    for row in rows:
+        event_id = None
         if same_event is not None and fmt != ANALYST_FORMAT:
-            event_id = same_event.find(conn, row, report_id, row.get("source") or source, fmt)
-        else:
-            event_id = None
-        conn.execute(update(incidents).where(incidents.c.id == incident_id).values(event_id=event_id or incident_id))
+            event_id = same_event.find(conn, row, report_id, row.get("source") or source, fmt, exclude=taken)
+        if event_id is not None:
+            taken.add(event_id)
+        row["event_id"] = event_id or row["id"]
+        joined.append(event_id)
+    return joined
+
+
+def record_events(conn: Connection, rows: Sequence[dict], joined: Sequence[str | None], report_id: int,
+                  source: str, fmt: str, now: dt.datetime) -> None:
+    """After a report's new incidents are stored: create the new events (in one statement), derive
+    again the stored events they joined, and write it all in the audit trail."""
+    founded, notes = [], []
+    for row, event_id in zip(rows, joined, strict=True):
         if event_id is None:
-            found_event(conn, incident_id, now)
-            audit(conn, incident_id, "created", actor=ENGINE, now=now, detail={"report": report_id})
+            member = {**row, "source": row.get("source") or source, "format": fmt}
+            founded.append({"id": row["id"], "status": "active", "pinned": {}, **derive(row["id"], [member], {}, now)})
+            notes.append({"event_id": row["id"], "action": "created", "detail": {"report": report_id}})
         else:
             rederive(conn, event_id, now)
-            audit(conn, event_id, "joined", actor=ENGINE, now=now,
-                  detail={"incident": incident_id, "report": report_id})
+            notes.append({"event_id": event_id, "action": "joined",
+                          "detail": {"incident": row["id"], "report": report_id}})
+    if founded:
+        conn.execute(insert(events), founded)
+    if notes:
+        conn.execute(insert(event_audit), [{**n, "actor": ENGINE, "at": now, "why": None} for n in notes])
 
 
 def found_events_for_orphans(conn: Connection, now: dt.datetime | None = None) -> int:

@@ -121,7 +121,8 @@ class SameEvent:
         gap = self.gap_km(incident, event)
         return gap if gap is not None and gap <= self.slack_km else None
 
-    def find(self, conn, incident: Mapping[str, Any], report_id: int, source: str, fmt: str) -> str | None:
+    def find(self, conn, incident: Mapping[str, Any], report_id: int, source: str, fmt: str,
+             exclude: set[str] | frozenset[str] = frozenset()) -> str | None:
         """The stored event this incident retells (the nearest, then the closest in date), or None.
 
         Never an event told by the same report (two incidents of one report are two events), nor,
@@ -144,7 +145,7 @@ class SameEvent:
                        incidents.c.time_precision, incidents.c.date_stated)
                 .join(reports, reports.c.id == incidents.c.report_id)
                 .where(incidents.c.event_id.in_([c["id"] for c in candidates])))
-        excluded = set()
+        excluded = set(exclude)  # events this report's other incidents joined
         mine = self.date_window(incident["time_precision"], incident["date_stated"])
         for event_id, other_report, other_source, other_format, other_date, precision, stated in conn.execute(told):
             if other_report == report_id or (fmt in STRUCTURED and other_format in STRUCTURED

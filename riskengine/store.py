@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from .errors import RiskEngineError
-from .events import file_incidents
+from .events import assign_events, record_events
 from .models import Incident
 from .schema import (
     SCHEMA_VERSION,
@@ -113,11 +113,14 @@ def insert_new_incidents(conn, report_id: int, ids: Sequence[str], found: Sequen
         row.update(id=incident_id, report_id=report_id, places=[p.model_dump() for p in inc.places], ingested_at=now)
         rows.append({k: _no_nul(v) for k, v in row.items()})
         links.extend({"incident_id": incident_id, "segment_id": s, "distance_km": d} for s, d in hits)
-    if rows:
-        conn.execute(insert(incidents), rows)
+    if not rows:
+        return 0
+    source, fmt = conn.execute(select(reports.c.source, reports.c.format).where(reports.c.id == report_id)).one()
+    joined = assign_events(conn, rows, report_id, source, fmt, same_event)
+    conn.execute(insert(incidents), rows)
     if links:
         conn.execute(insert(incident_segments), links)
-    file_incidents(conn, report_id, [r["id"] for r in rows], now, same_event)
+    record_events(conn, rows, joined, report_id, source, fmt, now)
     return len(rows)
 
 

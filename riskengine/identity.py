@@ -137,30 +137,24 @@ class SameEvent:
         query = select(events).where(
             (events.c.status == "active") & events.c.event_type.in_(kinds)
             & (events.c.date.between(day - near, day + near) | events.c.id.in_(vague)))
-        candidates = [dict(r) for r in conn.execute(query).mappings()]
-        if not candidates:
+        # kind, tags, actors, targets and place first (no query): most candidates stop here
+        fitting = {}
+        for event in conn.execute(query).mappings():
+            if event["id"] not in exclude and (gap := self.same(incident, event)) is not None:
+                fitting[event["id"]] = (gap, abs((event["date"] - day).days), event["id"])
+        if not fitting:
             return None
         told_by = func.coalesce(incidents.c.source, reports.c.source)
         told = (select(incidents.c.event_id, incidents.c.report_id, told_by, reports.c.format, incidents.c.date,
                        incidents.c.time_precision, incidents.c.date_stated)
                 .join(reports, reports.c.id == incidents.c.report_id)
-                .where(incidents.c.event_id.in_([c["id"] for c in candidates])))
-        excluded = set(exclude)  # events this report's other incidents joined
+                .where(incidents.c.event_id.in_(list(fitting))))
         mine = self.date_window(incident["time_precision"], incident["date_stated"])
         for event_id, other_report, other_source, other_format, other_date, precision, stated in conn.execute(told):
             if other_report == report_id or (fmt in STRUCTURED and other_format in STRUCTURED
                                              and other_source == source):
-                excluded.add(event_id)
+                fitting.pop(event_id, None)
             elif abs(other_date - incident["date"]) > max(mine, self.date_window(precision, stated)):
-                excluded.add(event_id)  # every report's date, not only the lead's: no chains of days
-        best = None
-        for event in candidates:
-            if event["id"] in excluded:
-                continue
-            gap = self.same(incident, event)
-            if gap is None:
-                continue
-            key = (gap, abs((event["date"] - day).days), event["id"])
-            if best is None or key < best[0]:
-                best = (key, event["id"])
-        return best[1] if best else None
+                fitting.pop(event_id, None)  # every report's date, not only the lead's: no chains of days
+        best = min(fitting.values(), default=None)
+        return best[2] if best else None

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import create_engine, event, func, insert, inspect, make_url, select, text
+from sqlalchemy import JSON, Text, create_engine, event, func, insert, inspect, make_url, select, text, type_coerce
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -430,7 +432,10 @@ class Store:
         if unknown:
             raise KeyError(f"no such event column(s): {', '.join(sorted(unknown))}")
         order = [] if "date" in names else ["date"]
-        query = select(*(events.c[c] for c in names + order)).order_by(events.c.date, events.c.id)
+        # JSON columns come as their text and are decoded once per distinct value (most events
+        # share a handful of tag lists): much cheaper than decoding every row
+        query = select(*(type_coerce(events.c[c], Text).label(c) if isinstance(events.c[c].type, JSON)
+                         else events.c[c] for c in names + order)).order_by(events.c.date, events.c.id)
         if until is not None:
             query = query.where(events.c.date <= until)
         if since is not None:
@@ -448,6 +453,9 @@ class Store:
                 if len(wanted) > ID_CHUNK:
                     rows.sort(key=lambda row: (row.date, row.id))
         frame = _frame(rows, names + order)
+        for name in names:
+            if isinstance(events.c[name].type, JSON) and len(frame):
+                frame[name] = pd.Series(_decoded(frame[name].tolist()), index=frame.index, dtype=object)
         return (frame.drop(columns=order) if order else frame).set_index("id", drop=False)
 
     def event_matches_frame(self, until: dt.date | None = None, *, since: dt.date | None = None) -> pd.DataFrame:
@@ -493,6 +501,22 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return _frame(rows, ["incident_id", "segment_id", "distance_km"])
+
+
+def _decoded(values: list) -> list:
+    """JSON texts decoded, each distinct text once (equal values share one decoded object: read-only);
+    values a driver decoded already (PostgreSQL's json) are kept."""
+    cache: dict[str, Any] = {}
+    out = []
+    for value in values:
+        if isinstance(value, str):
+            decoded = cache.get(value)
+            if decoded is None:
+                decoded = cache[value] = json.loads(value)
+            out.append(decoded)
+        else:
+            out.append(value)
+    return out
 
 
 def _frame(rows: Sequence[Sequence], columns: list[str]) -> pd.DataFrame:

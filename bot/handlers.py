@@ -261,14 +261,22 @@ def _is_analyst(update: Update, d: BotServices) -> bool:
     return update.effective_user is not None and update.effective_user.id in d.settings.analysts
 
 
+async def _analysts_only(update: Update, context: ContextTypes.DEFAULT_TYPE, tr: Translator) -> BotServices | None:
+    """The bot's services for an analyst; None (and a polite refusal) for anyone else."""
+    d = deps(context)
+    if _is_analyst(update, d):
+        return d
+    await send(update, context, tr._("Sorry, only analysts may see and correct stored events."))
+    return None
+
+
 async def incident(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show a stored event to an analyst: its reports, its sources and its history."""
     from riskengine.corrections import Corrections  # noqa: PLC0415 - only analysts' commands need it
 
-    d = deps(context)
     tr = await tr_of(update, context)
-    if not _is_analyst(update, d):
-        await send(update, context, tr._("Sorry, only analysts may see and correct stored events."))
+    d = await _analysts_only(update, context, tr)
+    if d is None:
         return
     words = (update.effective_message.text or "").split()[1:2]
     if not words:
@@ -286,10 +294,9 @@ async def retract(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """An analyst retracts an event: it no longer counts, and its alerts get a correction."""
     from riskengine.corrections import Corrections  # noqa: PLC0415 - only analysts' commands need it
 
-    d = deps(context)
     tr = await tr_of(update, context)
-    if not _is_analyst(update, d):
-        await send(update, context, tr._("Sorry, only analysts may see and correct stored events."))
+    d = await _analysts_only(update, context, tr)
+    if d is None:
         return
     parts = (update.effective_message.text or "")[:MAX_ARGS_CHARS * 2].split(maxsplit=2)
     if len(parts) < 3:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TimedOut
@@ -20,7 +19,7 @@ from telegram.ext import Application
 
 from riskengine.notify import scrub
 from riskengine.pipeline import Pipeline
-from riskengine.scheduler import Service, utc_now
+from riskengine.scheduler import Service, stop_on_signals, utc_now
 
 from .alert_i18n import localized_render
 from .app import build_application
@@ -167,13 +166,7 @@ async def serve(pipeline: Pipeline, settings: BotSettings, stop: asyncio.Event |
     """The scheduler (sources, alerts, every notifier) at once, and the bot beside it, connected in the
     background: an unreachable Bot API or a refused token delays the Telegram side only. Runs until
     SIGINT/SIGTERM (or ``stop``)."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # not the main thread
-            pass
+    stop = stop_on_signals(stop)
     service = Service(pipeline)
     app = build(pipeline, settings, service=service)
     pipeline.seed_subscriptions(utc_now())

@@ -275,15 +275,13 @@ def parse_rule_file(path: Path, model: type[BaseModel]) -> Any:
 class RuleBook:
     """All rules, validated and compiled for fast look-up while scoring."""
 
-    def __init__(self, taxonomy: Taxonomy, scoring: ScoringRules, directory: Path | None = None,
-                 identity: IdentityRules | None = None, road_status: RoadStatusRules | None = None):
+    def __init__(self, taxonomy: Taxonomy, scoring: ScoringRules, directory: Path | None, identity: IdentityRules,
+                 road_status: RoadStatusRules):
         self.taxonomy = taxonomy
         self.scoring = scoring
         self.directory = directory
-        self.identity = identity or IdentityRules(same_event=SameEventRules(
-            date_window_days={1: 0, 2: 7, 3: 31}, unstated_date_window_days=1, slack_km=5),
-                                                  corroboration=Corroboration(max_confidence=0.95))
-        self.road_status = road_status or RoadStatusRules(on_road_km=5, from_tags={})
+        self.identity = identity
+        self.road_status = road_status
         self._event_types = {e.id: e for e in taxonomy.event_types}
         self._tags = {t.id: t for t in taxonomy.tags}
         self._resolved: dict[tuple[str, str | None, tuple[str, ...]], ResolvedRule] = {}

@@ -37,6 +37,18 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def stop_on_signals(stop: asyncio.Event | None = None) -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (where the running loop can take signal handlers)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread
+            pass
+    return stop
+
+
 class Service:
     """The scheduled jobs of a pipeline (on its own scheduler, or on the bot's JobQueue scheduler)."""
 
@@ -106,13 +118,7 @@ class Service:
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Run until SIGINT/SIGTERM (or ``stop`` is set), then shut down after the job in flight."""
-        stop = stop or asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-            except (NotImplementedError, RuntimeError):  # not the main thread
-                pass
+        stop = stop_on_signals(stop)
         self.pipeline.seed_subscriptions(self.clock())
         self.add_jobs()
         self.scheduler.start()

@@ -73,26 +73,34 @@ reports = Table(
     Index("ux_reports_source_key", "source", "source_key", unique=True),
 )
 
+def what_and_where() -> list[Column]:
+    """The columns that say what happened, when and where: an incident's as read from one report,
+    and an event's as its reports give it together (new Column objects for each table)."""
+    return [
+        Column("event_type", String(64), nullable=False),
+        Column("sub_event_type", String(64)),
+        Column("tags", JSON, nullable=False),
+        Column("date", Date, nullable=False),
+        Column("lat", Float),
+        Column("lon", Float),
+        Column("geo_precision", Integer, nullable=False),
+        Column("radius_km", Float),
+        Column("location_kind", String(16), nullable=False),
+        Column("geometry_wkt", Text),
+        Column("segments", JSON, nullable=False),
+        Column("places", JSON, nullable=False),
+        Column("actors", JSON, nullable=False),
+        Column("targets", JSON, nullable=False),
+        Column("fatalities", Integer, nullable=False),
+    ]
+
+
 incidents = Table(
     "incidents",
     metadata,
     Column("id", String(32), primary_key=True),
     Column("report_id", Integer, ForeignKey("reports.id"), nullable=False),
-    Column("event_type", String(64), nullable=False),
-    Column("sub_event_type", String(64)),
-    Column("tags", JSON, nullable=False),
-    Column("date", Date, nullable=False),
-    Column("lat", Float),
-    Column("lon", Float),
-    Column("geo_precision", Integer, nullable=False),
-    Column("radius_km", Float),
-    Column("location_kind", String(16), nullable=False),
-    Column("geometry_wkt", Text),
-    Column("segments", JSON, nullable=False),
-    Column("places", JSON, nullable=False),
-    Column("actors", JSON, nullable=False),
-    Column("targets", JSON, nullable=False),
-    Column("fatalities", Integer, nullable=False),
+    *what_and_where(),
     Column("confidence", Float),
     Column("source", Text),
     Column("source_reliability", String(1)),
@@ -196,21 +204,7 @@ events = Table(
     Column("location_incident", String(32), nullable=False),  # the report whose location it takes
     Column("pinned", JSON, nullable=False),  # what an analyst set: event_type, sub_event_type, tags, date
     # copied from the lead and location reports (and the pins) so that scoring reads one table
-    Column("event_type", String(64), nullable=False),
-    Column("sub_event_type", String(64)),
-    Column("tags", JSON, nullable=False),
-    Column("date", Date, nullable=False),
-    Column("lat", Float),
-    Column("lon", Float),
-    Column("geo_precision", Integer, nullable=False),
-    Column("radius_km", Float),
-    Column("location_kind", String(16), nullable=False),
-    Column("geometry_wkt", Text),
-    Column("segments", JSON, nullable=False),
-    Column("places", JSON, nullable=False),
-    Column("actors", JSON, nullable=False),
-    Column("targets", JSON, nullable=False),
-    Column("fatalities", Integer, nullable=False),
+    *what_and_where(),
     Column("summary", Text, nullable=False),
     Column("evidence", Text, nullable=False),
     Column("reports", Integer, nullable=False),

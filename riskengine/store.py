@@ -408,18 +408,23 @@ class Store:
         query = select(*(incidents.c[c] for c in names + order)).order_by(incidents.c.date, incidents.c.id)
         if until is not None:
             query = query.where(incidents.c.date <= until)
-        with self.engine.connect() as conn:
-            if ids is None:
-                rows = conn.execute(query).all()
-            else:
-                wanted = list(dict.fromkeys(ids))
-                rows = []
-                for first in range(0, len(wanted), ID_CHUNK):
-                    rows += conn.execute(query.where(incidents.c.id.in_(wanted[first:first + ID_CHUNK]))).all()
-                if len(wanted) > ID_CHUNK:
-                    rows.sort(key=lambda row: (row.date, row.id))
+        rows = self._rows(query, incidents.c.id, ids)
         frame = _frame(rows, names + order)
         return (frame.drop(columns=order) if order else frame).set_index("id", drop=False)
+
+    def _rows(self, query, id_column, ids: Iterable[str] | None) -> list:
+        """The rows of a query ordered by date then id: all of them, or those of ``ids``, read in
+        chunks (under every backend's parameter limit) and merged back in that order."""
+        with self.engine.connect() as conn:
+            if ids is None:
+                return conn.execute(query).all()
+            wanted = list(dict.fromkeys(ids))
+            rows = []
+            for first in range(0, len(wanted), ID_CHUNK):
+                rows += conn.execute(query.where(id_column.in_(wanted[first:first + ID_CHUNK]))).all()
+        if len(wanted) > ID_CHUNK:
+            rows.sort(key=lambda row: (row.date, row.id))
+        return rows
 
     def events_frame(self, until: dt.date | None = None, *, columns: Sequence[str] | None = None,
                      ids: Iterable[str] | None = None, active: bool = True,
@@ -442,16 +447,7 @@ class Store:
             query = query.where(events.c.date > since)
         if active:
             query = query.where(events.c.status == "active")
-        with self.engine.connect() as conn:
-            if ids is None:
-                rows = conn.execute(query).all()
-            else:
-                wanted = list(dict.fromkeys(ids))
-                rows = []
-                for first in range(0, len(wanted), ID_CHUNK):
-                    rows += conn.execute(query.where(events.c.id.in_(wanted[first:first + ID_CHUNK]))).all()
-                if len(wanted) > ID_CHUNK:
-                    rows.sort(key=lambda row: (row.date, row.id))
+        rows = self._rows(query, events.c.id, ids)
         frame = _frame(rows, names + order)
         for name in names:
             if isinstance(events.c[name].type, JSON) and len(frame):

@@ -197,8 +197,3 @@ class Subscriptions:
         with self.writer.begin() as conn:
             return conn.execute(update(subscriptions).where(subscriptions.c.chat_id == str(chat_id))
                                 .values(paused=paused)).rowcount
-
-    def record_level(self, subscription_id: int, *, level: int, alerted_level: int, episode: int) -> None:
-        with self.writer.begin() as conn:
-            conn.execute(update(subscriptions).where(subscriptions.c.id == subscription_id)
-                         .values(last_level=level, alerted_level=alerted_level, episode=episode))

@@ -7,9 +7,14 @@ sets it).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import os
 import shutil
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -94,3 +99,33 @@ def db_url(request, tmp_path):
         pytest.skip(f"{TEST_PG_VAR} is not set: no PostgreSQL to test against")
     _empty_database(url)
     yield url
+
+
+@pytest.fixture
+def loop():
+    """An event loop running in its own thread, like the bot application's."""
+    event_loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=event_loop.run_forever, daemon=True)
+    thread.start()
+    yield event_loop
+    event_loop.call_soon_threadsafe(event_loop.stop)
+    thread.join(5)
+    event_loop.close()
+
+
+def start_service(tmp_path: Path, *, token: str, api_url: str, console: bool, stdout, board=None):
+    """``riskengine run`` as a process with its bot pointed at ``api_url`` and one folder source,
+    ``tmp_path / "inbox"`` (polled every second); returns the process, the inbox and the store's path."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps({
+        "sources": [{"type": "folder", "name": "inbox", "path": "inbox", "interval": "1s"}],
+        "notifiers": {"console": console}, **({"board": board} if board else {}),
+        "intervals": {"evaluate": "1h", "dispatch": "1s"},
+    }))
+    db = tmp_path / "risk.db"
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": token, "TELEGRAM_API_BASE_URL": api_url, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "riskengine.cli", "--db", str(db), "-v", "run", "--config",
+                             str(config)], cwd=PROJECT, env=env, stdout=stdout, stderr=subprocess.STDOUT, text=True)
+    return proc, inbox, db

@@ -14,7 +14,7 @@ import json
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -33,6 +33,7 @@ from riskengine.pipeline import Pipeline
 from riskengine.schema import incident_segments, incidents, reports
 from riskengine.store import ReportIn, Store
 
+from .fake_bot_api import LoopbackAPI
 from .tg_emulator import BotThread
 
 WHEN = dt.datetime(2026, 11, 20, 6, 30, tzinfo=dt.UTC)
@@ -235,7 +236,7 @@ ANALYST = 424242
 STRANGER = 777001
 
 
-class FakeBotAPI:
+class FakeBotAPI(LoopbackAPI):
     """Serves queued updates to ``getUpdates`` and records what the bot sends; every other method is ok."""
 
     def __init__(self, token: str):
@@ -245,22 +246,7 @@ class FakeBotAPI:
         self._next_update = 1
         self._message_id = 1000
         self._changed = threading.Condition()
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - the stdlib's name
-                api.handle(self)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        super().__init__()
 
     def push(self, **update) -> None:
         with self._changed:
@@ -325,8 +311,7 @@ def wait_for(check, timeout: float = 15.0):
 def running_bot(db: Path, rules, gazetteer, network, subscriber: int, analysts=(), language: str | None = None):
     """The service's bot (alert jobs and Telegram notifier included) on an empty store, polling the fake
     API, for one subscriber of Sirte -> Sebha (whose chat language may be set)."""
-    api = FakeBotAPI(TOKEN)
-    api.thread.start()
+    api = FakeBotAPI(TOKEN).start()
     engine = RiskEngine(Store.open(db), rules, gazetteer, network)
     if language:
         engine.store.set_chat_language(subscriber, language)
@@ -345,8 +330,7 @@ def running_bot(db: Path, rules, gazetteer, network, subscriber: int, analysts=(
             yield api, engine
         finally:
             runner.stop()
-            api.server.shutdown()
-            api.server.server_close()
+            api.stop()
 
 
 @pytest.fixture(scope="module")

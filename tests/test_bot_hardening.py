@@ -13,14 +13,9 @@ import datetime as dt
 import io
 import json
 import logging
-import os
 import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote
 
 import pytest
@@ -36,7 +31,8 @@ from riskengine.schema import outbox, reports
 from riskengine.store import Store
 from riskengine.subscriptions import SubscriptionLimitError, Subscriptions
 
-from .conftest import PROJECT
+from .conftest import start_service
+from .fake_bot_api import FakeBotAPI
 from .test_bot_channels import AMBUSH, WATCH, _chat, running_bot, wait_for
 
 TOKEN = "1234567890:AAHhardeningSECRETtokenXyZ0123456789ab"
@@ -80,72 +76,9 @@ def test_the_scrubber_hides_the_token_in_any_case_form_and_part_in_messages_args
 # ---- a 400 whose description holds the token lower-cased never reaches outbox.last_error ----------------
 
 
-class FaultyBotAPI:
-    """A Bot API that answers getMe, and refuses every sendMessage with a 400 quoting the token lower-cased
-    (or with ``status``/``body`` of our choosing, e.g. a 401 HTML page echoing the URL)."""
-
-    def __init__(self, token: str, status: int = 400, html: bool = False, get_me_ok: bool = True):
-        self.requests: list[str] = []
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - the stdlib's name
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                api.requests.append(self.path)
-                if get_me_ok and self.path.endswith("/getMe"):
-                    body = json.dumps({"ok": True, "result": {"id": int(token.split(":")[0]), "is_bot": True,
-                                                             "first_name": "Probe", "username": "probe_bot"}})
-                    return self._send(200, "application/json", body)
-                if html:
-                    page = (f"<html><body><h1>{status} Unauthorized</h1><p>The URL {self.path} "
-                            f"(token {token.lower()}) was refused.</p></body></html>")
-                    return self._send(status, "text/html", page)
-                body = json.dumps({"ok": False, "error_code": status,
-                                   "description": f"Bad Request: token {token.lower()} in {self.path.lower()}"})
-                return self._send(status, "application/json", body)
-
-            def do_GET(self):  # noqa: N802
-                self.do_POST()
-
-            def _send(self, code: int, kind: str, text: str) -> None:
-                data = text.encode()
-                self.send_response(code)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def loop():
-    event_loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=event_loop.run_forever, daemon=True)
-    thread.start()
-    yield event_loop
-    event_loop.call_soon_threadsafe(event_loop.stop)
-    thread.join(5)
-    event_loop.close()
-
-
 def test_a_lower_cased_token_in_a_400_never_reaches_outbox_last_error_nor_the_log(tmp_path, loop, caplog):
-    api = FaultyBotAPI(TOKEN, status=400)
+    api = FakeBotAPI(TOKEN).start()
+    api.modes[42] = "400-token"
     store = Store.open(tmp_path / "risk.db")
     box = Outbox(store, AlertPolicy.load(DEFAULT_RULES_DIR))
     now = dt.datetime.now(dt.UTC)
@@ -158,7 +91,7 @@ def test_a_lower_cased_token_in_a_400_never_reaches_outbox_last_error_nor_the_lo
             report = box.dispatch({"telegram": TelegramNotifier(bot, loop, timeout=10)}, now)
     finally:
         asyncio.run_coroutine_threadsafe(bot.shutdown(), loop).result(10)
-        api.close()
+        api.stop()
     assert report.retrying or report.dead
     with store.engine.connect() as conn:
         [error] = conn.execute(select(outbox.c.last_error)).scalars().all()
@@ -179,20 +112,9 @@ def closed_port() -> int:
 def run_service_against(tmp_path, api_url: str) -> tuple[str, list]:
     """``riskengine run`` with the bot pointed at ``api_url``; drop a report in its inbox; return its output
     and the report titles stored."""
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    config = tmp_path / "config.yaml"
-    config.write_text(json.dumps({
-        "sources": [{"type": "folder", "name": "inbox", "path": "inbox", "interval": "1s"}],
-        "notifiers": {"console": True},
-        "intervals": {"evaluate": "1h", "dispatch": "1s"},
-    }))
-    db = tmp_path / "risk.db"
-    env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": api_url, "PYTHONUNBUFFERED": "1"}
     out_path = tmp_path / "service.log"
     with open(out_path, "w", encoding="utf-8") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "riskengine.cli", "--db", str(db), "-v", "run", "--config",
-                                 str(config)], cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        proc, inbox, db = start_service(tmp_path, token=TOKEN, api_url=api_url, console=True, stdout=out)
     titles: list = []
     try:
         wait_for(lambda: proc.poll() is not None or out_path.read_text().count("Telegram bot not connected") >= 1,
@@ -226,20 +148,20 @@ def run_service_against(tmp_path, api_url: str) -> tuple[str, list]:
 
 @pytest.mark.parametrize("fault", ["connection refused", "401 with the token in its HTML page"])
 def test_the_service_runs_feeds_without_the_bot_and_never_prints_the_token(tmp_path, fault):
-    api = FaultyBotAPI(TOKEN, status=401, html=True, get_me_ok=False) if fault.startswith("401") else None
+    api = FakeBotAPI(TOKEN, refuse=401).start() if fault.startswith("401") else None
     try:
         url = api.url if api else f"http://127.0.0.1:{closed_port()}"
         output, titles = run_service_against(tmp_path, url)
     finally:
         if api:
-            api.close()
+            api.stop()
     assert titles == ["Ambush near Waddan"], output[-3000:]
     assert "Traceback" not in output, output[-3000:]
     lines = [line for line in output.splitlines() if "Telegram bot not connected (attempt" in line]
     assert len(lines) >= 2 and "next attempt in" in lines[0]
     assert ("refused the bot's token" if api else "cannot reach the Bot API") in lines[0], lines[0]
     if api:
-        assert api.requests, "the bot did ask the 401 server"
+        assert api.calls, "the bot did ask the 401 server"
     assert leaks(output) == [], output[-3000:]
 
 
@@ -330,8 +252,6 @@ def test_the_bot_refuses_a_subscription_past_the_cap_with_a_clear_message(tmp_pa
 
 
 def test_a_post_longer_than_any_telegram_sends_is_ignored_not_stored(caplog):
-    import datetime as dt
-
     from telegram import Chat, Message
 
     from bot.channels import MAX_POST_CHARS, post_text

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
 import subprocess
-import sys
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -19,7 +17,7 @@ from sqlalchemy import create_engine, select
 
 from riskengine.schema import outbox
 
-from .conftest import PROJECT
+from .conftest import start_service
 from .tg_emulator import TestUser, running_emulator, text_of
 
 TOKEN = "987654321:riskengine-service-TEST-token"
@@ -40,20 +38,8 @@ def quiet_hours_covering(now: dt.datetime) -> str:
 
 
 def test_ask_subscribe_and_get_one_alert_when_an_ambush_near_waddan_is_reported(tmp_path, emulator):
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    config = tmp_path / "config.yaml"
-    config.write_text(json.dumps({
-        "sources": [{"type": "folder", "name": "inbox", "path": "inbox", "interval": "1s"}],
-        "notifiers": {"console": False},
-        "board": [["Misrata", "Sebha"], ["Sirte", "Sebha"]],
-        "intervals": {"evaluate": "1h", "dispatch": "1s"},
-    }))
-    db = tmp_path / "risk.db"
-    env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": emulator, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "riskengine.cli", "--db", str(db), "-v", "run", "--config",
-                             str(config)], cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc, inbox, db = start_service(tmp_path, token=TOKEN, api_url=emulator, console=False,
+                                    stdout=subprocess.PIPE, board=[["Misrata", "Sebha"], ["Sirte", "Sebha"]])
     try:
         with httpx.Client(base_url=emulator, timeout=10) as client:
             user = TestUser(client, TOKEN, 5550001, "Officer")

@@ -82,8 +82,8 @@ def test_the_cached_assessment_is_the_one_computed_from_the_whole_store(cached):
     got = cached.assess(AT)
     assert cached.assess(AT) is got
     until = AT.date()
-    expected = assess(cached.rules, cached.network.segments, cached.store.incidents_frame(until),
-                      cached.store.matches_frame(until), AT)
+    expected = assess(cached.rules, cached.network.segments, cached.scoring_frame(until),
+                      cached.store.event_matches_frame(until), AT)
     pd.testing.assert_frame_equal(got.contributions, expected.contributions)
     pd.testing.assert_frame_equal(got.segments, expected.segments)
 

@@ -154,22 +154,32 @@ def test_csv_garbage_never_crashes_and_never_loses_a_good_row(garbage, seed):
 @settings(max_examples=150, deadline=None)
 @given(text=st.text(max_size=400))
 def test_any_text_as_csv_or_jsonl_gives_rows_or_one_clear_error(text):
+    """Every line of the input is accounted for: read as an incident, reported as a bad row (by a
+    line that exists), or the whole input refused with one line naming it."""
+    lines = max(1, len(text.splitlines()) + 1)
     for reader in (read_acled_csv, read_incident_jsonl):
         try:
-            reader("fuzz", text=text)
-        except InputFileError:
-            pass
+            result = reader("fuzz", text=text)
+        except InputFileError as exc:
+            assert str(exc).startswith("fuzz: ") and "\n" not in str(exc)
+            continue
+        assert len(result.incidents) == len(result.line_numbers)
+        assert all(1 <= line <= lines for line in result.line_numbers + [e.line for e in result.errors])
+        assert all(e.problem and "Traceback" not in e.problem for e in result.errors)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=st.text(alphabet=string.printable, max_size=300))
 def test_any_rule_file_text_loads_or_gives_one_rule_file_error(tmp_path_factory, text):
+    """A rule file either loads as rules or is refused with one error naming the file."""
     path = tmp_path_factory.mktemp("fuzz") / "scoring.yaml"
     path.write_text(text, encoding="utf-8")
     try:
-        parse_rule_file(path, ScoringRules)
-    except RuleFileError:
-        pass
+        rules = parse_rule_file(path, ScoringRules)
+    except RuleFileError as exc:
+        assert str(exc).startswith(str(path))
+    else:
+        assert isinstance(rules, ScoringRules) and [lv.level for lv in rules.levels] == [1, 2, 3, 4, 5]
 
 
 def test_a_saved_feed_is_ingested_as_one_report_per_entry(capsys, db, tmp_path):

@@ -441,10 +441,7 @@ class Store:
         # share a handful of tag lists): much cheaper than decoding every row
         query = select(*(type_coerce(events.c[c], Text).label(c) if isinstance(events.c[c].type, JSON)
                          else events.c[c] for c in names + order)).order_by(events.c.date, events.c.id)
-        if until is not None:
-            query = query.where(events.c.date <= until)
-        if since is not None:
-            query = query.where(events.c.date > since)
+        query = _dated(query, until, since)
         if active:
             query = query.where(events.c.status == "active")
         rows = self._rows(query, events.c.id, ids)
@@ -461,10 +458,7 @@ class Store:
         query = (select(events.c.id, incident_segments.c.segment_id, incident_segments.c.distance_km)
                  .join(events, events.c.location_incident == incident_segments.c.incident_id)
                  .where(events.c.status == "active").order_by(events.c.id, incident_segments.c.segment_id))
-        if until is not None:
-            query = query.where(events.c.date <= until)
-        if since is not None:
-            query = query.where(events.c.date > since)
+        query = _dated(query, until, since)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return _frame(rows, ["incident_id", "segment_id", "distance_km"])
@@ -479,10 +473,7 @@ class Store:
                  .join(reports, reports.c.id == incidents.c.report_id)
                  .join(events, events.c.id == incidents.c.event_id)
                  .where(events.c.status == "active").order_by(incidents.c.event_id, incidents.c.id))
-        if until is not None:
-            query = query.where(events.c.date <= until)
-        if since is not None:
-            query = query.where(events.c.date > since)
+        query = _dated(query, until, since)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return _frame(rows, ["event_id", "source", "format", "confidence", "geo_precision", "source_reliability"])
@@ -497,6 +488,15 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return _frame(rows, ["incident_id", "segment_id", "distance_km"])
+
+
+def _dated(query, until: dt.date | None, since: dt.date | None):
+    """``query`` kept to the events dated on or before ``until`` and after ``since`` (when given)."""
+    if until is not None:
+        query = query.where(events.c.date <= until)
+    if since is not None:
+        query = query.where(events.c.date > since)
+    return query
 
 
 def _decoded(values: list) -> list:

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -129,3 +130,12 @@ def start_service(tmp_path: Path, *, token: str, api_url: str, console: bool, st
     proc = subprocess.Popen([sys.executable, "-m", "riskengine.cli", "--db", str(db), "-v", "run", "--config",
                              str(config)], cwd=PROJECT, env=env, stdout=stdout, stderr=subprocess.STDOUT, text=True)
     return proc, inbox, db
+
+
+def stop_service(proc: subprocess.Popen) -> int:
+    """Stop a service started by :func:`start_service` as an operator would (SIGTERM); its exit status."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(30)
+    finally:
+        proc.kill()

@@ -13,7 +13,6 @@ import datetime as dt
 import io
 import json
 import logging
-import signal
 import socket
 import time
 from urllib.parse import quote
@@ -31,7 +30,7 @@ from riskengine.schema import outbox, reports
 from riskengine.store import Store
 from riskengine.subscriptions import SubscriptionLimitError, Subscriptions
 
-from .conftest import start_service
+from .conftest import start_service, stop_service
 from .fake_bot_api import FakeBotAPI
 from .test_bot_channels import AMBUSH, WATCH, _chat, running_bot, wait_for
 
@@ -136,11 +135,7 @@ def run_service_against(tmp_path, api_url: str) -> tuple[str, list]:
         wait_for(lambda: out_path.read_text().count("Telegram bot not connected") >= 2, timeout=30)
         assert proc.poll() is None, out_path.read_text()[-3000:]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(30)
-        finally:
-            proc.kill()
+        code = stop_service(proc)
     output = out_path.read_text()
     assert code == 0, output[-3000:]
     return output, titles

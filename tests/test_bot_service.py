@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import signal
 import subprocess
 from zoneinfo import ZoneInfo
 
@@ -17,7 +16,7 @@ from sqlalchemy import create_engine, select
 
 from riskengine.schema import outbox
 
-from .conftest import start_service
+from .conftest import start_service, stop_service
 from .tg_emulator import TestUser, running_emulator, text_of
 
 TOKEN = "987654321:riskengine-service-TEST-token"
@@ -72,11 +71,7 @@ def test_ask_subscribe_and_get_one_alert_when_an_ambush_near_waddan_is_reported(
         held = [status for chat, status in rows if chat == str(sleeper.id)]
         assert held and set(held) <= {"pending", "merged"}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(30)
-        finally:
-            proc.kill()
+        code = stop_service(proc)
     output = proc.stdout.read()
     assert code == 0, output[-2000:]
     assert TOKEN not in output and TOKEN.split(":")[1] not in output  # the token never reaches a log

@@ -28,6 +28,12 @@ CONTRIBUTION_COLUMNS = [
     "incident_id", "segment_id", "distance_km", "gap_km", "rule_id", "severity", "age_days",
     "time_decay", "distance_decay", "confidence", "fatalities_boost", "weight", "relief",
 ]
+#: What an incident weighs on a segment apart from its age (:func:`standing_weights`): computed once
+#: when the event changes and stored (:mod:`riskengine.weights`); only time decay is left for ``now``.
+STANDING_COLUMNS = [
+    "incident_id", "segment_id", "date", "distance_km", "gap_km", "rule_id", "severity", "half_life_days",
+    "distance_decay", "confidence", "fatalities_boost", "base_weight", "base_relief",
+]
 
 
 def _as_utc(now: dt.datetime) -> dt.datetime:
@@ -42,9 +48,17 @@ def contributions(rules: RuleBook, incidents: pd.DataFrame, matches: pd.DataFram
     ``incidents`` is indexed by incident id (columns as in the store); ``matches`` has
     ``incident_id``, ``segment_id`` and ``distance_km``. Rows whose weight is 0 are dropped.
     """
-    now = _as_utc(now)
+    return weights_at(rules, standing_weights(rules, incidents, matches), now)
+
+
+def standing_weights(rules: RuleBook, incidents: pd.DataFrame, matches: pd.DataFrame) -> pd.DataFrame:
+    """What every incident weighs on every segment it touches, all but its age: the rule resolved for
+    its kind, severity, distance decay, confidence and death-toll boost (``base_weight`` = severity x
+    distance decay x confidence x boost; ``base_relief`` = relief share x distance decay x confidence).
+    None of it changes with time, so it is computed when an event changes, not at every question.
+    Rows that can never weigh (both bases 0) are dropped."""
     if incidents.empty or matches.empty:
-        return pd.DataFrame(columns=CONTRIBUTION_COLUMNS)
+        return pd.DataFrame(columns=STANDING_COLUMNS)
     kinds = incidents[["event_type", "sub_event_type", "tags"]].copy()
     kinds["tags"] = kinds["tags"].map(lambda t: tuple(t or ()))
     kinds["sub_event_type"] = kinds["sub_event_type"].where(kinds["sub_event_type"].notna(), None)
@@ -60,6 +74,7 @@ def contributions(rules: RuleBook, incidents: pd.DataFrame, matches: pd.DataFram
             "half_life_days": [r.half_life_days for r in rule],
             "reach_km": [r.reach_km for r in rule],
             "relief_share": [r.relief for r in rule],
+            "date": incidents["date"].to_numpy(),
         },
         index=incidents.index,
     )
@@ -70,17 +85,37 @@ def contributions(rules: RuleBook, incidents: pd.DataFrame, matches: pd.DataFram
     if "credibility" in incidents.columns:  # an event: what its reports give together
         per_incident["confidence"] = incidents["credibility"].astype(float).fillna(per_incident["confidence"])
     per_incident["fatalities_boost"] = rules.fatalities_boost(incidents["fatalities"].to_numpy())
-    midnight = pd.to_datetime(incidents["date"]).dt.tz_localize("UTC")
-    per_incident["age_days"] = (pd.Timestamp(now) - midnight).dt.total_seconds() / 86400.0
 
     frame = matches.join(per_incident, on="incident_id", how="inner")
     frame["gap_km"] = np.maximum(frame["distance_km"].to_numpy() - frame["radius_km"].to_numpy(), 0.0)
-    frame["time_decay"] = rules.time_decay(frame["age_days"].to_numpy(), frame["half_life_days"].to_numpy())
     frame["distance_decay"] = rules.distance_decay(frame["gap_km"].to_numpy(), frame["reach_km"].to_numpy())
-    presence = frame["time_decay"] * frame["distance_decay"] * frame["confidence"]
-    frame["weight"] = frame["severity"] * presence * frame["fatalities_boost"]
-    frame["relief"] = frame["relief_share"] * presence
-    frame = frame[(frame["weight"] > 0) | (frame["relief"] > 0)]
+    present = frame["distance_decay"] * frame["confidence"]
+    frame["base_weight"] = frame["severity"] * present * frame["fatalities_boost"]
+    frame["base_relief"] = frame["relief_share"] * present
+    frame = frame[(frame["base_weight"] > 0) | (frame["base_relief"] > 0)]
+    return frame[STANDING_COLUMNS].reset_index(drop=True)
+
+
+def weights_at(rules: RuleBook, standing: pd.DataFrame, now: dt.datetime) -> pd.DataFrame:
+    """Contributions at ``now`` from standing weights (:func:`standing_weights`): only the time decay
+    of each row is computed here (an incident's age counts from the midnight UTC that starts its date).
+    Rows whose weight and relief are both 0 at ``now`` (too old, or dated after it) are dropped."""
+    now = _as_utc(now)
+    if standing.empty:
+        return pd.DataFrame(columns=CONTRIBUTION_COLUMNS)
+    days = np.asarray(standing["date"].to_numpy(), dtype="datetime64[D]")
+    midnight = days.astype("datetime64[s]").astype(np.int64)
+    age_days = (now.timestamp() - midnight) / 86400.0
+    decay = rules.time_decay(age_days, standing["half_life_days"].to_numpy(dtype=float))
+    weight = standing["base_weight"].to_numpy(dtype=float) * decay
+    relief = standing["base_relief"].to_numpy(dtype=float) * decay
+    keep = (weight > 0) | (relief > 0)
+    frame = standing.loc[keep, ["incident_id", "segment_id", "distance_km", "gap_km", "rule_id", "severity"]]
+    frame = frame.assign(age_days=age_days[keep], time_decay=decay[keep],
+                         distance_decay=standing["distance_decay"].to_numpy(dtype=float)[keep],
+                         confidence=standing["confidence"].to_numpy(dtype=float)[keep],
+                         fatalities_boost=standing["fatalities_boost"].to_numpy(dtype=float)[keep],
+                         weight=weight[keep], relief=relief[keep])
     return frame[CONTRIBUTION_COLUMNS].reset_index(drop=True)
 
 
@@ -127,10 +162,15 @@ def assess(rules: RuleBook, segments: Sequence[Segment], incidents: pd.DataFrame
            now: dt.datetime) -> Assessment:
     """Score every segment of the network at ``now``."""
     contrib = contributions(rules, incidents, matches, now)
+    return Assessment(_as_utc(now), contrib, segment_table(rules, [s.id for s in segments], contrib))
+
+
+def segment_table(rules: RuleBook, segment_ids: Sequence[str], contrib: pd.DataFrame) -> pd.DataFrame:
+    """The score, level, weight and incident count of each of ``segment_ids`` from its contributions."""
     log_kept = np.log1p(-np.minimum(contrib["relief"].to_numpy(dtype=float), 0.999))
     sums = contrib.assign(log_kept=log_kept).groupby("segment_id").agg(
         weight=("weight", "sum"), log_kept=("log_kept", "sum"), incidents=("incident_id", "nunique"))
-    table = pd.DataFrame(index=pd.Index([s.id for s in segments], name="segment_id"))
+    table = pd.DataFrame(index=pd.Index(list(segment_ids), name="segment_id"))
     table = table.join(sums).fillna({"weight": 0.0, "log_kept": 0.0, "incidents": 0})
     table["weight"] = table["weight"].astype(float)
     table["incidents"] = table["incidents"].astype(int)
@@ -138,7 +178,7 @@ def assess(rules: RuleBook, segments: Sequence[Segment], incidents: pd.DataFrame
     table["score"] = rules.score_from_weight(table["weight"].to_numpy() * table["kept"].to_numpy())
     table["level"] = rules.level_for(table["score"].to_numpy())
     table["level_name"] = table["level"].map(rules.level_name)
-    return Assessment(_as_utc(now), contrib, table)
+    return table
 
 
 @dataclass(frozen=True)

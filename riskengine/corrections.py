@@ -188,10 +188,11 @@ class Corrections:
     def _set_status(self, event_id: str, old: str, new: str, action: str, who: str, why: str,
                     now: dt.datetime) -> dict:
         why = self._why(why)
-        with self.engine.store.writer.begin() as conn:
+        with self.engine.store.changing_events() as conn:
             row = self._event(conn, event_id)
             self._need(row, old, doing=action)
-            conn.execute(update(events).where(events.c.id == event_id).values(status=new, updated_at=now))
+            conn.execute(update(events).where(events.c.id == event_id)
+                         .values(status=new, updated_at=now, weighed=False))
             after = self._event(conn, event_id)
             ev.audit(conn, event_id, action, actor=who, now=now, why=why,
                      detail={"before": _state(row), "after": _state(after)})
@@ -214,7 +215,7 @@ class Corrections:
             self.engine.rules.check_incident_kind(event_type, sub_event_type, tags)
         except ValueError as exc:
             raise CorrectionError(f"cannot retype event {event_id!r}: {str(exc).strip(chr(39) + chr(34))}") from None
-        with self.engine.store.writer.begin() as conn:
+        with self.engine.store.changing_events() as conn:
             row = self._event(conn, event_id)
             self._need(row, "active", "retracted", doing="retype")
             pinned = dict(row["pinned"] or {})
@@ -242,7 +243,7 @@ class Corrections:
             if not (-90 <= lat <= 90 and -180 <= lon <= 180):
                 raise CorrectionError(f"no such place: latitude {lat}, longitude {lon}")
             where, places = f"{lat:.5f}, {lon:.5f}", []
-        with self.engine.store.writer.begin() as conn:
+        with self.engine.store.changing_events() as conn:
             row = self._event(conn, event_id)
             self._need(row, "active", "retracted", doing="move")
             text = (f"{who} moved event {event_id} to {where} (precision {geo_precision}) "
@@ -285,7 +286,7 @@ class Corrections:
             raise CorrectionError("name at least one event to merge into the target")
         if target_id in others:
             raise CorrectionError(f"cannot merge event {target_id!r} into itself")
-        with self.engine.store.writer.begin() as conn:
+        with self.engine.store.changing_events() as conn:
             target = self._event(conn, target_id)
             self._need(target, "active", "retracted", doing="merge into")
             rows = [self._event(conn, other) for other in others]
@@ -299,7 +300,8 @@ class Corrections:
                 moved[other] = list(ids)
                 conn.execute(update(incidents).where(incidents.c.event_id == other).values(event_id=target_id))
                 conn.execute(update(events).where(events.c.id == other)
-                             .values(status="merged", merged_into=target_id, updated_at=now))
+                             .values(status="merged", merged_into=target_id, updated_at=now,
+                                     weighed=False))
                 after = self._event(conn, other)
                 ev.audit(conn, other, "merge", actor=who, now=now, why=why,
                          detail={"into": target_id, "incidents": moved[other], "before": _state(row),
@@ -318,7 +320,7 @@ class Corrections:
         ids = list(dict.fromkeys(i.strip() for i in incident_ids if i and i.strip()))
         if not ids:
             raise CorrectionError("name the incidents (reports) to split off")
-        with self.engine.store.writer.begin() as conn:
+        with self.engine.store.changing_events() as conn:
             row = self._event(conn, event_id)
             self._need(row, "active", "retracted", doing="split")
             mine = conn.execute(select(incidents.c.id).where(incidents.c.event_id == event_id)

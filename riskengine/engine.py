@@ -17,7 +17,7 @@ import datetime as dt
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -35,9 +35,11 @@ from .models import Incident, Segment
 from .road_status import segment_statuses
 from .roads import RoadNetwork
 from .rules import RuleBook
-from .scoring import Assessment, RouteScore, assess, event_confidence, score_route
+from .scoring import Assessment, RouteScore, score_route, segment_table, standing_weights, weights_at
 from .store import ReportIn, Store
 from .structured import read_acled_csv, read_incident_jsonl, sniff_format
+from .weights import SCORING_COLUMNS, Weigher, standing_rows
+from .weights import scoring_frame as _scoring_frame
 
 if TYPE_CHECKING:
     from .extract.extractor import Extractor
@@ -72,15 +74,10 @@ def read_input_file(path: Path, limit: int) -> str:
 #: An alternative route is offered only if it is at most this many times longer than the route.
 ALTERNATIVE_MAX_DETOUR = 2.0
 
-#: What scoring reads of an event (:func:`riskengine.scoring.contributions`), besides its reports'
-#: confidence (:func:`riskengine.scoring.event_confidence`): all an assessment loads.
-SCORING_COLUMNS = ("event_type", "sub_event_type", "tags", "date", "geo_precision", "radius_km", "fatalities")
 #: What the answers show of an event.
 DETAIL_COLUMNS = ("event_type", "sub_event_type", "tags", "date", "summary", "evidence", "sources", "reports")
 #: Nullable text columns among them (see :meth:`RiskEngine._incident_details`).
 NULLABLE_TEXT = ("sub_event_type",)
-#: What route scoring reads of the contributions.
-ROUTE_COLUMNS = ["incident_id", "segment_id", "rule_id", "weight", "relief"]
 
 
 @dataclass
@@ -133,37 +130,77 @@ class SharedList(list):
 
 
 class _Assessed:
-    """An assessment, with its contributions' rows grouped by segment for route questions."""
+    """The scores at one time, read as far as questions need them: a route's segments alone (their
+    standing weights are read from the store and only their time decay computed), or the whole
+    network when a question needs every segment (``segments``, alerts, the map)."""
 
-    def __init__(self, assessment: Assessment):
-        self.assessment = assessment
-        #: a route answer's row for each contribution, by (incident id, segment id); made on the first route
-        self.incident_rows: dict[tuple[str, str], SharedDict] | None = None
+    def __init__(self, now: dt.datetime, rules: RuleBook, segment_ids: Sequence[str],
+                 standing: Callable[[Sequence[str] | None, dt.date | None], pd.DataFrame]):
+        self.now = now
+        self._rules = rules
+        self._segment_ids = list(segment_ids)
+        #: reads standing weights: of some segments (None: all), dated after a day (None: the horizon)
+        self._standing = standing
+        self._whole: Assessment | None = None
+        self._parts: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}  # segment -> (contributions, its table row)
+        self._lock = threading.Lock()
+        #: a route answer's row for each contribution shown so far, by (incident id, segment id)
+        self.incident_rows: dict[tuple[str, str], SharedDict] = {}
         #: each segment's coverage and road status at this time (:mod:`riskengine.coverage`,
         #: :mod:`riskengine.road_status`); made on the first answer that shows them
         self.coverage: tuple[dict, dict] | None = None
         self.statuses: dict[str, dict] | None = None
 
+    @property
+    def assessment(self) -> Assessment:
+        """Every segment's score, and all the contributions behind them."""
+        if self._whole is None:
+            contrib = weights_at(self._rules, self._standing(None, None), self.now)
+            self._whole = Assessment(self.now, contrib, segment_table(self._rules, self._segment_ids, contrib))
+        return self._whole
+
     @cached_property
     def _positions(self) -> dict[str, np.ndarray]:
-        """Where each segment's contributions are (row positions, in order)."""
+        """Where each segment's contributions are in the whole assessment (row positions, in order)."""
         contrib = self.assessment.contributions
         return {str(k): v for k, v in contrib.groupby("segment_id").indices.items()} if len(contrib) else {}
 
-    @cached_property
-    def _lean(self) -> pd.DataFrame:
-        """The columns route scoring reads, the ids as categories (quick to filter, sort and de-duplicate)."""
-        lean = self.assessment.contributions[ROUTE_COLUMNS]
-        return lean.astype({"incident_id": "category", "segment_id": "category", "rule_id": "category"})
+    def recent(self, since: dt.date) -> pd.DataFrame:
+        """The contributions of events dated after ``since``, on every segment."""
+        if self._whole is not None:
+            return self._whole.contributions
+        return weights_at(self._rules, self._standing(None, since), self.now)
 
-    def on(self, segment_ids: Sequence[str], *, lean: bool = False) -> Assessment:
-        """The same assessment with only the contributions on ``segment_ids``, in the same order:
-        :func:`score_route` gives the same answer from it, without scanning every contribution.
-        ``lean`` keeps only what a route's score and its incident rows need."""
-        parts = [self._positions[s] for s in segment_ids if s in self._positions]
-        rows = np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.intp)
-        a = self.assessment
-        return Assessment(a.now, (self._lean if lean else a.contributions).take(rows), a.segments)
+    def on(self, segment_ids: Sequence[str]) -> Assessment:
+        """The contributions on ``segment_ids`` alone (in event, then segment order, as in the whole
+        assessment) and those segments' scores: :func:`score_route` gives the same answer from it."""
+        wanted = list(dict.fromkeys(segment_ids))
+        if self._whole is not None:
+            parts = [self._positions[s] for s in wanted if s in self._positions]
+            rows = np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.intp)
+            return Assessment(self.now, self._whole.contributions.take(rows), self._whole.segments.loc[wanted])
+        with self._lock:
+            missing = [s for s in wanted if s not in self._parts]
+        if missing:
+            contrib = weights_at(self._rules, self._standing(missing, None), self.now)
+            table = segment_table(self._rules, missing, contrib)
+            groups = contrib.groupby("segment_id").indices if len(contrib) else {}
+            with self._lock:
+                for s in missing:
+                    self._parts[s] = (contrib.take(groups.get(s, np.empty(0, dtype=np.intp))), table.loc[[s]])
+        parts = [self._parts[s] for s in wanted]
+        contrib = pd.concat([p[0] for p in parts], ignore_index=True) if parts else weights_at(
+            self._rules, pd.DataFrame(), self.now)
+        if len(parts) > 1:
+            contrib = contrib.sort_values(["incident_id", "segment_id"], kind="stable", ignore_index=True)
+        table = pd.concat([p[1] for p in parts]) if parts else segment_table(self._rules, [], contrib)
+        return Assessment(self.now, contrib, table)
+
+    def segment(self, segment_id: str) -> pd.Series:
+        """One segment's score, level, weight and incident count."""
+        if self._whole is not None:
+            return self._whole.segments.loc[segment_id]
+        return self.on([segment_id]).segments.loc[segment_id]
 
 
 class RiskEngine:
@@ -171,6 +208,8 @@ class RiskEngine:
 
     #: How many assessments (different ``at``) are kept while the store does not change.
     ASSESSMENTS_KEPT = 4
+    #: How many reads of standing weights (the whole network's, or a route's segments') are kept.
+    READS_KEPT = 64
 
     def __init__(self, store: Store | None, rules: RuleBook, gazetteer: Gazetteer, network: RoadNetwork,
                  lexicon: Lexicon | None = None, seeds_dir: Path | None = None):
@@ -181,13 +220,19 @@ class RiskEngine:
         self.network = network
         if lexicon is not None:
             self.__dict__["lexicon"] = lexicon  # else loaded on first use (:attr:`lexicon`)
+        self.weigher = Weigher(rules)
         if store is not None:  # None: a question that reads no store (extract, places)
             store.same_event = SameEvent(rules, network)
+            store.weigher = self.weigher
             store.group_migrated_events()
         self._lock = threading.Lock()
         self._revision: tuple[int, int] | None = None  # of the store, when the caches below were filled
         self._assessed: OrderedDict[dt.datetime, _Assessed] = OrderedDict()
-        self._frames: tuple[dt.date, pd.DataFrame, pd.DataFrame] | None = None
+        #: whether the stored weights are these rules' and which events they miss; and the standing
+        #: weights computed in memory when they are not (both for the current revision)
+        self._weights: tuple[bool, frozenset[str]] | None = None
+        self._in_memory: dict[tuple, pd.DataFrame] = {}
+        self._read: dict[tuple, pd.DataFrame] = {}  # standing weights read, by day, horizon and segments
         self._details: dict[str, dict[str, Any]] = {}
         self._text_in: dict[str, bool] = {}
 
@@ -368,7 +413,9 @@ class RiskEngine:
             if revision != self._revision:
                 self._revision = revision
                 self._assessed.clear()
-                self._frames = None
+                self._weights = None
+                self._in_memory = {}
+                self._read = {}
                 self._details = {}
                 self._text_in = {}
         return revision
@@ -383,32 +430,79 @@ class RiskEngine:
             if hit is not None:
                 self._assessed.move_to_end(now)
                 return hit
-            frames = self._frames
         until = now.date()
-        if frames is not None and frames[0] == until:
-            incidents, matches = frames[1], frames[2]
-        else:
-            # events older than any rule's horizon weigh nothing: they are not read (an index on the date)
-            since = until - dt.timedelta(days=self.rules.horizon_days)
-            incidents = self.scoring_frame(until, since)
-            matches = self.store.event_matches_frame(until, since=since)
-        entry = _Assessed(assess(self.rules, self.network.segments, incidents, matches, at))
+        # events older than any rule's horizon weigh nothing: they are not read (an index on the date)
+        horizon = until - dt.timedelta(days=self.rules.horizon_days)
+
+        def standing(segments: Sequence[str] | None, since: dt.date | None) -> pd.DataFrame:
+            return self.standing_weights(until, max(since or horizon, horizon), segments)
+
+        entry = _Assessed(now, self.rules, [s.id for s in self.network.segments], standing)
         with self._lock:
             if revision == self._revision:  # the store did not move on meanwhile
-                self._frames = (until, incidents, matches)
                 self._assessed[now] = entry
                 while len(self._assessed) > self.ASSESSMENTS_KEPT:
                     self._assessed.popitem(last=False)
         return entry
 
+    def standing_weights(self, until: dt.date, since: dt.date, segments: Sequence[str] | None = None
+                         ) -> pd.DataFrame:
+        """The standing weights (:func:`riskengine.scoring.standing_weights`) of the active events
+        dated after ``since`` and on or before ``until``, on ``segments`` (all when None): read from
+        the store when its weights are these rules' (the few events a writer without rules left
+        unweighed are weighed here), else all weighed here from the events, once per revision."""
+        with self._lock:
+            state = self._weights
+        if state is None:
+            current, stale = self.store.weights_state(self.weigher.fingerprint)
+            state = (current, frozenset(stale))
+            with self._lock:
+                self._weights = state
+        current, stale = state
+        if not current:
+            return _kept(self._weighed_in_memory(until, since, None), since, segments)
+        key = (until, since, tuple(segments) if segments is not None else None)
+        with self._lock:
+            rows = self._read.get(key)
+        if rows is not None:
+            return rows
+        rows = self.store.event_weights_frame(until, since=since, segments=segments)
+        if stale:
+            mine = _kept(self._weighed_in_memory(until, since, stale), since, segments)
+            rows = rows[~rows["incident_id"].isin(stale)]
+            rows = pd.concat([rows, mine], ignore_index=True).sort_values(
+                ["incident_id", "segment_id"], kind="stable", ignore_index=True)
+        with self._lock:
+            self._read[key] = rows
+            while len(self._read) > self.READS_KEPT:
+                del self._read[next(iter(self._read))]
+        return rows
+
+    def _weighed_in_memory(self, until: dt.date, since: dt.date, ids: frozenset[str] | None) -> pd.DataFrame:
+        """Standing weights computed here from the stored events (all active ones dated after
+        ``since``, or those of ``ids``), kept for the revision."""
+        key = (until, since, ids)
+        with self._lock:
+            known = self._in_memory.get(key)
+        if known is not None:
+            return known
+        if ids is None:
+            rows = standing_weights(self.rules, self.scoring_frame(until, since),
+                                    self.store.event_matches_frame(until, since=since))
+        else:
+            from .weights import read_events  # noqa: PLC0415
+
+            with self.store.engine.connect() as conn:
+                rows = standing_rows(self.rules, *read_events(conn, sorted(ids)))
+        with self._lock:
+            self._in_memory[key] = rows
+        return rows
+
     def scoring_frame(self, until: dt.date | None = None, since: dt.date | None = None) -> pd.DataFrame:
         """The active events dated on or before ``until`` (and after ``since``), as scoring reads them:
         their kind, date, place precision and death toll, and the confidence their reports give together."""
         frame = self.store.events_frame(until, columns=SCORING_COLUMNS, since=since)
-        credibility = event_confidence(self.rules, self.store.event_reports_frame(until, since=since))
-        frame["credibility"] = credibility.reindex(frame.index).to_numpy(dtype=float) if len(frame) else []
-        frame["confidence"], frame["source_reliability"] = np.nan, None
-        return frame
+        return _scoring_frame(self.rules, frame, self.store.event_reports_frame(until, since=since))
 
     def _incident_details(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """What the answers show of these incidents, read from the store once per revision.
@@ -440,12 +534,13 @@ class RiskEngine:
 
     def _coverage(self, assessed: _Assessed) -> tuple[dict, dict]:
         if assessed.coverage is None:
-            assessed.coverage = segment_coverage(self, assessed.assessment.now, assessed.assessment.contributions)
+            recent = assessed.now.date() - dt.timedelta(days=self.rules.scoring.coverage.recent_days)
+            assessed.coverage = segment_coverage(self, assessed.now, assessed.recent(recent))
         return assessed.coverage
 
     def _statuses(self, assessed: _Assessed) -> dict[str, dict]:
         if assessed.statuses is None:
-            assessed.statuses = segment_statuses(self, assessed.assessment.now)
+            assessed.statuses = segment_statuses(self, assessed.now)
         return assessed.statuses
 
     def _level_name(self, level: int, name: str, covered: bool) -> str:
@@ -453,7 +548,7 @@ class RiskEngine:
         return NO_RECENT_REPORTS if level == 1 and not covered else name
 
     def _segment_row(self, assessed: _Assessed, seg: Segment, start: str, end: str) -> dict:
-        s = assessed.assessment.segments.loc[seg.id]
+        s = assessed.segment(seg.id)
         coverage = self._coverage(assessed)[0][seg.id]
         level = int(s["level"])
         return {
@@ -467,42 +562,38 @@ class RiskEngine:
     def _segment_rows(self, assessed: _Assessed, path_segments: list[Segment], via: list[str]) -> list[dict]:
         return [self._segment_row(assessed, seg, via[i], via[i + 1]) for i, seg in enumerate(path_segments)]
 
-    def _route_rows(self, assessed: _Assessed) -> dict[tuple[str, str], SharedDict]:
-        """A route answer's row for every contribution of an assessment, made once for all routes.
+    def _incident_rows(self, assessed: _Assessed, weights: pd.DataFrame) -> list[dict]:
+        """A route answer's row for each of ``weights`` (a route's incidents, each where it weighs most).
 
-        Made ahead and handed out again rather than made afresh for each answer: answers list
-        thousands of incidents when the store holds many, and making that many objects per answer
-        costs more than the rest of it (with the garbage collections they bring).
+        Rows are made once per assessment and handed out again rather than made afresh for each
+        answer: answers list thousands of incidents when the store holds many, and making that many
+        objects per answer costs more than the rest of it (with the garbage collections they bring).
         """
-        made = assessed.incident_rows
-        if made is not None:
-            return made
-        contrib = assessed.assessment.contributions
-        ids = contrib["incident_id"].tolist()
-        details = self._incident_details(list(dict.fromkeys(ids))) if ids else {}
-        made = {}
-        for incident_id, segment, weight, relief, rule, confidence in zip(
-                ids, contrib["segment_id"].tolist(), contrib["weight"].tolist(), contrib["relief"].tolist(),
-                contrib["rule_id"].tolist(), contrib["confidence"].tolist(), strict=True):
-            inc = details[incident_id]
-            made[(incident_id, segment)] = SharedDict({
-                "id": inc["id"], "event_type": inc["event_type"], "sub_event_type": inc["sub_event_type"],
-                "tags": SharedList(inc["tags"] or []), "date": inc["date"].isoformat(),
-                "weight": round(float(weight), 4), "relief": round(float(relief), 4),
-                "segment": segment, "rule": rule,
-                "summary": inc["summary"] or inc["evidence"][:160],
-                "confidence": round(float(confidence), 3), "evidence": inc["evidence"],
-                "sources": SharedList(inc["sources"] or []), "reports": int(inc["reports"]),
-            })
-        assessed.incident_rows = made
-        return made
-
-    def _incident_rows(self, assessed: _Assessed, weights: pd.DataFrame, limit: int | None = None) -> list[dict]:
         if weights.empty:
             return []
-        rows = weights.head(limit) if limit else weights
-        made = self._route_rows(assessed)
-        return [made[key] for key in zip(rows["incident_id"].tolist(), rows["segment_id"].tolist(), strict=True)]
+        keys = list(zip(weights["incident_id"].tolist(), weights["segment_id"].tolist(), strict=True))
+        made = assessed.incident_rows
+        missing = [i for i, key in enumerate(keys) if key not in made]
+        if missing:
+            part = weights.take(missing)
+            details = self._incident_details(list(dict.fromkeys(part["incident_id"].tolist())))
+            fresh = {}
+            for incident_id, segment, weight, relief, rule, confidence in zip(
+                    part["incident_id"].tolist(), part["segment_id"].tolist(), part["weight"].tolist(),
+                    part["relief"].tolist(), part["rule_id"].tolist(), part["confidence"].tolist(), strict=True):
+                inc = details[incident_id]
+                fresh[(incident_id, segment)] = SharedDict({
+                    "id": inc["id"], "event_type": inc["event_type"], "sub_event_type": inc["sub_event_type"],
+                    "tags": SharedList(inc["tags"] or []), "date": inc["date"].isoformat(),
+                    "weight": round(float(weight), 4), "relief": round(float(relief), 4),
+                    "segment": segment, "rule": rule,
+                    "summary": inc["summary"] or inc["evidence"][:160],
+                    "confidence": round(float(confidence), 3), "evidence": inc["evidence"],
+                    "sources": SharedList(inc["sources"] or []), "reports": int(inc["reports"]),
+                })
+            with self._lock:
+                made.update(fresh)
+        return [made[key] for key in keys]
 
     def route(self, start: str, end: str, at: dt.datetime) -> dict[str, Any]:
         """The risk of the road route between two places at ``at``, as the CLI's JSON document.
@@ -512,7 +603,6 @@ class RiskEngine:
         """
         a, b = self.gazetteer.resolve(start), self.gazetteer.resolve(end)
         assessed = self._assessed_at(at)
-        assessment = assessed.assessment
         statuses = self._statuses(assessed)
         closed = frozenset(s for s, st in statuses.items() if st["status"] == "closed")
         direct = self.network.path(a.name, b.name)
@@ -524,11 +614,11 @@ class RiskEngine:
             except NoRouteError:
                 path = direct  # no open way round: the route is told with its closed segments
         route_ids = [s.id for s in path.segments]
-        route = score_route(self.rules, assessed.on(route_ids, lean=True), route_ids)
+        route = score_route(self.rules, assessed.on(route_ids), route_ids)
         coverage = route_coverage(*self._coverage(assessed), route_ids)
         closed_on_route = [s for s in route_ids if s in closed]
         doc = {
-            "from": a.name, "to": b.name, "at": assessment.now.isoformat(),
+            "from": a.name, "to": b.name, "at": assessed.now.isoformat(),
             "score": round(route.score, 1), "level": route.level,
             "level_name": self._level_name(route.level, route.level_name, coverage["covered"]),
             "distance_km": round(path.length_km, 1), "via": list(path.via),
@@ -555,7 +645,7 @@ class RiskEngine:
         if other.length_km > ALTERNATIVE_MAX_DETOUR * path.length_km:
             return None
         other_ids = [s.id for s in other.segments]
-        alt = score_route(self.rules, assessed.on(other_ids, lean=True), other_ids)
+        alt = score_route(self.rules, assessed.on(other_ids), other_ids)
         if alt.score >= route.score:
             return None  # no safer way round
         return {
@@ -568,14 +658,13 @@ class RiskEngine:
         """Every segment with its score and level at ``at``."""
         assessed = self._assessed_at(at)
         rows = [self._segment_row(assessed, seg, seg.start, seg.end) for seg in self.network.segments]
-        return {"at": assessed.assessment.now.isoformat(), "segments": rows}
+        return {"at": assessed.now.isoformat(), "segments": rows}
 
     def explain(self, segment_id: str, at: dt.datetime) -> dict[str, Any]:
         """The incidents and rules behind one segment's score, factor by factor."""
         seg = self.network.segment(segment_id)
         assessed = self._assessed_at(at)
-        assessment = assessed.assessment
-        s = assessment.segments.loc[seg.id]
+        s = assessed.segment(seg.id)
         mine = assessed.on([seg.id]).contributions.sort_values("weight", ascending=False)
         coverage = self._coverage(assessed)[0][seg.id]
         incidents = self._incident_details(mine["incident_id"].tolist()) if len(mine) else {}
@@ -598,7 +687,7 @@ class RiskEngine:
         return {
             "segment": {"id": seg.id, "name": seg.name, "road": seg.road_name, "from": seg.start, "to": seg.end,
                         "length_km": round(seg.length_km, 1)},
-            "at": assessment.now.isoformat(), "score": round(float(s["score"]), 1), "level": int(s["level"]),
+            "at": assessed.now.isoformat(), "score": round(float(s["score"]), 1), "level": int(s["level"]),
             "level_name": self._level_name(int(s["level"]), s["level_name"], coverage["covered"]),
             "total_weight": round(float(s["weight"]), 4), "kept": round(float(s["kept"]), 4),
             "status": dict(self._statuses(assessed)[seg.id]), "coverage": dict(coverage),
@@ -607,3 +696,13 @@ class RiskEngine:
                        f"score = 100 x (1 - exp(-sum(weight) x kept / {self.rules.scoring.saturation:g}))",
             "incidents": items,
         }
+
+
+def _kept(rows: pd.DataFrame, since: dt.date, segments: Sequence[str] | None) -> pd.DataFrame:
+    """Standing weights of events dated after ``since``, on ``segments`` (all when None)."""
+    if rows.empty:
+        return rows
+    keep = np.asarray(rows["date"].to_numpy(), dtype="datetime64[D]") > np.datetime64(since, "D")
+    if segments is not None:
+        keep &= rows["segment_id"].isin(list(segments)).to_numpy()
+    return rows[keep] if not keep.all() else rows

@@ -98,6 +98,7 @@ def derive(event_id: str, rows: Sequence[Mapping[str, Any]], pinned: Mapping[str
         "reports": len({r["report_id"] for r in told if r["format"] != ANALYST_FORMAT}),
         "sources": sorted({r["source"] for r in told if r["format"] != ANALYST_FORMAT and r["source"]}),
         "ingested_at": min(learnt) if learnt else now, "updated_at": now,
+        "weighed": False,  # its standing weights are computed again before the transaction ends
     }
     for key in ("event_type", "sub_event_type", "tags", "date", "fatalities"):
         if key in pinned:
@@ -114,7 +115,8 @@ def rederive(conn: Connection, event_id: str, now: dt.datetime) -> None:
     pinned = conn.execute(select(events.c.pinned).where(events.c.id == event_id)).scalar_one()
     rows = members(conn, [event_id])[event_id]
     if not rows:  # no report tells it any more (edited away, split off): it stays for the audit trail
-        conn.execute(update(events).where(events.c.id == event_id).values(status="withdrawn", updated_at=now))
+        conn.execute(update(events).where(events.c.id == event_id).values(status="withdrawn", updated_at=now,
+                                                                         weighed=False))
         return
     conn.execute(update(events).where(events.c.id == event_id).values(**derive(event_id, rows, pinned or {}, now)))
 
@@ -202,7 +204,7 @@ def group_migrated(conn: Connection, same_event, now: dt.datetime) -> int:
     for first in range(0, len(rows), 500):
         chunk = sorted({r["event_id"] for r in rows[first:first + 500]})
         conn.execute(update(events).where(events.c.id.in_(chunk) & (events.c.status == "active"))
-                     .values(status="grouping"))
+                     .values(status="grouping", weighed=False))
     joined = 0
     for row in rows:
         row = dict(row)
@@ -213,7 +215,8 @@ def group_migrated(conn: Connection, same_event, now: dt.datetime) -> int:
             audit(conn, own, "created", actor=ENGINE, now=now, detail={"report": row["report_id"], "migrated": True})
             continue
         conn.execute(update(incidents).where(incidents.c.id == row["id"]).values(event_id=target))
-        conn.execute(update(events).where(events.c.id == own).values(status="merged", merged_into=target))
+        conn.execute(update(events).where(events.c.id == own).values(status="merged", merged_into=target,
+                                                                              weighed=False))
         rederive(conn, target, now)
         audit(conn, own, "merge", actor=ENGINE, now=now, detail={"into": target, "incidents": [row["id"]],
                                                                   "migrated": True})

@@ -65,7 +65,7 @@ def replace_report(store: Store, report: ReportIn, found: Sequence[Incident],
     if report.source_key is None:
         raise ValueError("a report is replaced by its source key: source_key is required")
     digest = content_hash(report.text)
-    with store.writer.begin() as conn:
+    with store.changing_events() as conn:
         old = conn.execute(select(reports).where((reports.c.source == report.source)
                                                  & (reports.c.source_key == report.source_key))).mappings().first()
         if old is None:

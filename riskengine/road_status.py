@@ -47,7 +47,8 @@ def segment_statuses(engine: RiskEngine, at: dt.datetime) -> dict[str, dict[str,
         longest = max(rule.lasts_days for rule in rules.from_tags.values())
         first = at.date() - dt.timedelta(days=math.ceil(longest) + 1)
         events = engine.store.events_frame(at.date(), columns=("tags", "date", "geo_precision", "radius_km",
-                                                                "sources", "summary", "ingested_at"), since=first)
+                                                                "sources", "summary", "ingested_at"), since=first,
+                                           tagged=rules.from_tags)
         tagged = {}
         setting = events[events["tags"].map(lambda tags: bool(set(tags or ()) & rules.from_tags.keys()))] \
             if len(events) else events
@@ -61,8 +62,7 @@ def segment_statuses(engine: RiskEngine, at: dt.datetime) -> dict[str, dict[str,
             if expires > at.date():
                 tagged[event_id] = (rule, ev, expires)
         if tagged:
-            matches = engine.store.event_matches_frame(at.date(), since=first)
-            matches = matches[matches["incident_id"].isin(tagged)]
+            matches = engine.store.event_matches_frame(at.date(), since=first, ids=tagged)
             for event_id, segment_id, km in matches[["incident_id", "segment_id", "distance_km"]].itertuples(
                     index=False):
                 rule, ev, expires = tagged[event_id]

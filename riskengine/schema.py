@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class UTCDateTime(TypeDecorator):
@@ -211,8 +211,10 @@ events = Table(
     Column("sources", JSON, nullable=False),  # the distinct sources that told it
     Column("ingested_at", UTCDateTime()),  # when the first report of it was learnt
     Column("updated_at", UTCDateTime()),  # when a report joined it or an analyst changed it
+    Column("weighed", Boolean),  # v5: its rows in event_weights are up to date (NULL/false: not yet)
     Index("ix_events_date", "date"),
     Index("ix_events_status", "status"),
+    Index("ix_events_weighed", "weighed"),
 )
 
 event_audit = Table(
@@ -241,6 +243,29 @@ road_status = Table(
     Column("why", Text),
     Column("set_at", UTCDateTime(), nullable=False),
     Index("ix_road_status_segment", "segment_id"),
+)
+
+
+# ---- v5: what each active event weighs on each segment, apart from its age ---------------------
+
+event_weights = Table(
+    "event_weights",
+    metadata,
+    Column("event_id", String(32), primary_key=True),
+    Column("segment_id", String(120), primary_key=True),
+    Column("date", Date, nullable=False),
+    Column("distance_km", Float, nullable=False),
+    Column("gap_km", Float, nullable=False),
+    Column("rule_id", String(64), nullable=False),
+    Column("severity", Float, nullable=False),
+    Column("half_life_days", Float, nullable=False),
+    Column("distance_decay", Float, nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("fatalities_boost", Float, nullable=False),
+    Column("base_weight", Float, nullable=False),
+    Column("base_relief", Float, nullable=False),
+    Index("ix_event_weights_segment_date", "segment_id", "date"),
+    Index("ix_event_weights_date", "date"),
 )
 
 
@@ -276,7 +301,16 @@ def _v3_to_v4(conn: Connection) -> None:
     found_events_for_orphans(conn)
 
 
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+def _v4_to_v5(conn: Connection) -> None:
+    """v5 stores what each event weighs on each segment apart from its age (:mod:`riskengine.weights`);
+    every event starts unweighed, and the first engine that writes weighs them."""
+    if "weighed" not in {c["name"] for c in inspect(conn).get_columns("events")}:
+        conn.execute(text("ALTER TABLE events ADD COLUMN weighed BOOLEAN"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_events_weighed ON events (weighed)"))
+    metadata.create_all(conn, tables=[event_weights])
+
+
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 def current_schema(conn: Connection) -> bool:

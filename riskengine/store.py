@@ -13,13 +13,28 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import JSON, Text, create_engine, event, func, insert, inspect, make_url, select, text, type_coerce
+from sqlalchemy import (
+    JSON,
+    Text,
+    create_engine,
+    event,
+    false,
+    func,
+    insert,
+    inspect,
+    make_url,
+    or_,
+    select,
+    text,
+    type_coerce,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -31,6 +46,7 @@ from .schema import (
     chat_settings,
     current_schema,
     event_audit,
+    event_weights,
     events,
     incident_segments,
     incidents,
@@ -174,6 +190,9 @@ class Store:
         #: decides whether a new incident retells a stored event (:class:`riskengine.identity.SameEvent`);
         #: without one (a store used alone) every incident is an event of its own
         self.same_event = None
+        #: keeps the events' standing weights up to date (:class:`riskengine.weights.Weigher`); without
+        #: one, changed events stay unweighed and readers weigh them in memory
+        self.weigher = None
         if url.startswith("sqlite:///"):
             path = Path(url.removeprefix("sqlite:///"))
             if str(path) != ":memory:":
@@ -242,7 +261,7 @@ class Store:
                 return 0
         now = dt.datetime.now(dt.UTC)
         try:
-            with self.writer.begin() as conn:
+            with self.changing_events() as conn:
                 if conn.execute(select(meta.c.value).where(meta.c.key == GROUPED_KEY)).scalar() is not None:
                     return 0
                 joined = group_migrated(conn, self.same_event, now)
@@ -253,6 +272,49 @@ class Store:
             log.info("grouped the events of %s: %d reports joined the event another report told", shown_url(self.url),
                      joined)
         return joined
+
+    @contextmanager
+    def changing_events(self) -> Iterator:
+        """A writer's transaction that changes events: before it commits, the events it left
+        unweighed are weighed (:mod:`riskengine.weights`), so what is stored always agrees."""
+        with self.writer.begin() as conn:
+            yield conn
+            if self.weigher is not None:
+                self.weigher.refresh(conn)
+
+    def weights_state(self, fingerprint: str) -> tuple[bool, list[str]]:
+        """Whether the stored weights come from the rules with ``fingerprint``, and the events whose
+        stored weights are not up to date (changed by a writer without rules)."""
+        from .weights import RULES_KEY  # noqa: PLC0415
+
+        with self.engine.connect() as conn:
+            current = conn.execute(select(meta.c.value).where(meta.c.key == RULES_KEY)).scalar() == fingerprint
+            if not current:
+                return False, []
+            stale = conn.execute(select(events.c.id).where(events.c.weighed.is_(None) | (events.c.weighed == False))  # noqa: E712
+                                 .order_by(events.c.id)).scalars().all()
+        return True, list(stale)
+
+    def event_weights_frame(self, until: dt.date | None = None, *, since: dt.date | None = None,
+                            segments: Sequence[str] | None = None) -> pd.DataFrame:
+        """The stored standing weights (:func:`riskengine.scoring.standing_weights`; the event id as
+        ``incident_id``) of events dated on or before ``until`` and after ``since``, on ``segments``
+        (all when None), in event then segment order."""
+        from .scoring import STANDING_COLUMNS  # noqa: PLC0415
+
+        t = event_weights
+        columns = [t.c.event_id.label("incident_id"), *(t.c[c] for c in STANDING_COLUMNS[1:])]
+        query = select(*columns).order_by(t.c.event_id, t.c.segment_id)
+        if until is not None:
+            query = query.where(t.c.date <= until)
+        if since is not None:
+            query = query.where(t.c.date > since)
+        with self.engine.connect() as conn:
+            if segments is None:
+                rows = conn.execute(query).all()
+            else:
+                rows = conn.execute(query.where(t.c.segment_id.in_(list(segments)))).all()
+        return _frame(rows, STANDING_COLUMNS)
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
@@ -283,7 +345,7 @@ class Store:
 
     def _add_report(self, report: ReportIn, digest: str, found: Sequence[Incident],
                     matches: Sequence[Iterable[tuple[str, float]]], now: dt.datetime) -> StoreOutcome:
-        with self.writer.begin() as conn:
+        with self.changing_events() as conn:
             same = reports.c.content_hash == digest
             if report.source_key is not None:
                 same = same | ((reports.c.source == report.source) & (reports.c.source_key == report.source_key))
@@ -412,9 +474,9 @@ class Store:
         frame = _frame(rows, names + order)
         return (frame.drop(columns=order) if order else frame).set_index("id", drop=False)
 
-    def _rows(self, query, id_column, ids: Iterable[str] | None) -> list:
-        """The rows of a query ordered by date then id: all of them, or those of ``ids``, read in
-        chunks (under every backend's parameter limit) and merged back in that order."""
+    def _rows(self, query, id_column, ids: Iterable[str] | None, order=lambda row: (row.date, row.id)) -> list:
+        """The rows of a query ordered by date then id (or by ``order``): all of them, or those of
+        ``ids``, read in chunks (under every backend's parameter limit) and merged back in that order."""
         with self.engine.connect() as conn:
             if ids is None:
                 return conn.execute(query).all()
@@ -423,15 +485,16 @@ class Store:
             for first in range(0, len(wanted), ID_CHUNK):
                 rows += conn.execute(query.where(id_column.in_(wanted[first:first + ID_CHUNK]))).all()
         if len(wanted) > ID_CHUNK:
-            rows.sort(key=lambda row: (row.date, row.id))
+            rows.sort(key=order)
         return rows
 
     def events_frame(self, until: dt.date | None = None, *, columns: Sequence[str] | None = None,
                      ids: Iterable[str] | None = None, active: bool = True,
-                     since: dt.date | None = None) -> pd.DataFrame:
+                     since: dt.date | None = None, tagged: Iterable[str] | None = None) -> pd.DataFrame:
         """Events (active ones unless ``active`` is False; dated on or before ``until`` and after
         ``since`` when given) as a DataFrame indexed by id, in date then id order; ``columns`` and
-        ``ids`` as in :meth:`incidents_frame`."""
+        ``ids`` as in :meth:`incidents_frame`. ``tagged``: only events that may carry one of these
+        tags (a quick filter on the tags' text in the database: check the tags themselves too)."""
         names = EVENT_COLUMNS if columns is None else [c for c in EVENT_COLUMNS if c == "id" or c in columns]
         unknown = set(columns or ()) - set(EVENT_COLUMNS)
         if unknown:
@@ -444,6 +507,9 @@ class Store:
         query = _dated(query, until, since)
         if active:
             query = query.where(events.c.status == "active")
+        if tagged is not None:
+            text_of = type_coerce(events.c.tags, Text)
+            query = query.where(or_(false(), *(text_of.like(f'%"{tag}"%') for tag in tagged)))
         rows = self._rows(query, events.c.id, ids)
         frame = _frame(rows, names + order)
         for name in names:
@@ -451,16 +517,20 @@ class Store:
                 frame[name] = pd.Series(_decoded(frame[name].tolist()), index=frame.index, dtype=object)
         return (frame.drop(columns=order) if order else frame).set_index("id", drop=False)
 
-    def event_matches_frame(self, until: dt.date | None = None, *, since: dt.date | None = None) -> pd.DataFrame:
-        """Where each active event (dated on or before ``until``, after ``since``) touches the roads:
-        the segment matches of the report its place comes from, as ``incident_id`` (the event's id),
-        ``segment_id``, ``distance_km``."""
+    def event_matches_frame(self, until: dt.date | None = None, *, since: dt.date | None = None,
+                            ids: Iterable[str] | None = None) -> pd.DataFrame:
+        """Where each active event (dated on or before ``until``, after ``since``; of ``ids`` when
+        given) touches the roads: the segment matches of the report its place comes from, as
+        ``incident_id`` (the event's id), ``segment_id``, ``distance_km``."""
         query = (select(events.c.id, incident_segments.c.segment_id, incident_segments.c.distance_km)
                  .join(events, events.c.location_incident == incident_segments.c.incident_id)
                  .where(events.c.status == "active").order_by(events.c.id, incident_segments.c.segment_id))
         query = _dated(query, until, since)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+        if ids is None:
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+        else:
+            rows = self._rows(query, events.c.id, ids, order=lambda row: (row[0], row[1]))
         return _frame(rows, ["incident_id", "segment_id", "distance_km"])
 
     def event_reports_frame(self, until: dt.date | None = None, *, since: dt.date | None = None) -> pd.DataFrame:

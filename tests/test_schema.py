@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 
 from sqlalchemy import inspect
 
+from riskengine.engine import DEFAULT_RULES_DIR, RiskEngine
+from riskengine.rules import RuleBook
 from riskengine.schema import SCHEMA_VERSION
 from riskengine.store import Store
 
@@ -30,12 +33,12 @@ INSERT INTO incident_segments VALUES ('i1', 'tarhuna-tarhuna-bani-walid', 3.5);
 """
 
 
-def test_a_version_1_database_is_migrated_and_keeps_its_data(tmp_path):
+def test_a_version_1_database_is_migrated_and_keeps_its_data(tmp_path, gazetteer, network):
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as conn:
         conn.executescript(V1)
     store = Store.open(str(path))
-    assert store.schema_version() == SCHEMA_VERSION == 4
+    assert store.schema_version() == SCHEMA_VERSION == 5
     columns = {c["name"] for c in inspect(store.engine).get_columns("reports")}
     assert "source_key" in columns
     assert {"subscriptions", "outbox", "source_state"} <= set(inspect(store.engine).get_table_names())
@@ -47,7 +50,15 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(tmp_path):
     assert list(events.index) == ["i1"] and events.loc["i1", "sources"] == ["old"]
     assert store.event_matches_frame()[["incident_id", "segment_id"]].values.tolist() == \
         store.matches_frame()[["incident_id", "segment_id"]].values.tolist()
-    assert Store.open(str(path)).schema_version() == 4  # opening again changes nothing
+    assert Store.open(str(path)).schema_version() == 5  # opening again changes nothing
+    # v5: no standing weights yet (readers weigh in memory); the first engine that groups the old
+    # events weighs them, so the old incident weighs on its segment from the stored rows
+    assert store.event_weights_frame().empty
+    engine = RiskEngine(store, RuleBook.load(DEFAULT_RULES_DIR), gazetteer, network)
+    stored = store.event_weights_frame()
+    assert stored[["incident_id", "segment_id"]].values.tolist() == [["i1", "tarhuna-tarhuna-bani-walid"]]
+    assert engine.assess(dt.datetime(2026, 11, 2, tzinfo=dt.UTC)).segments.loc["tarhuna-tarhuna-bani-walid",
+                                                                             "score"] > 0
 
 
 def test_a_version_2_database_gains_chat_settings_and_keeps_its_subscriptions(tmp_path):

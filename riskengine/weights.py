@@ -1,0 +1,140 @@
+"""What each event weighs on each segment apart from its age, kept in the store (``event_weights``).
+
+Scoring an event needs the rule its kind resolves to, its severity and reach, how much its reports
+are believed together, its distance to each segment and the distance decay: none of it changes with
+time (:func:`riskengine.scoring.standing_weights`). So it is computed when an event changes, in the
+transaction that changes it, and stored; a question at a time ``now`` reads only the rows of the
+segments it asks about, dated within the rules' horizon (an index on segment and date), and computes
+only their time decay (:func:`riskengine.scoring.weights_at`).
+
+Every write to an event marks it unweighed (``events.weighed``); the writer weighs what is unweighed
+before it commits (:meth:`Weigher.refresh`, through :meth:`Store.changing_events`). The rules the
+rows were computed with are remembered by their fingerprint (meta ``weights_rules``): a writer with
+other rules weighs every event again; a reader with other rules, or an event a writer without rules
+left unweighed (a :class:`Store` used alone), is weighed in memory from the events themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Text, delete, func, insert, select, type_coerce, update
+from sqlalchemy.engine import Connection
+
+from .rules import RuleBook
+from .schema import event_weights, events, incident_segments, incidents, meta, reports
+from .scoring import STANDING_COLUMNS, event_confidence, standing_weights
+
+__all__ = ["RULES_KEY", "SCORING_COLUMNS", "Weigher", "rules_fingerprint", "scoring_frame", "standing_rows"]
+
+#: ``meta`` key: the fingerprint of the rules the stored weights were computed with.
+RULES_KEY = "weights_rules"
+
+#: What weighing reads of an event, besides its reports' confidence.
+SCORING_COLUMNS = ("event_type", "sub_event_type", "tags", "date", "geo_precision", "radius_km", "fatalities")
+
+#: Events weighed per statement group (bounded memory when every event is weighed again).
+CHUNK = 5_000
+
+
+def rules_fingerprint(rules: RuleBook) -> str:
+    """A hash of everything in the rules that standing weights depend on (kinds, severities, reaches,
+    half-lives, precision and reliability factors, decays, corroboration): equal rules, equal hash,
+    whatever the files' layout or comments."""
+    parts = (rules.taxonomy.model_dump_json(), rules.scoring.model_dump_json(),
+             rules.identity.corroboration.model_dump_json())
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def scoring_frame(rules: RuleBook, frame: pd.DataFrame, event_reports: pd.DataFrame) -> pd.DataFrame:
+    """Events (``frame``, indexed by id, with :data:`SCORING_COLUMNS`) as scoring reads them: with the
+    confidence their reports (``event_reports``, as :meth:`Store.event_reports_frame`) give together."""
+    credibility = event_confidence(rules, event_reports)
+    frame["credibility"] = credibility.reindex(frame.index).to_numpy(dtype=float) if len(frame) else []
+    frame["confidence"], frame["source_reliability"] = np.nan, None
+    return frame
+
+
+def standing_rows(rules: RuleBook, frame: pd.DataFrame, matches: pd.DataFrame,
+                  event_reports: pd.DataFrame) -> pd.DataFrame:
+    """The standing weights of events (:func:`scoring_frame`'s inputs, and their segment matches)."""
+    return standing_weights(rules, scoring_frame(rules, frame, event_reports), matches)
+
+
+def _unweighed(column):
+    return column.is_(None) | (column == False)  # noqa: E712 - SQL, not Python
+
+
+class Weigher:
+    """Keeps a store's ``event_weights`` up to date with one set of rules."""
+
+    def __init__(self, rules: RuleBook):
+        self.rules = rules
+        self.fingerprint = rules_fingerprint(rules)
+
+    def current(self, conn: Connection) -> bool:
+        """Whether the stored weights were computed with these rules."""
+        return conn.execute(select(meta.c.value).where(meta.c.key == RULES_KEY)).scalar() == self.fingerprint
+
+    def refresh(self, conn: Connection) -> int:
+        """Inside a writer's transaction: weigh every unweighed event (all of them when the stored
+        weights come from other rules). Returns how many events were weighed."""
+        if not self.current(conn):
+            conn.execute(delete(event_weights))
+            conn.execute(update(events).values(weighed=False))
+            conn.execute(delete(meta).where(meta.c.key == RULES_KEY))
+            conn.execute(insert(meta).values(key=RULES_KEY, value=self.fingerprint))
+        query = select(events.c.id).where(_unweighed(events.c.weighed)).order_by(events.c.id)
+        if conn.dialect.name == "postgresql":  # two writers never weigh one event at once
+            query = query.with_for_update(skip_locked=True)
+        ids = conn.execute(query).scalars().all()
+        for first in range(0, len(ids), CHUNK):
+            chunk = ids[first:first + CHUNK]
+            conn.execute(delete(event_weights).where(event_weights.c.event_id.in_(chunk)))
+            rows = standing_rows(self.rules, *read_events(conn, chunk))
+            if len(rows):
+                records = rows.rename(columns={"incident_id": "event_id"}).to_dict("records")
+                conn.execute(insert(event_weights), records)
+            conn.execute(update(events).where(events.c.id.in_(chunk)).values(weighed=True))
+        return len(ids)
+
+
+def read_events(conn: Connection, ids: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The active ones among events ``ids``, their segment matches and their reports, read in ``conn``
+    (a writer's transaction sees its own changes): what :func:`standing_rows` weighs."""
+    from .store import _decoded, _frame  # noqa: PLC0415 - the store builds on this module
+
+    frames, matches, told = [], [], []
+    names = ["id", *SCORING_COLUMNS]
+    for first in range(0, len(ids), 500):
+        part = list(ids[first:first + 500])
+        active = (events.c.id.in_(part)) & (events.c.status == "active")
+        columns = [type_coerce(events.c.tags, Text).label("tags") if c == "tags" else events.c[c] for c in names]
+        frames.append(_frame(conn.execute(select(*columns).where(active)).all(), names))
+        matches.append(_frame(conn.execute(
+            select(events.c.id, incident_segments.c.segment_id, incident_segments.c.distance_km)
+            .join(events, events.c.location_incident == incident_segments.c.incident_id).where(active)).all(),
+            ["incident_id", "segment_id", "distance_km"]))
+        source = func.coalesce(incidents.c.source, reports.c.source)
+        told.append(_frame(conn.execute(
+            select(incidents.c.event_id, source, reports.c.format, incidents.c.confidence, incidents.c.geo_precision,
+                   incidents.c.source_reliability)
+            .join(reports, reports.c.id == incidents.c.report_id).join(events, events.c.id == incidents.c.event_id)
+            .where(active)).all(),
+            ["event_id", "source", "format", "confidence", "geo_precision", "source_reliability"]))
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=names)
+    if len(frame):
+        frame["tags"] = pd.Series(_decoded(frame["tags"].tolist()), index=frame.index, dtype=object)
+    return (frame.set_index("id", drop=False), _concat(matches, ["incident_id", "segment_id", "distance_km"]),
+            _concat(told, ["event_id", "source", "format", "confidence", "geo_precision", "source_reliability"]))
+
+
+def _concat(frames: Iterable[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+STORED_COLUMNS = ["event_id", *STANDING_COLUMNS[1:]]

@@ -1,0 +1,196 @@
+"""Answers from the stored standing weights are the answers of the previous scoring path.
+
+The previous path read every active event of the horizon from the store and weighed it at the
+question's time; now each event's time-independent weight is stored when it changes and a question
+reads only its segments' rows. On a generated store (points, stretches and areas of every kind, over
+more than a year, several sources telling some events), after analysts' corrections, after a report
+written by a store without rules, and after the rules change, every route, segment and explanation
+must come out exactly as the previous path gives it (real SQLite file, real ingest).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from riskengine.corrections import Corrections
+from riskengine.engine import RiskEngine
+from riskengine.models import Incident
+from riskengine.rules import RuleBook
+from riskengine.scoring import assess
+from riskengine.store import ReportIn, Store
+from riskengine.weights import rules_fingerprint
+
+AT = dt.datetime(2026, 11, 17, 18, 0, tzinfo=dt.UTC)
+TIMES = [AT, AT + dt.timedelta(days=3, hours=5), AT + dt.timedelta(days=120)]
+PAIRS = [("Tripoli", "Sebha"), ("Misrata", "Sirte"), ("Sirte", "Sebha"), ("Benghazi", "Tobruk"),
+         ("Zawiya", "Ghadames"), ("Ajdabiya", "Kufra")]
+SOURCES = [("wire", "B"), ("local-outlet", "C"), ("channel", "D"), ("ngo-desk", "A")]
+# (event type, sub-type, tags): threats, a status-setting closure, a reopening that eases the risk
+KINDS = [
+    ("Battles", "Armed clash", ["clashes"]),
+    ("Violence against civilians", "Attack", ["ambush"]),
+    ("Violence against civilians", "Abduction/forced disappearance", ["kidnapping"]),
+    ("Explosions/Remote violence", "Air/drone strike", ["air_drone_strike"]),
+    ("Explosions/Remote violence", "Remote explosive/landmine/IED", ["ied_landmine"]),
+    ("Strategic developments", None, ["road_closure"]),
+    ("Strategic developments", None, ["illegal_checkpoint"]),
+    ("Protests", "Peaceful protest", []),
+]
+
+
+def _generated(engine: RiskEngine, n: int, seed: int) -> None:
+    """Ingest ``n`` made-up incidents in reports of ten, as a feed would bring them; one in five is
+    told again by another source (so it joins an event and corroborates it)."""
+    rng = random.Random(seed)
+    towns = [p for p in engine.gazetteer.places if p.kind in ("city", "town")] or list(engine.gazetteer.places)
+    segments = [s.id for s in engine.network.segments]
+    told: list[Incident] = []
+    batch: list[Incident] = []
+    for i in range(n):
+        if told and rng.random() < 0.2:  # another source retells an earlier incident
+            old = rng.choice(told)
+            source, grade = rng.choice(SOURCES)
+            inc = old.model_copy(update={"source": source, "source_reliability": grade,
+                                         "evidence": f"{old.evidence} (retold by {source})",
+                                         "confidence": round(rng.uniform(0.4, 0.9), 2)})
+        else:
+            event_type, sub_type, tags = rng.choice(KINDS)
+            town = rng.choice(towns)
+            source, grade = rng.choice(SOURCES)
+            where = rng.random()
+            place: dict = {"lat": town.lat + rng.uniform(-0.3, 0.3), "lon": town.lon + rng.uniform(-0.3, 0.3),
+                           "geo_precision": rng.choice([1, 1, 2, 3])}
+            if where < 0.1:
+                place = {"location_kind": "stretch", "segments": [rng.choice(segments)], "geo_precision": 2}
+            elif where < 0.15:
+                lon, lat = town.lon, town.lat
+                place = {"location_kind": "area", "geo_precision": 3, "geometry_wkt":
+                         f"POLYGON(({lon - .4} {lat - .4}, {lon + .4} {lat - .4}, {lon + .4} {lat + .4}, "
+                         f"{lon - .4} {lat + .4}, {lon - .4} {lat - .4}))"}
+            inc = Incident(event_type=event_type, sub_event_type=sub_type, tags=tags,
+                           date=AT.date() - dt.timedelta(days=rng.randint(-2, 420)),
+                           fatalities=rng.choice([0, 0, 0, 1, 3, 12]), source=source, source_reliability=grade,
+                           confidence=rng.choice([None, 0.5, 0.8]), evidence=f"made-up report {i} near {town.name}",
+                           summary=f"{event_type} near {town.name}", **place)
+            told.append(inc)
+        batch.append(inc)
+        if len(batch) == 10 or i == n - 1:
+            engine.ingest_incidents(ReportIn(source=batch[0].source or "feed", format="jsonl",
+                                             text=f"generated batch {seed}-{i}"), batch, now=AT)
+            batch = []
+
+
+def _previous_path(store_path: str, rules: RuleBook, gazetteer, network) -> RiskEngine:
+    """An engine that weighs every event in memory, as scoring did before weights were stored
+    (what a reader does whose rules are not the ones the store was weighed with)."""
+    engine = RiskEngine(Store.open(store_path), rules, gazetteer, network)
+    engine.weigher.fingerprint = "the rules the store was not weighed with"
+    return engine
+
+
+def _answers(engine: RiskEngine, at: dt.datetime) -> dict:
+    return {
+        "segments": engine.segments(at),
+        "routes": [engine.route(a, b, at) for a, b in PAIRS],
+        "explain": [engine.explain(s.id, at) for s in engine.network.segments],
+    }
+
+
+def _assert_same_answers(stored: RiskEngine, previous: RiskEngine) -> None:
+    for at in TIMES:
+        fresh = RiskEngine(Store.open(stored.store.url), stored.rules, stored.gazetteer, stored.network)
+        # a fresh engine (routes first: it reads only their segments) and the one that has answered before
+        for engine in (fresh, stored):
+            assert _answers(engine, at) == _answers(previous, at)
+
+
+@pytest.fixture
+def generated(fresh_db, rules, gazetteer, network) -> RiskEngine:
+    engine = RiskEngine(Store.open(fresh_db), rules, gazetteer, network)
+    _generated(engine, 400, seed=20261202)
+    return engine
+
+
+def test_answers_from_stored_weights_are_the_previous_paths(generated, fresh_db, rules, gazetteer, network):
+    stored = generated
+    assert stored.store.weights_state(rules_fingerprint(rules)) == (True, [])  # all weighed, none pending
+    assert stored.store.event_count() < stored.store.incident_count()  # retellings joined their events
+    previous = _previous_path(fresh_db, rules, gazetteer, network)
+    _assert_same_answers(stored, previous)
+    # and the segment scores are those of the previous composition: events, matches, weighed at `at`
+    until = AT.date()
+    since = until - dt.timedelta(days=rules.horizon_days)
+    before = assess(rules, network.segments, stored.scoring_frame(until, since),
+                    stored.store.event_matches_frame(until, since=since), AT)
+    got = stored.assess(AT)
+    assert len(got.contributions) == len(before.contributions) > 100
+    np.testing.assert_allclose(got.segments["score"].to_numpy(), before.segments["score"].to_numpy(),
+                               rtol=1e-12, atol=1e-12)
+    assert got.segments["level"].tolist() == before.segments["level"].tolist()
+    assert (got.segments["level"] >= 3).any()  # the generated store puts some roads at risk
+
+
+def test_corrections_and_edits_keep_the_stored_weights_true(generated, fresh_db, rules, gazetteer, network):
+    stored = generated
+    fixes = Corrections(stored)
+    weighing = stored.assess(AT).contributions.sort_values("weight", ascending=False)["incident_id"]
+    first, second, third, fourth = list(dict.fromkeys(weighing))[:4]
+    fixes.retract(first, "desk", "a rumour, denied by two sources", AT)
+    kidnapping = ("Violence against civilians", "Abduction/forced disappearance", ["kidnapping"])
+    was = set(stored.store.event_weights_frame().query("incident_id == @second")["rule_id"])
+    fixes.retype(second, *kidnapping, "desk", "drivers were taken, not shot at", AT)
+    fixes.move(third, "Sebha", who="desk", why="the report misplaced it", now=AT)
+    fixes.merge(fourth, [list(dict.fromkeys(weighing))[5]], "desk", "the same convoy attack", AT)
+    rows = stored.store.event_weights_frame()
+    assert first not in set(rows["incident_id"])  # a retracted event weighs nothing
+    now_rule = {rules.resolve(kidnapping[0], kidnapping[1], tuple(kidnapping[2])).id}
+    assert set(rows.loc[rows["incident_id"] == second, "rule_id"]) == now_rule != was  # the new kind's rule
+    _assert_same_answers(stored, _previous_path(fresh_db, rules, gazetteer, network))
+
+
+def test_events_written_without_rules_are_weighed_by_the_reader(generated, fresh_db, rules, gazetteer, network):
+    stored = generated
+    before = stored.route("Tripoli", "Sebha", AT)
+    # a Store used alone (another tool) stores a report: its event is left unweighed
+    bare = Store.open(fresh_db)
+    place = gazetteer.resolve(before["via"][1])  # a town on the route
+    ambush = Incident(event_type="Violence against civilians", sub_event_type="Attack", tags=["ambush"],
+                      date=AT.date(), lat=place.lat, lon=place.lon, source="tool", evidence="made-up ambush")
+    bare.add_report(ReportIn(source="tool", format="jsonl", text="written by another tool"), [ambush],
+                    [stored.index.match([ambush], rules.max_reach_km)[0]], now=AT)
+    current, stale = stored.store.weights_state(rules_fingerprint(rules))
+    assert current and stale == [ambush.fingerprint()]
+    after = stored.route("Tripoli", "Sebha", AT)
+    assert ambush.fingerprint() in {row["id"] for row in after["incidents"]} and after["score"] > before["score"]
+    _assert_same_answers(stored, _previous_path(fresh_db, rules, gazetteer, network))
+    # the next writer weighs it for everyone
+    stored.ingest_incidents(ReportIn(source="wire", format="jsonl", text="one more"), [], now=AT)
+    assert stored.store.weights_state(rules_fingerprint(rules)) == (True, [])
+
+
+def test_a_writer_with_other_rules_weighs_every_event_again(generated, fresh_db, rules_copy, gazetteer, network):
+    taxonomy = rules_copy / "taxonomy.yaml"
+    changed = yaml.safe_load(taxonomy.read_text(encoding="utf-8"))
+    [ambush] = [tag for tag in changed["tags"] if tag["id"] == "ambush"]
+    ambush["half_life_days"] = 45  # ambushes are remembered longer
+    taxonomy.write_text(yaml.safe_dump(changed, allow_unicode=True), encoding="utf-8")
+    other = RuleBook.load(rules_copy)
+    assert rules_fingerprint(other) != generated.weigher.fingerprint
+    reader = RiskEngine(Store.open(fresh_db), other, gazetteer, network)
+    assert reader.store.weights_state(rules_fingerprint(other))[0] is False  # it weighs in memory meanwhile
+    in_memory = reader.standing_weights(AT.date(), AT.date() - dt.timedelta(days=other.horizon_days))
+    reader.ingest_incidents(ReportIn(source="wire", format="jsonl", text="a writer with other rules"), [], now=AT)
+    assert reader.store.weights_state(rules_fingerprint(other)) == (True, [])
+    stored = reader.store.event_weights_frame(AT.date(), since=AT.date() - dt.timedelta(days=other.horizon_days))
+    assert len(stored) > 100
+    pd.testing.assert_frame_equal(stored.drop(columns="date").reset_index(drop=True),
+                                  in_memory.drop(columns="date").reset_index(drop=True), check_dtype=False)
+    # the rows follow the new rules: a longer half-life where it changed
+    assert set(stored.loc[stored["rule_id"] == "tag:ambush", "half_life_days"]) == {45.0}
+    _assert_same_answers(reader, _previous_path(fresh_db, other, gazetteer, network))

@@ -9,8 +9,10 @@ reports", never a bare "Insignificant".
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import case, func, select
 
@@ -19,12 +21,12 @@ from .schema import source_state
 if TYPE_CHECKING:
     from .engine import RiskEngine
 
-__all__ = ["NO_RECENT_REPORTS", "route_coverage", "segment_coverage"]
+__all__ = ["NO_RECENT_REPORTS", "route_coverage", "segment_coverage", "sources_polled"]
 
 NO_RECENT_REPORTS = "No recent reports"
 
 
-def _polled(engine: RiskEngine) -> tuple[bool, dt.datetime | None]:
+def sources_polled(engine: RiskEngine) -> tuple[bool, dt.datetime | None]:
     """Whether sources are polled here (the service ran), and when one last was, successfully (a
     poll that failed brought nothing in)."""
     ok = func.max(case((source_state.c.last_error.is_(None), source_state.c.last_polled_at)))
@@ -33,54 +35,54 @@ def _polled(engine: RiskEngine) -> tuple[bool, dt.datetime | None]:
     return bool(count), polled
 
 
-def segment_coverage(engine: RiskEngine, at: dt.datetime, weighing: Any = None
+def segment_coverage(engine: RiskEngine, at: dt.datetime, standing: pd.DataFrame, segment_ids: Sequence[str],
+                     polled: tuple[bool, dt.datetime | None] | None = None
                      ) -> tuple[dict[str, dict[str, Any]], dict[str, set[str]]]:
-    """For every segment: events and sources about it in the recent window, the newest event's
-    date, when the sources were last polled, and whether that is enough (``covered``); and the
-    ids of those events (so a route counts an event on two of its segments once). ``weighing``
-    (the assessment's contributions) adds the recent events that weigh on a segment from farther."""
+    """For each of ``segment_ids``: events and sources about it in the recent window, the newest
+    event's date, when the sources were last polled, and whether that is enough (``covered``); and
+    the ids of those events (so a route counts an event on two of its segments once).
+
+    ``standing`` holds the standing weights (:func:`riskengine.scoring.standing_weights`) of the
+    events dated in the window on those segments: an event is about a segment when it lies within
+    ``near_km`` of it (beyond its precision radius), or when it weighs on it from farther at ``at``.
+    ``polled`` is :func:`sources_polled`'s answer, when the caller has it."""
     rules = engine.rules.scoring.coverage
     at = at.astimezone(dt.UTC)
-    first = at.date() - dt.timedelta(days=rules.recent_days)
-    events = engine.store.events_frame(at.date(), columns=("date", "geo_precision", "radius_km", "sources"),
-                                       since=first)
-    polling, polled = _polled(engine)
-    stale = polling and (polled is None or polled < at - dt.timedelta(hours=rules.sources_stale_hours))
+    polling, polled_at = polled if polled is not None else sources_polled(engine)
+    stale = polling and (polled_at is None or polled_at < at - dt.timedelta(hours=rules.sources_stale_hours))
     about: dict[str, dict[str, Any]] = {}
-    if len(events):
-        matches = engine.store.event_matches_frame(at.date(), since=first)
-        found = matches.join(events[["date", "geo_precision", "radius_km", "sources"]], on="incident_id",
-                             how="inner")
-        default = found["geo_precision"].astype(int).map(engine.rules.precision_radius_km)
-        radius = pd.to_numeric(found["radius_km"], errors="coerce").fillna(default)
-        keep = (found["distance_km"].to_numpy(dtype=float) - radius.to_numpy(dtype=float)) <= rules.near_km
-        if weighing is not None and len(weighing):  # an event that weighs on a segment from farther
-            weighs = pd.MultiIndex.from_arrays([weighing["incident_id"].astype(str), weighing["segment_id"]])
-            pairs = pd.MultiIndex.from_arrays([found["incident_id"].astype(str), found["segment_id"]])
-            keep |= pairs.isin(weighs)
+    if len(standing):
+        found = standing[standing["segment_id"].isin(list(segment_ids))]
+        days = np.asarray(found["date"].to_numpy(), dtype="datetime64[D]")
+        age = (at.timestamp() - days.astype("datetime64[s]").astype(np.int64)) / 86400.0
+        decay = engine.rules.time_decay(age, found["half_life_days"].to_numpy(dtype=float))
+        weighs = ((found["base_weight"].to_numpy(dtype=float) > 0) | (found["base_relief"].to_numpy(dtype=float) > 0))
+        keep = (found["gap_km"].to_numpy(dtype=float) <= rules.near_km) | (weighs & (decay > 0))
         found = found[keep]
-        by_segment = found.groupby("segment_id")
-        newest = by_segment["date"].max()
-        members = by_segment["incident_id"].agg(set)
-        told = found[["segment_id", "sources"]].explode("sources").dropna().groupby("segment_id")["sources"].agg(set)
-        for segment_id, event_ids in members.items():
-            about[segment_id] = {"events": event_ids, "sources": told.get(segment_id, set()),
-                                 "newest": newest[segment_id]}
+        if len(found):
+            ids = list(dict.fromkeys(found["incident_id"].tolist()))
+            sources = {i: d["sources"] or [] for i, d in engine.event_details(ids).items()}
+            dates, event_of = days[keep], found["incident_id"].to_numpy()
+            for segment_id, rows in found.groupby("segment_id").indices.items():
+                event_ids = set(event_of[rows].tolist())
+                about[segment_id] = {"events": event_ids, "sources": {s for i in event_ids for s in sources[i]},
+                                     "newest": dates[rows].max().item()}
     out, ids = {}, {}
-    for seg in engine.network.segments:
-        seen = about.get(seg.id, {"events": set(), "sources": set(), "newest": None})
-        out[seg.id] = {
+    for segment_id in segment_ids:
+        seen = about.get(segment_id, {"events": set(), "sources": set(), "newest": None})
+        out[segment_id] = {
             "events": len(seen["events"]), "sources": sorted(seen["sources"]),
             "newest_event": seen["newest"].isoformat() if seen["newest"] else None,
             "window_days": rules.recent_days,
-            "sources_polled_at": polled.isoformat() if polled else None,
+            "sources_polled_at": polled_at.isoformat() if polled_at else None,
             "covered": bool(seen["events"]) and not stale,
             "why_not": None if seen["events"] and not stale else (
-                (f"sources not polled since {polled:%Y-%m-%d %H:%M} UTC" if polled else "every source's poll failed")
+                (f"sources not polled since {polled_at:%Y-%m-%d %H:%M} UTC" if polled_at
+                 else "every source's poll failed")
                 if stale
                 else f"no report within {rules.near_km:g} km in the last {rules.recent_days} days"),
         }
-        ids[seg.id] = seen["events"]
+        ids[segment_id] = seen["events"]
     return out, ids
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .coverage import NO_RECENT_REPORTS, route_coverage, segment_coverage
+from .coverage import NO_RECENT_REPORTS, route_coverage, segment_coverage, sources_polled
 from .errors import InputFileError, InputRowError, NoRouteError, RiskEngineError
 from .gazetteer import Gazetteer
 from .identity import SameEvent
@@ -76,7 +76,7 @@ ALTERNATIVE_MAX_DETOUR = 2.0
 
 #: What the answers show of an event.
 DETAIL_COLUMNS = ("event_type", "sub_event_type", "tags", "date", "summary", "evidence", "sources", "reports")
-#: Nullable text columns among them (see :meth:`RiskEngine._incident_details`).
+#: Nullable text columns among them (see :meth:`RiskEngine.event_details`).
 NULLABLE_TEXT = ("sub_event_type",)
 
 
@@ -150,6 +150,11 @@ class _Assessed:
         #: :mod:`riskengine.road_status`); made on the first answer that shows them
         self.coverage: tuple[dict, dict] | None = None
         self.statuses: dict[str, dict] | None = None
+        self.polled: tuple[bool, dt.datetime | None] | None = None  # when sources were last polled
+
+    def standing(self, segment_ids: Sequence[str] | None, since: dt.date | None) -> pd.DataFrame:
+        """The standing weights of events dated after ``since`` on ``segment_ids`` (all when None)."""
+        return self._standing(segment_ids, since)
 
     @property
     def assessment(self) -> Assessment:
@@ -164,12 +169,6 @@ class _Assessed:
         """Where each segment's contributions are in the whole assessment (row positions, in order)."""
         contrib = self.assessment.contributions
         return {str(k): v for k, v in contrib.groupby("segment_id").indices.items()} if len(contrib) else {}
-
-    def recent(self, since: dt.date) -> pd.DataFrame:
-        """The contributions of events dated after ``since``, on every segment."""
-        if self._whole is not None:
-            return self._whole.contributions
-        return weights_at(self._rules, self._standing(None, since), self.now)
 
     def on(self, segment_ids: Sequence[str]) -> Assessment:
         """The contributions on ``segment_ids`` alone (in event, then segment order, as in the whole
@@ -504,7 +503,7 @@ class RiskEngine:
         frame = self.store.events_frame(until, columns=SCORING_COLUMNS, since=since)
         return _scoring_frame(self.rules, frame, self.store.event_reports_frame(until, since=since))
 
-    def _incident_details(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def event_details(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """What the answers show of these incidents, read from the store once per revision.
 
         The values are those the frame of the whole incidents table gave before, which these answers
@@ -532,11 +531,25 @@ class RiskEngine:
             return {i: read[i] if i in read else known[i] for i in ids}
         return {i: known[i] for i in ids}
 
-    def _coverage(self, assessed: _Assessed) -> tuple[dict, dict]:
+    def _coverage(self, assessed: _Assessed, segment_ids: Sequence[str] | None = None) -> tuple[dict, dict]:
+        """The coverage of ``segment_ids`` (all when None) at the assessment's time, each segment
+        worked out once (from the standing weights of the recent window on it)."""
+        wanted = [s.id for s in self.network.segments] if segment_ids is None else list(segment_ids)
         if assessed.coverage is None:
+            assessed.coverage = ({}, {})
+        per_segment, events_on = assessed.coverage
+        missing = [s for s in dict.fromkeys(wanted) if s not in per_segment]
+        if missing:
+            if assessed.polled is None:
+                assessed.polled = sources_polled(self)
             recent = assessed.now.date() - dt.timedelta(days=self.rules.scoring.coverage.recent_days)
-            assessed.coverage = segment_coverage(self, assessed.now, assessed.recent(recent))
-        return assessed.coverage
+            everything = len(missing) == len(self.network.segments)
+            standing = assessed.standing(None if everything else missing, recent)
+            out, ids = segment_coverage(self, assessed.now, standing, missing, assessed.polled)
+            with self._lock:
+                per_segment.update(out)
+                events_on.update(ids)
+        return per_segment, events_on
 
     def _statuses(self, assessed: _Assessed) -> dict[str, dict]:
         if assessed.statuses is None:
@@ -549,7 +562,7 @@ class RiskEngine:
 
     def _segment_row(self, assessed: _Assessed, seg: Segment, start: str, end: str) -> dict:
         s = assessed.segment(seg.id)
-        coverage = self._coverage(assessed)[0][seg.id]
+        coverage = self._coverage(assessed, [seg.id])[0][seg.id]
         level = int(s["level"])
         return {
             "id": seg.id, "name": seg.name, "road": seg.road_name, "from": start, "to": end,
@@ -576,7 +589,7 @@ class RiskEngine:
         missing = [i for i, key in enumerate(keys) if key not in made]
         if missing:
             part = weights.take(missing)
-            details = self._incident_details(list(dict.fromkeys(part["incident_id"].tolist())))
+            details = self.event_details(list(dict.fromkeys(part["incident_id"].tolist())))
             fresh = {}
             for incident_id, segment, weight, relief, rule, confidence in zip(
                     part["incident_id"].tolist(), part["segment_id"].tolist(), part["weight"].tolist(),
@@ -615,7 +628,7 @@ class RiskEngine:
                 path = direct  # no open way round: the route is told with its closed segments
         route_ids = [s.id for s in path.segments]
         route = score_route(self.rules, assessed.on(route_ids), route_ids)
-        coverage = route_coverage(*self._coverage(assessed), route_ids)
+        coverage = route_coverage(*self._coverage(assessed, route_ids), route_ids)
         closed_on_route = [s for s in route_ids if s in closed]
         doc = {
             "from": a.name, "to": b.name, "at": assessed.now.isoformat(),
@@ -666,8 +679,8 @@ class RiskEngine:
         assessed = self._assessed_at(at)
         s = assessed.segment(seg.id)
         mine = assessed.on([seg.id]).contributions.sort_values("weight", ascending=False)
-        coverage = self._coverage(assessed)[0][seg.id]
-        incidents = self._incident_details(mine["incident_id"].tolist()) if len(mine) else {}
+        coverage = self._coverage(assessed, [seg.id])[0][seg.id]
+        incidents = self.event_details(mine["incident_id"].tolist()) if len(mine) else {}
         items = []
         for _, c in mine.iterrows():
             inc = incidents[c["incident_id"]]

@@ -56,7 +56,8 @@ def standing_weights(rules: RuleBook, incidents: pd.DataFrame, matches: pd.DataF
     its kind, severity, distance decay, confidence and death-toll boost (``base_weight`` = severity x
     distance decay x confidence x boost; ``base_relief`` = relief share x distance decay x confidence).
     None of it changes with time, so it is computed when an event changes, not at every question.
-    Rows that can never weigh (both bases 0) are dropped."""
+    Rows that can never weigh (both bases 0) are dropped, unless the incident lies within the
+    coverage distance of the segment (``coverage.near_km``): it still tells that the road is watched."""
     if incidents.empty or matches.empty:
         return pd.DataFrame(columns=STANDING_COLUMNS)
     kinds = incidents[["event_type", "sub_event_type", "tags"]].copy()
@@ -92,7 +93,8 @@ def standing_weights(rules: RuleBook, incidents: pd.DataFrame, matches: pd.DataF
     present = frame["distance_decay"] * frame["confidence"]
     frame["base_weight"] = frame["severity"] * present * frame["fatalities_boost"]
     frame["base_relief"] = frame["relief_share"] * present
-    frame = frame[(frame["base_weight"] > 0) | (frame["base_relief"] > 0)]
+    near = frame["gap_km"] <= rules.scoring.coverage.near_km
+    frame = frame[(frame["base_weight"] > 0) | (frame["base_relief"] > 0) | near]
     return frame[STANDING_COLUMNS].reset_index(drop=True)
 
 

@@ -489,10 +489,15 @@ class RiskEngine:
             rows = standing_weights(self.rules, self.scoring_frame(until, since),
                                     self.store.event_matches_frame(until, since=since))
         else:
+            from .schema import events  # noqa: PLC0415
             from .weights import read_events  # noqa: PLC0415
 
+            wanted, parts = sorted(ids), []
             with self.store.engine.connect() as conn:
-                rows = standing_rows(self.rules, *read_events(conn, sorted(ids)))
+                for first in range(0, len(wanted), 500):
+                    which = events.c.id.in_(wanted[first:first + 500])
+                    parts.append(standing_rows(self.rules, *read_events(conn, which)))
+            rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
         with self._lock:
             self._in_memory[key] = rows
         return rows

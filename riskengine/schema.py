@@ -248,12 +248,14 @@ road_status = Table(
 
 # ---- v5: what each active event weighs on each segment, apart from its age ---------------------
 
+# kept in segment then date order (SQLite: a table without rowid, clustered on its key), so a
+# route's rows are read from a few contiguous pages; an event's rows are found by its index
 event_weights = Table(
     "event_weights",
     metadata,
-    Column("event_id", String(32), primary_key=True),
     Column("segment_id", String(120), primary_key=True),
-    Column("date", Date, nullable=False),
+    Column("date", Date, primary_key=True),
+    Column("event_id", String(32), primary_key=True),
     Column("distance_km", Float, nullable=False),
     Column("gap_km", Float, nullable=False),
     Column("rule_id", String(64), nullable=False),
@@ -264,8 +266,9 @@ event_weights = Table(
     Column("fatalities_boost", Float, nullable=False),
     Column("base_weight", Float, nullable=False),
     Column("base_relief", Float, nullable=False),
-    Index("ix_event_weights_segment_date", "segment_id", "date"),
+    Index("ix_event_weights_event", "event_id"),
     Index("ix_event_weights_date", "date"),
+    sqlite_with_rowid=False,
 )
 
 

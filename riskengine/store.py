@@ -303,7 +303,9 @@ class Store:
         from .scoring import STANDING_COLUMNS  # noqa: PLC0415
 
         t = event_weights
-        columns = [t.c.event_id.label("incident_id"), *(t.c[c] for c in STANDING_COLUMNS[1:])]
+        # the date as its text (numpy reads ISO dates as they are), not a date object per row
+        columns = [t.c.event_id.label("incident_id"),
+                   *(type_coerce(t.c[c], Text).label(c) if c == "date" else t.c[c] for c in STANDING_COLUMNS[1:])]
         query = select(*columns).order_by(t.c.event_id, t.c.segment_id)
         if until is not None:
             query = query.where(t.c.date <= until)

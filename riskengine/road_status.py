@@ -52,7 +52,8 @@ def segment_statuses(engine: RiskEngine, at: dt.datetime) -> dict[str, dict[str,
         tagged = {}
         setting = events[events["tags"].map(lambda tags: bool(set(tags or ()) & rules.from_tags.keys()))] \
             if len(events) else events
-        for event_id, ev in setting.iterrows():  # the few events that set a status
+        for ev in setting.to_dict("records"):  # the few events that set a status
+            event_id = ev["id"]
             found = [rules.from_tags[t] for t in (ev["tags"] or []) if t in rules.from_tags]
             if not found:
                 continue

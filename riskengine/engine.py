@@ -459,7 +459,7 @@ class RiskEngine:
                 self._weights = state
         current, stale = state
         if not current:
-            return _kept(self._weighed_in_memory(until, since, None), since, segments)
+            return _kept(self._weighed_in_memory(until, since, None), until, since, segments)
         key = (until, since, tuple(segments) if segments is not None else None)
         with self._lock:
             rows = self._read.get(key)
@@ -467,7 +467,7 @@ class RiskEngine:
             return rows
         rows = self.store.event_weights_frame(until, since=since, segments=segments)
         if stale:
-            mine = _kept(self._weighed_in_memory(until, since, stale), since, segments)
+            mine = _kept(self._weighed_in_memory(until, since, stale), until, since, segments)
             rows = rows[~rows["incident_id"].isin(stale)]
             rows = pd.concat([rows, mine], ignore_index=True).sort_values(
                 ["incident_id", "segment_id"], kind="stable", ignore_index=True)
@@ -716,11 +716,13 @@ class RiskEngine:
         }
 
 
-def _kept(rows: pd.DataFrame, since: dt.date, segments: Sequence[str] | None) -> pd.DataFrame:
-    """Standing weights of events dated after ``since``, on ``segments`` (all when None)."""
+def _kept(rows: pd.DataFrame, until: dt.date, since: dt.date, segments: Sequence[str] | None) -> pd.DataFrame:
+    """Standing weights of events dated after ``since`` that still count on ``until``, on
+    ``segments`` (all when None): as :meth:`Store.event_weights_frame` reads them."""
     if rows.empty:
         return rows
     keep = np.asarray(rows["date"].to_numpy(), dtype="datetime64[D]") > np.datetime64(since, "D")
+    keep &= np.asarray(rows["counts_until"].to_numpy(), dtype="datetime64[D]") >= np.datetime64(until, "D")
     if segments is not None:
         keep &= rows["segment_id"].isin(list(segments)).to_numpy()
     return rows[keep] if not keep.all() else rows

@@ -388,7 +388,13 @@ class RuleBook:
         lives = [e.half_life_days for e in self.taxonomy.event_types]
         lives += [s.half_life_days for e in self.taxonomy.event_types for s in e.sub_types if s.half_life_days]
         lives += [t.half_life_days for t in self.taxonomy.tags]
-        return int(math.ceil(max(lives) * math.log2(1.0 / self.scoring.time["min_time_decay"]))) + 1
+        return int(self.weighs_for_days(np.array([max(lives)]))[0])
+
+    def weighs_for_days(self, half_life_days: np.ndarray) -> np.ndarray:
+        """How many whole days after its date an incident can still weigh, by its rule's half-life
+        (past half-life x log2(1 / min_time_decay) its time decay is 0), with a day to spare."""
+        life = np.asarray(half_life_days, dtype=float) * math.log2(1.0 / self.scoring.time["min_time_decay"])
+        return np.ceil(life).astype(int) + 1
 
     @property
     def area_margin_km(self) -> float:

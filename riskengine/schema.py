@@ -248,14 +248,16 @@ road_status = Table(
 
 # ---- v5: what each active event weighs on each segment, apart from its age ---------------------
 
-# kept in segment then date order (SQLite: a table without rowid, clustered on its key), so a
-# route's rows are read from a few contiguous pages; an event's rows are found by its index
+# kept in segment then "counts until" order (SQLite: a table without rowid, clustered on its key),
+# so the rows that still count on a route's segments are read from a few contiguous pages; an
+# event's rows are found by its index
 event_weights = Table(
     "event_weights",
     metadata,
     Column("segment_id", String(120), primary_key=True),
-    Column("date", Date, primary_key=True),
+    Column("counts_until", Date, primary_key=True),  # the last day the row can count (weight or coverage)
     Column("event_id", String(32), primary_key=True),
+    Column("date", Date, nullable=False),
     Column("distance_km", Float, nullable=False),
     Column("gap_km", Float, nullable=False),
     Column("rule_id", String(64), nullable=False),
@@ -267,7 +269,7 @@ event_weights = Table(
     Column("base_weight", Float, nullable=False),
     Column("base_relief", Float, nullable=False),
     Index("ix_event_weights_event", "event_id"),
-    Index("ix_event_weights_date", "date"),
+    Index("ix_event_weights_counts_until", "counts_until"),
     sqlite_with_rowid=False,
 )
 

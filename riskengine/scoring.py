@@ -32,7 +32,7 @@ CONTRIBUTION_COLUMNS = [
 #: when the event changes and stored (:mod:`riskengine.weights`); only time decay is left for ``now``.
 STANDING_COLUMNS = [
     "incident_id", "segment_id", "date", "distance_km", "gap_km", "rule_id", "severity", "half_life_days",
-    "distance_decay", "confidence", "fatalities_boost", "base_weight", "base_relief",
+    "distance_decay", "confidence", "fatalities_boost", "base_weight", "base_relief", "counts_until",
 ]
 
 
@@ -54,8 +54,10 @@ def contributions(rules: RuleBook, incidents: pd.DataFrame, matches: pd.DataFram
 def standing_weights(rules: RuleBook, incidents: pd.DataFrame, matches: pd.DataFrame) -> pd.DataFrame:
     """What every incident weighs on every segment it touches, all but its age: the rule resolved for
     its kind, severity, distance decay, confidence and death-toll boost (``base_weight`` = severity x
-    distance decay x confidence x boost; ``base_relief`` = relief share x distance decay x confidence).
-    None of it changes with time, so it is computed when an event changes, not at every question.
+    distance decay x confidence x boost; ``base_relief`` = relief share x distance decay x confidence),
+    and ``counts_until``, the last day the row can count (its time decay is 0 after it, and it is
+    too old to tell coverage). None of it changes with time, so it is computed when an event
+    changes, not at every question: a question at ``now`` reads only rows that still count.
     Rows that can never weigh (both bases 0) are dropped, unless the incident lies within the
     coverage distance of the segment (``coverage.near_km``): it still tells that the road is watched."""
     if incidents.empty or matches.empty:
@@ -95,6 +97,11 @@ def standing_weights(rules: RuleBook, incidents: pd.DataFrame, matches: pd.DataF
     frame["base_relief"] = frame["relief_share"] * present
     near = frame["gap_km"] <= rules.scoring.coverage.near_km
     frame = frame[(frame["base_weight"] > 0) | (frame["base_relief"] > 0) | near]
+    # the last day the row can matter: while it weighs, and while it is recent enough for coverage
+    days = np.maximum(rules.weighs_for_days(frame["half_life_days"].to_numpy(dtype=float)),
+                      rules.scoring.coverage.recent_days)
+    dates = np.asarray(frame["date"].to_numpy(), dtype="datetime64[D]")
+    frame = frame.assign(counts_until=(dates + days.astype("timedelta64[D]")).astype(object))
     return frame[STANDING_COLUMNS].reset_index(drop=True)
 
 

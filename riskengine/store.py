@@ -301,16 +301,18 @@ class Store:
                             segments: Sequence[str] | None = None) -> pd.DataFrame:
         """The stored standing weights (:func:`riskengine.scoring.standing_weights`; the event id as
         ``incident_id``) of events dated on or before ``until`` and after ``since``, on ``segments``
-        (all when None), in event then segment order."""
+        (all when None), in event then segment order; with ``until``, only the rows that still count
+        on that day."""
         from .scoring import STANDING_COLUMNS  # noqa: PLC0415
 
         t = event_weights
         # the date as its text (numpy reads ISO dates as they are), not a date object per row
         columns = [t.c.event_id.label("incident_id"),
-                   *(type_coerce(t.c[c], Text).label(c) if c == "date" else t.c[c] for c in STANDING_COLUMNS[1:])]
+                   *(type_coerce(t.c[c], Text).label(c) if c in ("date", "counts_until") else t.c[c]
+                     for c in STANDING_COLUMNS[1:])]
         query = select(*columns).order_by(t.c.event_id, t.c.segment_id)
-        if until is not None:
-            query = query.where(t.c.date <= until)
+        if until is not None:  # dated by then, and still counting then
+            query = query.where((t.c.date <= until) & (t.c.counts_until >= until))
         if since is not None:
             query = query.where(t.c.date > since)
         with self.engine.connect() as conn:

@@ -71,6 +71,9 @@ def read_input_file(path: Path, limit: int) -> str:
         raise InputFileError(f"{path}: cannot be read: {exc}") from None
 
 
+#: What route scoring and a route's rows read of the contributions.
+ROUTE_COLUMNS = ["incident_id", "segment_id", "rule_id", "weight", "relief", "confidence"]
+
 #: An alternative route is offered only if it is at most this many times longer than the route.
 ALTERNATIVE_MAX_DETOUR = 2.0
 
@@ -130,9 +133,10 @@ class SharedList(list):
 
 
 class _Assessed:
-    """The scores at one time, read as far as questions need them: a route's segments alone (their
-    standing weights are read from the store and only their time decay computed), or the whole
-    network when a question needs every segment (``segments``, alerts, the map)."""
+    """The scores at one time, read as far as questions need them: the first answer reads only the
+    segments it is about (their standing weights, from the store, and only their time decay is
+    computed: a one-off command reads no more); a later answer about other segments, or one that
+    needs every segment (``segments``, alerts, the map), reads the whole network once."""
 
     def __init__(self, now: dt.datetime, rules: RuleBook, segment_ids: Sequence[str],
                  standing: Callable[[Sequence[str] | None, dt.date | None], pd.DataFrame]):
@@ -151,6 +155,13 @@ class _Assessed:
         self.coverage: tuple[dict, dict] | None = None
         self.statuses: dict[str, dict] | None = None
         self.polled: tuple[bool, dt.datetime | None] | None = None  # when sources were last polled
+        #: how many answers were given at this time: the first reads only the segments it needs
+        self.answers = 0
+
+    @property
+    def whole(self) -> bool:
+        """Whether the whole network has been read (a service, or a question about every segment)."""
+        return self._whole is not None
 
     def standing(self, segment_ids: Sequence[str] | None, since: dt.date | None) -> pd.DataFrame:
         """The standing weights of events dated after ``since`` on ``segment_ids`` (all when None)."""
@@ -170,16 +181,27 @@ class _Assessed:
         contrib = self.assessment.contributions
         return {str(k): v for k, v in contrib.groupby("segment_id").indices.items()} if len(contrib) else {}
 
-    def on(self, segment_ids: Sequence[str]) -> Assessment:
+    @cached_property
+    def _lean(self) -> pd.DataFrame:
+        """The columns a route's score and rows read, the ids as categories (quick to filter, sort
+        and de-duplicate)."""
+        lean = self.assessment.contributions[ROUTE_COLUMNS]
+        return lean.astype({"incident_id": "category", "segment_id": "category", "rule_id": "category"})
+
+    def on(self, segment_ids: Sequence[str], *, lean: bool = False) -> Assessment:
         """The contributions on ``segment_ids`` alone (in event, then segment order, as in the whole
-        assessment) and those segments' scores: :func:`score_route` gives the same answer from it."""
+        assessment) and those segments' scores: :func:`score_route` gives the same answer from it.
+        ``lean``: only the columns a route's score and rows need (:data:`ROUTE_COLUMNS`)."""
         wanted = list(dict.fromkeys(segment_ids))
+        with self._lock:
+            missing = [s for s in wanted if s not in self._parts]
+        if self._whole is None and missing and self.answers > 1:
+            self.assessment  # noqa: B018 - asked again, about other segments: a service; read all once
         if self._whole is not None:
             parts = [self._positions[s] for s in wanted if s in self._positions]
             rows = np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.intp)
-            return Assessment(self.now, self._whole.contributions.take(rows), self._whole.segments.loc[wanted])
-        with self._lock:
-            missing = [s for s in wanted if s not in self._parts]
+            frame = self._lean if lean else self._whole.contributions
+            return Assessment(self.now, frame.take(rows), self._whole.segments.loc[wanted])
         if missing:
             contrib = weights_at(self._rules, self._standing(missing, None), self.now)
             table = segment_table(self._rules, missing, contrib)
@@ -548,6 +570,8 @@ class RiskEngine:
             if assessed.polled is None:
                 assessed.polled = sources_polled(self)
             recent = assessed.now.date() - dt.timedelta(days=self.rules.scoring.coverage.recent_days)
+            if assessed.whole:  # a service reading the whole network: every segment's coverage at once
+                missing = [s.id for s in self.network.segments if s.id not in per_segment]
             everything = len(missing) == len(self.network.segments)
             standing = assessed.standing(None if everything else missing, recent)
             out, ids = segment_coverage(self, assessed.now, standing, missing, assessed.polled)
@@ -621,6 +645,7 @@ class RiskEngine:
         """
         a, b = self.gazetteer.resolve(start), self.gazetteer.resolve(end)
         assessed = self._assessed_at(at)
+        assessed.answers += 1
         statuses = self._statuses(assessed)
         closed = frozenset(s for s, st in statuses.items() if st["status"] == "closed")
         direct = self.network.path(a.name, b.name)
@@ -632,7 +657,7 @@ class RiskEngine:
             except NoRouteError:
                 path = direct  # no open way round: the route is told with its closed segments
         route_ids = [s.id for s in path.segments]
-        route = score_route(self.rules, assessed.on(route_ids), route_ids)
+        route = score_route(self.rules, assessed.on(route_ids, lean=True), route_ids)
         coverage = route_coverage(*self._coverage(assessed, route_ids), route_ids)
         closed_on_route = [s for s in route_ids if s in closed]
         doc = {
@@ -663,7 +688,7 @@ class RiskEngine:
         if other.length_km > ALTERNATIVE_MAX_DETOUR * path.length_km:
             return None
         other_ids = [s.id for s in other.segments]
-        alt = score_route(self.rules, assessed.on(other_ids), other_ids)
+        alt = score_route(self.rules, assessed.on(other_ids, lean=True), other_ids)
         if alt.score >= route.score:
             return None  # no safer way round
         return {
@@ -682,6 +707,7 @@ class RiskEngine:
         """The incidents and rules behind one segment's score, factor by factor."""
         seg = self.network.segment(segment_id)
         assessed = self._assessed_at(at)
+        assessed.answers += 1
         s = assessed.segment(seg.id)
         mine = assessed.on([seg.id]).contributions.sort_values("weight", ascending=False)
         coverage = self._coverage(assessed, [seg.id])[0][seg.id]

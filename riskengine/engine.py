@@ -231,6 +231,9 @@ class RiskEngine:
     ASSESSMENTS_KEPT = 4
     #: How many reads of standing weights (the whole network's, or a route's segments') are kept.
     READS_KEPT = 64
+    #: After a change of the store, the network's standing weights read before are patched with the
+    #: changed events' rows when there are at most this many (else read again in full).
+    PATCH_MAX_EVENTS = 20_000
 
     def __init__(self, store: Store | None, rules: RuleBook, gazetteer: Gazetteer, network: RoadNetwork,
                  lexicon: Lexicon | None = None, seeds_dir: Path | None = None):
@@ -247,7 +250,7 @@ class RiskEngine:
             store.weigher = self.weigher
             store.group_migrated_events()
         self._lock = threading.Lock()
-        self._revision: tuple[int, int] | None = None  # of the store, when the caches below were filled
+        self._revision: tuple | None = None  # of the store, when the caches below were filled
         self._assessed: OrderedDict[dt.datetime, _Assessed] = OrderedDict()
         #: whether the stored weights are these rules' and which events they miss; and the standing
         #: weights computed in memory when they are not (both for the current revision)
@@ -427,19 +430,54 @@ class RiskEngine:
         """
         return self._assessed_at(at).assessment
 
-    def _current(self) -> tuple[int, int]:
-        """The store's revision; the caches are emptied when it has moved on."""
+    def _current(self) -> tuple:
+        """The store's revision; the caches are emptied when it has moved on, except what the change
+        cannot have touched: the network's standing weights read before are kept, with the rows of
+        the events changed since (each change to an event is in the audit trail) read again."""
         revision = self.store.revision()
         with self._lock:
-            if revision != self._revision:
-                self._revision = revision
-                self._assessed.clear()
-                self._weights = None
-                self._in_memory = {}
-                self._read = {}
-                self._details = {}
-                self._text_in = {}
+            old = self._revision
+            if revision == old:
+                return revision
+            self._revision = revision
+            self._assessed.clear()
+            kept = self._weights_kept(old, revision)
+            carried = {k: v for k, v in self._read.items() if k[2] is None} if kept else {}
+            self._weights = (True, frozenset()) if kept else None
+            self._in_memory = {}
+            self._read = {}
+            self._text_in = {}
+            details, self._details = self._details, {}
+        if carried:
+            changed = self.store.events_changed(after=old[2])
+            if len(changed) <= self.PATCH_MAX_EVENTS:
+                patched = {key: self._patched(frame, key, changed) for key, frame in carried.items()}
+                kept_details = {i: d for i, d in details.items() if i not in changed}
+                with self._lock:
+                    if self._revision == revision:
+                        self._read.update(patched)
+                        self._details.update(kept_details)
         return revision
+
+    def _weights_kept(self, old: tuple | None, new: tuple) -> bool:
+        """Whether standing weights read at revision ``old`` can be brought to ``new`` by reading again
+        only the events audited since: the store grew (no rows removed behind our back) and its
+        weights were, and still are, these rules' with none left unweighed."""
+        if old is None or self._weights != (True, frozenset()):
+            return False
+        if new[0] < old[0] or new[1] < old[1] or new[2] < old[2]:
+            return False
+        return self.store.weights_state(self.weigher.fingerprint) == (True, [])
+
+    def _patched(self, frame: pd.DataFrame, key: tuple, changed: frozenset[str]) -> pd.DataFrame:
+        """``frame`` (the network's standing weights read for ``key``) with the rows of ``changed``
+        events read again."""
+        if not changed:
+            return frame
+        until, since, _ = key
+        fresh = self.store.event_weights_frame(until, since=since, events=changed)
+        rows = pd.concat([frame[~frame["incident_id"].isin(changed)], fresh], ignore_index=True)
+        return rows.sort_values(["incident_id", "segment_id"], kind="stable", ignore_index=True)
 
     def _assessed_at(self, at: dt.datetime) -> _Assessed:
         if at.tzinfo is None or at.utcoffset() is None:

@@ -297,12 +297,19 @@ class Store:
                                  .order_by(events.c.id)).scalars().all()
         return True, list(stale)
 
+    def events_changed(self, after: int) -> frozenset[str]:
+        """The events with an audit entry after entry ``after`` (every change to an event has one)."""
+        query = select(event_audit.c.event_id).where(event_audit.c.id > after).distinct()
+        with self.engine.connect() as conn:
+            return frozenset(conn.execute(query).scalars())
+
     def event_weights_frame(self, until: dt.date | None = None, *, since: dt.date | None = None,
-                            segments: Sequence[str] | None = None) -> pd.DataFrame:
+                            segments: Sequence[str] | None = None,
+                            events: Iterable[str] | None = None) -> pd.DataFrame:
         """The stored standing weights (:func:`riskengine.scoring.standing_weights`; the event id as
         ``incident_id``) of events dated on or before ``until`` and after ``since``, on ``segments``
-        (all when None), in event then segment order; with ``until``, only the rows that still count
-        on that day."""
+        (all when None), of ``events`` (all when None), in event then segment order; with ``until``,
+        only the rows that still count on that day."""
         from .scoring import STANDING_COLUMNS  # noqa: PLC0415
 
         t = event_weights
@@ -315,11 +322,12 @@ class Store:
             query = query.where((t.c.date <= until) & (t.c.counts_until >= until))
         if since is not None:
             query = query.where(t.c.date > since)
+        if segments is not None:
+            query = query.where(t.c.segment_id.in_(list(segments)))
         with self.engine.connect() as conn:
-            if segments is None:
-                rows = conn.execute(query).all()
-            else:
-                rows = conn.execute(query.where(t.c.segment_id.in_(list(segments)))).all()
+            if events is not None:
+                query = query.where(among(t.c.event_id, events, conn.dialect.name))
+            rows = conn.execute(query).all()
         return _frame(rows, STANDING_COLUMNS)
 
     def schema_version(self) -> int:

@@ -136,6 +136,11 @@ def test_answers_from_stored_weights_are_the_previous_paths(db_url, rules, gazet
                                rtol=1e-12, atol=1e-12)
     assert got.segments["level"].tolist() == before.segments["level"].tolist()
     assert (got.segments["level"] >= 3).any()  # the generated store puts some roads at risk
+    # another process stores more reports: the engine that read the whole network reads again only the
+    # changed events' rows, and still answers as the previous path does
+    other = RiskEngine(Store.open(db_url), rules, gazetteer, network)
+    _generated(other, 60, seed=7)
+    _assert_same_answers(stored, _previous_path(fresh_db, rules, gazetteer, network))
 
 
 def test_corrections_and_edits_keep_the_stored_weights_true(generated, fresh_db, rules, gazetteer, network):

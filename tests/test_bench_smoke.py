@@ -131,9 +131,10 @@ def test_scoring_benchmark_runs_on_tiny_input(capsys):
 
 def test_query_benchmark_runs_on_tiny_input(capsys):
     bench = load_script("query")
-    assert bench.main(["--incidents", "2000", "--queries", "20", "--seed", "3"]) == 0
+    assert bench.main(["--incidents", "2000", "--queries", "20", "--seed", "3", "--rounds", "1"]) == 0
     out = capsys.readouterr().out
-    lines = _has_lines(out, "incidents", "queries", "cold first call ms", "p50 ms", "p99 ms", "max ms",
-                       "after an ingest ms", "target p99")
+    lines = _has_lines(out, "incidents", "queries", "cold first call ms", "previous path first ms", "p50 ms",
+                       "p99 ms", "max ms", "after an ingest ms", "process s")
+    assert any(line.startswith("previous path") and "same answer: yes" in line for line in lines), out
     assert any(line.startswith("queries") and line.split()[1] == "20" for line in lines), out
     assert any(line.startswith("after an ingest") and "is in the answer" in line for line in lines), out

@@ -13,14 +13,20 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
-from .engine import MAX_TEXT_FILE_BYTES, RiskEngine, read_input_file
 from .errors import BadTimeError, InputFileError, RiskEngineError
+
+if TYPE_CHECKING:  # imported when a command runs, so that --help and a bad argument answer at once
+    from rich.console import Console
+    from rich.table import Table
+
+    from .engine import RiskEngine
+    from .gazetteer import Gazetteer
+    from .roads import RoadNetwork
+    from .rules import RuleBook
 
 LEVEL_STYLES = {1: "green", 2: "cyan", 3: "yellow", 4: "red", 5: "bold white on red"}
 
@@ -205,6 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _table(*columns: str, **options: Any) -> Table:
+    """A rich table; rich is imported only once a command has something to print."""
+    from rich.table import Table  # noqa: PLC0415
+
+    return Table(*columns, **options)
+
+
 def _level(level: int, name: str) -> str:
     return f"[{LEVEL_STYLES.get(level, '')}]{level} {name}[/]"
 
@@ -229,6 +242,8 @@ def _print_json(doc: Any) -> None:
 
 
 def _read_report(name: str) -> str:
+    from .engine import MAX_TEXT_FILE_BYTES, read_input_file  # noqa: PLC0415 - see main
+
     if name == "-":
         text = sys.stdin.read(MAX_TEXT_FILE_BYTES + 1)
         if len(text.encode("utf-8")) > MAX_TEXT_FILE_BYTES:
@@ -254,7 +269,7 @@ def cmd_extract(engine: RiskEngine, args, console: Console, now: dt.datetime) ->
     if not found:
         console.print("no incident in Libya found in this report")
         return 0
-    table = Table("date", "event", "tags", "where", "precision", "confidence", "segments", "evidence")
+    table = _table("date", "event", "tags", "where", "precision", "confidence", "segments", "evidence")
     for inc in doc["incidents"]:
         table.add_row(inc["date"], f"{inc['event_type']} / {inc['sub_event_type']}", ", ".join(inc["tags"]),
                       inc["summary"], str(inc["geo_precision"]), f"{inc['confidence']:.2f}",
@@ -312,14 +327,14 @@ def cmd_route(engine: RiskEngine, args, console: Console, now: dt.datetime) -> i
         console.print(f"[bold red]{closed['segment']} is closed[/] since {closed['since']} ({_said(closed)}); "
                       "no open way round")
     console.print(_coverage_line(doc["coverage"]))
-    table = Table("segment", "id", "km", "score", "level", "status", "events")
+    table = _table("segment", "id", "km", "score", "level", "status", "events")
     for s in doc["segments"]:
         worst = " [bold](worst)[/]" if s["id"] == doc["worst_segment"] else ""
         table.add_row(f"{s['from']} - {s['to']}{worst}", s["id"], f"{s['length_km']:.0f}", f"{s['score']:.1f}",
                       _level(s["level"], s["level_name"]), s["status"]["status"], str(s["incidents"]))
     console.print(table)
     if doc["incidents"]:
-        top = Table("date", "type", "weight", "segment", "sources", "summary", title="events behind the score")
+        top = _table("date", "type", "weight", "segment", "sources", "summary", title="events behind the score")
         for inc in doc["incidents"][:10]:
             top.add_row(inc["date"], inc["sub_event_type"] or inc["event_type"], f"{inc['weight']:.3f}",
                         inc["segment"], _sources(inc), _short(inc["summary"], 80))
@@ -337,8 +352,8 @@ def cmd_segments(engine: RiskEngine, args, console: Console, now: dt.datetime) -
     if args.json:
         _print_json(doc)
         return 0
-    table = Table("id", "segment", "road", "km", "score", "level", "status", "events", "recent reports",
-                  title=f"segments at {doc['at']}")
+    table = _table("id", "segment", "road", "km", "score", "level", "status", "events", "recent reports",
+                   title=f"segments at {doc['at']}")
     for s in doc["segments"]:
         cov = s["coverage"]
         table.add_row(s["id"], s["name"], s["road"], f"{s['length_km']:.0f}", f"{s['score']:.1f}",
@@ -364,7 +379,7 @@ def cmd_explain(engine: RiskEngine, args, console: Console, now: dt.datetime) ->
     if not doc["incidents"]:
         console.print("no incident weighs on this segment at this time")
         return 0
-    table = Table("date", "rule", "severity", "age d", "time", "km", "distance", "confidence", "weight", "summary")
+    table = _table("date", "rule", "severity", "age d", "time", "km", "distance", "confidence", "weight", "summary")
     for inc in doc["incidents"]:
         table.add_row(inc["date"], inc["rule"], f"{inc['severity']:.2f}", f"{inc['age_days']:.0f}",
                       f"{inc['time_decay']:.2f}", f"{inc['distance_km']:.1f}", f"{inc['distance_decay']:.2f}",
@@ -427,7 +442,8 @@ def cmd_status(engine: RiskEngine, args, console: Console, now: dt.datetime) -> 
     if args.json:
         _print_json(doc)
         return 0
-    table = Table("id", "segment", "status", "since", "until", "said by", "detail", title=f"road status at {doc['at']}")
+    table = _table("id", "segment", "status", "since", "until", "said by", "detail",
+                   title=f"road status at {doc['at']}")
     for r in doc["segments"]:
         style = {"closed": "bold red", "checkpoint": "yellow", "restricted": "cyan"}.get(r["status"], "")
         table.add_row(r["id"], r["name"], f"[{style}]{r['status']}[/]" if style else r["status"], r["since"] or "",
@@ -436,18 +452,18 @@ def cmd_status(engine: RiskEngine, args, console: Console, now: dt.datetime) -> 
     return 0
 
 
-def cmd_places(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int:
+def cmd_places(engine: RiskEngine | Seeds, args, console: Console, now: dt.datetime) -> int:
     found = engine.gazetteer.lookup(args.query)
     if not found:
         engine.gazetteer.resolve(args.query)  # raises UnknownPlaceError with suggestions
     doc = {"query": args.query, "places": [
         {"name": p.name, "kind": p.kind, "lat": p.lat, "lon": p.lon, "parent": p.parent, "admin1": p.admin1,
          "population": p.population, "aliases": list(p.aliases), "members": list(p.members),
-         "road_node": p.name in engine.network.graph} for p in found]}
+         "road_node": engine.network.has_node(p.name)} for p in found]}
     if args.json:
         _print_json(doc)
         return 0
-    table = Table("name", "kind", "lat", "lon", "part of", "admin1", "on road network", "aliases")
+    table = _table("name", "kind", "lat", "lon", "part of", "admin1", "on road network", "aliases")
     for p in doc["places"]:
         table.add_row(p["name"], p["kind"], f"{p['lat']:.4f}", f"{p['lon']:.4f}", p["parent"] or "",
                       p["admin1"] or "", "yes" if p["road_node"] else "no", ", ".join(p["aliases"][:8]))
@@ -467,8 +483,8 @@ def cmd_incidents(engine: RiskEngine, args, console: Console, now: dt.datetime) 
         if args.json:
             _print_json({"events": rows})
             return 0
-        table = Table("id", "date", "type", "tags", "reports", "sources", "status", "summary",
-                      title=f"{len(rows)} events")
+        table = _table("id", "date", "type", "tags", "reports", "sources", "status", "summary",
+                       title=f"{len(rows)} events")
         for r in rows:
             table.add_row(r["id"], r["date"], r["sub_event_type"] or r["event_type"], ", ".join(r["tags"]),
                           str(r["reports"]), ", ".join(r["sources"]), r["status"], _short(r["summary"] or "", 70))
@@ -558,6 +574,39 @@ def cmd_run(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int
 #: Commands that read no store (they never create one); commands that create the store when it is missing.
 STORELESS = {"extract", "places"}
 CREATING = {"ingest", "run"}
+#: Commands answered from the seeds alone: they skip :class:`RiskEngine`, whose module imports the store
+#: (SQLAlchemy) and scoring (pandas), most of a second before anything is done.
+SEEDS_ONLY = {"places"}
+
+#: The defaults of :meth:`RiskEngine.open` (``riskengine.engine``), for the commands that do not import it.
+RULES_DIR, SEEDS_DIR = (Path(__file__).resolve().parent.parent / name for name in ("rules", "seeds"))
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """What a seeds-only command works on: what :meth:`RiskEngine.open` loads, less the store.
+
+    >>> from riskengine.engine import DEFAULT_RULES_DIR, DEFAULT_SEEDS_DIR
+    >>> (RULES_DIR, SEEDS_DIR) == (DEFAULT_RULES_DIR, DEFAULT_SEEDS_DIR)
+    True
+    """
+
+    rules: RuleBook
+    gazetteer: Gazetteer
+    network: RoadNetwork
+
+    @classmethod
+    def open(cls, rules_dir: str | None, seeds_dir: str | None) -> Seeds:
+        """Load as :meth:`RiskEngine.open` does (the rules too: a bad ``--rules`` fails every command alike)."""
+        from .gazetteer import Gazetteer  # noqa: PLC0415 - see main
+        from .roads import RoadNetwork  # noqa: PLC0415
+        from .rules import RuleBook  # noqa: PLC0415
+
+        rules = RuleBook.load(Path(rules_dir or RULES_DIR))
+        seeds = Path(seeds_dir or SEEDS_DIR)
+        gazetteer = Gazetteer.load(seeds)
+        return cls(rules, gazetteer, RoadNetwork.load(seeds, gazetteer))
+
 
 COMMANDS = {"run": cmd_run, "extract": cmd_extract, "ingest": cmd_ingest, "route": cmd_route, "segments": cmd_segments,
             "explain": cmd_explain, "places": cmd_places, "map": cmd_map, "incidents": cmd_incidents,
@@ -569,11 +618,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    # imported only now: --help and an argument error need neither rich nor the engine and all it imports;
+    # a seeds-only command never imports the engine
+    from rich.console import Console  # noqa: PLC0415
+
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     now = dt.datetime.now(dt.UTC)
     try:
-        engine = RiskEngine.open(args.db, args.rules, args.seeds, store=args.command not in STORELESS,
-                                 create=args.create or args.command in CREATING)
+        if args.command in SEEDS_ONLY:
+            engine = Seeds.open(args.rules, args.seeds)
+        else:
+            from .engine import RiskEngine  # noqa: PLC0415
+
+            engine = RiskEngine.open(args.db, args.rules, args.seeds, store=args.command not in STORELESS,
+                                     create=args.create or args.command in CREATING)
         return COMMANDS[args.command](engine, args, console, now)
     except RiskEngineError as exc:
         print(f"riskengine: error: {one_line(str(exc))}", file=sys.stderr)

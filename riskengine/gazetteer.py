@@ -17,11 +17,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import shapely
 import yaml
 from rapidfuzz import fuzz, process
 from shapely.geometry import MultiPoint, Polygon
 
-from riskengine import yamlfile
+from riskengine import compiled, yamlfile
 from riskengine.errors import SeedDataError, UnknownPlaceError
 from riskengine.geo import geodesic_km, lonlat_point, to_lonlat, to_metric
 from riskengine.models import Place
@@ -38,6 +39,10 @@ KIND_RANK = {"area": 0, "city": 1, "town": 2, "village": 3, "hamlet": 4, "locali
 KIND_RANK.update({kind: 6 for kind in LANDMARK_KINDS if kind not in KIND_RANK})
 #: The rank of a kind no table knows (places built in code).
 _UNRANKED = 7
+#: The seed files a gazetteer is read from.
+SEED_FILES = ("places.tsv", "landmarks.tsv", "areas.yaml")
+#: The code that builds a gazetteer: a change to any of it rebuilds the compiled cache.
+_BUILD_CODE = tuple(Path(__file__).with_name(name) for name in ("gazetteer.py", "geo.py", "models.py", "yamlfile.py"))
 
 _APOSTROPHES = re.compile(r"['`´ʻʼʾʿ‘’‛′]")
 _NON_WORD = re.compile(r"[\W_]+")
@@ -127,10 +132,15 @@ class Gazetteer:
                 self._children.setdefault(place.parent, []).append(place)
         self._keys = list(self._index)
         self._geometry_cache: dict[str, Polygon] = {}
+        #: What the gazetteer was loaded from (a digest of its seed files and code); None when built in code.
+        self.source_key: str | None = None
 
     @classmethod
     def load(cls, seeds_dir: Path | str) -> Gazetteer:
         """Read ``places.tsv``, ``landmarks.tsv`` (when present) and ``areas.yaml`` from a seeds directory.
+
+        The built gazetteer is kept in the compiled cache (:mod:`riskengine.compiled`) under the
+        files' contents and the code that reads them; :attr:`source_key` names that key.
 
         Raises
         ------
@@ -138,6 +148,16 @@ class Gazetteer:
             When a file is missing or a line is malformed; the message names the file and line.
         """
         seeds_dir = Path(seeds_dir)
+        key_parts = [cls.__module__, cls.__qualname__, shapely.__version__, yaml.__version__, *_BUILD_CODE,
+                     *(seeds_dir / name for name in SEED_FILES)]
+        source_key = compiled.fingerprint(key_parts)
+        gazetteer = compiled.cached("gazetteer", key_parts, lambda: cls._build(seeds_dir))
+        gazetteer.source_key = source_key
+        return gazetteer
+
+    @classmethod
+    def _build(cls, seeds_dir: Path) -> Gazetteer:
+        """Read and check the seed files (what :meth:`load` does on a cache miss)."""
         places = _read_places(seeds_dir / "places.tsv")
         landmarks = seeds_dir / "landmarks.tsv"
         if landmarks.exists():

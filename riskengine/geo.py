@@ -3,24 +3,46 @@
 Distances are measured in kilometres in a Lambert conformal conic projection fitted to Libya
 (standard parallels 23 and 31 N), whose scale error stays under 1% across the country. Lengths
 along a polyline are geodesic (geopy) so that a segment's stated length is the real one.
+
+geopy and pyproj are imported on first use: geopy pulls in its geocoders (requests, urllib3), and
+each costs most of a tenth of a second that a command working on the cached gazetteer and road
+network (:mod:`riskengine.compiled`) may never need.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
-from geopy.distance import geodesic
-from pyproj import Transformer
 from shapely.geometry import LineString, Point
 from shapely.geometry.base import BaseGeometry
+
+if TYPE_CHECKING:
+    from pyproj import Transformer
 
 #: Projected CRS in metres for Libya (lat_0/lon_0 at the country's middle).
 METRIC_CRS = "+proj=lcc +lat_1=23 +lat_2=31 +lat_0=27 +lon_0=17 +datum=WGS84 +units=m +no_defs"
 
-_TO_METRIC = Transformer.from_crs("EPSG:4326", METRIC_CRS, always_xy=True)
-_TO_LONLAT = Transformer.from_crs(METRIC_CRS, "EPSG:4326", always_xy=True)
+
+@cache
+def _transformers() -> tuple[Transformer, Transformer]:
+    """lon/lat to metric and back, made on first use (see the module's docstring)."""
+    from pyproj import Transformer  # noqa: PLC0415
+
+    return (Transformer.from_crs("EPSG:4326", METRIC_CRS, always_xy=True),
+            Transformer.from_crs(METRIC_CRS, "EPSG:4326", always_xy=True))
+
+
+def __getattr__(name: str) -> Transformer:
+    """``_TO_METRIC`` and ``_TO_LONLAT``, the transformers, as module attributes made on first use."""
+    if name == "_TO_METRIC":
+        return _transformers()[0]
+    if name == "_TO_LONLAT":
+        return _transformers()[1]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def lonlat_point(lat: float, lon: float) -> Point:
@@ -41,17 +63,19 @@ def lonlat_line(latlons: Iterable[tuple[float, float]]) -> LineString:
 
 def to_metric(geom: BaseGeometry | np.ndarray) -> BaseGeometry | np.ndarray:
     """Project lon/lat geometries (one or an array) to the metric CRS (metres)."""
-    return shapely.transform(geom, lambda xy: np.column_stack(_TO_METRIC.transform(xy[:, 0], xy[:, 1])))
+    to_metric_crs = _transformers()[0]
+    return shapely.transform(geom, lambda xy: np.column_stack(to_metric_crs.transform(xy[:, 0], xy[:, 1])))
 
 
 def to_lonlat(geom: BaseGeometry | np.ndarray) -> BaseGeometry | np.ndarray:
     """Project metric geometries back to lon/lat."""
-    return shapely.transform(geom, lambda xy: np.column_stack(_TO_LONLAT.transform(xy[:, 0], xy[:, 1])))
+    to_lonlat_crs = _transformers()[1]
+    return shapely.transform(geom, lambda xy: np.column_stack(to_lonlat_crs.transform(xy[:, 0], xy[:, 1])))
 
 
 def metric_points(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
     """Vectorised: arrays of latitudes and longitudes to an array of metric shapely points."""
-    x, y = _TO_METRIC.transform(np.asarray(lons, dtype=float), np.asarray(lats, dtype=float))
+    x, y = _transformers()[0].transform(np.asarray(lons, dtype=float), np.asarray(lats, dtype=float))
     return shapely.points(x, y)
 
 
@@ -63,10 +87,14 @@ def geodesic_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     >>> round(geodesic_km((32.8872, 13.1913), (32.3754, 15.0925)))
     187
     """
+    from geopy.distance import geodesic  # noqa: PLC0415 - see the module's docstring
+
     return geodesic(a, b).km
 
 
 def line_length_km(line: LineString) -> float:
     """Geodesic length in km of a lon/lat polyline."""
+    from geopy.distance import geodesic  # noqa: PLC0415 - see the module's docstring
+
     coords = list(line.coords)
     return sum(geodesic((y1, x1), (y2, x2)).km for (x1, y1), (x2, y2) in zip(coords, coords[1:], strict=False))

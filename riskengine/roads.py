@@ -14,18 +14,22 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import networkx as nx
+import shapely
 import yaml
 from rapidfuzz import process
 from shapely.geometry import LineString, shape
 
-from riskengine import yamlfile
+from riskengine import compiled, yamlfile
 from riskengine.errors import NoRouteError, SeedDataError, UnknownPlaceError, UnknownSegmentError
 from riskengine.geo import geodesic_km, line_length_km, lonlat_line
 from riskengine.models import Place, Segment
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,8 @@ DEFAULT_SPEED_KMH = 80.0  # typical speed of a road whose entry does not say
 GEOMETRY_END_TOLERANCE_KM = 30.0
 #: A place that is not a node is routed from the nearest node within this distance.
 SNAP_TO_NODE_KM = 60.0
+#: The code that builds a network: a change to any of it rebuilds the compiled cache.
+_BUILD_CODE = tuple(Path(__file__).with_name(name) for name in ("roads.py", "geo.py", "models.py", "yamlfile.py"))
 
 
 class PlaceResolver(Protocol):
@@ -256,7 +262,8 @@ class RoadNetwork:
 
     Build one with :meth:`load`. ``graph`` is a networkx MultiGraph whose nodes are canonical
     place names (with ``lat``/``lon``) and whose edges are segments (key = segment id,
-    ``weight`` = typical driving hours).
+    ``weight`` = typical driving hours). It is made on first use, networkx with it: importing
+    networkx takes about a tenth of a second, which commands that never route need not pay.
 
     Parameters
     ----------
@@ -281,11 +288,28 @@ class RoadNetwork:
         self.segments = list(segments)
         self._by_id = {s.id: s for s in self.segments}
         self._gazetteer = gazetteer
-        self.graph = nx.MultiGraph()
-        for name, place in places.items():
-            self.graph.add_node(name, lat=place.lat, lon=place.lon)
+        self._nodes = {name: (place.lat, place.lon) for name, place in places.items()}
+
+    @cached_property
+    def graph(self) -> nx.MultiGraph:
+        """The towns joined by segments (see the class docstring)."""
+        import networkx as nx  # noqa: PLC0415 - see the class docstring
+
+        graph = nx.MultiGraph()
+        for name, (lat, lon) in self._nodes.items():
+            graph.add_node(name, lat=lat, lon=lon)
         for seg in self.segments:
-            self.graph.add_edge(seg.start, seg.end, key=seg.id, weight=seg.hours, road_id=seg.road_id)
+            graph.add_edge(seg.start, seg.end, key=seg.id, weight=seg.hours, road_id=seg.road_id)
+        return graph
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("graph", None)  # made again on first use: a pickle of the network needs no networkx
+        return state
+
+    def has_node(self, name: str) -> bool:
+        """Whether ``name`` is a node: the canonical name of a place where a segment ends."""
+        return name in self._nodes
 
     @classmethod
     def load(cls, seeds_dir: Path | str, gazetteer: PlaceResolver | None = None) -> RoadNetwork:
@@ -303,6 +327,24 @@ class RoadNetwork:
             from riskengine.gazetteer import Gazetteer  # imported late: the gazetteer is optional here
 
             gazetteer = Gazetteer.load(seeds_dir)
+        gazetteer_key = getattr(gazetteer, "source_key", None)
+        if gazetteer_key is None:  # a gazetteer built in code: nothing to key a cached network on
+            return cls._build(seeds_dir, gazetteer)
+        key_parts = [cls.__module__, cls.__qualname__, gazetteer_key, shapely.__version__, yaml.__version__,
+                     *_BUILD_CODE, seeds_dir / ROADS_FILE, seeds_dir / GEOMETRY_FILE]
+
+        def build() -> RoadNetwork:
+            network = cls._build(seeds_dir, gazetteer)
+            network._gazetteer = None  # the cached copy carries no gazetteer: the caller's is attached below
+            return network
+
+        network = compiled.cached("roads", key_parts, build)
+        network._gazetteer = gazetteer
+        return network
+
+    @classmethod
+    def _build(cls, seeds_dir: Path, gazetteer: PlaceResolver) -> RoadNetwork:
+        """Read and check the seed files: what :meth:`load` does on a cache miss."""
         roads, plans = read_roads(seeds_dir / ROADS_FILE, gazetteer)
         geometry_path = seeds_dir / GEOMETRY_FILE
         stored = read_geometry(geometry_path)
@@ -403,6 +445,8 @@ class RoadNetwork:
         def usable(u: str, v: str, edges: dict[str, dict]) -> float | None:
             weights = [d["weight"] for k, d in edges.items() if k not in avoid]
             return min(weights) if weights else None
+
+        import networkx as nx  # noqa: PLC0415 - see the class docstring
 
         try:
             nodes = nx.dijkstra_path(self.graph, a, b, weight=usable)

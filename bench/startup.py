@@ -1,0 +1,153 @@
+"""Command start-up: whole ``riskengine`` processes, timed from launch to exit.
+
+Every command pays for its imports and for loading the gazetteer and road network before it does
+anything; this measures what a user waits for. Each command runs ``--rounds`` times as a new
+process, with the compiled cache (:mod:`riskengine.compiled`) warm (one untimed run fills it) and
+cold (a fresh, empty ``$RISKENGINE_CACHE_DIR`` for every round). The store is an empty SQLite file
+in a temporary directory. Then: the in-process load time of the gazetteer and network (built, and
+from the cache), and the biggest imports of the route command (``python -X importtime``).
+
+Run: ``python bench/startup.py [--rounds N] [--imports K]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+#: What a route question on an empty store should cost as a whole process, in seconds.
+TARGET_ROUTE_S = 0.5
+
+
+def riskengine_command() -> list[str]:
+    """The installed ``riskengine`` script next to this Python, else ``python -m riskengine.cli``."""
+    script = shutil.which("riskengine", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "riskengine.cli"]
+
+
+def run_once(argv: list[str], env: dict[str, str]) -> float:
+    """Wall time in seconds of one process; a failing command stops the benchmark."""
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} exited with {done.returncode}: {done.stderr.strip()[-500:]}")
+    return elapsed
+
+
+def time_command(argv: list[str], env: dict[str, str], rounds: int, *, cold: bool, tmp: Path) -> list[float]:
+    """``rounds`` wall times of ``argv``; ``cold``: each round with a new empty cache directory."""
+    times = []
+    for _ in range(rounds):
+        if cold:
+            env = {**env, "RISKENGINE_CACHE_DIR": tempfile.mkdtemp(prefix="cold-cache-", dir=tmp)}
+        times.append(run_once(argv, env))
+    return times
+
+
+def summary(times: list[float]) -> str:
+    return (f"median {statistics.median(times):6.3f} s   min {min(times):6.3f} s   max {max(times):6.3f} s   "
+            f"(n={len(times)})")
+
+
+def load_times(rounds: int, tmp: Path) -> tuple[list[float], list[float]]:
+    """In-process seconds of ``Gazetteer.load`` + ``RoadNetwork.load`` on the project's seeds: built
+    (a new empty cache each round) and from the cache."""
+    from riskengine.engine import DEFAULT_SEEDS_DIR  # noqa: PLC0415 - after the processes are timed
+    from riskengine.gazetteer import Gazetteer  # noqa: PLC0415
+    from riskengine.roads import RoadNetwork  # noqa: PLC0415
+
+    def once() -> float:
+        start = time.perf_counter()
+        RoadNetwork.load(DEFAULT_SEEDS_DIR, Gazetteer.load(DEFAULT_SEEDS_DIR))
+        return time.perf_counter() - start
+
+    saved = os.environ.get("RISKENGINE_CACHE_DIR")
+    try:
+        built = []
+        for i in range(rounds):
+            os.environ["RISKENGINE_CACHE_DIR"] = str(tmp / f"load-cold-{i}")
+            built.append(once())
+        os.environ["RISKENGINE_CACHE_DIR"] = str(tmp / "load-warm")
+        once()
+        warm = [once() for _ in range(rounds)]
+    finally:
+        if saved is None:
+            os.environ.pop("RISKENGINE_CACHE_DIR", None)
+        else:
+            os.environ["RISKENGINE_CACHE_DIR"] = saved
+    return built, warm
+
+
+def top_imports(argv: list[str], env: dict[str, str], count: int) -> list[tuple[int, int, str]]:
+    """The ``count`` biggest imports of a command by cumulative time: (cumulative µs, own µs, module)."""
+    code = f"import sys; from riskengine.cli import main; sys.exit(main({argv!r}))"
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", code], env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    rows = []
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        own, cumulative, module = (part.strip() for part in line[len("import time:"):].split("|"))
+        if own.isdigit():
+            rows.append((int(cumulative), int(own), module))
+    return sorted(rows, reverse=True)[:count]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="processes timed per command and cache state (5)")
+    parser.add_argument("--imports", type=int, default=10, help="biggest imports of the route command shown (10)")
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+
+    print(f"date        {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC")
+    print(f"machine     {os.cpu_count()} CPUs, {platform.machine()}, {platform.system()} {platform.release()}")
+    print(f"python      {platform.python_version()} ({sys.executable})")
+    riskengine = riskengine_command()
+    with tempfile.TemporaryDirectory(prefix="riskengine-startup-") as name:
+        tmp = Path(name)
+        db = str(tmp / "empty.db")
+        env = {**os.environ, "RISKENGINE_CACHE_DIR": str(tmp / "warm-cache")}
+        run_once([*riskengine, "--db", db, "--create", "segments"], env)  # the empty store; fills the warm cache
+        commands = {
+            "--help": [*riskengine, "--help"],
+            "places Sirte": [*riskengine, "places", "Sirte"],
+            "route Sirte Sebha": [*riskengine, "--db", db, "route", "Sirte", "Sebha"],
+            "segments": [*riskengine, "--db", db, "segments"],
+        }
+        print(f"\nwhole processes, {args.rounds} rounds each (empty store)")
+        medians = {}
+        for label, command in commands.items():
+            for cold in (False, True):
+                times = time_command(command, env, args.rounds, cold=cold, tmp=tmp)
+                medians[label, cold] = statistics.median(times)
+                print(f"  {label:18} cache {'cold' if cold else 'warm'}   {summary(times)}")
+
+        built, warm = load_times(args.rounds, tmp)
+        print("\nGazetteer.load + RoadNetwork.load in-process")
+        print(f"  built (cache cold)   {summary(built)}")
+        print(f"  from the cache       {summary(warm)}")
+
+        print("\nbiggest imports of `route Sirte Sebha` (cumulative, cache warm; -X importtime inflates them)")
+        for cumulative, own, module in top_imports(["--db", db, "route", "Sirte", "Sebha"], env, args.imports):
+            print(f"  {cumulative / 1000:8.1f} ms  (own {own / 1000:6.1f} ms)  {module}")
+
+    route = medians["route Sirte Sebha", False]
+    verdict = "met" if route < TARGET_ROUTE_S else "not met"
+    print(f"\ntarget: route on an empty store < {TARGET_ROUTE_S} s (cache warm): median {route:.3f} s, {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -156,6 +156,7 @@ class _Assessed:
         self.statuses: dict[str, dict] | None = None
         self.polled: tuple[bool, dt.datetime | None] | None = None  # when sources were last polled
         #: how many answers were given at this time: the first reads only the segments it needs
+        #: (unless the engine has the network's weights in hand already: it says so by starting at 1)
         self.answers = 0
 
     @property
@@ -497,6 +498,8 @@ class RiskEngine:
             return self.standing_weights(until, max(since or horizon, horizon), segments)
 
         entry = _Assessed(now, self.rules, [s.id for s in self.network.segments], standing)
+        with self._lock:  # the network's weights are in hand (read for another time, or carried over a change)
+            entry.answers = 1 if (until, horizon, None) in self._read else 0
         with self._lock:
             if revision == self._revision:  # the store did not move on meanwhile
                 self._assessed[now] = entry

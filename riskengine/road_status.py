@@ -47,33 +47,40 @@ def segment_statuses(engine: RiskEngine, at: dt.datetime) -> dict[str, dict[str,
         longest = max(rule.lasts_days for rule in rules.from_tags.values())
         first = at.date() - dt.timedelta(days=math.ceil(longest) + 1)
         events = engine.store.events_frame(at.date(), columns=("tags", "date", "geo_precision", "radius_km",
-                                                                "sources", "summary", "ingested_at"), since=first,
-                                           tagged=rules.from_tags)
+                                                                "ingested_at"), since=first, tagged=rules.from_tags)
         tagged = {}
-        setting = events[events["tags"].map(lambda tags: bool(set(tags or ()) & rules.from_tags.keys()))] \
-            if len(events) else events
-        for ev in setting.to_dict("records"):  # the few events that set a status
-            event_id = ev["id"]
-            found = [rules.from_tags[t] for t in (ev["tags"] or []) if t in rules.from_tags]
+        for event_id, tags, date, precision, radius, learnt in zip(
+                events["id"].tolist(), events["tags"].tolist(), events["date"].tolist(),
+                events["geo_precision"].tolist(), events["radius_km"].tolist(), events["ingested_at"].tolist(),
+                strict=True):  # the few events that set a status
+            found = [rules.from_tags[t] for t in (tags or []) if t in rules.from_tags]
             if not found:
                 continue
             # a report that tells a closure and a restriction: the harder status
             rule = max(found, key=lambda r: STATUSES.index(r.status))
-            expires = ev["date"] + dt.timedelta(days=rule.lasts_days)
+            expires = date + dt.timedelta(days=rule.lasts_days)
             if expires > at.date():
-                tagged[event_id] = (rule, ev, expires)
+                if radius is None or radius != radius:
+                    radius = engine.rules.precision_radius_km(int(precision))
+                tagged[event_id] = (rule, date, expires, radius, learnt if learnt is not None else at)
         if tagged:
             matches = engine.store.event_matches_frame(at.date(), since=first, ids=tagged)
-            for event_id, segment_id, km in matches[["incident_id", "segment_id", "distance_km"]].itertuples(
-                    index=False):
-                rule, ev, expires = tagged[event_id]
-                radius = ev["radius_km"] if ev["radius_km"] == ev["radius_km"] and ev["radius_km"] is not None \
-                    else engine.rules.precision_radius_km(int(ev["geo_precision"]))
+            # the newest event on each segment (the first told, of equals), then what it says
+            newest: dict[str, tuple[tuple, str]] = {}
+            for event_id, segment_id, km in zip(matches["incident_id"].tolist(), matches["segment_id"].tolist(),
+                                                matches["distance_km"].tolist(), strict=True):
+                _rule, date, _expires, radius, learnt = tagged[event_id]
                 if km - radius > rules.on_road_km:
                     continue
-                learnt = ev["ingested_at"] if ev["ingested_at"] is not None else at
-                offer(segment_id, (ev["date"], learnt), {
-                    "segment": segment_id, "status": rule.status, "since": ev["date"].isoformat(),
+                key = (date, learnt)
+                if segment_id not in newest or key > newest[segment_id][0]:
+                    newest[segment_id] = (key, event_id)
+            details = engine.event_details(sorted({event_id for _key, event_id in newest.values()}))
+            for segment_id, (key, event_id) in newest.items():
+                rule, date, expires, _radius, _learnt = tagged[event_id]
+                ev = details[event_id]
+                offer(segment_id, key, {
+                    "segment": segment_id, "status": rule.status, "since": date.isoformat(),
                     "until": expires.isoformat(), "by": None, "source": ", ".join(ev["sources"] or []),
                     "event": event_id, "detail": ev["summary"]})
     with engine.store.engine.connect() as conn:

@@ -613,7 +613,7 @@ class RiskEngine:
             recent = assessed.now.date() - dt.timedelta(days=self.rules.scoring.coverage.recent_days)
             if assessed.whole:  # a service reading the whole network: every segment's coverage at once
                 missing = [s.id for s in self.network.segments if s.id not in per_segment]
-            everything = len(missing) == len(self.network.segments)
+            everything = assessed.whole or len(missing) == len(self.network.segments)
             standing = assessed.standing(None if everything else missing, recent)
             out, ids = segment_coverage(self, assessed.now, standing, missing, assessed.polled)
             with self._lock:

@@ -213,7 +213,7 @@ events = Table(
     Column("updated_at", UTCDateTime()),  # when a report joined it or an analyst changed it
     Column("weighed", Boolean),  # v5: its rows in event_weights are up to date (NULL/false: not yet)
     Index("ix_events_date", "date"),
-    Index("ix_events_status", "status"),
+    Index("ix_events_status_date", "status", "date"),  # v5 (was on status alone): active events of a period
     Index("ix_events_weighed", "weighed"),
 )
 
@@ -312,6 +312,8 @@ def _v4_to_v5(conn: Connection) -> None:
     if "weighed" not in {c["name"] for c in inspect(conn).get_columns("events")}:
         conn.execute(text("ALTER TABLE events ADD COLUMN weighed BOOLEAN"))
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_events_weighed ON events (weighed)"))
+    conn.execute(text("DROP INDEX IF EXISTS ix_events_status"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_events_status_date ON events (status, date)"))
     metadata.create_all(conn, tables=[event_weights])
 
 

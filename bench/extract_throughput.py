@@ -25,7 +25,7 @@ from riskengine.engine import DEFAULT_SEEDS_DIR, RiskEngine
 from riskengine.gazetteer import Gazetteer, arabic_name
 from riskengine.models import Place
 
-TARGET_PER_SECOND = 500.0
+TARGET_PER_SECOND = 2000.0
 TARGET_AR_PER_SECOND = 300.0
 TARGET_WORDS = 300
 #: Report sizes (KB) of the sweep: a long feed item, a file dump, a whole archive pasted as one text.

@@ -50,7 +50,20 @@ def normalize_arabic(text: str) -> str:
     """
     if _ANY_ARABIC.search(text) is None:  # letters, marks or digits of the Arabic block
         return text
-    return _MARKS.sub("", text).translate(_FOLD)
+    return _fold(_MARKS.sub("", text))
+
+
+#: ``_FOLD`` as (character, replacement) pairs; no replacement is itself folded, so the order does not matter.
+_FOLD_PAIRS = tuple((chr(code), new) for code, new in _FOLD.items())
+
+
+def _fold(text: str) -> str:
+    """``text.translate(_FOLD)``, an order of magnitude faster: ``str.translate`` with a table looks
+    every character up in a dict; a few dozen ``str.replace`` calls run in C."""
+    for old, new in _FOLD_PAIRS:
+        if old in text:
+            text = text.replace(old, new)
+    return text
 
 
 def without_proclitic(word: str) -> list[str]:

@@ -28,7 +28,7 @@ def test_extract_throughput_runs(capsys):
     assert any(line.startswith("reports ") and " 20 " in f"{line} " for line in lines), out
     assert any(line.startswith("mean words per report") for line in lines), out
     assert any(line.startswith("incidents found per report") for line in lines), out
-    assert any(line.startswith("target 500 reports/s") for line in lines), out
+    assert any(line.startswith("target 2000 reports/s") for line in lines), out
     sweep = [line.split() for line in lines if "s/MB" in line]
     assert [row[0] for row in sweep] == ["8", "32"], out
 

@@ -81,6 +81,11 @@ def blank_furniture(text: str) -> str:
     >>> blank_furniture("By Sara Ali\\nGunmen shot a driver.\\n(Reporting by Sara Ali in Sirte)").split()
     ['Gunmen', 'shot', 'a', 'driver.']
     """
-    if "by" not in text.lower():
+    if "(" not in text and not _has_byline_start(text):  # nothing FURNITURE could match: spare the regex
         return text
     return FURNITURE.sub(lambda m: " " * len(m.group()), text)
+
+
+def _has_byline_start(text: str) -> bool:
+    """Whether a line opens with "by" (any case) after spaces or tabs: where a byline may be."""
+    return any(line.lstrip(" \t")[:2].lower() == "by" for line in text.split("\n"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .lexicon import Lexicon, Trigger
+from .lexicon import Lexicon, Trigger, WordHits
 
 #: ACLED's conservative reading of vague numbers.
 NUMBER_WORDS = {
@@ -32,6 +32,7 @@ _DEATH_PATTERNS = [
                r"(?:driver|passenger|soldier|man|woman|child|boy|girl|officer|civilian|guard|policeman|worker)\b",
                re.I),
 ]
+_ARABIC_SCRIPT = re.compile("[\u0600-\u06ff]")
 _DEATH_WORDS = ("kill", "dead", "died", "slain", "toll", "casualt", "no one", "nobody", "injur")
 _NO_DEATHS = re.compile(
     r"\b(?:no (?:one|body) was (?:killed|hurt|injured)|nobody (?:was )?(?:killed|hurt|injured)|no casualties|"
@@ -94,11 +95,13 @@ def cue_effect(found, trigger_ids: set[str] = frozenset()) -> tuple[bool, float]
     return drop, factor
 
 
-def strip_history(clause: str, lexicon: Lexicon, *, past_events_only: bool = False) -> str:
+def strip_history(clause: str, lexicon: Lexicon, *, past_events_only: bool = False, hits: WordHits | None = None,
+                  low: str | None = None) -> str:
     """The clause with its parts about the past ("five years after ...", "since 2011 ...", "the 2011
-    war") blanked out; offsets are kept, so place names still line up."""
+    war") blanked out; offsets are kept, so place names still line up. ``hits`` and ``low``: the
+    category's words already found in the lower-cased clause (:class:`~.lexicon.WordFinder`)."""
     category = lexicon.past_events if past_events_only else lexicon.history
-    spans = [(hit.start(), hit.end()) for _, hit in category.finditer(clause)]
+    spans = [(hit.start(), hit.end()) for _, hit in category.finditer(clause, hits, low)]
     if not spans:
         return clause
     parts, last = [], 0
@@ -150,7 +153,7 @@ def fatalities(text: str) -> int:
     >>> fatalities("One driver was killed and three were wounded.")
     1
     """
-    if any("\u0600" <= ch <= "\u06ff" for ch in text):
+    if _ARABIC_SCRIPT.search(text) is not None:
         return _arabic_fatalities(text)
     low = text.lower()
     if not any(word in low for word in _DEATH_WORDS):

@@ -1,10 +1,13 @@
 """Report text -> located, typed incidents.
 
-Reading order: find every place once for the whole report (one automaton pass); split the text into
-sentences and sentences into clauses; skip what is history, denial, weather or at sea; in each
-remaining clause read the event (triggers), then where it happened (spatial phrases around the
-places), and date it against the publication date. Clauses that say what happened but not where
-join the nearest located incident; readings of the same event at the same place are merged.
+Reading order: find the words of every lexicon (history, triggers, cues, actors, targets, roles,
+demonyms, foreign places) in one automaton pass, and confirm each phrase with its regex only where its
+word is; blank out history and read the triggers: a report with none ends here. Then find every place
+once for the whole report (another automaton pass); split the text into sentences and sentences into
+clauses; skip sentences without a trigger and what is history, denial, weather or at sea; in each
+remaining clause read the event, then where it happened (spatial phrases around the places), and date
+it against the publication date. Clauses that say what happened but not where join the nearest
+located incident; readings of the same event at the same place are merged.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from ..rules import RuleBook
 from .dates import incident_date, is_historical
 from .document import blank_furniture, read_dateline
 from .events import EventReading, cue_effect, fatalities, reading_from_hits, strip_history
-from .lexicon import Category, Lexicon, NamedEntry, PhraseEntry, Trigger, words_regex
+from .lexicon import Category, Lexicon, NamedEntry, PhraseEntry, Trigger, WordFinder, WordHits, words_regex
 from .places import MINOR_KINDS, Mention, PlaceFinder
 from .spatial import Location, SpatialReader
 
@@ -98,6 +101,22 @@ class _Scan:
         return " ".join(text[a:b] for a, b in sorted(set(spans)))
 
 
+@dataclass(frozen=True)
+class _Words:
+    """Where the words of each lexicon category occur in a report, found in one automaton pass:
+    what ``Category.finditer`` takes besides the text. Empty: each category reads the text itself."""
+
+    low: str | None = None
+    hits: dict[str, WordHits] = field(default_factory=dict)
+
+    def of(self, name: str) -> tuple[WordHits | None, str | None]:
+        hits = self.hits.get(name)
+        return (hits, self.low) if hits is not None else (None, None)
+
+
+_NO_WORDS = _Words()
+
+
 def split_sentences(text: str) -> list[tuple[int, str]]:
     """Sentences with their offsets.
 
@@ -108,22 +127,23 @@ def split_sentences(text: str) -> list[tuple[int, str]]:
     """
     out, start = [], 0
     for m in SENTENCE_END.finditer(text):
-        end = m.start()
+        end, after = m.span()
         if text[end - 1] == "." and "\n" not in m.group():
             word_start = max(text.rfind(" ", start, end), text.rfind("\n", start, end)) + 1
             last_word = text[word_start:end - 1].lstrip("\"'“‘(").lower()
             if last_word in ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha()):
                 continue
-        _add_sentence(out, text, start, m.end())
-        start = m.end()
-    _add_sentence(out, text, start, len(text))
+        _add_sentence(out, text[start:after], start)
+        start = after
+    _add_sentence(out, text[start:], start)
     return out
 
 
-def _add_sentence(out: list[tuple[int, str]], text: str, start: int, end: int) -> None:
-    chunk = text[start:end]
-    if chunk.strip():
-        out.append((start + len(chunk) - len(chunk.lstrip()), chunk.strip()))
+def _add_sentence(out: list[tuple[int, str]], chunk: str, start: int) -> None:
+    """Add a chunk of text found at ``start`` without its surrounding blanks, if anything is left."""
+    rest = chunk.lstrip()
+    if rest:
+        out.append((start + len(chunk) - len(rest), rest.rstrip()))
 
 
 class Extractor:
@@ -163,16 +183,21 @@ class Extractor:
         units = words_regex(geo.unit_words) if geo.unit_words else r"(?!x)x"
         self._unit_after = re.compile(
             rf"(?:['’]s)?(?:[\s-]+(?:(?-i:[A-Z])[\w'’-]*|led|based|backed|aligned|allied)){{0,3}}[\s-]+{units}", re.I)
+        #: every lexicon category a report is read with: their words are found in one automaton pass
+        self._categories = {"history": lexicon.history, "past_events": lexicon.past_events,
+                            "triggers": lexicon.triggers, "cues": lexicon.cues, "actors": lexicon.actors,
+                            "targets": lexicon.targets, "references": self._references, "foreign": self._foreign}
+        self._word_finder = WordFinder(list(self._categories.values()))
 
     # ---- places ------------------------------------------------------------------------------
 
-    def libyan_mentions(self, text: str) -> list[Mention]:
+    def libyan_mentions(self, text: str, words: _Words = _NO_WORDS) -> list[Mention]:
         """Places named in the text, without those the text puts in another country; places named
         by their role ("the Libyan capital") and by their people ("Misratan forces") too, and towns
-        inside the names of armed units marked as such."""
+        inside the names of armed units marked as such. ``words``: the lexicons' words already found."""
         mentions = self._without_homonym_landmarks(
-            text, self._nearest_namesakes(self._with_references(text, self.finder.find(text))))
-        foreign = [hit for _, hit in self._foreign.finditer(text)] if mentions else []
+            text, self._nearest_namesakes(self._with_references(text, self.finder.find(text), words)))
+        foreign = [hit for _, hit in self._foreign.finditer(text, *words.of("foreign"))] if mentions else []
         if not foreign:
             return mentions
         foreign_report = not self._libya.search(text)
@@ -204,10 +229,13 @@ class Extractor:
             return mentions
         out = []
         for i, m in enumerate(mentions):
-            namesakes = self._namesakes(m.surface) if m.kind == "name" else []
+            namesakes = self._namesakes(m.surface) if m.kind == "name" else ()
+            if len(namesakes) < 2:  # the usual case: one place has this name
+                out.append(m)
+                continue
             near = mentions[max(0, i - NAMESAKE_CONTEXT):i] + mentions[i + 1:i + 1 + NAMESAKE_CONTEXT]
             others = [o.place for o in near if o.place.name != m.place.name]
-            if len(namesakes) > 1 and others:
+            if others:
                 nearest = min(namesakes, key=lambda p, others=others: _spread(p, others))
                 if nearest is not m.place and _spread(nearest, others) + NAMESAKE_MARGIN_KM < _spread(m.place, others):
                     m = Mention(m.start, m.end, m.surface, nearest, m.kind)
@@ -228,6 +256,22 @@ class Extractor:
                 continue  # "the al-Qalaa neighbourhood in the centre of Murzuq": not the village of that name
             out.append(m)
         return out
+
+    def _words(self, text: str) -> _Words:
+        """Where the words of every lexicon category occur in the text: one automaton pass."""
+        low = text.lower()
+        if len(low) != len(text):  # offsets of the lower-cased text would not be the text's
+            return _NO_WORDS
+        return _Words(low, dict(zip(self._categories, self._word_finder.read(low), strict=True)))
+
+    def _blanked(self, words: _Words, name: str, text: str, blanked: str) -> tuple[WordHits | None, str | None]:
+        """A category's words that are still there in ``blanked``, the text with parts blanked out."""
+        hits, low = words.of(name)
+        if hits is None or blanked is text:
+            return hits, low
+        blanked_low = blanked.lower()
+        kept = self._word_finder.read_blanked(hits, blanked_low) if len(blanked_low) == len(blanked) else None
+        return (kept, blanked_low) if kept is not None else (None, None)
 
     @staticmethod
     def _explained_sentences(sentences: list[tuple[int, str]], scan: _Scan) -> dict[int, set[str]]:
@@ -251,11 +295,12 @@ class Extractor:
             return False
         return self._event_noun.match(text, at) is not None
 
-    def _with_references(self, text: str, mentions: list[Mention]) -> list[Mention]:
+    def _with_references(self, text: str, mentions: list[Mention], words: _Words = _NO_WORDS) -> list[Mention]:
         """Add roles and demonyms (they win over a name read in the same words: "Zintani" is not a
         misspelt Zintan) and mark towns inside unit names."""
         references = [Mention(hit.start(), hit.end(), hit.group(), self.gazetteer.resolve(entry.name.split(":", 1)[1]),
-                              entry.name.split(":", 1)[0]) for entry, hit in self._references.finditer(text)]
+                              entry.name.split(":", 1)[0])
+                      for entry, hit in self._references.finditer(text, *words.of("references"))]
         if references:
             mentions = [m for m in mentions if not any(r.start < m.end and m.start < r.end for r in references)]
             mentions = sorted(mentions + references, key=lambda m: m.start)
@@ -306,23 +351,29 @@ class Extractor:
         source_reliability
             Admiralty grade A-F of the source, if known.
         """
-        filed_at = None  # the dateline's town: where the report was filed, not a sentence of it
         text = blank_furniture(normalize_arabic(text))
         dateline = read_dateline(text, published)
         if dateline is not None:
-            filed_at = next((m.place for m in self.libyan_mentions(dateline.place) if not m.says_who), None)
             text = text[:dateline.start] + " " * (dateline.end - dateline.start) + text[dateline.end:]
             published = dateline.date or published
-        mentions = self.libyan_mentions(text)
+        words = self._words(text)
+        hits, low = words.of("history")
+        cleaned_text = strip_history(text, self.lexicon, hits=hits, low=low)
+        trigger_words = self._blanked(words, "triggers", text, cleaned_text)
+        triggers = list(self.lexicon.triggers.finditer(cleaned_text, *trigger_words))
+        if not triggers:  # nothing happens in this report: no need to look for places
+            return []
+        filed_at = None  # the dateline's town: where the report was filed, not a sentence of it
+        if dateline is not None:
+            filed_at = next((m.place for m in self.libyan_mentions(dateline.place) if not m.says_who), None)
+        mentions = self.libyan_mentions(text, words)
         if not mentions and filed_at is None:
             return []
-        cleaned_text = strip_history(text, self.lexicon)
-        triggers = list(self.lexicon.triggers.finditer(cleaned_text))
-        if not triggers:
-            return []
-        past_free = strip_history(text, self.lexicon, past_events_only=True)
-        scan = _Scan(text, cleaned_text, list(self.lexicon.cues.finditer(text)),
-                     list(self.lexicon.actors.finditer(text)), list(self.lexicon.targets.finditer(text)))
+        hits, low = words.of("past_events")
+        past_free = strip_history(text, self.lexicon, past_events_only=True, hits=hits, low=low)
+        scan = _Scan(text, cleaned_text, list(self.lexicon.cues.finditer(text, *words.of("cues"))),
+                     list(self.lexicon.actors.finditer(text, *words.of("actors"))),
+                     list(self.lexicon.targets.finditer(text, *words.of("targets"))))
         sentences = split_sentences(text)
         lead = sentences[0][1] if sentences else ""
         candidates: list[_Candidate] = []

@@ -2,8 +2,9 @@
 
 Analysts write phrases, not regular expressions: a phrase matches as whole words, case-insensitively,
 a trailing ``*`` matches any word ending and a lone ``*`` any one word. ``regex:`` is there for what
-phrases cannot say. Each category compiles to one alternation with a named group per entry, so a
-sentence is scanned once per category however long the lexicon grows.
+phrases cannot say. Each phrase is found by its rarest word (its anchor) with an Aho-Corasick automaton,
+and its regex is tried only there; :class:`WordFinder` puts the anchors of every category a report is
+read with into one automaton, so a report is scanned once however many categories and phrases there are.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from ..arabic import normalize_arabic
 from ..errors import RuleFileError
 from ..models import ACLED_EVENT_TYPES
 from ..rules import ACLED_SUB_EVENT_TYPES, RuleBook, parse_rule_file
+from . import regexscan
+from .regexscan import start_finder
 
 EXTRACTION_DIR = "extraction"
 
@@ -235,12 +238,15 @@ class Category:
 
     Each phrase is anchored on its longest literal word. An Aho-Corasick automaton (pyahocorasick)
     of the anchors finds the few places in a text where a phrase may be; only around those is the
-    phrase's regex tried. A ``regex:`` entry is tried only in a short window around one of its
-    ``keywords`` (everywhere, if it has none).
+    phrase's regex tried, and only at the positions where a match could cover the anchor. A
+    ``regex:`` entry is tried only in a short window around one of its ``keywords`` (everywhere, if
+    it has none). :class:`WordFinder` finds the anchors of several categories in one pass.
     """
 
     #: how far (characters) before and after its keyword a regex entry's match may reach
     KEYWORD_REACH = (70, 70)
+    #: how far (characters) past its anchor a phrase's match may reach
+    ANCHOR_REACH = 120
 
     def __init__(self, entries: Sequence[PhraseEntry]):
         self.entries = tuple(entries)
@@ -268,15 +274,24 @@ class Category:
                 else:
                     slow.append((i, bounded(body)))
         self._automaton = ahocorasick.Automaton()
-        self._verify: dict[str, tuple[re.Pattern, int]] = {}
+        self._verify: dict[str, tuple[re.Pattern, int, re.Pattern | None]] = {}
+        #: what the automata hold for each word: (anchor, whole word?, glued?) and (keyword, regex entries)
+        self.anchor_payloads: dict[str, tuple[str, bool, bool]] = {}
+        self.keyword_payloads: dict[str, tuple[str, list[tuple[re.Pattern, int]]]] = {}
         for anchor, items in groups.items():
             alternation = "|".join(f"(?P<e{i}_{n}>{body})" for n, (i, body, _) in enumerate(items))
             reach_back = max(before for _, _, before in items) + (4 if _is_arabic_word(anchor) else 0)
-            self._verify[anchor] = (re.compile(bounded(alternation), re.IGNORECASE), reach_back)
-            self._automaton.add_word(anchor, (anchor, anchor not in partial_anchors, _is_arabic_word(anchor)))
+            pattern = re.compile(bounded(alternation), re.IGNORECASE)
+            self._verify[anchor] = (pattern, reach_back, start_finder(pattern))
+            payload = (anchor, anchor not in partial_anchors, _is_arabic_word(anchor))
+            self.anchor_payloads[anchor] = payload
+            self._automaton.add_word(anchor, payload)
         if groups:
             self._automaton.make_automaton()
+        #: where each regex entry's match may start (see regexscan)
+        self._starts = {pattern: start_finder(pattern) for items in keyword_entries.values() for pattern, _ in items}
         for word, items in keyword_entries.items():
+            self.keyword_payloads[word] = (word, items)
             self._keywords.add_word(word, (word, items))
         if keyword_entries:
             self._keywords.make_automaton()
@@ -284,38 +299,49 @@ class Category:
         alternation = "|".join(f"(?P<e{i}_{n}>{body})" for n, (i, body) in enumerate(slow))
         self._slow = re.compile(alternation, re.IGNORECASE) if alternation else None
         self._fallback = compile_category_regex(self.entries)
+        self._entry_of_group: dict[str, Any] = {}
 
     def _entry(self, m: re.Match) -> Any:
-        return self.entries[int(m.lastgroup[1:].split("_")[0])]
+        entry = self._entry_of_group.get(m.lastgroup)
+        if entry is None:
+            entry = self._entry_of_group[m.lastgroup] = self.entries[int(m.lastgroup[1:].split("_")[0])]
+        return entry
 
-    def finditer(self, text: str) -> Iterator[tuple[Any, Hit]]:
-        """Every match in text order, without overlaps (the earliest, then the longest, wins)."""
-        low = text.lower()
+    def word_hits(self, low: str) -> WordHits:
+        """Where this category's anchors and keywords occur in a lower-cased text (its own automata)."""
+        anchors = list(self._automaton.iter(low)) if self._verify else []
+        keywords = list(self._keywords.iter(low)) if self._has_keywords else []
+        return WordHits(anchors, keywords)
+
+    def finditer(self, text: str, hits: WordHits | None = None, low: str | None = None
+                 ) -> Iterator[tuple[Any, Hit]]:
+        """Every match in text order, without overlaps (the earliest, then the longest, wins).
+        ``hits``: where the anchors and keywords occur in ``low``, ``text.lower()``, if already found
+        (:class:`WordFinder`); else this category's automata find them."""
+        low = text.lower() if low is None else low
         if len(low) != len(text):  # a few characters change length when lowered: take the plain road
             for m in self._fallback.finditer(text):
                 yield self._entry(m), Hit(m.start(), m.end(), m.group())
             return
+        if hits is None:
+            hits = self.word_hits(low)
         found: dict[int, tuple[int, Any]] = {}
-        if self._verify:
-            size = len(low)
-            for end, (anchor, whole_word, glued) in self._automaton.iter(low):
-                start = end - len(anchor) + 1
-                if not glued and start > 0 and (low[start - 1].isalnum() or low[start - 1] == "_"):
-                    continue
-                if whole_word and end + 1 < size and (low[end + 1].isalnum() or low[end + 1] == "_"):
-                    continue
-                pattern, reach_back = self._verify[anchor]
-                for m in pattern.finditer(text, max(0, start - reach_back), min(len(text), end + 120)):
-                    if m.start() <= start < m.end():
-                        if m.end() > found.get(m.start(), (-1, None))[0]:
-                            found[m.start()] = (m.end(), self._entry(m))
-                        break
-                    if m.start() > start:
-                        break
-        if self._has_keywords:
+        size = len(low)
+        for end, (anchor, whole_word, glued) in hits.anchors:
+            start = end - len(anchor) + 1
+            if not glued and start > 0 and (low[start - 1].isalnum() or low[start - 1] == "_"):
+                continue
+            if whole_word and end + 1 < size and (low[end + 1].isalnum() or low[end + 1] == "_"):
+                continue
+            pattern, reach_back, starts = self._verify[anchor]
+            m = _match_over(pattern, starts, text, max(0, start - reach_back), start,
+                            min(size, end + self.ANCHOR_REACH))
+            if m is not None and m.end() > found.get(m.start(), (-1, None))[0]:
+                found[m.start()] = (m.end(), self._entry(m))
+        if hits.keywords:
             back, ahead = self.KEYWORD_REACH
             windows: dict[tuple[re.Pattern, int], list[list[int]]] = {}
-            for end, (word, items) in self._keywords.iter(low):
+            for end, (word, items) in hits.keywords:
                 lo, hi = max(0, end - len(word) + 1 - back), min(len(text), end + 1 + ahead)
                 for pattern, i in items:
                     spans = windows.setdefault((pattern, i), [])
@@ -324,8 +350,9 @@ class Category:
                     else:
                         spans.append([lo, hi])
             for (pattern, i), spans in windows.items():
+                starts = self._starts[pattern]
                 for lo, hi in spans:
-                    for m in pattern.finditer(text, lo, hi):
+                    for m in regexscan.finditer(pattern, starts, text, lo, hi):
                         if m.end() == hi < len(text):  # cut by the window: let it run to its own end
                             m = pattern.match(text, m.start()) or m
                         if m.end() > found.get(m.start(), (-1, None))[0]:
@@ -344,6 +371,103 @@ class Category:
     def search(self, text: str) -> Any | None:
         """The entry of the first match, or None."""
         return next((entry for entry, _ in self.finditer(text)), None)
+
+
+def _match_over(pattern: re.Pattern, starts: re.Pattern | None, text: str, lo: int, at: int, hi: int
+                ) -> re.Match | None:
+    """The first match ``pattern.finditer(text, lo, hi)`` gives that ends after ``at``, if it starts at
+    or before ``at`` (else None); the pattern is never tried past ``at``. It is tried only where
+    ``starts`` (its :func:`~.regexscan.start_finder`) says a match may start; without one, at every
+    position not right after a word character (a bounded pattern cannot start there)."""
+    p = lo
+    if starts is not None:
+        search, match = starts.search, pattern.match
+        while (found := search(text, p, hi)) is not None and found.start() <= at:
+            m = match(text, found.start(), hi)
+            if m is None:
+                p = found.start() + 1
+            elif m.end() > at:
+                return m
+            else:
+                p = m.end()  # never empty: a pattern that may match nothing has no start finder
+        return None
+    while p <= at:
+        if p and (text[p - 1].isalnum() or text[p - 1] == "_"):
+            p += 1
+            continue
+        m = pattern.match(text, p, hi)
+        if m is None:
+            p += 1
+        elif m.end() == p:  # an empty match: let finditer apply its own rules
+            return _finditer_over(pattern, text, lo, at, hi)
+        elif m.end() > at:
+            return m
+        else:
+            p = m.end()
+    return None
+
+
+def _finditer_over(pattern: re.Pattern, text: str, lo: int, at: int, hi: int) -> re.Match | None:
+    """:func:`_match_over` the plain way."""
+    for m in pattern.finditer(text, lo, hi):
+        if m.start() <= at < m.end():
+            return m
+        if m.start() > at:
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class WordHits:
+    """Where one category's anchor words and regex keywords occur in a lower-cased text, in the
+    order its automata report them: (end offset, payload)."""
+
+    anchors: list
+    keywords: list
+
+    def within(self, low: str) -> WordHits:
+        """The hits that are still there in ``low``, a lower-cased copy of the text with parts
+        blanked out (same length)."""
+        return WordHits([h for h in self.anchors if low.startswith(h[1][0], h[0] - len(h[1][0]) + 1)],
+                        [h for h in self.keywords if low.startswith(h[1][0], h[0] - len(h[1][0]) + 1)])
+
+
+class WordFinder:
+    """The anchors and keywords of several categories in one Aho-Corasick automaton: a report is
+    read once, and each category gets the hits its own automata would have found."""
+
+    def __init__(self, categories: Sequence[Category]):
+        self.categories = tuple(categories)
+        # word -> (slot, payload): slot 2k holds category k's anchor hits, 2k + 1 its keyword hits
+        table: dict[str, list[tuple[int, Any]]] = {}
+        for k, category in enumerate(self.categories):
+            for word, payload in category.anchor_payloads.items():
+                table.setdefault(word, []).append((2 * k, payload))
+            for word, payload in category.keyword_payloads.items():
+                table.setdefault(word, []).append((2 * k + 1, payload))
+        self._automaton = ahocorasick.Automaton()
+        for word, items in table.items():
+            self._automaton.add_word(word, tuple(items))
+        if table:
+            self._automaton.make_automaton()
+        self._empty = not table
+        # lower-casing a sigma depends on its neighbours: blanking a text could make such a word appear
+        self._blanking_safe = not any(ch in word for word in table for ch in "σς")
+
+    def read(self, low: str) -> list[WordHits]:
+        """Per category (in the order given), where its words occur in ``low`` (a lower-cased text).
+        At one end offset the automaton reports the longest word first, as each category's own does."""
+        slots: list[list] = [[] for _ in range(2 * len(self.categories))]
+        if not self._empty:
+            for end, items in self._automaton.iter(low):
+                for slot, payload in items:
+                    slots[slot].append((end, payload))
+        return [WordHits(slots[2 * k], slots[2 * k + 1]) for k in range(len(self.categories))]
+
+    def read_blanked(self, hits: WordHits, low: str) -> WordHits | None:
+        """``hits`` of the text, kept where they still are in ``low``, the lower-cased text with parts
+        blanked out; None when that cannot be told without reading ``low`` again."""
+        return hits.within(low) if self._blanking_safe else None
 
 
 #: Words too common in reports to anchor a phrase on when the phrase has a rarer word.

@@ -77,6 +77,14 @@ def _norm_word(word: str) -> str:
 
 
 @lru_cache(maxsize=200_000)
+def _streamed(word: str) -> str | None:
+    """A word as the place automaton reads it (normalised, then a space); None for an article or a
+    word that normalises to nothing, which stay out of the stream."""
+    norm = _norm_word(word)
+    return None if not norm or norm in ARTICLES else norm + " "
+
+
+@lru_cache(maxsize=200_000)
 def is_common_word(word: str) -> bool:
     """Whether a word is common in English text (wordfreq, loaded on first use)."""
     from wordfreq import zipf_frequency  # a large table: loaded only when a variant is looked for
@@ -185,21 +193,26 @@ class PlaceFinder:
         kept: list[int] = []  # indices into words of the words in the stream
         parts, starts = [" "], {}
         pos, last_end = 1, 0
+        has_word, streamed = HAS_WORD.search, _streamed
+        titled = False  # whether some word is capitalised: only those can be spelling variants
         for m in CANDIDATE.finditer(text):
-            start = m.start()
-            if start > last_end and HAS_WORD.search(text, last_end, start):
+            start, end = m.span()
+            if start > last_end and (text[last_end].isalnum() if start - last_end == 1
+                                     else has_word(text, last_end, start)):
                 parts.append("~ ")
                 pos += 2
-            last_end = m.end()
+            last_end = end
             word = m.group()
-            words.append((start, last_end, word))
-            norm = _norm_word(word)
-            if not norm or norm in ARTICLES:
+            words.append((start, end, word))
+            if not titled and word[:1].isupper():
+                titled = _is_titlecase(word)
+            piece = streamed(word)
+            if piece is None:
                 continue
             starts[pos] = len(kept)
             kept.append(len(words) - 1)
-            parts.append(norm + " ")
-            pos += len(norm) + 1
+            parts.append(piece)
+            pos += len(piece)
         stream = "".join(parts)
         hits: list[tuple[int, int, Place]] = []
         for end, (n_words, length, place) in self.automaton.iter(stream):
@@ -223,6 +236,8 @@ class PlaceFinder:
                 continue
             mentions.append(Mention(start, end, surface, place))
             taken_until = last
+        if not titled:  # Arabic script, lower case: no word for the variant and near-spelling readings
+            return mentions
         return self._add_near_spellings(text, words, self._add_variants(text, words, mentions))
 
     def _add_variants(self, text: str, words: list[tuple[int, int, str]], mentions: list[Mention]) -> list[Mention]:

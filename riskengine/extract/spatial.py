@@ -45,10 +45,16 @@ from ..geo import lonlat_point, to_lonlat, to_metric
 from ..models import Place, PlaceRef
 from ..roads import RoadNetwork
 from ..rules import RuleBook
-from .lexicon import Geography, words_regex
+from .lexicon import COMMON_WORDS, Geography, PhraseEntry, words_regex
 from .places import Mention
+from .regexscan import Scanner
 
 MARK = "⟦{}⟧"
+_ARABIC_SCRIPT = re.compile("[\u0600-\u06ff]")
+#: Characters that match an ASCII letter when case is ignored but do not lower-case to it (Kelvin sign,
+#: long s, dotted and dotless i): with one of them in a clause, patterns are tried without a word check.
+_ODD_CASE = re.compile("[\u212a\u017f\u0130\u0131]")
+_ARABIC_WORD = re.compile("[\u0600-\u06ff]+")
 P = r"⟦(\d+)⟧"
 #: A place described by its distance from another: "A, a town (some) N km south of B".
 APPOSITION = re.compile(rf"{P},\s+(?:an?|the)\s+(?!\d)[^⟦.;,]{{0,100}}$", re.I)
@@ -65,6 +71,36 @@ SPAN_BUFFER_KM = 20.0
 ROAD_POINT_RADIUS_KM = 5.0
 #: A point this close to a stretch of road the same clause names is the more precise location.
 STRETCH_POINT_KM = 15.0
+
+
+class _NeededWords:
+    """Lower-case words one of which is in every match of some phrases (each phrase's longest plain
+    word): a pattern built from those phrases cannot match a clause that has none of them, so it is
+    not tried there. Regex scans of every clause are most of the time spatial reading takes."""
+
+    def __init__(self, phrases: list[str]):
+        words: set[str] | None = set() if phrases else None
+        for phrase in phrases:
+            plain = [w[:-1] if w.endswith("*") else w for w in phrase.split()]
+            # letters and digits stand as they are in the regex; ASCII and Arabic ones have no odd case folds
+            plain = [w for w in plain if w.isalnum() and (w.isascii() or _ARABIC_WORD.fullmatch(w))]
+            if not plain:
+                words = None  # a phrase of wildcards or hyphenated words: no word to check
+                break
+            rare = [w for w in plain if w.lower() not in COMMON_WORDS]  # "the way": "way", not "the"
+            words.add(max(rare or plain, key=len).lower())
+        self.words = tuple(sorted(words)) if words is not None else None
+
+    @classmethod
+    def of(cls, *entries: PhraseEntry) -> _NeededWords:
+        """For the patterns of entries: phrases only (an entry with a regex gives no words)."""
+        if any(e.regex for e in entries):
+            return cls([])
+        return cls([phrase for e in entries for phrase in e.phrases])
+
+    def absent(self, low: str, odd_case: bool) -> bool:
+        """Whether none of the words is in ``low`` (a lower-cased clause without odd-case characters)."""
+        return self.words is not None and not odd_case and not any(w in low for w in self.words)
 
 
 @dataclass
@@ -139,11 +175,15 @@ class SpatialReader:
         self.span_word = re.compile(words_regex(geography.span_words), flags)
         self.span = re.compile(rf"\bfrom\s+[^⟦.;]{{0,80}}?{P}", flags)
         self.proximity = [
-            (p, re.compile(rf"(?:{p.pattern()})\s+(?:the\s+)?{ADJ}?{SETTLEMENT}?(?:{P}|({ANAPHORA}))", flags))
+            (p, re.compile(rf"(?:{p.pattern()})\s+(?:the\s+)?{ADJ}?{SETTLEMENT}?(?:{P}|({ANAPHORA}))", flags),
+             _NeededWords.of(p))
             for p in geography.proximity
         ]
         self.possessive = re.compile(rf"{P}['’]s\s+{ADJ}?(?:outskirts|edge|suburbs|entrance|outskirt)", flags)
         self.region = re.compile(rf"{P}\s+(?:{geography.region_suffixes.pattern()})", flags)
+        self._region_words = _NeededWords.of(geography.region_suffixes)
+        self._road_words = _NeededWords(list(geography.road_words))
+        self._travel_or_road_words = _NeededWords(list(geography.travel_words) + list(geography.road_words))
         self.offset_plain = re.compile(
             rf"(in the (?:\w+\s+)?desert\s+|desert\s+)?(?:to the\s+)?\b({direction})\s+of\s+"
             rf"(?:(?:the\s+)?{ADJ}?{P}|({ANAPHORA}))", flags)
@@ -169,6 +209,15 @@ class SpatialReader:
             re.compile(r"بين\s+(?:مدينتي\s+|مدينه\s+|بلدتي\s+)?⟦(\d+)⟧\s*(?:و\s*)?(?:مدينه\s+)?⟦(\d+)⟧"),
             re.compile(r"(?:طريق|الطريق)\s+(?:[^\s⟦]+\s+){0,2}?⟦(\d+)⟧\s*[-–—/]\s*⟦(\d+)⟧"),
         ]
+        # every pattern is scanned from the places its first word can start (see regexscan)
+        for name in ("offset_road", "distance_from", "before_reaching", "coast_road", "travel_to_from",
+                     "travel_from_to", "has_travel", "road_to", "span_word", "span", "possessive", "region",
+                     "offset_plain", "direction_of", "road_word"):
+            setattr(self, name, Scanner(getattr(self, name)))
+        self.stretches = [Scanner(p) for p in self.stretches]
+        self.ar_offsets = [Scanner(p) for p in self.ar_offsets]
+        self.ar_direction = Scanner(self.ar_direction) if self.ar_direction is not None else None
+        self.proximity = [(p, Scanner(pattern), needed) for p, pattern, needed in self.proximity]
 
     # ---- geometry helpers --------------------------------------------------------------------
 
@@ -396,8 +445,9 @@ class SpatialReader:
 
         low = template.lower()
         several = len(mentions) >= 2
-        has_digit = any(ch.isdigit() for ch in low)
-        has_road = self.road_word.search(low) is not None
+        has_digit = any(map(str.isdigit, low))
+        odd_case = _ODD_CASE.search(template) is not None
+        has_road = not self._road_words.absent(low, odd_case) and self.road_word.search(low) is not None
         has_direction = self.direction_of.search(low) is not None
 
         for m in (self.offset_road.finditer(template) if has_digit else ()):
@@ -431,7 +481,7 @@ class SpatialReader:
                                   places=[_ref(a, "reference")], description=f"{km:g} km {m.group('dir')} of {a.name}"))
             used_spans.append(m.span())
 
-        arabic = any("\u0600" <= ch <= "\u06ff" for ch in template)
+        arabic = _ARABIC_SCRIPT.search(template) is not None
         for pattern in (self.ar_offsets if arabic and has_digit else ()):
             for m in pattern.finditer(template):
                 if _inside(m.span(), used_spans):
@@ -506,7 +556,8 @@ class SpatialReader:
                 found.append(loc)
                 used_spans.append(m.span())
         has_span = self.span_word.search(template) is not None
-        if several and self.has_travel.search(template) and not has_span:
+        if several and not self._travel_or_road_words.absent(low, odd_case) and self.has_travel.search(template) \
+                and not has_span:
             for m in self.travel_from_to.finditer(template):
                 a, b = places[int(m.group(1))], places[int(m.group(2))]
                 loc = self._stretch(a, b, 80, at(m), f"on the road from {a.name} to {b.name}")
@@ -531,8 +582,8 @@ class SpatialReader:
             if span:
                 found.append(span)
 
-        for prox, pattern in self.proximity:
-            for m in pattern.finditer(template):
+        for prox, pattern, needed in self.proximity:
+            for m in (() if needed.absent(low, odd_case) else pattern.finditer(template)):
                 if _inside(m.span(), used_spans):
                     continue
                 if m.group(1) is not None:
@@ -568,7 +619,7 @@ class SpatialReader:
                                   description=f"{where}{m.group(2)} of {place.name}"))
 
         suffix_precision = self.geo.region_suffixes.geo_precision
-        for m in self.region.finditer(template):
+        for m in (() if self._region_words.absent(low, odd_case) else self.region.finditer(template)):
             place = places[int(m.group(1))]
             if place.is_area:
                 found.append(self._area_of(place, 55, at(m), f"in the {place.name} area", False))

@@ -279,11 +279,8 @@ def cmd_extract(engine: RiskEngine, args, console: Console, now: dt.datetime) ->
     return 0
 
 
-def cmd_ingest(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int:
-    """Each file on its own: one that cannot be read (or fails in any way) is reported and skipped,
-    the others are stored; the exit status is 2 when any file was skipped."""
-    published = parse_date(args.published)
-    results, failed = [], []
+def _ingest_each(engine: RiskEngine, args, published, now: dt.datetime, results: list, failed: list) -> None:
+    """Store each file of ``args.files`` on its own (a file that fails is reported and skipped)."""
     for name in args.files:
         try:
             result = engine.ingest_file(name, fmt=args.format, published=published, now=now)
@@ -299,6 +296,15 @@ def cmd_ingest(engine: RiskEngine, args, console: Console, now: dt.datetime) -> 
         for err in result.errors:
             print(f"skipped {err}", file=sys.stderr)
         results.append(result)
+
+
+def cmd_ingest(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int:
+    """Each file on its own: one that cannot be read (or fails in any way) is reported and skipped,
+    the others are stored; the exit status is 2 when any file was skipped."""
+    published = parse_date(args.published)
+    results, failed = [], []
+    with engine.store.weighing_deferred():  # the events of all the files weighed once, at the end
+        _ingest_each(engine, args, published, now, results, failed)
     if args.json:
         _print_json({"files": [
             {"file": r.file, "format": r.format, "new_report": r.new_report, "incidents_added": r.incidents_added,

@@ -345,6 +345,12 @@ class RiskEngine:
             raise InputFileError(f"{where}: {exc}") from None
         result = IngestResult(where, "rss")
         result.errors = [InputRowError(where, 0, str(getattr(f, "error", f))) for f in failures]
+        with self.store.weighing_deferred():  # the entries' events weighed once, at the end
+            self._ingest_entries(items, result, source=source, where=where, now=now, published=published)
+        return result
+
+    def _ingest_entries(self, items: list, result: IngestResult, *, source: str, where: str, now: dt.datetime,
+                        published: dt.date | None) -> None:
         for number, item in enumerate(items, 1):
             try:
                 one = self.ingest_text(item.text, source=source, source_ref=item.url or where,
@@ -356,7 +362,6 @@ class RiskEngine:
             result.new_report |= one.new_report
             result.incidents_added += one.incidents_added
             result.incidents_known += one.incidents_known
-        return result
 
     def _mapped(self, found: list[Incident], lines: list[int], where: str) -> tuple[list[Incident], list, list]:
         """The rows that can be mapped onto the roads, with their matches; any row that cannot

@@ -111,8 +111,9 @@ class Pipeline:
             return result
 
         try:
-            polled = poll_source(source, state, client=self.client, ingest=ingest,
-                                 known=lambda item: engine.store.has_report(source.name, item.key))
+            with engine.store.weighing_deferred():  # the poll's events weighed once, at its end
+                polled = poll_source(source, state, client=self.client, ingest=ingest,
+                                     known=lambda item: engine.store.has_report(source.name, item.key))
         except SourceError as exc:
             outcome.error = str(exc)
         except Exception as exc:  # a bug in one source must not stop the others

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -195,6 +196,7 @@ class Store:
         #: keeps the events' standing weights up to date (:class:`riskengine.weights.Weigher`); without
         #: one, changed events stay unweighed and readers weigh them in memory
         self.weigher = None
+        self._batch = threading.local()  # this thread's depth of :meth:`weighing_deferred`
         if url.startswith("sqlite:///"):
             path = Path(url.removeprefix("sqlite:///"))
             if str(path) != ":memory:":
@@ -278,11 +280,30 @@ class Store:
     @contextmanager
     def changing_events(self) -> Iterator:
         """A writer's transaction that changes events: before it commits, the events it left
-        unweighed are weighed (:mod:`riskengine.weights`), so what is stored always agrees."""
+        unweighed are weighed (:mod:`riskengine.weights`), so what is stored always agrees; inside
+        :meth:`weighing_deferred`, at the end of the batch instead."""
         with self.writer.begin() as conn:
             yield conn
-            if self.weigher is not None:
+            if self.weigher is not None and not getattr(self._batch, "depth", 0):
                 self.weigher.refresh(conn)
+
+    @contextmanager
+    def weighing_deferred(self) -> Iterator[None]:
+        """Several writes in a row by this thread (a poll's reports, the files of one ingest): the
+        events they change are weighed once, at the end, rather than after each report (weighing
+        a handful of events costs about as much as a thousand). Meanwhile readers weigh those few
+        in memory; if the final weighing fails, the next writer weighs them."""
+        self._batch.depth = getattr(self._batch, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            self._batch.depth -= 1
+            if not self._batch.depth and self.weigher is not None:
+                try:
+                    with self.writer.begin() as conn:
+                        self.weigher.refresh(conn)
+                except Exception:  # never hides what the batch raised; nothing stored is lost
+                    log.exception("weighing the events of a batch failed: the next writer weighs them")
 
     def weights_state(self, fingerprint: str) -> tuple[bool, list[str]]:
         """Whether the stored weights come from the rules with ``fingerprint``, and the events whose

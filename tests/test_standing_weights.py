@@ -203,3 +203,16 @@ def test_a_writer_with_other_rules_weighs_every_event_again(generated, fresh_db,
     # the rows follow the new rules: a longer half-life where it changed
     assert set(stored.loc[stored["rule_id"] == "tag:ambush", "half_life_days"]) == {45.0}
     _assert_same_answers(reader, _previous_path(fresh_db, other, gazetteer, network))
+
+
+def test_a_batch_of_reports_is_weighed_once_at_its_end(fresh_db, rules, gazetteer, network):
+    engine = RiskEngine(Store.open(fresh_db), rules, gazetteer, network)
+    previous = _previous_path(fresh_db, rules, gazetteer, network)
+    with engine.store.weighing_deferred():
+        _generated(engine, 30, seed=3)
+        current, stale = engine.store.weights_state(rules_fingerprint(rules))
+        assert current is False or len(stale) == engine.store.event_count(status="active")  # none weighed yet
+        # a question meanwhile weighs them in memory: the same answer as the previous path
+        assert engine.route("Tripoli", "Sebha", AT) == previous.route("Tripoli", "Sebha", AT)
+    assert engine.store.weights_state(rules_fingerprint(rules)) == (True, [])
+    assert engine.route("Tripoli", "Sebha", AT) == previous.route("Tripoli", "Sebha", AT)

@@ -139,11 +139,12 @@ class _Assessed:
     needs every segment (``segments``, alerts, the map), reads the whole network once."""
 
     def __init__(self, now: dt.datetime, rules: RuleBook, segment_ids: Sequence[str],
-                 standing: Callable[[Sequence[str] | None, dt.date | None], pd.DataFrame]):
+                 standing: Callable[[Sequence[str] | None, dt.date | None, bool], pd.DataFrame]):
         self.now = now
         self._rules = rules
         self._segment_ids = list(segment_ids)
-        #: reads standing weights: of some segments (None: all), dated after a day (None: the horizon)
+        #: reads standing weights: of some segments (None: all), dated after a day (None: the horizon),
+        #: those that weigh only (True) or those that tell coverage too
         self._standing = standing
         self._whole: Assessment | None = None
         self._parts: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}  # segment -> (contributions, its table row)
@@ -165,14 +166,15 @@ class _Assessed:
         return self._whole is not None
 
     def standing(self, segment_ids: Sequence[str] | None, since: dt.date | None) -> pd.DataFrame:
-        """The standing weights of events dated after ``since`` on ``segment_ids`` (all when None)."""
-        return self._standing(segment_ids, since)
+        """The standing weights of events dated after ``since`` on ``segment_ids`` (all when None),
+        those that only tell coverage included."""
+        return self._standing(segment_ids, since, False)
 
     @property
     def assessment(self) -> Assessment:
         """Every segment's score, and all the contributions behind them."""
         if self._whole is None:
-            contrib = weights_at(self._rules, self._standing(None, None), self.now)
+            contrib = weights_at(self._rules, self._standing(None, None, True), self.now)
             self._whole = Assessment(self.now, contrib, segment_table(self._rules, self._segment_ids, contrib))
         return self._whole
 
@@ -204,7 +206,7 @@ class _Assessed:
             frame = self._lean if lean else self._whole.contributions
             return Assessment(self.now, frame.take(rows), self._whole.segments.loc[wanted])
         if missing:
-            contrib = weights_at(self._rules, self._standing(missing, None), self.now)
+            contrib = weights_at(self._rules, self._standing(missing, None, True), self.now)
             table = segment_table(self._rules, missing, contrib)
             groups = contrib.groupby("segment_id").indices if len(contrib) else {}
             with self._lock:
@@ -480,8 +482,8 @@ class RiskEngine:
         events read again."""
         if not changed:
             return frame
-        until, since, _ = key
-        fresh = self.store.event_weights_frame(until, since=since, events=changed)
+        until, since, _, weighing = key
+        fresh = self.store.event_weights_frame(until, since=since, events=changed, weighing=weighing)
         rows = pd.concat([frame[~frame["incident_id"].isin(changed)], fresh], ignore_index=True)
         return rows.sort_values(["incident_id", "segment_id"], kind="stable", ignore_index=True)
 
@@ -499,12 +501,12 @@ class RiskEngine:
         # events older than any rule's horizon weigh nothing: they are not read (an index on the date)
         horizon = until - dt.timedelta(days=self.rules.horizon_days)
 
-        def standing(segments: Sequence[str] | None, since: dt.date | None) -> pd.DataFrame:
-            return self.standing_weights(until, max(since or horizon, horizon), segments)
+        def standing(segments: Sequence[str] | None, since: dt.date | None, weighing: bool) -> pd.DataFrame:
+            return self.standing_weights(until, max(since or horizon, horizon), segments, weighing=weighing)
 
         entry = _Assessed(now, self.rules, [s.id for s in self.network.segments], standing)
         with self._lock:  # the network's weights are in hand (read for another time, or carried over a change)
-            entry.answers = 1 if (until, horizon, None) in self._read else 0
+            entry.answers = 1 if (until, horizon, None, True) in self._read else 0
         with self._lock:
             if revision == self._revision:  # the store did not move on meanwhile
                 self._assessed[now] = entry
@@ -512,8 +514,8 @@ class RiskEngine:
                     self._assessed.popitem(last=False)
         return entry
 
-    def standing_weights(self, until: dt.date, since: dt.date, segments: Sequence[str] | None = None
-                         ) -> pd.DataFrame:
+    def standing_weights(self, until: dt.date, since: dt.date, segments: Sequence[str] | None = None, *,
+                         weighing: bool = False) -> pd.DataFrame:
         """The standing weights (:func:`riskengine.scoring.standing_weights`) of the active events
         dated after ``since`` and on or before ``until``, on ``segments`` (all when None): read from
         the store when its weights are these rules' (the few events a writer without rules left
@@ -527,15 +529,15 @@ class RiskEngine:
                 self._weights = state
         current, stale = state
         if not current:
-            return _kept(self._weighed_in_memory(until, since, None), until, since, segments)
-        key = (until, since, tuple(segments) if segments is not None else None)
+            return _kept(self._weighed_in_memory(until, since, None), until, since, segments, weighing)
+        key = (until, since, tuple(segments) if segments is not None else None, weighing)
         with self._lock:
             rows = self._read.get(key)
         if rows is not None:
             return rows
-        rows = self.store.event_weights_frame(until, since=since, segments=segments)
+        rows = self.store.event_weights_frame(until, since=since, segments=segments, weighing=weighing)
         if stale:
-            mine = _kept(self._weighed_in_memory(until, since, stale), until, since, segments)
+            mine = _kept(self._weighed_in_memory(until, since, stale), until, since, segments, weighing)
             rows = rows[~rows["incident_id"].isin(stale)]
             rows = pd.concat([rows, mine], ignore_index=True).sort_values(
                 ["incident_id", "segment_id"], kind="stable", ignore_index=True)
@@ -788,13 +790,15 @@ class RiskEngine:
         }
 
 
-def _kept(rows: pd.DataFrame, until: dt.date, since: dt.date, segments: Sequence[str] | None) -> pd.DataFrame:
-    """Standing weights of events dated after ``since`` that still count on ``until``, on
-    ``segments`` (all when None): as :meth:`Store.event_weights_frame` reads them."""
+def _kept(rows: pd.DataFrame, until: dt.date, since: dt.date, segments: Sequence[str] | None,
+          weighing: bool = False) -> pd.DataFrame:
+    """Standing weights of events dated after ``since`` that still count (``weighing``: still weigh)
+    on ``until``, on ``segments`` (all when None): as :meth:`Store.event_weights_frame` reads them."""
     if rows.empty:
         return rows
     keep = np.asarray(rows["date"].to_numpy(), dtype="datetime64[D]") > np.datetime64(since, "D")
-    keep &= np.asarray(rows["counts_until"].to_numpy(), dtype="datetime64[D]") >= np.datetime64(until, "D")
+    last = rows["weighs_until" if weighing else "counts_until"].to_numpy()
+    keep &= np.asarray(last, dtype="datetime64[D]") >= np.datetime64(until, "D")
     if segments is not None:
         keep &= rows["segment_id"].isin(list(segments)).to_numpy()
     return rows[keep] if not keep.all() else rows

@@ -258,6 +258,7 @@ event_weights = Table(
     Column("counts_until", Date, primary_key=True),  # the last day the row can count (weight or coverage)
     Column("event_id", String(32), primary_key=True),
     Column("date", Date, nullable=False),
+    Column("weighs_until", Date),  # the last day it can weigh (NULL: it never weighs, it tells coverage)
     Column("distance_km", Float, nullable=False),
     Column("gap_km", Float, nullable=False),
     Column("rule_id", String(64), nullable=False),
@@ -270,6 +271,7 @@ event_weights = Table(
     Column("base_relief", Float, nullable=False),
     Index("ix_event_weights_event", "event_id"),
     Index("ix_event_weights_counts_until", "counts_until"),
+    Index("ix_event_weights_weighs_until", "weighs_until"),
     sqlite_with_rowid=False,
 )
 

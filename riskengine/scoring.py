@@ -32,7 +32,7 @@ CONTRIBUTION_COLUMNS = [
 #: when the event changes and stored (:mod:`riskengine.weights`); only time decay is left for ``now``.
 STANDING_COLUMNS = [
     "incident_id", "segment_id", "date", "distance_km", "gap_km", "rule_id", "severity", "half_life_days",
-    "distance_decay", "confidence", "fatalities_boost", "base_weight", "base_relief", "counts_until",
+    "distance_decay", "confidence", "fatalities_boost", "base_weight", "base_relief", "weighs_until", "counts_until",
 ]
 
 
@@ -55,9 +55,10 @@ def standing_weights(rules: RuleBook, incidents: pd.DataFrame, matches: pd.DataF
     """What every incident weighs on every segment it touches, all but its age: the rule resolved for
     its kind, severity, distance decay, confidence and death-toll boost (``base_weight`` = severity x
     distance decay x confidence x boost; ``base_relief`` = relief share x distance decay x confidence),
-    and ``counts_until``, the last day the row can count (its time decay is 0 after it, and it is
-    too old to tell coverage). None of it changes with time, so it is computed when an event
-    changes, not at every question: a question at ``now`` reads only rows that still count.
+    ``weighs_until``, the last day the row can weigh (its time decay is 0 after it; None when it
+    never weighs), and ``counts_until``, the last day it can matter at all (weight, or coverage).
+    None of it changes with time, so it is computed when an event changes, not at every question:
+    a question at ``now`` reads only rows that still count.
     Rows that can never weigh (both bases 0) are dropped, unless the incident lies within the
     coverage distance of the segment (``coverage.near_km``): it still tells that the road is watched."""
     if incidents.empty or matches.empty:
@@ -97,11 +98,15 @@ def standing_weights(rules: RuleBook, incidents: pd.DataFrame, matches: pd.DataF
     frame["base_relief"] = frame["relief_share"] * present
     near = frame["gap_km"] <= rules.scoring.coverage.near_km
     frame = frame[(frame["base_weight"] > 0) | (frame["base_relief"] > 0) | near]
-    # the last day the row can matter: while it weighs, and while it is recent enough for coverage
-    days = np.maximum(rules.weighs_for_days(frame["half_life_days"].to_numpy(dtype=float)),
-                      rules.scoring.coverage.recent_days)
+    # the last day the row can weigh (none: it only tells coverage), and the last day it can matter
+    # at all (while it weighs, and while it is recent enough for coverage)
     dates = np.asarray(frame["date"].to_numpy(), dtype="datetime64[D]")
-    frame = frame.assign(counts_until=(dates + days.astype("timedelta64[D]")).astype(object))
+    weighs = (frame["base_weight"].to_numpy() > 0) | (frame["base_relief"].to_numpy() > 0)
+    life = rules.weighs_for_days(frame["half_life_days"].to_numpy(dtype=float)).astype("timedelta64[D]")
+    recent = np.timedelta64(rules.scoring.coverage.recent_days, "D")
+    until = np.where(weighs, dates + life, np.datetime64("NaT"))
+    frame = frame.assign(weighs_until=pd.Series(until, index=frame.index).dt.date.astype(object).where(weighs, None),
+                         counts_until=(np.where(weighs, np.maximum(life, recent), recent) + dates).astype(object))
     return frame[STANDING_COLUMNS].reset_index(drop=True)
 
 

@@ -166,11 +166,16 @@ MIGRATION_LOCK = 0x726B_6D69
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     """Foreign keys on; WAL, so readers never wait for a writer nor block one; writers wait for each
-    other (busy timeout); transactions begun by us (:func:`_sqlite_begin`), not by the driver."""
+    other (busy timeout); transactions begun by us (:func:`_sqlite_begin`), not by the driver. For
+    big stores: a 64 MB page cache (weighing every event writes millions of rows in key order), the
+    file memory-mapped (reads come from the OS cache without a copy), temporary sorts in memory."""
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.execute("PRAGMA mmap_size=268435456")
+    cursor.execute("PRAGMA temp_store=MEMORY")
     if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
         cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
@@ -325,22 +330,23 @@ class Store:
             return frozenset(conn.execute(query).scalars())
 
     def event_weights_frame(self, until: dt.date | None = None, *, since: dt.date | None = None,
-                            segments: Sequence[str] | None = None,
-                            events: Iterable[str] | None = None) -> pd.DataFrame:
+                            segments: Sequence[str] | None = None, events: Iterable[str] | None = None,
+                            weighing: bool = False) -> pd.DataFrame:
         """The stored standing weights (:func:`riskengine.scoring.standing_weights`; the event id as
         ``incident_id``) of events dated on or before ``until`` and after ``since``, on ``segments``
         (all when None), of ``events`` (all when None), in event then segment order; with ``until``,
-        only the rows that still count on that day."""
+        only the rows that still count on that day (``weighing``: that still weigh, for scores; else
+        also those that only tell coverage)."""
         from .scoring import STANDING_COLUMNS  # noqa: PLC0415
 
         t = event_weights
         # the date as its text (numpy reads ISO dates as they are), not a date object per row
         columns = [t.c.event_id.label("incident_id"),
-                   *(type_coerce(t.c[c], Text).label(c) if c in ("date", "counts_until") else t.c[c]
+                   *(type_coerce(t.c[c], Text).label(c) if c in ("date", "weighs_until", "counts_until") else t.c[c]
                      for c in STANDING_COLUMNS[1:])]
         query = select(*columns).order_by(t.c.event_id, t.c.segment_id)
-        if until is not None:  # dated by then, and still counting then
-            query = query.where((t.c.date <= until) & (t.c.counts_until >= until))
+        if until is not None:  # dated by then, and still counting (weighing) then
+            query = query.where((t.c.date <= until) & ((t.c.weighs_until if weighing else t.c.counts_until) >= until))
         if since is not None:
             query = query.where(t.c.date > since)
         if segments is not None:

@@ -196,10 +196,13 @@ def test_a_writer_with_other_rules_weighs_every_event_again(generated, fresh_db,
     assert reader.store.weights_state(rules_fingerprint(other)) == (True, [])
     stored = reader.store.event_weights_frame(AT.date(), since=AT.date() - dt.timedelta(days=other.horizon_days))
     assert len(stored) > 100
-    days = ["date", "counts_until"]  # dates: read back from the store as their ISO text
+    days = ["date", "weighs_until", "counts_until"]  # dates: read back from the store as their ISO text
     pd.testing.assert_frame_equal(stored.drop(columns=days).reset_index(drop=True),
                                   in_memory.drop(columns=days).reset_index(drop=True), check_dtype=False)
-    assert (stored[days].astype(str).to_numpy() == in_memory[days].astype(str).to_numpy()).all()
+    def iso(frame: pd.DataFrame) -> list:
+        return [[None if pd.isna(v) else str(v) for v in row] for row in frame.to_numpy()]
+
+    assert iso(stored[days]) == iso(in_memory[days])
     # the rows follow the new rules: a longer half-life where it changed
     assert set(stored.loc[stored["rule_id"] == "tag:ambush", "half_life_days"]) == {45.0}
     _assert_same_answers(reader, _previous_path(fresh_db, other, gazetteer, network))

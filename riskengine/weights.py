@@ -35,8 +35,10 @@ RULES_KEY = "weights_rules"
 #: What weighing reads of an event, besides its reports' confidence.
 SCORING_COLUMNS = ("event_type", "sub_event_type", "tags", "date", "geo_precision", "radius_km", "fatalities")
 
-#: Events weighed per statement group (bounded memory when every event is weighed again).
+#: Events weighed per statement group (bounded memory when every event is weighed again), and from
+#: how many events on a chunk is read as an id range rather than a list of ids.
 CHUNK = 5_000
+RANGE_FROM = 1_000
 
 
 def rules_fingerprint(rules: RuleBook) -> str:
@@ -90,36 +92,46 @@ class Weigher:
         if conn.dialect.name == "postgresql":  # two writers never weigh one event at once
             query = query.with_for_update(skip_locked=True)
         ids = conn.execute(query).scalars().all()
+        from .store import among  # noqa: PLC0415 - the store builds on this module
+
         for first in range(0, len(ids), CHUNK):
             chunk = ids[first:first + CHUNK]
-            # on SQLite (one writer at a time) the unweighed events from the chunk's first id to its
-            # last are the chunk: read as a range, quicker than a long list of ids
-            these = (events.c.id.in_(chunk) if conn.dialect.name == "postgresql"
-                     else events.c.id.between(chunk[0], chunk[-1]) & _unweighed(events.c.weighed))
-            conn.execute(delete(event_weights).where(event_weights.c.event_id.in_(chunk)))
-            rows = standing_rows(self.rules, *read_events(conn, these))
+            these = among(events.c.id, chunk, conn.dialect.name)
+            # many events in a row (every event weighed again): read their id range at once, the
+            # others in it left out after reading, quicker than a long list of ids
+            span = events.c.id.between(chunk[0], chunk[-1]) if len(chunk) >= RANGE_FROM else these
+            conn.execute(delete(event_weights).where(among(event_weights.c.event_id, chunk, conn.dialect.name)))
+            rows = standing_rows(self.rules, *read_events(conn, span, only=frozenset(chunk)))
             if len(rows):
+                rows = rows.sort_values(["segment_id", "counts_until", "incident_id"], kind="stable")  # key order
                 records = rows.rename(columns={"incident_id": "event_id"}).to_dict("records")
                 conn.execute(insert(event_weights), records)
             conn.execute(update(events).where(these).values(weighed=True))
         return len(ids)
 
 
-def read_events(conn: Connection, which) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The active events ``which`` selects (a condition on ``events``), their segment matches and
-    their reports, read in ``conn`` (a writer's transaction sees its own changes): what
-    :func:`standing_rows` weighs."""
+def read_events(conn: Connection, which, only: frozenset[str] | None = None
+                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The active events ``which`` selects (a condition on ``events``; of ``only``, when given),
+    their segment matches and their reports, read in ``conn`` (a writer's transaction sees its own
+    changes): what :func:`standing_rows` weighs. Whether an event is active is checked here, not in
+    the query, so that the query reads by id, whatever indexes the database has."""
     from .store import _decoded, _frame  # noqa: PLC0415 - the store builds on this module
 
     names = ["id", *SCORING_COLUMNS]
-    active = which & (events.c.status == "active")
     columns = [type_coerce(events.c.tags, Text).label("tags") if c == "tags" else events.c[c] for c in names]
-    frame = _frame(conn.execute(select(*columns).where(active).order_by(events.c.id)).all(), names)
+    frame = _frame(conn.execute(select(*columns, events.c.status).where(which).order_by(events.c.id)).all(),
+                   [*names, "status"])
+    keep = frame["status"] == "active"
+    if only is not None:
+        keep &= frame["id"].isin(only)
+    frame = frame[keep].drop(columns="status")
+    wanted = set(frame["id"])
     if len(frame):
         frame["tags"] = pd.Series(_decoded(frame["tags"].tolist()), index=frame.index, dtype=object)
     matches = _frame(conn.execute(
         select(events.c.id, incident_segments.c.segment_id, incident_segments.c.distance_km)
-        .join(events, events.c.location_incident == incident_segments.c.incident_id).where(active)
+        .join(events, events.c.location_incident == incident_segments.c.incident_id).where(which)
         .order_by(events.c.id, incident_segments.c.segment_id)).all(),
         ["incident_id", "segment_id", "distance_km"])
     source = func.coalesce(incidents.c.source, reports.c.source)
@@ -127,6 +139,8 @@ def read_events(conn: Connection, which) -> tuple[pd.DataFrame, pd.DataFrame, pd
         select(incidents.c.event_id, source, reports.c.format, incidents.c.confidence, incidents.c.geo_precision,
                incidents.c.source_reliability)
         .join(reports, reports.c.id == incidents.c.report_id).join(events, events.c.id == incidents.c.event_id)
-        .where(active).order_by(incidents.c.event_id, incidents.c.id)).all(),
+        .where(which).order_by(incidents.c.event_id, incidents.c.id)).all(),
         ["event_id", "source", "format", "confidence", "geo_precision", "source_reliability"])
+    matches = matches[matches["incident_id"].isin(wanted)].reset_index(drop=True) if len(matches) else matches
+    told = told[told["event_id"].isin(wanted)].reset_index(drop=True) if len(told) else told
     return frame.set_index("id", drop=False), matches, told

@@ -138,3 +138,12 @@ def test_query_benchmark_runs_on_tiny_input(capsys):
     assert any(line.startswith("previous path") and "same answer: yes" in line for line in lines), out
     assert any(line.startswith("queries") and line.split()[1] == "20" for line in lines), out
     assert any(line.startswith("after an ingest") and "is in the answer" in line for line in lines), out
+
+
+def test_startup_benchmark_runs_one_round(capsys):
+    bench = load_script("startup")
+    assert bench.main(["--rounds", "1", "--imports", "3"]) == 0
+    out = capsys.readouterr().out
+    for command in ("--help", "places Sirte", "route Sirte Sebha", "segments"):
+        assert any(line.strip().startswith(command) and "median" in line for line in out.splitlines()), out
+    assert "target: route on an empty store" in out, out

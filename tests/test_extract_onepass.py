@@ -110,3 +110,49 @@ def test_spatial_patterns_find_what_a_plain_scan_finds(reader):
         for template in templates:
             plain = [(m.span(), m.groups()) for m in scanner.regex.finditer(template)]
             assert [(m.span(), m.groups()) for m in scanner.finditer(template)] == plain
+
+
+def _where(incidents):
+    return [(i.event_type, i.sub_event_type, i.lat, i.lon, [p.name for p in i.places]) for i in incidents]
+
+
+def test_a_long_s_in_a_compass_word_or_a_unit_reads_as_the_plain_letter(reader):
+    """"north-weſt", "kilometreſ ſouth": old typography (or OCR) matches the patterns as "s" does; the
+    incident is put where the plain spelling puts it, instead of failing."""
+    for odd, plain in [("30 km north-weſt of Sirte", "30 km north-west of Sirte"),
+                       ("30 kilometreſ ſouth of Sirte", "30 kilometres south of Sirte")]:
+        found = reader.extract_text(f"Gunmen ambushed a convoy {odd} on Monday.", PUBLISHED)
+        expected = reader.extract_text(f"Gunmen ambushed a convoy {plain} on Monday.", PUBLISHED)
+        assert len(found) == 1
+        assert _where(found) == _where(expected)
+        assert found[0].geo_precision == expected[0].geo_precision == 2
+
+
+def test_a_phrase_is_read_wherever_all_its_words_are_and_nowhere_else(reader):
+    """Phrases of several words, and the analysts' regexes, are tried only where the words they need
+    are all near their anchor: what they find is unchanged."""
+    banned = reader.extract_text("Heavy trucks are banned from the road between Sirte and Hun after dark, "
+                                 "the council said on Monday.", PUBLISHED)
+    assert [(i.sub_event_type, i.tags) for i in banned] == [("Other", ["road_restriction"])]
+    assert {p.name for p in banned[0].places} == {"Sirte", "Hun"}
+    # the words of the rule are there, but not together: nothing is restricted
+    assert reader.extract_text("Trucks queued for hours near Sirte on Monday. The council banned nothing; "
+                               "the road stayed open.", PUBLISHED) == []
+    # "between" anchors phrases about fighting; a football match between two towns is none of them
+    assert reader.extract_text("The football match between teams from Sirte and Hun ended in a draw on Monday.",
+                               PUBLISHED) == []
+    # a long s inside a phrase is matched as the regexes match it
+    fire = reader.extract_text("Youths ſet fire to tyres on the road near Zliten on Monday.", PUBLISHED)
+    assert _where(fire) == _where(reader.extract_text("Youths set fire to tyres on the road near Zliten on Monday.",
+                                                      PUBLISHED))
+    assert [i.event_type for i in fire] == ["Protests"]
+
+
+def test_arabic_phrases_and_offsets_are_read_in_one_pass(reader):
+    closed = reader.extract_text("أغلق محتجون الطريق الساحلي قرب زليتن يوم الاثنين بالإطارات المشتعلة.", PUBLISHED)
+    assert [(i.event_type, i.tags, [p.name for p in i.places]) for i in closed] == [
+        ("Protests", ["road_closure"], ["Zliten"])]
+    ambush = reader.extract_text("نصب مسلحون كمينا لشاحنة شمال غرب سرت بنحو 30 كم يوم الاثنين.", PUBLISHED)
+    english = reader.extract_text("Gunmen ambushed a lorry 30 km north-west of Sirte on Monday.", PUBLISHED)
+    assert [i.summary for i in ambush] == ["Ambush 30 km north-west of Sirte"]
+    assert (ambush[0].lat, ambush[0].lon) == (english[0].lat, english[0].lon)

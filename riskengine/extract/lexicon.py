@@ -23,7 +23,7 @@ from ..errors import RuleFileError
 from ..models import ACLED_EVENT_TYPES
 from ..rules import ACLED_SUB_EVENT_TYPES, RuleBook, parse_rule_file
 from . import regexscan
-from .regexscan import start_finder
+from .regexscan import literal_needs, may_match, start_finder
 
 EXTRACTION_DIR = "extraction"
 
@@ -274,7 +274,9 @@ class Category:
                 else:
                     slow.append((i, bounded(body)))
         self._automaton = ahocorasick.Automaton()
-        self._verify: dict[str, tuple[re.Pattern, int, re.Pattern | None]] = {}
+        #: anchor -> (its phrases' regex, how far back a match may start, where it may start, the texts a
+        #: match needs besides the anchor: a window without them is not tried)
+        self._verify: dict[str, tuple[re.Pattern, int, re.Pattern | None, Any]] = {}
         #: what the automata hold for each word: (anchor, whole word?, glued?) and (keyword, regex entries)
         self.anchor_payloads: dict[str, tuple[str, bool, bool]] = {}
         self.keyword_payloads: dict[str, tuple[str, list[tuple[re.Pattern, int]]]] = {}
@@ -282,7 +284,7 @@ class Category:
             alternation = "|".join(f"(?P<e{i}_{n}>{body})" for n, (i, body, _) in enumerate(items))
             reach_back = max(before for _, _, before in items) + (4 if _is_arabic_word(anchor) else 0)
             pattern = re.compile(bounded(alternation), re.IGNORECASE)
-            self._verify[anchor] = (pattern, reach_back, start_finder(pattern))
+            self._verify[anchor] = (pattern, reach_back, start_finder(pattern), literal_needs(pattern, anchor))
             payload = (anchor, anchor not in partial_anchors, _is_arabic_word(anchor))
             self.anchor_payloads[anchor] = payload
             self._automaton.add_word(anchor, payload)
@@ -290,6 +292,8 @@ class Category:
             self._automaton.make_automaton()
         #: where each regex entry's match may start (see regexscan)
         self._starts = {pattern: start_finder(pattern) for items in keyword_entries.values() for pattern, _ in items}
+        #: the texts a regex entry's match needs: a window without them is not searched
+        self._needs = {pattern: literal_needs(pattern) for pattern in self._starts}
         for word, items in keyword_entries.items():
             self.keyword_payloads[word] = (word, items)
             self._keywords.add_word(word, (word, items))
@@ -327,15 +331,20 @@ class Category:
             hits = self.word_hits(low)
         found: dict[int, tuple[int, Any]] = {}
         size = len(low)
+        # "ſ" and "ı" match "s" and "i" when case is ignored but are themselves in lower case: with one
+        # of them in the text, a window lacking a needed text may still match
+        plain = "\u017f" not in low and "\u0131" not in low
         for end, (anchor, whole_word, glued) in hits.anchors:
             start = end - len(anchor) + 1
             if not glued and start > 0 and (low[start - 1].isalnum() or low[start - 1] == "_"):
                 continue
             if whole_word and end + 1 < size and (low[end + 1].isalnum() or low[end + 1] == "_"):
                 continue
-            pattern, reach_back, starts = self._verify[anchor]
-            m = _match_over(pattern, starts, text, max(0, start - reach_back), start,
-                            min(size, end + self.ANCHOR_REACH))
+            pattern, reach_back, starts, needs = self._verify[anchor]
+            lo, hi = max(0, start - reach_back), min(size, end + self.ANCHOR_REACH)
+            if needs is not None and plain and not may_match(needs, low, lo, hi):
+                continue  # no phrase of this anchor can match here: the regex is not tried
+            m = _match_over(pattern, starts, text, lo, start, hi)
             if m is not None and m.end() > found.get(m.start(), (-1, None))[0]:
                 found[m.start()] = (m.end(), self._entry(m))
         if hits.keywords:
@@ -350,8 +359,10 @@ class Category:
                     else:
                         spans.append([lo, hi])
             for (pattern, i), spans in windows.items():
-                starts = self._starts[pattern]
+                starts, needs = self._starts[pattern], self._needs[pattern] if plain else None
                 for lo, hi in spans:
+                    if needs is not None and not may_match(needs, low, lo, hi):
+                        continue
                     for m in regexscan.finditer(pattern, starts, text, lo, hi):
                         if m.end() == hi < len(text):  # cut by the window: let it run to its own end
                             m = pattern.match(text, m.start()) or m

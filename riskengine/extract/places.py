@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 
 import ahocorasick
 from rapidfuzz import fuzz, process
@@ -34,6 +35,8 @@ CANDIDATE = re.compile(
     rf"|\d{{1,3}}(?![^\W_]))"  # numbers inside names: "Gate 40", "Kilometre 12 bridge"
 )
 HAS_WORD = re.compile(r"[^\W_]")
+#: The letters a capitalised candidate word can start with (CANDIDATE's first branch, without Arabic).
+_LATIN_CAPITAL = re.compile(f"[{_UPPER_OR_ARABIC.replace(chr(0x0600) + '-' + chr(0x06FF), '')}]")
 #: Canonical names may be this short ("Hun"); other aliases must be longer, to spare common words.
 MIN_NAME_LEN, MIN_ALIAS_LEN = 3, 4
 #: A capitalised word no list knows is read as a main place if this close to its name (rapidfuzz ratio).
@@ -189,31 +192,25 @@ class PlaceFinder:
         """
         # Only capitalised or non-Latin words (and articles or particles between them) can be part of a
         # name: the regex visits just those, and any other word between two of them is a barrier.
-        words: list[tuple[int, int, str]] = []
-        kept: list[int] = []  # indices into words of the words in the stream
-        parts, starts = [" "], {}
-        pos, last_end = 1, 0
-        has_word, streamed = HAS_WORD.search, _streamed
-        titled = False  # whether some word is capitalised: only those can be spelling variants
-        for m in CANDIDATE.finditer(text):
-            start, end = m.span()
-            if start > last_end and (text[last_end].isalnum() if start - last_end == 1
-                                     else has_word(text, last_end, start)):
-                parts.append("~ ")
-                pos += 2
-            last_end = end
-            word = m.group()
-            words.append((start, end, word))
-            if not titled and word[:1].isupper():
-                titled = _is_titlecase(word)
-            piece = streamed(word)
-            if piece is None:
-                continue
-            starts[pos] = len(kept)
-            kept.append(len(words) - 1)
-            parts.append(piece)
-            pos += len(piece)
-        stream = "".join(parts)
+        words: list[tuple[int, int, str]] = [(m.start(), m.end(), m.group()) for m in CANDIDATE.finditer(text)]
+        # The stream: a space, then for each word "~ " if a word not taken lies between it and the one before
+        # (a barrier), and the word as the automaton reads it (nothing for an article). Built a list at a
+        # time, not a word at a time: an Arabic report is all candidate words.
+        has_word = HAS_WORD.search
+        barriers = [start > last_end and (text[last_end].isalnum() if start - last_end == 1
+                                          else has_word(text, last_end, start) is not None)
+                    for (start, _, _), last_end in zip(words, [0, *(end for _, end, _ in words)], strict=False)]
+        pieces = list(map(_streamed, [word for _, _, word in words]))
+        chunks = [("~ " + (piece or "")) if barrier else (piece or "")
+                  for barrier, piece in zip(barriers, pieces, strict=True)]
+        stream = " " + "".join(chunks)
+        offsets = list(accumulate(map(len, chunks), initial=1))  # where each word's chunk begins in the stream
+        kept = [i for i, piece in enumerate(pieces) if piece is not None]  # indices of the words in the stream
+        starts = {offsets[i] + 2 * barriers[i]: k for k, i in enumerate(kept)}
+        # whether some word is capitalised: only those can be spelling variants (its first letter is a Latin
+        # capital, so a text without one, such as an Arabic report, has none)
+        titled = _LATIN_CAPITAL.search(text) is not None and any(
+            word[:1].isupper() and not word.isupper() for _, _, word in words)
         hits: list[tuple[int, int, Place]] = []
         for end, (n_words, length, place) in self.automaton.iter(stream):
             first = starts.get(end - length + 2)

@@ -8,6 +8,10 @@ compiles them to a short regex; :func:`finditer` hops from one possible start to
 and tries the pattern only there. The matches are exactly those of ``pattern.finditer`` (same spans,
 same groups), found faster. A pattern whose first character cannot be told (it may match the empty
 string, or start with ``\\w`` or ``.``) is scanned the plain way.
+
+:func:`literal_needs` reads, from the pattern too, the literal texts a match cannot do without ("match"
+in "match between", one of the verbs and one of the vehicles of a ban): :func:`may_match` tells with a
+few ``str.find`` calls that a window of text lacks them, and the pattern is not tried there.
 """
 
 from __future__ import annotations
@@ -216,3 +220,120 @@ class Scanner:
 
     def search(self, text: str, pos: int = 0, endpos: int | None = None) -> re.Match | None:
         return search(self.regex, self.starts, text, pos, endpos)
+
+
+# ---- literal texts a match must contain ---------------------------------------------------------
+
+#: Texts this short say little about a window: they are left out of the needs (a weaker, still true test).
+MIN_NEED_LEN = 3
+#: A pattern whose needs list more texts than this is cheaper to try than to test.
+MAX_NEED_TEXTS = 64
+
+#: Lower-cased needs: alternatives, each a tuple of groups, each one text or a regex of several texts.
+Needs = tuple[tuple[str | re.Pattern, ...], ...]
+
+
+def _plain(ch: str) -> bool:
+    """Whether a literal character is found in a lower-cased text as its own lower case (ASCII and Arabic;
+    the odd case folds of ASCII letters, "ſ" and "ı", are for the caller to rule out)."""
+    return ch.isascii() or "\u0600" <= ch <= "\u06ff"
+
+
+def _groups(items) -> list[frozenset[str]]:
+    """For a sequence of regex items: groups of texts such that every match contains some text of each."""
+    out: list[frozenset[str]] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            out.append(frozenset(["".join(run).lower()]))
+            run.clear()
+
+    for op, av in items:
+        if op is C.LITERAL and _plain(chr(av)):
+            run.append(chr(av))
+            continue
+        flush()
+        if op is C.SUBPATTERN:
+            out.extend(_groups(av[3].data))
+        elif op is C.ATOMIC_GROUP:
+            out.extend(_groups(av.data))
+        elif op is C.BRANCH:
+            union: set[str] = set()
+            for branch in av[1]:
+                groups = [g for g in _groups(branch.data) if min(map(len, g)) >= MIN_NEED_LEN]
+                if not groups:
+                    union = set()
+                    break
+                union |= max(groups, key=lambda g: (min(map(len, g)), -len(g)))
+            if union:
+                out.append(frozenset(union))
+        elif op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT) and av[0] >= 1:
+            out.extend(_groups(av[2].data))
+        # anything else (a class, a boundary, a lookaround, a back reference) says nothing for sure
+    flush()
+    return out
+
+
+def _alternatives(items) -> list:
+    """The top-level alternatives of a sequence (one, unless it is a single group of a branch)."""
+    consuming = [(op, av) for op, av in items if op not in (C.AT, C.ASSERT, C.ASSERT_NOT)]
+    if len(consuming) == 1:
+        op, av = consuming[0]
+        if op is C.SUBPATTERN:
+            return _alternatives(av[3].data)
+        if op is C.BRANCH:
+            return [alt for branch in av[1] for alt in _alternatives(branch.data)]
+    return [items]
+
+
+def literal_needs(pattern: re.Pattern, known: str = "") -> Needs | None:
+    """Texts (lower-cased) a match of ``pattern`` must contain, as alternatives of groups: every match
+    contains, for some alternative, a text of each of its groups. ``known``: a text that is sure to be
+    there (groups it satisfies are left out). None when nothing useful can be told.
+
+    Examples
+    --------
+    >>> literal_needs(re.compile(r"\\b(?:match[\\s-]+between|fight[\\s-]+(?:between|among))\\b", re.I), known="between")
+    (('match',), ('fight',))
+    >>> literal_needs(re.compile(r"\\b(?:bod(?:y|ies))\\b[^.;]*\\b(?:found|seen)\\b", re.I))
+    ((re.compile('found|seen'), 'bod'),)
+    >>> literal_needs(re.compile(r"\\bnear\\s+\\w+", re.I), known="near") is None
+    True
+    """
+    if not isinstance(pattern.pattern, str) or pattern.flags & (re.ASCII | re.LOCALE):
+        return None
+    try:
+        alternatives = _alternatives(P.parse(pattern.pattern, pattern.flags).data)
+        out = []
+        for items in alternatives:
+            groups = []
+            for group in _groups(items):
+                texts = {t for t in group if len(t) >= MIN_NEED_LEN}
+                if len(texts) < len(group) or any(t in known for t in texts):
+                    continue  # a short text (weak), or one sure to be there: no test
+                # a text that contains another of its group is there only if that one is
+                texts = {t for t in texts if not any(o != t and o in t for o in texts)}
+                groups.append(tuple(sorted(texts, key=len)))
+            if not groups:
+                return None  # this alternative may match with no text known
+            out.append(tuple(sorted(dict.fromkeys(groups), key=lambda g: (-len(g[0]), len(g)))))
+    except (re.error, RecursionError):
+        return None
+    if sum(len(g) for alt in out for g in alt) > MAX_NEED_TEXTS:
+        return None
+    # a group of several texts is looked for with one regex (one call, not one per text)
+    return tuple(tuple(g[0] if len(g) == 1 else re.compile("|".join(map(re.escape, sorted(g, key=len, reverse=True))))
+                       for g in alt) for alt in out)
+
+
+def may_match(needs: Needs, low: str, lo: int, hi: int) -> bool:
+    """Whether ``low[lo:hi]`` (a lower-cased text without "ſ" or "ı") holds the texts of some alternative."""
+    find = low.find
+    for groups in needs:
+        for group in groups:
+            if (find(group, lo, hi) < 0) if group.__class__ is str else (group.search(low, lo, hi) is None):
+                break  # a group with none of its texts: this alternative cannot match
+        else:
+            return True
+    return False

@@ -55,6 +55,9 @@ _ARABIC_SCRIPT = re.compile("[\u0600-\u06ff]")
 #: long s, dotted and dotless i): with one of them in a clause, patterns are tried without a word check.
 _ODD_CASE = re.compile("[\u212a\u017f\u0130\u0131]")
 _ARABIC_WORD = re.compile("[\u0600-\u06ff]+")
+#: Those characters as the ASCII letters they match ("north-weſt" is "north-west"): what a matched word is
+#: looked up by (its lower case alone would keep the long s, and lower-case "İ" to two characters).
+_ODD_TO_ASCII = str.maketrans({"\u212a": "k", "\u017f": "s", "\u0130": "i", "\u0131": "i"})
 P = r"⟦(\d+)⟧"
 #: A place described by its distance from another: "A, a town (some) N km south of B".
 APPOSITION = re.compile(rf"{P},\s+(?:an?|the)\s+(?!\d)[^⟦.;,]{{0,100}}$", re.I)
@@ -90,6 +93,9 @@ class _NeededWords:
             rare = [w for w in plain if w.lower() not in COMMON_WORDS]  # "the way": "way", not "the"
             words.add(max(rare or plain, key=len).lower())
         self.words = tuple(sorted(words)) if words is not None else None
+        # one regex for all the words: one scan of the clause, not one per word
+        self._search = re.compile("|".join(map(re.escape, sorted(self.words, key=len, reverse=True)))).search \
+            if self.words else None
 
     @classmethod
     def of(cls, *entries: PhraseEntry) -> _NeededWords:
@@ -100,7 +106,9 @@ class _NeededWords:
 
     def absent(self, low: str, odd_case: bool) -> bool:
         """Whether none of the words is in ``low`` (a lower-cased clause without odd-case characters)."""
-        return self.words is not None and not odd_case and not any(w in low for w in self.words)
+        if self.words is None or odd_case:
+            return False
+        return self._search is None or self._search(low) is None
 
 
 @dataclass
@@ -275,8 +283,7 @@ class SpatialReader:
         return found[0].parent if found else None
 
     def _offset(self, place: Place, bearing: float, km: float) -> tuple[float, float]:
-        dest = geo_distance(kilometers=km).destination((place.lat, place.lon), bearing)
-        return dest.latitude, dest.longitude
+        return _destination(place.lat, place.lon, bearing, km)
 
     def _stretch(self, a: Place, b: Place, rank: int, position: int, description: str,
                  inferred: bool = False) -> Location | None:
@@ -345,14 +352,20 @@ class SpatialReader:
         one does (within 0.7 of the distance): reports say "30 km west of X" of a point on the road.
         When the text says it is on a road (``on_road``; ``road_id`` if it names which), the nearest
         such point however far, for a road bends where a bearing does not."""
-        if a.name not in self.network.graph:
+        return self._snapped(a.name, km, straight, on_road, road_id)
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one reader per engine; the network does not change
+    def _snapped(self, name: str, km: float, straight: tuple[float, float], on_road: bool, road_id: str | None
+                 ) -> tuple[float, float] | None:
+        """:meth:`_snap_to_road_from` for a town of the network by its name (cached: towns and distances recur)."""
+        if name not in self.network.graph:
             return None
         best, best_gap = None, float("inf") if on_road else max(10.0, km * 0.7)
         target = to_metric(lonlat_point(*straight))
-        for neighbour in self.network.graph.neighbors(a.name):
-            if road_id is not None and all(s.road_id != road_id for s in self._segments_between(a.name, neighbour)):
+        for neighbour in self.network.graph.neighbors(name):
+            if road_id is not None and all(s.road_id != road_id for s in self._segments_between(name, neighbour)):
                 continue
-            road = self._metric_road(a.name, neighbour)
+            road = self._metric_road(name, neighbour)
             if road is None:
                 continue
             point = road.interpolate(min(km * 1000.0, road.length))
@@ -380,7 +393,12 @@ class SpatialReader:
                         places=[_ref(a, "reference"), _ref(b, "reference")], description=description)
 
     def _along_road(self, a: Place, b: Place, km: float) -> tuple[float, float] | None:
-        metric = self._metric_road(a.name, b.name)
+        return self._along(a.name, b.name, km)
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one reader per engine; the network does not change
+    def _along(self, a: str, b: str, km: float) -> tuple[float, float] | None:
+        """The point ``km`` along the road from town ``a`` towards ``b`` (cached)."""
+        metric = self._metric_road(a, b)
         if metric is None:
             return None
         point = to_lonlat(metric.interpolate(min(km * 1000.0, metric.length)))
@@ -460,7 +478,7 @@ class SpatialReader:
                 found.append(self._point(place, 95, at(m), 1, None, f"in {place.name}"))
                 used_spans.append(m.span())
                 continue
-            bearing = self.bearing[m.group("dir").lower()]
+            bearing = self.bearing[_key(m.group("dir"))]
             destination = m.group("to") or m.group("named")
             if destination is not None:
                 b = places[int(destination)]
@@ -489,14 +507,14 @@ class SpatialReader:
                 a = places[int(m.group("ref"))]
                 km = float(m.group("km").replace(",", "."))
                 direction = m.group("dir")
-                lat, lon = self._offset(a, self.bearing[direction.lower()], km)
+                lat, lon = self._offset(a, self.bearing[_key(direction)], km)
                 on_road = self._snap_to_road_from(a, km, (lat, lon), on_road=has_road or "بوابه" in low)
                 if on_road is not None:
                     lat, lon = on_road
                 found.append(Location("point", 90, at(m), lat, lon, 2,
                                       ROAD_POINT_RADIUS_KM if on_road else max(3.0, km * 0.15),
                                       places=[_ref(a, "reference")],
-                                      description=f"{km:g} km {_compass(self.bearing[direction])} of {a.name}"))
+                                      description=f"{km:g} km {_compass(self.bearing[_key(direction)])} of {a.name}"))
                 used_spans.append(m.span())
         for m in (self.ar_direction.finditer(template) if arabic and self.ar_direction is not None else ()):
             if _inside(m.span(), used_spans):
@@ -504,7 +522,7 @@ class SpatialReader:
             a = places[int(m.group("ref"))]
             found.append(Location("point", 60, at(m), a.lat, a.lon, self.geo.offset_without_distance_precision,
                                   self.geo.offset_without_distance_km, places=[_ref(a, "reference")],
-                                  description=f"{_compass(self.bearing[m.group('dir')])} of {a.name}"))
+                                  description=f"{_compass(self.bearing[_key(m.group('dir'))])} of {a.name}"))
 
         for m in (self.distance_from.finditer(template) if has_digit else ()):
             if _inside(m.span(), used_spans):
@@ -676,7 +694,7 @@ class SpatialReader:
             last = m
         if last is None or re.search(r"\b(?:to|from)\b|[;.]", text[last.end():]):
             return None
-        return self.bearing[last.group(1).lower()]
+        return self.bearing[_key(last.group(1))]
 
 
 class _Offsets:
@@ -741,7 +759,21 @@ def _compass(bearing: float) -> str:
 
 def _km(m: re.Match) -> float:
     """The distance a match names, in km ("40 km", "25 miles", "2,5 kilometres")."""
-    return float(m.group("km").replace(",", ".")) * UNITS[m.group("unit").lower()]
+    return float(m.group("km").replace(",", ".")) * UNITS[_key(m.group("unit"))]
+
+
+@functools.lru_cache(maxsize=4096)
+def _destination(lat: float, lon: float, bearing: float, km: float) -> tuple[float, float]:
+    """The point ``km`` from (lat, lon) on a bearing, on the ellipsoid (cached: geopy's geodesic is slow,
+    and reports name the same distances from the same towns again and again)."""
+    dest = geo_distance(kilometers=km).destination((lat, lon), bearing)
+    return dest.latitude, dest.longitude
+
+
+def _key(word: str) -> str:
+    """A matched word (a compass direction, a unit) as the lower-case key it is looked up by: the
+    patterns ignore case, so "North-Weſt" and "KM" (Kelvin sign) match as "north-west" and "km" do."""
+    return word.translate(_ODD_TO_ASCII).lower()
 
 
 def _midpoint(line):

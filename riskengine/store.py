@@ -344,9 +344,11 @@ class Store:
         columns = [t.c.event_id.label("incident_id"),
                    *(type_coerce(t.c[c], Text).label(c) if c in ("date", "weighs_until", "counts_until") else t.c[c]
                      for c in STANDING_COLUMNS[1:])]
-        query = select(*columns).order_by(t.c.event_id, t.c.segment_id)
-        if until is not None:  # dated by then, and still counting (weighing) then
-            query = query.where((t.c.date <= until) & ((t.c.weighs_until if weighing else t.c.counts_until) >= until))
+        query = select(*columns)  # sorted here, not by SQL: an ORDER BY draws SQLite to the event index
+        if until is not None:  # dated by then, and still counting (weighing: a row weighs no longer than it counts)
+            query = query.where((t.c.date <= until) & (t.c.counts_until >= until))
+            if weighing:
+                query = query.where(t.c.weighs_until >= until)
         if since is not None:
             query = query.where(t.c.date > since)
         if segments is not None:
@@ -355,6 +357,7 @@ class Store:
             if events is not None:
                 query = query.where(among(t.c.event_id, events, conn.dialect.name))
             rows = conn.execute(query).all()
+        rows.sort(key=lambda row: (row[0], row[1]))
         return _frame(rows, STANDING_COLUMNS)
 
     def schema_version(self) -> int:

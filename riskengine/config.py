@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from . import yamlfile
 from .errors import RiskEngineError
 from .sources import SourceConfig, parse_duration
+from .textfile import read_text
 
 DEFAULT_BOARD = [("Tripoli", "Sebha"), ("Misrata", "Sebha"), ("Sirte", "Sebha"), ("Tripoli", "Misrata"),
                  ("Misrata", "Sirte"), ("Sirte", "Ajdabiya"), ("Ajdabiya", "Benghazi"), ("Benghazi", "Tobruk"),
@@ -147,14 +148,9 @@ def default_config_path(seeds_dir: Path) -> Path:
 def load_config(path: Path | str) -> tuple[RunConfig, Path]:
     """The configuration in a YAML file, and the folder its relative paths start from."""
     path = Path(path)
+    text = read_text(path, ConfigError, kind="configuration file")
     try:
-        raw = yamlfile.load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: configuration file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a configuration file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot be read: {exc}") from None
+        raw = yamlfile.load(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     try:

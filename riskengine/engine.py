@@ -36,8 +36,9 @@ from .road_status import segment_statuses
 from .roads import RoadNetwork
 from .rules import RuleBook
 from .scoring import Assessment, RouteScore, score_route, segment_table, standing_weights, weights_at
-from .store import ReportIn, Store
+from .store import ReportIn, Store, among
 from .structured import read_acled_csv, read_incident_jsonl, sniff_format
+from .textfile import read_text
 from .weights import SCORING_COLUMNS, Weigher, standing_rows
 from .weights import scoring_frame as _scoring_frame
 
@@ -57,18 +58,7 @@ MAX_DATA_FILE_BYTES = 200_000_000
 
 def read_input_file(path: Path, limit: int) -> str:
     """A file's text, or one clear error: missing, unreadable, not UTF-8, or over ``limit`` bytes."""
-    try:
-        size = path.stat().st_size
-        if size > limit:
-            raise InputFileError(f"{path}: {size / 1e6:.1f} MB is over the limit of {limit / 1e6:g} MB for this "
-                                 "kind of input")
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputFileError(f"{path}: is a directory, not a file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(f"{path}: cannot be read: {exc}") from None
+    return read_text(path, InputFileError, limit=limit)
 
 
 #: What route scoring and a route's rows read of the contributions.
@@ -198,13 +188,15 @@ class _Assessed:
         wanted = list(dict.fromkeys(segment_ids))
         with self._lock:
             missing = [s for s in wanted if s not in self._parts]
-        if self._whole is None and missing and self.answers > 1:
-            self.assessment  # noqa: B018 - asked again, about other segments: a service; read all once
-        if self._whole is not None:
+        if missing and self.answers > 1:  # asked again, about other segments: a service; read all once
+            whole = self.assessment
+        else:
+            whole = self._whole
+        if whole is not None:
             parts = [self._positions[s] for s in wanted if s in self._positions]
             rows = np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.intp)
-            frame = self._lean if lean else self._whole.contributions
-            return Assessment(self.now, frame.take(rows), self._whole.segments.loc[wanted])
+            frame = self._lean if lean else whole.contributions
+            return Assessment(self.now, frame.take(rows), whole.segments.loc[wanted])
         if missing:
             contrib = weights_at(self._rules, self._standing(missing, None, True), self.now)
             table = segment_table(self._rules, missing, contrib)
@@ -562,12 +554,8 @@ class RiskEngine:
             from .schema import events  # noqa: PLC0415
             from .weights import read_events  # noqa: PLC0415
 
-            wanted, parts = sorted(ids), []
             with self.store.engine.connect() as conn:
-                for first in range(0, len(wanted), 500):
-                    which = events.c.id.in_(wanted[first:first + 500])
-                    parts.append(standing_rows(self.rules, *read_events(conn, which)))
-            rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+                rows = standing_rows(self.rules, *read_events(conn, among(events.c.id, ids, conn.dialect.name)))
         with self._lock:
             self._in_memory[key] = rows
         return rows

@@ -313,15 +313,12 @@ class Store:
     def weights_state(self, fingerprint: str) -> tuple[bool, list[str]]:
         """Whether the stored weights come from the rules with ``fingerprint``, and the events whose
         stored weights are not up to date (changed by a writer without rules)."""
-        from .weights import RULES_KEY  # noqa: PLC0415
+        from .weights import stored_rules, unweighed  # noqa: PLC0415 - the weights build on the store
 
         with self.engine.connect() as conn:
-            current = conn.execute(select(meta.c.value).where(meta.c.key == RULES_KEY)).scalar() == fingerprint
-            if not current:
+            if stored_rules(conn) != fingerprint:
                 return False, []
-            stale = conn.execute(select(events.c.id).where(events.c.weighed.is_(None) | (events.c.weighed == False))  # noqa: E712
-                                 .order_by(events.c.id)).scalars().all()
-        return True, list(stale)
+            return True, unweighed(conn)
 
     def events_changed(self, after: int) -> frozenset[str]:
         """The events with an audit entry after entry ``after`` (every change to an event has one)."""

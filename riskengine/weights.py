@@ -27,7 +27,8 @@ from .rules import RuleBook
 from .schema import event_weights, events, incident_segments, incidents, meta, reports
 from .scoring import event_confidence, standing_weights
 
-__all__ = ["RULES_KEY", "SCORING_COLUMNS", "Weigher", "rules_fingerprint", "scoring_frame", "standing_rows"]
+__all__ = ["RULES_KEY", "SCORING_COLUMNS", "Weigher", "read_events", "rules_fingerprint", "scoring_frame",
+           "standing_rows", "stored_rules", "unweighed"]
 
 #: ``meta`` key: the fingerprint of the rules the stored weights were computed with.
 RULES_KEY = "weights_rules"
@@ -65,8 +66,19 @@ def standing_rows(rules: RuleBook, frame: pd.DataFrame, matches: pd.DataFrame,
     return standing_weights(rules, scoring_frame(rules, frame, event_reports), matches)
 
 
-def _unweighed(column):
-    return column.is_(None) | (column == False)  # noqa: E712 - SQL, not Python
+def stored_rules(conn: Connection) -> str | None:
+    """The fingerprint of the rules the stored weights were computed with (None: never weighed)."""
+    return conn.execute(select(meta.c.value).where(meta.c.key == RULES_KEY)).scalar()
+
+
+def unweighed(conn: Connection, *, claim: bool = False) -> list[str]:
+    """The events whose stored weights are not up to date, in id order; ``claim`` (a writer about
+    to weigh them): on PostgreSQL, locked so that two writers never weigh one event at once."""
+    query = select(events.c.id).where(events.c.weighed.is_(None) | (events.c.weighed == False))  # noqa: E712
+    query = query.order_by(events.c.id)
+    if claim and conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(conn.execute(query).scalars())
 
 
 class Weigher:
@@ -76,22 +88,15 @@ class Weigher:
         self.rules = rules
         self.fingerprint = rules_fingerprint(rules)
 
-    def current(self, conn: Connection) -> bool:
-        """Whether the stored weights were computed with these rules."""
-        return conn.execute(select(meta.c.value).where(meta.c.key == RULES_KEY)).scalar() == self.fingerprint
-
     def refresh(self, conn: Connection) -> int:
         """Inside a writer's transaction: weigh every unweighed event (all of them when the stored
         weights come from other rules). Returns how many events were weighed."""
-        if not self.current(conn):
+        if stored_rules(conn) != self.fingerprint:
             conn.execute(delete(event_weights))
             conn.execute(update(events).values(weighed=False))
             conn.execute(delete(meta).where(meta.c.key == RULES_KEY))
             conn.execute(insert(meta).values(key=RULES_KEY, value=self.fingerprint))
-        query = select(events.c.id).where(_unweighed(events.c.weighed)).order_by(events.c.id)
-        if conn.dialect.name == "postgresql":  # two writers never weigh one event at once
-            query = query.with_for_update(skip_locked=True)
-        ids = conn.execute(query).scalars().all()
+        ids = unweighed(conn, claim=True)
         from .store import among  # noqa: PLC0415 - the store builds on this module
 
         for first in range(0, len(ids), CHUNK):

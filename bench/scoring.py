@@ -8,9 +8,11 @@ and the rules' cut-off, and bulk-inserted with SQLAlchemy Core ``insert`` in lar
 per 1,000 incidents), not one report at a time.
 
 Then, in a fresh subprocess (so the peak memory is the assessment's own, not the build's), a new
-engine on that file runs ``RiskEngine.assess(now)`` once; the time spent in the store's frame
-loading is timed apart from the scoring. It then asks again at the same ``now`` (the engine's cache)
-and an hour later (the same store: only the scoring).
+engine on that file runs ``RiskEngine.assess(now)`` once: every segment's score, from the day
+sums of the stored standing weights (the time spent reading them is timed apart from the scoring);
+then it reads every contribution behind the scores (what the map and every explanation need). It
+then asks again at the same ``now`` (the engine's cache) and an hour later (the same store: only
+the scoring).
 
 Run: ``python bench/scoring.py [--incidents N] [--seed S]``.
 """
@@ -185,13 +187,18 @@ def worker(db: str) -> int:
     engine = RiskEngine.open(db)
     at_start = mapping_bench.rss_mb()
     loading: list[float] = []
-    for name in ("events_frame", "event_matches_frame", "event_reports_frame", "event_weights_frame"):
+    for name in ("events_frame", "event_matches_frame", "event_reports_frame", "event_weights_frame",
+                 "segment_days_frame"):
         setattr(engine.store, name, _timed(getattr(engine.store, name), loading))
     start = time.perf_counter()
     assessment = engine.assess(NOW)
     total = time.perf_counter() - start
     first = len(loading)
     peak = mapping_bench.peak_rss_mb()
+    start = time.perf_counter()
+    contributions = len(assessment.contributions)
+    read_all = time.perf_counter() - start
+    peak_all = mapping_bench.peak_rss_mb()
     start = time.perf_counter()
     again = engine.assess(NOW)
     cached = time.perf_counter() - start
@@ -201,7 +208,8 @@ def worker(db: str) -> int:
     later = time.perf_counter() - start
     print(json.dumps({
         "seconds": total, "loading": sum(loading[:first]), "scoring": total - sum(loading[:first]), "peak_mb": peak,
-        "start_mb": at_start, "contributions": len(assessment.contributions), "cached": cached,
+        "start_mb": at_start, "contributions": contributions, "read_all": read_all, "peak_all_mb": peak_all,
+        "cached": cached,
         "same_object": again is assessment, "later": later, "later_loaded": len(loading) > later_loading,
         "at_risk": int((assessment.segments["level"] >= 3).sum()),
     }))
@@ -236,9 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"at                         {NOW.isoformat()} ({r['contributions']:,} weighted contributions, "
           f"{r['at_risk']} segments at level 3 or more)")
     print(f"assess seconds             {r['seconds']:.2f} (RiskEngine.assess(now): all segments rescored, cold)")
-    print(f"loading seconds            {r['loading']:.2f} (reading the events' standing weights)")
+    print(f"loading seconds            {r['loading']:.2f} (reading the day sums of the stored standing weights, "
+          f"and the rows that relieve)")
     print(f"scoring seconds            {r['scoring']:.2f}")
     print(f"peak MB                    {r['peak_mb']:.0f} (the assessing process; {r['start_mb']:.0f} MB before it)")
+    print(f"every contribution s       {r['read_all']:.2f} (then reading the {r['contributions']:,} rows behind "
+          f"the scores, as the map and every explanation need; peak {r['peak_all_mb']:.0f} MB)")
     print(f"again, same now, seconds   {r['cached']:.4f} (cached: {'yes' if r['same_object'] else 'no'})")
     print(f"an hour later, seconds     {r['later']:.2f} (store {'reloaded' if r['later_loaded'] else 'not reloaded'})")
     return 0

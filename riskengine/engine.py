@@ -35,7 +35,15 @@ from .models import Incident, Segment
 from .road_status import segment_statuses
 from .roads import RoadNetwork
 from .rules import RuleBook
-from .scoring import Assessment, RouteScore, score_route, segment_table, standing_weights, weights_at
+from .scoring import (
+    Assessment,
+    RouteScore,
+    score_route,
+    segment_table,
+    segment_table_from_days,
+    standing_weights,
+    weights_at,
+)
 from .store import ReportIn, Store, among
 from .structured import read_acled_csv, read_incident_jsonl, sniff_format
 from .textfile import read_text
@@ -129,13 +137,17 @@ class _Assessed:
     needs every segment (``segments``, alerts, the map), reads the whole network once."""
 
     def __init__(self, now: dt.datetime, rules: RuleBook, segment_ids: Sequence[str],
-                 standing: Callable[[Sequence[str] | None, dt.date | None, bool], pd.DataFrame]):
+                 standing: Callable[[Sequence[str] | None, dt.date | None, bool], pd.DataFrame],
+                 scores: Callable[[], pd.DataFrame | None]):
         self.now = now
         self._rules = rules
         self._segment_ids = list(segment_ids)
         #: reads standing weights: of some segments (None: all), dated after a day (None: the horizon),
         #: those that weigh only (True) or those that tell coverage too
         self._standing = standing
+        #: every segment's score from the store's day sums, without the contributions (None: the
+        #: store has none that can be used, they are made from the contributions)
+        self._scores = scores
         self._whole: Assessment | None = None
         self._parts: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}  # segment -> (contributions, its table row)
         self._lock = threading.Lock()
@@ -152,8 +164,9 @@ class _Assessed:
 
     @property
     def whole(self) -> bool:
-        """Whether the whole network has been read (a service, or a question about every segment)."""
-        return self._whole is not None
+        """Whether the whole network's contributions have been read (a service, or a question about
+        every incident)."""
+        return self._whole is not None and self._whole.read
 
     def standing(self, segment_ids: Sequence[str] | None, since: dt.date | None) -> pd.DataFrame:
         """The standing weights of events dated after ``since`` on ``segment_ids`` (all when None),
@@ -162,10 +175,21 @@ class _Assessed:
 
     @property
     def assessment(self) -> Assessment:
-        """Every segment's score, and all the contributions behind them."""
+        """Every segment's score, and all the contributions behind them (read when first asked for,
+        when the scores come from the store's day sums)."""
         if self._whole is None:
-            contrib = weights_at(self._rules, self._standing(None, None, True), self.now)
-            self._whole = Assessment(self.now, contrib, segment_table(self._rules, self._segment_ids, contrib))
+            def contributions() -> pd.DataFrame:
+                return weights_at(self._rules, self._standing(None, None, True), self.now)
+
+            table = self._scores()
+            if table is None:
+                contrib = contributions()
+                whole = Assessment(self.now, contrib, segment_table(self._rules, self._segment_ids, contrib))
+            else:
+                whole = Assessment(self.now, contributions, table)
+            with self._lock:
+                if self._whole is None:
+                    self._whole = whole
         return self._whole
 
     @cached_property
@@ -190,8 +214,9 @@ class _Assessed:
             missing = [s for s in wanted if s not in self._parts]
         if missing and self.answers > 1:  # asked again, about other segments: a service; read all once
             whole = self.assessment
+            whole.contributions  # noqa: B018 - read now
         else:
-            whole = self._whole
+            whole = self._whole if self.whole else None
         if whole is not None:
             parts = [self._positions[s] for s in wanted if s in self._positions]
             rows = np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.intp)
@@ -216,6 +241,10 @@ class _Assessed:
         """One segment's score, level, weight and incident count."""
         if self._whole is not None:
             return self._whole.segments.loc[segment_id]
+        with self._lock:
+            part = self._parts.get(segment_id)
+        if part is not None:
+            return part[1].loc[segment_id]
         return self.on([segment_id]).segments.loc[segment_id]
 
 
@@ -252,6 +281,7 @@ class RiskEngine:
         self._weights: tuple[bool, frozenset[str]] | None = None
         self._in_memory: dict[tuple, pd.DataFrame] = {}
         self._read: dict[tuple, pd.DataFrame] = {}  # standing weights read, by day, horizon and segments
+        self._sums: dict[tuple, tuple] = {}  # day sums and relieving rows read, by day and horizon
         self._details: dict[str, dict[str, Any]] = {}
         self._text_in: dict[str, bool] = {}
 
@@ -446,6 +476,7 @@ class RiskEngine:
             self._weights = (True, frozenset()) if kept else None
             self._in_memory = {}
             self._read = {}
+            self._sums = {}
             self._text_in = {}
             details, self._details = self._details, {}
         if carried:
@@ -496,7 +527,10 @@ class RiskEngine:
         def standing(segments: Sequence[str] | None, since: dt.date | None, weighing: bool) -> pd.DataFrame:
             return self.standing_weights(until, max(since or horizon, horizon), segments, weighing=weighing)
 
-        entry = _Assessed(now, self.rules, [s.id for s in self.network.segments], standing)
+        def scores() -> pd.DataFrame | None:
+            return self.segment_scores(now, horizon)
+
+        entry = _Assessed(now, self.rules, [s.id for s in self.network.segments], standing, scores)
         with self._lock:  # the network's weights are in hand (read for another time, or carried over a change)
             entry.answers = 1 if (until, horizon, None, True) in self._read else 0
         with self._lock:
@@ -512,14 +546,7 @@ class RiskEngine:
         dated after ``since`` and on or before ``until``, on ``segments`` (all when None): read from
         the store when its weights are these rules' (the few events a writer without rules left
         unweighed are weighed here), else all weighed here from the events, once per revision."""
-        with self._lock:
-            state = self._weights
-        if state is None:
-            current, stale = self.store.weights_state(self.weigher.fingerprint)
-            state = (current, frozenset(stale))
-            with self._lock:
-                self._weights = state
-        current, stale = state
+        current, stale = self._weights_state()
         if not current:
             return _kept(self._weighed_in_memory(until, since, None), until, since, segments, weighing)
         key = (until, since, tuple(segments) if segments is not None else None, weighing)
@@ -538,6 +565,36 @@ class RiskEngine:
             while len(self._read) > self.READS_KEPT:
                 del self._read[next(iter(self._read))]
         return rows
+
+    def segment_scores(self, now: dt.datetime, since: dt.date) -> pd.DataFrame | None:
+        """Every segment's score at ``now`` (events dated after ``since``) from the store's day sums
+        (:func:`riskengine.scoring.segment_table_from_days`); None when the store's weights are not
+        these rules' or some events are not weighed yet: the scores are then made from the
+        contributions."""
+        current, stale = self._weights_state()
+        if not current or stale:
+            return None
+        until = now.date()
+        with self._lock:
+            read = self._sums.get((until, since))
+        if read is None:
+            read = (self.store.segment_days_frame(until, since),
+                    self.store.event_weights_frame(until, since=since, weighing=True, relieving=True))
+            with self._lock:
+                self._sums[(until, since)] = read
+        days, relieving = read
+        return segment_table_from_days(self.rules, [s.id for s in self.network.segments], days, relieving, now)
+
+    def _weights_state(self) -> tuple[bool, frozenset[str]]:
+        """Whether the stored weights are these rules', and the events left unweighed (read once per revision)."""
+        with self._lock:
+            state = self._weights
+        if state is None:
+            current, stale = self.store.weights_state(self.weigher.fingerprint)
+            state = (current, frozenset(stale))
+            with self._lock:
+                self._weights = state
+        return state
 
     def _weighed_in_memory(self, until: dt.date, since: dt.date, ids: frozenset[str] | None) -> pd.DataFrame:
         """Standing weights computed here from the stored events (all active ones dated after
@@ -736,6 +793,8 @@ class RiskEngine:
     def segments(self, at: dt.datetime) -> dict[str, Any]:
         """Every segment with its score and level at ``at``."""
         assessed = self._assessed_at(at)
+        assessed.assessment  # noqa: B018 - every score at once
+        self._coverage(assessed)
         rows = [self._segment_row(assessed, seg, seg.start, seg.end) for seg in self.network.segments]
         return {"at": assessed.now.isoformat(), "segments": rows}
 

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class UTCDateTime(TypeDecorator):
@@ -272,6 +272,26 @@ event_weights = Table(
     Index("ix_event_weights_event", "event_id"),
     Index("ix_event_weights_counts_until", "counts_until"),
     Index("ix_event_weights_weighs_until", "weighs_until"),
+    # v6: the few rows that relieve (reopenings, truces), read apart from the day sums below
+    Index("ix_event_weights_relief", "weighs_until", sqlite_where=text("base_relief > 0"),
+          postgresql_where=text("base_relief > 0")),
+    sqlite_with_rowid=False,
+)
+
+#: v6: the sum of the base weights of the rows of ``event_weights`` that weigh, by segment, day and
+#: half-life. Rows of one day and half-life decay alike (an age counts from the day's midnight), so
+#: a segment's weight at any time is a sum over these few rows, however many events there are.
+#: Kept equal to the sums of ``event_weights`` by the writer that changes it (:mod:`riskengine.weights`).
+segment_days = Table(
+    "segment_days",
+    metadata,
+    Column("segment_id", String(120), primary_key=True),
+    Column("date", Date, primary_key=True),
+    Column("half_life_days", Float, primary_key=True),
+    Column("weighs_until", Date, nullable=False),  # the rows' last day of weight (equal for one day and half-life)
+    Column("weight", Float, nullable=False),  # the sum of their base weights
+    Column("events", Integer, nullable=False),  # how many rows (events: one row per event and segment)
+    Index("ix_segment_days_weighs_until", "weighs_until"),
     sqlite_with_rowid=False,
 )
 
@@ -319,7 +339,18 @@ def _v4_to_v5(conn: Connection) -> None:
     metadata.create_all(conn, tables=[event_weights])
 
 
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+def _v5_to_v6(conn: Connection) -> None:
+    """v6 keeps each segment's weights summed by day and half-life (``segment_days``), from the
+    standing weights stored so far, and indexes the rows that relieve."""
+    metadata.create_all(conn, tables=[segment_days])
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_event_weights_relief ON event_weights (weighs_until) "
+                      "WHERE base_relief > 0"))
+    from .weights import sum_days  # noqa: PLC0415 - the weights build on this module
+
+    sum_days(conn)
+
+
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6}
 
 
 def current_schema(conn: Connection) -> bool:

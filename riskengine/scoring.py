@@ -15,7 +15,8 @@ incident at a junction is not counted twice.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,13 +164,33 @@ def event_confidence(rules: RuleBook, reports: pd.DataFrame) -> pd.Series:
     return np.maximum(single, np.minimum(together, cap))
 
 
-@dataclass(frozen=True)
 class Assessment:
-    """All segment scores at one time, and the contributions behind them."""
+    """All segment scores at one time, and the contributions behind them.
 
-    now: dt.datetime
-    contributions: pd.DataFrame
-    segments: pd.DataFrame  # index segment_id: score, level, level_name, incidents, weight
+    ``contributions`` may be given as a function that reads them: every segment's score is known
+    without them (:func:`segment_table_from_days`), and they are read only when first asked for.
+    """
+
+    def __init__(self, now: dt.datetime, contributions: pd.DataFrame | Callable[[], pd.DataFrame],
+                 segments: pd.DataFrame):
+        self.now = now
+        self.segments = segments  # index segment_id: score, level, level_name, incidents, weight, kept
+        self._contributions = contributions
+        self._lock = threading.Lock()
+
+    @property
+    def contributions(self) -> pd.DataFrame:
+        """Every (incident, segment) row that weighs at ``now`` (:data:`CONTRIBUTION_COLUMNS`)."""
+        if callable(self._contributions):
+            with self._lock:
+                if callable(self._contributions):
+                    self._contributions = self._contributions()
+        return self._contributions
+
+    @property
+    def read(self) -> bool:
+        """Whether the contributions are in hand."""
+        return not callable(self._contributions)
 
 
 def assess(rules: RuleBook, segments: Sequence[Segment], incidents: pd.DataFrame, matches: pd.DataFrame,
@@ -184,6 +205,36 @@ def segment_table(rules: RuleBook, segment_ids: Sequence[str], contrib: pd.DataF
     log_kept = np.log1p(-np.minimum(contrib["relief"].to_numpy(dtype=float), 0.999))
     sums = contrib.assign(log_kept=log_kept).groupby("segment_id").agg(
         weight=("weight", "sum"), log_kept=("log_kept", "sum"), incidents=("incident_id", "nunique"))
+    return _scored(rules, segment_ids, sums)
+
+
+def segment_table_from_days(rules: RuleBook, segment_ids: Sequence[str], days: pd.DataFrame,
+                            relieving: pd.DataFrame, now: dt.datetime) -> pd.DataFrame:
+    """:func:`segment_table` at ``now`` from the day sums of the standing weights (``days``: segment,
+    date, half-life, summed base weight, events; :meth:`Store.segment_days_frame`) and the standing
+    weights that relieve (``relieving``): the rows of one day and half-life decay alike, so their
+    summed weight decays as one. No contribution is read: the cost is that of the days, not of the
+    events. Equal to the table made from the contributions but for the rounding of sums."""
+    now = _as_utc(now)
+    if len(days):
+        midnight = np.asarray(days["date"].to_numpy(), dtype="datetime64[D]").astype("datetime64[s]").astype(np.int64)
+        decay = rules.time_decay((now.timestamp() - midnight) / 86400.0, days["half_life_days"].to_numpy(dtype=float))
+        sums = pd.DataFrame({"segment_id": days["segment_id"].to_numpy(),
+                             "weight": days["weight"].to_numpy(dtype=float) * decay,
+                             "incidents": np.where(decay > 0, days["events"].to_numpy(dtype=int), 0)})
+        sums = sums.groupby("segment_id").sum()
+    else:
+        sums = pd.DataFrame({"weight": [], "incidents": []}, index=pd.Index([], name="segment_id"))
+    relief = weights_at(rules, relieving, now)
+    log_kept = pd.Series(np.log1p(-np.minimum(relief["relief"].to_numpy(dtype=float), 0.999)),
+                         index=relief["segment_id"].to_numpy(), dtype=float)
+    sums["log_kept"] = log_kept.groupby(level=0).sum().reindex(sums.index)
+    return _scored(rules, segment_ids, sums)
+
+
+def _scored(rules: RuleBook, segment_ids: Sequence[str], sums: pd.DataFrame) -> pd.DataFrame:
+    """The table of ``segment_ids`` from each segment's summed weight, log of what reliefs keep and
+    incident count (``sums``, by segment; a segment missing from it has none)."""
     table = pd.DataFrame(index=pd.Index(list(segment_ids), name="segment_id"))
     table = table.join(sums).fillna({"weight": 0.0, "log_kept": 0.0, "incidents": 0})
     table["weight"] = table["weight"].astype(float)

@@ -60,6 +60,7 @@ from .schema import (
     migrate,
     reports,
     road_status,
+    segment_days,
     source_state,
 )
 
@@ -328,12 +329,13 @@ class Store:
 
     def event_weights_frame(self, until: dt.date | None = None, *, since: dt.date | None = None,
                             segments: Sequence[str] | None = None, events: Iterable[str] | None = None,
-                            weighing: bool = False) -> pd.DataFrame:
+                            weighing: bool = False, relieving: bool = False) -> pd.DataFrame:
         """The stored standing weights (:func:`riskengine.scoring.standing_weights`; the event id as
         ``incident_id``) of events dated on or before ``until`` and after ``since``, on ``segments``
         (all when None), of ``events`` (all when None), in event then segment order; with ``until``,
         only the rows that still count on that day (``weighing``: that still weigh, for scores; else
-        also those that only tell coverage)."""
+        also those that only tell coverage); ``relieving``: only the rows that relieve (reopenings,
+        truces; a partial index finds them)."""
         from .scoring import STANDING_COLUMNS  # noqa: PLC0415
 
         t = event_weights
@@ -350,12 +352,24 @@ class Store:
             query = query.where(t.c.date > since)
         if segments is not None:
             query = query.where(t.c.segment_id.in_(list(segments)))
+        if relieving:  # written out, not bound: the index's condition must be seen in the query
+            query = query.where(text("event_weights.base_relief > 0"))
         with self.engine.connect() as conn:
             if events is not None:
                 query = query.where(among(t.c.event_id, events, conn.dialect.name))
             rows = conn.execute(query).all()
         rows.sort(key=lambda row: (row[0], row[1]))
         return _frame(rows, STANDING_COLUMNS)
+
+    def segment_days_frame(self, until: dt.date, since: dt.date) -> pd.DataFrame:
+        """The day sums of the standing weights (``segment_days``: segment, date, half-life, summed
+        base weight, events) of days after ``since``, on or before ``until``, that still weigh then."""
+        d = segment_days
+        query = select(d.c.segment_id, type_coerce(d.c.date, Text).label("date"), d.c.half_life_days, d.c.weight,
+                       d.c.events).where((d.c.weighs_until >= until) & (d.c.date <= until) & (d.c.date > since))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return _frame(rows, ["segment_id", "date", "half_life_days", "weight", "events"])
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:

@@ -5,7 +5,9 @@ are believed together, its distance to each segment and the distance decay: none
 time (:func:`riskengine.scoring.standing_weights`). So it is computed when an event changes, in the
 transaction that changes it, and stored; a question at a time ``now`` reads only the rows of the
 segments it asks about, dated within the rules' horizon (an index on segment and date), and computes
-only their time decay (:func:`riskengine.scoring.weights_at`).
+only their time decay (:func:`riskengine.scoring.weights_at`). Rows of one segment, day and
+half-life decay alike, so their base weights are also kept summed (``segment_days``): every
+segment's score at any time is read from those sums, without reading the rows themselves.
 
 Every write to an event marks it unweighed (``events.weighed``); the writer weighs what is unweighed
 before it commits (:meth:`Weigher.refresh`, through :meth:`Store.changing_events`). The rules the
@@ -20,15 +22,15 @@ import hashlib
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Text, delete, func, insert, select, type_coerce, update
+from sqlalchemy import Text, bindparam, delete, func, insert, select, text, type_coerce, update
 from sqlalchemy.engine import Connection
 
 from .rules import RuleBook
-from .schema import event_weights, events, incident_segments, incidents, meta, reports
+from .schema import event_weights, events, incident_segments, incidents, meta, reports, segment_days
 from .scoring import event_confidence, standing_weights
 
 __all__ = ["RULES_KEY", "SCORING_COLUMNS", "Weigher", "read_events", "rules_fingerprint", "scoring_frame",
-           "standing_rows", "stored_rules", "unweighed"]
+           "standing_rows", "stored_rules", "sum_days", "unweighed"]
 
 #: ``meta`` key: the fingerprint of the rules the stored weights were computed with.
 RULES_KEY = "weights_rules"
@@ -40,6 +42,10 @@ SCORING_COLUMNS = ("event_type", "sub_event_type", "tags", "date", "geo_precisio
 #: how many events on a chunk is read as an id range rather than a list of ids.
 CHUNK = 5_000
 RANGE_FROM = 1_000
+#: From how many events weighed at once the day sums are all made again rather than group by group.
+RESUM_FROM = 20_000
+#: A PostgreSQL advisory lock key: writers that weigh at once make their day sums one after the other.
+DAY_SUMS_LOCK = 0x5E6D_A155
 
 
 def rules_fingerprint(rules: RuleBook) -> str:
@@ -91,7 +97,8 @@ class Weigher:
     def refresh(self, conn: Connection) -> int:
         """Inside a writer's transaction: weigh every unweighed event (all of them when the stored
         weights come from other rules). Returns how many events were weighed."""
-        if stored_rules(conn) != self.fingerprint:
+        again = stored_rules(conn) != self.fingerprint
+        if again:
             conn.execute(delete(event_weights))
             conn.execute(update(events).values(weighed=False))
             conn.execute(delete(meta).where(meta.c.key == RULES_KEY))
@@ -99,20 +106,60 @@ class Weigher:
         ids = unweighed(conn, claim=True)
         from .store import among  # noqa: PLC0415 - the store builds on this module
 
+        every_sum = again or len(ids) >= RESUM_FROM
+        groups: set[tuple] = set()  # the day sums the changed rows belong to, before and after
         for first in range(0, len(ids), CHUNK):
             chunk = ids[first:first + CHUNK]
             these = among(events.c.id, chunk, conn.dialect.name)
             # many events in a row (every event weighed again): read their id range at once, the
             # others in it left out after reading, quicker than a long list of ids
             span = events.c.id.between(chunk[0], chunk[-1]) if len(chunk) >= RANGE_FROM else these
-            conn.execute(delete(event_weights).where(among(event_weights.c.event_id, chunk, conn.dialect.name)))
+            old = among(event_weights.c.event_id, chunk, conn.dialect.name)
+            if not every_sum:
+                groups.update(conn.execute(select(*_GROUP).where(old & event_weights.c.weighs_until.is_not(None))))
+            conn.execute(delete(event_weights).where(old))
             rows = standing_rows(self.rules, *read_events(conn, span, only=frozenset(chunk)))
             if len(rows):
                 rows = rows.sort_values(["segment_id", "counts_until", "incident_id"], kind="stable")  # key order
+                if not every_sum:
+                    weigh = rows[rows["weighs_until"].notna()]
+                    groups.update(zip(*(weigh[c.name].tolist() for c in _GROUP), strict=True))
                 records = rows.rename(columns={"incident_id": "event_id"}).to_dict("records")
                 conn.execute(insert(event_weights), records)
             conn.execute(update(events).where(these).values(weighed=True))
+        if every_sum:
+            sum_days(conn)
+        elif groups:
+            sum_days(conn, groups)
         return len(ids)
+
+
+#: What identifies a day sum among the rows of ``event_weights`` (the rows of one segment, day and
+#: half-life also share ``counts_until``, which leads the table's key: they are found at once).
+_GROUP = (event_weights.c.segment_id, event_weights.c.counts_until, event_weights.c.date,
+          event_weights.c.half_life_days)
+
+
+def sum_days(conn: Connection, groups: set[tuple] | None = None) -> None:
+    """Make the day sums (``segment_days``) of the rows that weigh again from ``event_weights``: all
+    of them, or those of ``groups`` ((segment, counts until, date, half-life) of changed rows)."""
+    if conn.dialect.name == "postgresql":  # another writer's sums wait until this one's are committed
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DAY_SUMS_LOCK})
+    w, d = event_weights, segment_days
+    summed = select(w.c.segment_id, w.c.date, w.c.half_life_days, func.max(w.c.weighs_until),
+                    func.sum(w.c.base_weight), func.count()).where(w.c.weighs_until.is_not(None))
+    summed = summed.group_by(w.c.segment_id, w.c.date, w.c.half_life_days)
+    names = ["segment_id", "date", "half_life_days", "weighs_until", "weight", "events"]
+    if groups is None:
+        conn.execute(delete(d))
+        conn.execute(insert(d).from_select(names, summed))
+        return
+    params = [{"s": s, "c": c, "d": day, "h": h} for s, c, day, h in sorted(groups)]
+    conn.execute(delete(d).where((d.c.segment_id == bindparam("s")) & (d.c.date == bindparam("d"))
+                                 & (d.c.half_life_days == bindparam("h"))), params)
+    conn.execute(insert(d).from_select(names, summed.where(
+        (w.c.segment_id == bindparam("s")) & (w.c.counts_until == bindparam("c"))
+        & (w.c.date == bindparam("d")) & (w.c.half_life_days == bindparam("h")))), params)
 
 
 def read_events(conn: Connection, which, only: frozenset[str] | None = None

@@ -121,7 +121,7 @@ def test_scoring_benchmark_runs_on_tiny_input(capsys):
     assert bench.main(["--incidents", "2000", "--seed", "3"]) == 0
     out = capsys.readouterr().out
     lines = _has_lines(out, "incidents", "store built in", "assess seconds", "loading seconds", "scoring seconds",
-                       "peak MB", "again, same now, seconds", "an hour later, seconds")
+                       "peak MB", "every contribution s", "again, same now, seconds", "an hour later, seconds")
     assert any(line.startswith("incidents") and "2,000" in line for line in lines), out
     weighted = next(line for line in out.splitlines() if "weighted contributions" in line)
     assert int(weighted.split("(")[1].split()[0].replace(",", "")) > 0, out  # the generated store is scored

@@ -38,7 +38,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(tmp_path, gazetteer
     with sqlite3.connect(path) as conn:
         conn.executescript(V1)
     store = Store.open(str(path))
-    assert store.schema_version() == SCHEMA_VERSION == 5
+    assert store.schema_version() == SCHEMA_VERSION == 6
     columns = {c["name"] for c in inspect(store.engine).get_columns("reports")}
     assert "source_key" in columns
     assert {"subscriptions", "outbox", "source_state"} <= set(inspect(store.engine).get_table_names())
@@ -50,7 +50,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(tmp_path, gazetteer
     assert list(events.index) == ["i1"] and events.loc["i1", "sources"] == ["old"]
     assert store.event_matches_frame()[["incident_id", "segment_id"]].values.tolist() == \
         store.matches_frame()[["incident_id", "segment_id"]].values.tolist()
-    assert Store.open(str(path)).schema_version() == 5  # opening again changes nothing
+    assert Store.open(str(path)).schema_version() == 6  # opening again changes nothing
     # v5: no standing weights yet (readers weigh in memory); the first engine that groups the old
     # events weighs them, so the old incident weighs on its segment from the stored rows
     assert store.event_weights_frame().empty
@@ -114,3 +114,34 @@ def test_an_old_store_that_counted_one_clash_twice_counts_it_once_after_the_upgr
     [event] = engine.store.events_frame().to_dict("records")
     assert event["sources"] == ["old", "wire"] and event["fatalities"] == 2
     assert RiskEngine(Store.open(str(path)), rules, gazetteer, network).store.event_count() == 1  # once
+
+
+def test_a_version_5_store_gains_the_day_sums_of_its_weights(tmp_path, rules, gazetteer, network):
+    from riskengine.engine import RiskEngine
+    from riskengine.models import Incident
+    from riskengine.store import ReportIn
+
+    path = str(tmp_path / "v5.db")
+    engine = RiskEngine(Store.open(path), rules, gazetteer, network)
+    at = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
+    for day, (lat, lon) in enumerate([(31.2, 16.6), (30.1, 15.9), (31.35, 15.3)]):
+        engine.ingest_incidents(ReportIn(source="desk", format="jsonl", text=f"v5 report {day}"), [Incident(
+            event_type="Violence against civilians", sub_event_type="Attack", tags=["ambush"],
+            date=at.date() - dt.timedelta(days=day), lat=lat, lon=lon, geo_precision=1, source="desk",
+            evidence=f"Gunmen stopped a lorry on the road, day {day}.")], now=at)
+    before = engine.assess(at).segments
+    assert (before["score"] > 0).sum() >= 2
+    # as riskengine before v6 left it: standing weights stored, no day sums
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE segment_days")
+        conn.execute("DROP INDEX ix_event_weights_relief")
+        conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    store = Store.open(path)
+    assert store.schema_version() == 6
+    with sqlite3.connect(path) as conn:
+        sums = conn.execute("SELECT count(*), sum(events) FROM segment_days").fetchone()
+        rows = conn.execute("SELECT count(*) FROM event_weights WHERE weighs_until IS NOT NULL").fetchone()
+    assert sums[0] > 0 and sums[1] == rows[0]
+    after = RiskEngine(store, rules, gazetteer, network).assess(at).segments
+    assert after["score"].round(9).tolist() == before["score"].round(9).tolist()
+    assert after["incidents"].tolist() == before["incidents"].tolist()

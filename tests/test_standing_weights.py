@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from sqlalchemy import text
 
 from riskengine.corrections import Corrections
 from riskengine.engine import RiskEngine
@@ -102,7 +104,26 @@ def _answers(engine: RiskEngine, at: dt.datetime) -> dict:
     }
 
 
+def _assert_day_sums_true(store: Store) -> None:
+    """The stored day sums (``segment_days``) are the sums of the stored rows that weigh."""
+    rows = store.event_weights_frame()
+    rows = rows[rows["weighs_until"].notna()]
+    expected = rows.groupby(["segment_id", "date", "half_life_days"]).agg(
+        weight=("base_weight", "sum"), events=("incident_id", "size")).reset_index()
+    with store.engine.connect() as conn:  # every day sum, of days past weighing too
+        stored = pd.DataFrame(conn.execute(text("SELECT segment_id, date, half_life_days, weight, events "
+                                                "FROM segment_days")).all(),
+                              columns=["segment_id", "date", "half_life_days", "weight", "events"])
+    key = ["segment_id", "date", "half_life_days"]
+    expected = expected.astype({"date": str}).sort_values(key, ignore_index=True)
+    stored = stored.astype({"date": str}).sort_values(key, ignore_index=True)
+    assert len(expected) > 0
+    assert stored[key + ["events"]].values.tolist() == expected[key + ["events"]].values.tolist()
+    np.testing.assert_allclose(stored["weight"].to_numpy(), expected["weight"].to_numpy(), rtol=1e-12)
+
+
 def _assert_same_answers(stored: RiskEngine, previous: RiskEngine) -> None:
+    _assert_day_sums_true(stored.store)
     for at in TIMES:
         fresh = RiskEngine(Store.open(stored.store.url), stored.rules, stored.gazetteer, stored.network)
         # a fresh engine (routes first: it reads only their segments) and the one that has answered before
@@ -222,3 +243,29 @@ def test_a_batch_of_reports_is_weighed_once_at_its_end(fresh_db, rules, gazettee
         assert engine.route("Tripoli", "Sebha", AT) == previous.route("Tripoli", "Sebha", AT)
     assert engine.store.weights_state(rules_fingerprint(rules)) == (True, [])
     assert engine.route("Tripoli", "Sebha", AT) == previous.route("Tripoli", "Sebha", AT)
+
+
+def test_writers_at_once_keep_the_day_sums_true(db_url, rules, gazetteer, network):
+    """Two writers (two connections, at once on PostgreSQL) store ambushes on the same segments and
+    days: each day sum both touch still counts every row (no writer fails on the other's sum), and
+    scores equal the previous path's."""
+    engines = [RiskEngine(Store.open(db_url), rules, gazetteer, network) for _ in range(2)]
+    town = engines[0].gazetteer.resolve("Sirte")
+
+    def write(k: int) -> None:
+        for i in range(30):
+            engines[k].ingest_incidents(
+                ReportIn(source=f"writer-{k}", format="jsonl", text=f"writer {k} report {i}"),
+                [Incident(event_type="Violence against civilians", sub_event_type="Attack", tags=["ambush"],
+                          date=AT.date() - dt.timedelta(days=i % 2), lat=town.lat + 0.02 * (i + 20 * k),
+                          lon=town.lon + 0.05, geo_precision=1, source=f"writer-{k}",
+                          evidence=f"Writer {k} tells of gunmen stopping a lorry, number {i}.")], now=AT)
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(write, range(2)))
+    _assert_day_sums_true(engines[0].store)
+    previous = _previous_path(db_url, rules, gazetteer, network)
+    fresh = RiskEngine(Store.open(db_url), rules, gazetteer, network)
+    assert fresh.segments(AT) == previous.segments(AT)
+    assert fresh.store.incident_count() == 60
+    assert sum(s["incidents"] for s in fresh.segments(AT)["segments"]) > 0

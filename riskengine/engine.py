@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import gc
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -130,6 +132,20 @@ class SharedList(list):
         return list, (list(self),)
 
 
+@contextmanager
+def _many_objects() -> Iterator[None]:
+    """No cyclic garbage collection while many small objects are made at once (an answer's rows, a
+    whole network read): they hold no cycles, and each collection would walk every object the
+    engine keeps, which costs more than making them."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 class _Assessed:
     """The scores at one time, read as far as questions need them: the first answer reads only the
     segments it is about (their standing weights, from the store, and only their time decay is
@@ -153,6 +169,9 @@ class _Assessed:
         self._lock = threading.Lock()
         #: a route answer's row for each contribution shown so far, by (incident id, segment id)
         self.incident_rows: dict[tuple[str, str], SharedDict] = {}
+        #: the answer rows of every contribution of the whole network, in its order, when made at once
+        self.rows_in_order: np.ndarray | None = None
+        self.all_rows_tried = False
         #: each segment's coverage and road status at this time (:mod:`riskengine.coverage`,
         #: :mod:`riskengine.road_status`); made on the first answer that shows them
         self.coverage: tuple[dict, dict] | None = None
@@ -199,11 +218,12 @@ class _Assessed:
         return {str(k): v for k, v in contrib.groupby("segment_id").indices.items()} if len(contrib) else {}
 
     @cached_property
-    def _lean(self) -> pd.DataFrame:
+    def lean(self) -> pd.DataFrame:
         """The columns a route's score and rows read, the ids as categories (quick to filter, sort
         and de-duplicate)."""
         lean = self.assessment.contributions[ROUTE_COLUMNS]
-        return lean.astype({"incident_id": "category", "segment_id": "category", "rule_id": "category"})
+        lean = lean.astype({"incident_id": "category", "segment_id": "category", "rule_id": "category"})
+        return lean.assign(row=np.arange(len(lean)))  # where each is in the whole: its answer row's place
 
     def on(self, segment_ids: Sequence[str], *, lean: bool = False) -> Assessment:
         """The contributions on ``segment_ids`` alone (in event, then segment order, as in the whole
@@ -218,9 +238,12 @@ class _Assessed:
         else:
             whole = self._whole if self.whole else None
         if whole is not None:
-            parts = [self._positions[s] for s in wanted if s in self._positions]
-            rows = np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.intp)
-            frame = self._lean if lean else whole.contributions
+            on = np.zeros(len(whole.contributions), dtype=bool)  # the rows on these segments, in order
+            for s in wanted:
+                if s in self._positions:
+                    on[self._positions[s]] = True
+            rows = np.flatnonzero(on)
+            frame = self.lean if lean else whole.contributions
             return Assessment(self.now, frame.take(rows), whole.segments.loc[wanted])
         if missing:
             contrib = weights_at(self._rules, self._standing(missing, None, True), self.now)
@@ -237,15 +260,19 @@ class _Assessed:
         table = pd.concat([p[1] for p in parts]) if parts else segment_table(self._rules, [], contrib)
         return Assessment(self.now, contrib, table)
 
-    def segment(self, segment_id: str) -> pd.Series:
-        """One segment's score, level, weight and incident count."""
+    @cached_property
+    def _table_rows(self) -> dict[str, dict]:
+        """Every segment's row of the whole table, by id (quicker to look up one at a time)."""
+        return self.assessment.segments.to_dict("index")
+
+    def segment(self, segment_id: str) -> dict:
+        """One segment's score, level, level name, weight, kept share and incident count."""
         if self._whole is not None:
-            return self._whole.segments.loc[segment_id]
+            return self._table_rows[segment_id]
         with self._lock:
             part = self._parts.get(segment_id)
-        if part is not None:
-            return part[1].loc[segment_id]
-        return self.on([segment_id]).segments.loc[segment_id]
+        table = part[1] if part is not None else self.on([segment_id]).segments
+        return table.loc[segment_id].to_dict()
 
 
 class RiskEngine:
@@ -253,6 +280,9 @@ class RiskEngine:
 
     #: How many assessments (different ``at``) are kept while the store does not change.
     ASSESSMENTS_KEPT = 4
+    #: A service that has read the whole network makes the answer rows of all its incidents at once
+    #: when there are at most this many (else, for each answer, those it shows).
+    ROWS_MADE_AT_ONCE = 200_000
     #: How many reads of standing weights (the whole network's, or a route's segments') are kept.
     READS_KEPT = 64
     #: After a change of the store, the network's standing weights read before are patched with the
@@ -532,7 +562,7 @@ class RiskEngine:
 
         entry = _Assessed(now, self.rules, [s.id for s in self.network.segments], standing, scores)
         with self._lock:  # the network's weights are in hand (read for another time, or carried over a change)
-            entry.answers = 1 if (until, horizon, None, True) in self._read else 0
+            entry.answers = 1 if (until, horizon, None, False) in self._read else 0
         with self._lock:
             if revision == self._revision:  # the store did not move on meanwhile
                 self._assessed[now] = entry
@@ -549,12 +579,17 @@ class RiskEngine:
         current, stale = self._weights_state()
         if not current:
             return _kept(self._weighed_in_memory(until, since, None), until, since, segments, weighing)
+        horizon = until - dt.timedelta(days=self.rules.horizon_days)
+        if segments is None and since >= horizon and (since, weighing) != (horizon, False):
+            # the whole network: one read of every row that counts serves scores and coverage alike
+            return _kept(self.standing_weights(until, horizon), until, since, None, weighing)
         key = (until, since, tuple(segments) if segments is not None else None, weighing)
         with self._lock:
             rows = self._read.get(key)
         if rows is not None:
             return rows
-        rows = self.store.event_weights_frame(until, since=since, segments=segments, weighing=weighing)
+        with _many_objects():
+            rows = self.store.event_weights_frame(until, since=since, segments=segments, weighing=weighing)
         if stale:
             mine = _kept(self._weighed_in_memory(until, since, stale), until, since, segments, weighing)
             rows = rows[~rows["incident_id"].isin(stale)]
@@ -706,16 +741,37 @@ class RiskEngine:
         """
         if weights.empty:
             return []
+        if assessed.whole and "row" in weights.columns:
+            if not assessed.all_rows_tried:
+                # a service answering about the whole network: the rows of every incident where it
+                # weighs, made at once (when not too many), rather than some for each answer
+                assessed.all_rows_tried = True
+                every = assessed.lean
+                if len(every) <= self.ROWS_MADE_AT_ONCE:
+                    made: dict = {}
+                    self._make_rows(made, every)
+                    keys = zip(every["incident_id"].tolist(), every["segment_id"].tolist(), strict=True)
+                    rows = np.empty(len(every), dtype=object)
+                    rows[:] = [made[key] for key in keys]
+                    assessed.rows_in_order = rows
+            if assessed.rows_in_order is not None:
+                return assessed.rows_in_order[weights["row"].to_numpy()].tolist()
         keys = list(zip(weights["incident_id"].tolist(), weights["segment_id"].tolist(), strict=True))
         made = assessed.incident_rows
         missing = [i for i, key in enumerate(keys) if key not in made]
         if missing:
-            part = weights.take(missing)
-            details = self.event_details(list(dict.fromkeys(part["incident_id"].tolist())))
+            self._make_rows(made, weights.take(missing))
+        return [made[key] for key in keys]
+
+    def _make_rows(self, made: dict[tuple[str, str], SharedDict], weights: pd.DataFrame) -> None:
+        """Make the answer rows of ``weights`` (contributions) into ``made``, by (incident, segment)."""
+        details = self.event_details(list(dict.fromkeys(weights["incident_id"].tolist())))
+        with _many_objects():
             fresh = {}
             for incident_id, segment, weight, relief, rule, confidence in zip(
-                    part["incident_id"].tolist(), part["segment_id"].tolist(), part["weight"].tolist(),
-                    part["relief"].tolist(), part["rule_id"].tolist(), part["confidence"].tolist(), strict=True):
+                    weights["incident_id"].tolist(), weights["segment_id"].tolist(), weights["weight"].tolist(),
+                    weights["relief"].tolist(), weights["rule_id"].tolist(), weights["confidence"].tolist(),
+                    strict=True):
                 inc = details[incident_id]
                 fresh[(incident_id, segment)] = SharedDict({
                     "id": inc["id"], "event_type": inc["event_type"], "sub_event_type": inc["sub_event_type"],
@@ -726,9 +782,8 @@ class RiskEngine:
                     "confidence": round(float(confidence), 3), "evidence": inc["evidence"],
                     "sources": SharedList(inc["sources"] or []), "reports": int(inc["reports"]),
                 })
-            with self._lock:
-                made.update(fresh)
-        return [made[key] for key in keys]
+        with self._lock:
+            made.update(fresh)
 
     def route(self, start: str, end: str, at: dt.datetime) -> dict[str, Any]:
         """The risk of the road route between two places at ``at``, as the CLI's JSON document.

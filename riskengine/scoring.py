@@ -35,6 +35,9 @@ STANDING_COLUMNS = [
     "incident_id", "segment_id", "date", "distance_km", "gap_km", "rule_id", "severity", "half_life_days",
     "distance_decay", "confidence", "fatalities_boost", "base_weight", "base_relief", "weighs_until", "counts_until",
 ]
+#: The number columns among them.
+STANDING_FLOATS = frozenset({"distance_km", "gap_km", "severity", "half_life_days", "distance_decay", "confidence",
+                             "fatalities_boost", "base_weight", "base_relief"})
 
 
 def _as_utc(now: dt.datetime) -> dt.datetime:
@@ -261,10 +264,13 @@ def score_route(rules: RuleBook, assessment: Assessment, segment_ids: Sequence[s
     """Combine the scores of a route's segments (given in travel order)."""
     contrib = assessment.contributions
     on_route = contrib[contrib["segment_id"].isin(segment_ids)]
-    per_incident = (
-        on_route.sort_values(["weight", "relief"], ascending=False).drop_duplicates("incident_id")
-        .reset_index(drop=True)
-    )
+    # each incident at its largest weight (then relief), the first of equals: a stable sort by
+    # both, descending, and each incident's first row in that order
+    order = np.lexsort((-on_route["relief"].to_numpy(dtype=float), -on_route["weight"].to_numpy(dtype=float)))
+    ids = on_route["incident_id"]
+    codes = ids.cat.codes.to_numpy() if isinstance(ids.dtype, pd.CategoricalDtype) else pd.factorize(ids)[0]
+    first = ~pd.Series(codes[order]).duplicated().to_numpy()
+    per_incident = on_route.take(order[first]).reset_index(drop=True)
     total = float(per_incident["weight"].sum())
     kept = float(np.prod(1.0 - np.minimum(per_incident["relief"].to_numpy(dtype=float), 0.999)))
     score = float(rules.score_from_weight(total * kept))

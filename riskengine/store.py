@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import (
     JSON,
@@ -336,7 +337,7 @@ class Store:
         only the rows that still count on that day (``weighing``: that still weigh, for scores; else
         also those that only tell coverage); ``relieving``: only the rows that relieve (reopenings,
         truces; a partial index finds them)."""
-        from .scoring import STANDING_COLUMNS  # noqa: PLC0415
+        from .scoring import STANDING_COLUMNS, STANDING_FLOATS  # noqa: PLC0415
 
         t = event_weights
         # the date as its text (numpy reads ISO dates as they are), not a date object per row
@@ -358,8 +359,7 @@ class Store:
             if events is not None:
                 query = query.where(among(t.c.event_id, events, conn.dialect.name))
             rows = conn.execute(query).all()
-        rows.sort(key=lambda row: (row[0], row[1]))
-        return _frame(rows, STANDING_COLUMNS)
+        return _plain_frame(rows, STANDING_COLUMNS, floats=STANDING_FLOATS, order=(0, 1))
 
     def segment_days_frame(self, until: dt.date, since: dt.date) -> pd.DataFrame:
         """The day sums of the standing weights (``segment_days``: segment, date, half-life, summed
@@ -642,6 +642,21 @@ def _decoded(values: list) -> list:
         else:
             out.append(value)
     return out
+
+
+def _plain_frame(rows: Sequence[Sequence], columns: list[str], *, floats: frozenset[str],
+                 order: tuple[int, ...] = ()) -> pd.DataFrame:
+    """A frame from many result rows of texts and numbers: the ``floats`` columns as float arrays,
+    the others as plain object arrays (a text column made a string column checks every value: for
+    a whole network's rows that costs more than reading them); sorted by the columns at ``order``."""
+    if not rows:
+        return pd.DataFrame([], columns=columns)
+    arrays = {name: np.array(values, dtype=float if name in floats else object)
+              for name, values in zip(columns, zip(*rows, strict=True), strict=True)}
+    if order:
+        sort = np.lexsort([arrays[columns[i]] for i in reversed(order)])
+        arrays = {name: values[sort] for name, values in arrays.items()}
+    return pd.DataFrame({name: pd.Series(values, dtype=values.dtype, copy=False) for name, values in arrays.items()})
 
 
 def _frame(rows: Sequence[Sequence], columns: list[str]) -> pd.DataFrame:

@@ -84,8 +84,9 @@ def test_the_cached_assessment_is_the_one_computed_from_the_whole_store(cached):
     until = AT.date()
     expected = assess(cached.rules, cached.network.segments, cached.scoring_frame(until),
                       cached.store.event_matches_frame(until), AT)
-    pd.testing.assert_frame_equal(got.contributions, expected.contributions)
-    pd.testing.assert_frame_equal(got.segments, expected.segments)
+    # ids are read as plain objects rather than checked strings; segment scores come from day sums
+    pd.testing.assert_frame_equal(got.contributions, expected.contributions, check_dtype=False)
+    pd.testing.assert_frame_equal(got.segments, expected.segments, check_exact=False, rtol=1e-12, atol=1e-12)
 
 
 def test_another_engine_writing_to_the_same_store_is_seen(cached, db_url, rules, gazetteer, network):

@@ -580,9 +580,9 @@ class RiskEngine:
         if not current:
             return _kept(self._weighed_in_memory(until, since, None), until, since, segments, weighing)
         horizon = until - dt.timedelta(days=self.rules.horizon_days)
-        if segments is None and since >= horizon and (since, weighing) != (horizon, False):
-            # the whole network: one read of every row that counts serves scores and coverage alike
-            return _kept(self.standing_weights(until, horizon), until, since, None, weighing)
+        if since >= horizon and (since, weighing) != (horizon, False):
+            # one read of every row that counts on these segments serves scores and coverage alike
+            return _kept(self.standing_weights(until, horizon, segments), until, since, None, weighing)
         key = (until, since, tuple(segments) if segments is not None else None, weighing)
         with self._lock:
             rows = self._read.get(key)

@@ -572,13 +572,14 @@ class Store:
         ``incident_id`` (the event's id), ``segment_id``, ``distance_km``."""
         query = (select(events.c.id, incident_segments.c.segment_id, incident_segments.c.distance_km)
                  .join(events, events.c.location_incident == incident_segments.c.incident_id)
-                 .where(events.c.status == "active").order_by(events.c.id, incident_segments.c.segment_id))
-        query = _dated(query, until, since)
+                 .order_by(events.c.id, incident_segments.c.segment_id))
         if ids is None:
             with self.engine.connect() as conn:
-                rows = conn.execute(query).all()
-        else:
-            rows = self._rows(query, events.c.id, ids)
+                rows = conn.execute(_dated(query.where(events.c.status == "active"), until, since)).all()
+        else:  # found by id; whether active and when, checked here (else SQLite walks every event of the dates)
+            rows = self._rows(query.add_columns(events.c.status, events.c.date), events.c.id, ids)
+            rows = [row[:3] for row in rows if row[3] == "active" and (until is None or row[4] <= until)
+                    and (since is None or row[4] > since)]
         return _frame(rows, ["incident_id", "segment_id", "distance_km"])
 
     def event_reports_frame(self, until: dt.date | None = None, *, since: dt.date | None = None) -> pd.DataFrame:

@@ -181,6 +181,18 @@ class _Assessed:
         #: (unless the engine has the network's weights in hand already: it says so by starting at 1)
         self.answers = 0
 
+    def carried_over(self, changed: frozenset[str], touched: set[str] | None) -> tuple[dict, tuple | None]:
+        """What an answer at this time after a change of the store can keep of this one: the answer
+        rows of the events not in ``changed``, and the coverage of the segments not ``touched``
+        (none when None: the sources were polled meanwhile)."""
+        rows = {key: row for key, row in self.incident_rows.items() if key[0] not in changed}
+        coverage = None
+        if touched is not None and self.coverage is not None:
+            per_segment, events_on = self.coverage
+            coverage = ({s: c for s, c in per_segment.items() if s not in touched},
+                        {s: e for s, e in events_on.items() if s not in touched})
+        return rows, coverage
+
     @property
     def whole(self) -> bool:
         """Whether the whole network's contributions have been read (a service, or a question about
@@ -219,11 +231,10 @@ class _Assessed:
 
     @cached_property
     def lean(self) -> pd.DataFrame:
-        """The columns a route's score and rows read, the ids as categories (quick to filter, sort
-        and de-duplicate)."""
+        """The columns a route's score and rows read, and where each row is in the whole (the place
+        of its answer row)."""
         lean = self.assessment.contributions[ROUTE_COLUMNS]
-        lean = lean.astype({"incident_id": "category", "segment_id": "category", "rule_id": "category"})
-        return lean.assign(row=np.arange(len(lean)))  # where each is in the whole: its answer row's place
+        return lean.assign(row=np.arange(len(lean)))
 
     def on(self, segment_ids: Sequence[str], *, lean: bool = False) -> Assessment:
         """The contributions on ``segment_ids`` alone (in event, then segment order, as in the whole
@@ -312,6 +323,8 @@ class RiskEngine:
         self._in_memory: dict[tuple, pd.DataFrame] = {}
         self._read: dict[tuple, pd.DataFrame] = {}  # standing weights read, by day, horizon and segments
         self._sums: dict[tuple, tuple] = {}  # day sums and relieving rows read, by day and horizon
+        #: by time: what answers at that time before the store changed made that the change did not touch
+        self._carried: dict[dt.datetime, tuple[dict, tuple | None]] = {}
         self._details: dict[str, dict[str, Any]] = {}
         self._text_in: dict[str, bool] = {}
 
@@ -500,7 +513,9 @@ class RiskEngine:
             if revision == old:
                 return revision
             self._revision = revision
+            answered = list(self._assessed.values())
             self._assessed.clear()
+            self._carried = {}
             kept = self._weights_kept(old, revision)
             carried = {k: v for k, v in self._read.items() if k[2] is None} if kept else {}
             self._weights = (True, frozenset()) if kept else None
@@ -512,12 +527,19 @@ class RiskEngine:
         if carried:
             changed = self.store.events_changed(after=old[2])
             if len(changed) <= self.PATCH_MAX_EVENTS:
-                patched = {key: self._patched(frame, key, changed) for key, frame in carried.items()}
+                patched, touched = {}, set()
+                for key, frame in carried.items():
+                    patched[key], on = self._patched(frame, key, changed)
+                    touched |= on
                 kept_details = {i: d for i, d in details.items() if i not in changed}
+                # what answers at the same times made of the events that did not change
+                same_poll = old is not None and old[4] == revision[4]
+                answers = {a.now: a.carried_over(changed, touched if same_poll else None) for a in answered}
                 with self._lock:
                     if self._revision == revision:
                         self._read.update(patched)
                         self._details.update(kept_details)
+                        self._carried = answers
         return revision
 
     def _weights_kept(self, old: tuple | None, new: tuple) -> bool:
@@ -530,15 +552,26 @@ class RiskEngine:
             return False
         return self.store.weights_state(self.weigher.fingerprint) == (True, [])
 
-    def _patched(self, frame: pd.DataFrame, key: tuple, changed: frozenset[str]) -> pd.DataFrame:
-        """``frame`` (the network's standing weights read for ``key``) with the rows of ``changed``
-        events read again."""
+    def _patched(self, frame: pd.DataFrame, key: tuple, changed: frozenset[str]) -> tuple[pd.DataFrame, set[str]]:
+        """``frame`` (the network's standing weights read for ``key``, in event then segment order)
+        with the rows of ``changed`` events read again, in the same order; and the segments those
+        events were or are on."""
         if not changed:
-            return frame
+            return frame, set()
         until, since, _, weighing = key
         fresh = self.store.event_weights_frame(until, since=since, events=changed, weighing=weighing)
-        rows = pd.concat([frame[~frame["incident_id"].isin(changed)], fresh], ignore_index=True)
-        return rows.sort_values(["incident_id", "segment_id"], kind="stable", ignore_index=True)
+        gone = frame["incident_id"].isin(changed).to_numpy()
+        touched = set(frame["segment_id"].to_numpy()[gone].tolist()) | set(fresh["segment_id"].tolist())
+        kept = frame[~gone] if gone.any() else frame
+        if fresh.empty:
+            return kept.reset_index(drop=True), touched
+        # the few fresh rows (sorted) slot in before the first kept row of a later event: a merge,
+        # not a sort of the whole network's rows
+        at = np.searchsorted(kept["incident_id"].to_numpy(), fresh["incident_id"].to_numpy(), side="left")
+        place = np.concatenate([np.arange(len(kept), dtype=float),
+                                at - 1.0 + np.arange(1, len(fresh) + 1) / (len(fresh) + 1)])
+        rows = pd.concat([kept, fresh], ignore_index=True)
+        return rows.take(np.argsort(place, kind="stable")).reset_index(drop=True), touched
 
     def _assessed_at(self, at: dt.datetime) -> _Assessed:
         if at.tzinfo is None or at.utcoffset() is None:
@@ -563,6 +596,7 @@ class RiskEngine:
         entry = _Assessed(now, self.rules, [s.id for s in self.network.segments], standing, scores)
         with self._lock:  # the network's weights are in hand (read for another time, or carried over a change)
             entry.answers = 1 if (until, horizon, None, False) in self._read else 0
+            entry.incident_rows, entry.coverage = self._carried.pop(now, ({}, None))
         with self._lock:
             if revision == self._revision:  # the store did not move on meanwhile
                 self._assessed[now] = entry
@@ -748,9 +782,11 @@ class RiskEngine:
                 assessed.all_rows_tried = True
                 every = assessed.lean
                 if len(every) <= self.ROWS_MADE_AT_ONCE:
-                    made: dict = {}
-                    self._make_rows(made, every)
-                    keys = zip(every["incident_id"].tolist(), every["segment_id"].tolist(), strict=True)
+                    made = assessed.incident_rows  # those made before (by answers, or carried over a change)
+                    keys = list(zip(every["incident_id"].tolist(), every["segment_id"].tolist(), strict=True))
+                    missing = [i for i, key in enumerate(keys) if key not in made]
+                    if missing:
+                        self._make_rows(made, every.take(missing))
                     rows = np.empty(len(every), dtype=object)
                     rows[:] = [made[key] for key in keys]
                     assessed.rows_in_order = rows

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    cast,
     inspect,
     select,
     text,
@@ -213,9 +214,11 @@ events = Table(
     Column("updated_at", UTCDateTime()),  # when a report joined it or an analyst changed it
     Column("weighed", Boolean),  # v5: its rows in event_weights are up to date (NULL/false: not yet)
     Index("ix_events_date", "date"),
-    Index("ix_events_status_date", "status", "date"),  # v5 (was on status alone): active events of a period
     Index("ix_events_weighed", "weighed"),
 )
+# v6 (v5: status and date; before, status alone): the active events of a period, and the words of
+# their tags (the few that set a road status are found without reading every event's row)
+Index("ix_events_status_date", events.c.status, events.c.date, cast(events.c.tags, Text))
 
 event_audit = Table(
     "event_audit",
@@ -345,6 +348,8 @@ def _v5_to_v6(conn: Connection) -> None:
     metadata.create_all(conn, tables=[segment_days])
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_event_weights_relief ON event_weights (weighs_until) "
                       "WHERE base_relief > 0"))
+    conn.execute(text("DROP INDEX IF EXISTS ix_events_status_date"))
+    conn.execute(text("CREATE INDEX ix_events_status_date ON events (status, date, CAST(tags AS TEXT))"))
     from .weights import sum_days  # noqa: PLC0415 - the weights build on this module
 
     sum_days(conn)

@@ -369,7 +369,8 @@ class Store:
                        d.c.events).where((d.c.weighs_until >= until) & (d.c.date <= until) & (d.c.date > since))
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return _frame(rows, ["segment_id", "date", "half_life_days", "weight", "events"])
+        return _plain_frame(rows, ["segment_id", "date", "half_life_days", "weight", "events"],
+                            floats=frozenset({"half_life_days", "weight", "events"}))
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import gc
 import math
 import threading
@@ -146,6 +147,18 @@ def _many_objects() -> Iterator[None]:
             gc.enable()
 
 
+def _answering(method: Callable) -> Callable:
+    """An answer made without cyclic garbage collection (:func:`_many_objects`): what it makes holds
+    no cycles, and a collection in the middle of it would walk everything a service keeps (every
+    row of the network, every answer row made), for more time than the answer itself takes. Garbage
+    is still freed as it goes; the collector runs after the answer, between questions."""
+    @functools.wraps(method)
+    def answer(*args, **kwargs):
+        with _many_objects():
+            return method(*args, **kwargs)
+    return answer
+
+
 class _Assessed:
     """The scores at one time, read as far as questions need them: the first answer reads only the
     segments it is about (their standing weights, from the store, and only their time decay is
@@ -234,7 +247,9 @@ class _Assessed:
         """The columns a route's score and rows read, and where each row is in the whole (the place
         of its answer row)."""
         lean = self.assessment.contributions[ROUTE_COLUMNS]
-        return lean.assign(row=np.arange(len(lean)))
+        # segments as categories (quick to filter), each incident as a number (quick to de-duplicate)
+        return lean.assign(segment_id=lean["segment_id"].astype("category"), row=np.arange(len(lean)),
+                           incident_code=pd.factorize(lean["incident_id"])[0])
 
     def on(self, segment_ids: Sequence[str], *, lean: bool = False) -> Assessment:
         """The contributions on ``segment_ids`` alone (in event, then segment order, as in the whole
@@ -496,6 +511,7 @@ class RiskEngine:
 
     # ---- questions ----------------------------------------------------------------------------
 
+    @_answering
     def assess(self, at: dt.datetime) -> Assessment:
         """Every segment's score at ``at``, from incidents dated on or before it.
 
@@ -821,6 +837,7 @@ class RiskEngine:
         with self._lock:
             made.update(fresh)
 
+    @_answering
     def route(self, start: str, end: str, at: dt.datetime) -> dict[str, Any]:
         """The risk of the road route between two places at ``at``, as the CLI's JSON document.
 
@@ -881,6 +898,7 @@ class RiskEngine:
             "segments": self._segment_rows(assessed, other.segments, other.via),
         }
 
+    @_answering
     def segments(self, at: dt.datetime) -> dict[str, Any]:
         """Every segment with its score and level at ``at``."""
         assessed = self._assessed_at(at)
@@ -889,6 +907,7 @@ class RiskEngine:
         rows = [self._segment_row(assessed, seg, seg.start, seg.end) for seg in self.network.segments]
         return {"at": assessed.now.isoformat(), "segments": rows}
 
+    @_answering
     def explain(self, segment_id: str, at: dt.datetime) -> dict[str, Any]:
         """The incidents and rules behind one segment's score, factor by factor."""
         seg = self.network.segment(segment_id)

@@ -267,8 +267,10 @@ def score_route(rules: RuleBook, assessment: Assessment, segment_ids: Sequence[s
     # each incident at its largest weight (then relief), the first of equals: a stable sort by
     # both, descending, and each incident's first row in that order
     order = np.lexsort((-on_route["relief"].to_numpy(dtype=float), -on_route["weight"].to_numpy(dtype=float)))
-    ids = on_route["incident_id"]
-    codes = ids.cat.codes.to_numpy() if isinstance(ids.dtype, pd.CategoricalDtype) else pd.factorize(ids)[0]
+    if "incident_code" in on_route.columns:  # each incident's number, given
+        codes = on_route["incident_code"].to_numpy()
+    else:
+        codes = pd.factorize(on_route["incident_id"])[0]
     first = ~pd.Series(codes[order]).duplicated().to_numpy()
     per_incident = on_route.take(order[first]).reset_index(drop=True)
     total = float(per_incident["weight"].sum())

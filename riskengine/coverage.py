@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import case, func, select
 
 from .schema import source_state
+from .scoring import as_days
 
 if TYPE_CHECKING:
     from .engine import RiskEngine
@@ -53,7 +54,7 @@ def segment_coverage(engine: RiskEngine, at: dt.datetime, standing: pd.DataFrame
     about: dict[str, dict[str, Any]] = {}
     if len(standing):
         found = standing[standing["segment_id"].isin(list(segment_ids))]
-        days = np.asarray(found["date"].to_numpy(), dtype="datetime64[D]")
+        days = as_days(found["date"].to_numpy())
         age = (at.timestamp() - days.astype("datetime64[s]").astype(np.int64)) / 86400.0
         decay = engine.rules.time_decay(age, found["half_life_days"].to_numpy(dtype=float))
         weighs = ((found["base_weight"].to_numpy(dtype=float) > 0) | (found["base_relief"].to_numpy(dtype=float) > 0))

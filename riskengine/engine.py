@@ -41,6 +41,7 @@ from .rules import RuleBook
 from .scoring import (
     Assessment,
     RouteScore,
+    as_days,
     score_route,
     segment_table,
     segment_table_from_days,
@@ -191,7 +192,7 @@ class _Assessed:
         self.statuses: dict[str, dict] | None = None
         self.polled: tuple[bool, dt.datetime | None] | None = None  # when sources were last polled
         #: how many answers were given at this time: the first reads only the segments it needs
-        #: (unless the engine has the network's weights in hand already: it says so by starting at 1)
+        #: (from the network's rows when the engine holds them)
         self.answers = 0
 
     def carried_over(self, changed: frozenset[str], touched: set[str] | None) -> tuple[dict, tuple | None]:
@@ -338,6 +339,7 @@ class RiskEngine:
         self._in_memory: dict[tuple, pd.DataFrame] = {}
         self._read: dict[tuple, pd.DataFrame] = {}  # standing weights read, by day, horizon and segments
         self._sums: dict[tuple, tuple] = {}  # day sums and relieving rows read, by day and horizon
+        self._network_index: dict[tuple, tuple] = {}  # where each segment's rows are in the network's
         #: by time: what answers at that time before the store changed made that the change did not touch
         self._carried: dict[dt.datetime, tuple[dict, tuple | None]] = {}
         self._details: dict[str, dict[str, Any]] = {}
@@ -533,11 +535,15 @@ class RiskEngine:
             self._assessed.clear()
             self._carried = {}
             kept = self._weights_kept(old, revision)
-            carried = {k: v for k, v in self._read.items() if k[2] is None} if kept else {}
+            # the network's rows that count (what every other read is made from): patched below
+            carried = {k: v for k, v in self._read.items()
+                       if k[2] is None and k[3] is False and k[1] == k[0] - dt.timedelta(days=self.rules.horizon_days)
+                       } if kept else {}
             self._weights = (True, frozenset()) if kept else None
             self._in_memory = {}
             self._read = {}
             self._sums = {}
+            self._network_index = {}
             self._text_in = {}
             details, self._details = self._details, {}
         if carried:
@@ -610,8 +616,7 @@ class RiskEngine:
             return self.segment_scores(now, horizon)
 
         entry = _Assessed(now, self.rules, [s.id for s in self.network.segments], standing, scores)
-        with self._lock:  # the network's weights are in hand (read for another time, or carried over a change)
-            entry.answers = 1 if (until, horizon, None, False) in self._read else 0
+        with self._lock:  # what answers at this time made before the store changed, that the change did not touch
             entry.incident_rows, entry.coverage = self._carried.pop(now, ({}, None))
         with self._lock:
             if revision == self._revision:  # the store did not move on meanwhile
@@ -630,26 +635,42 @@ class RiskEngine:
         if not current:
             return _kept(self._weighed_in_memory(until, since, None), until, since, segments, weighing)
         horizon = until - dt.timedelta(days=self.rules.horizon_days)
-        if since >= horizon and (since, weighing) != (horizon, False):
-            # one read of every row that counts on these segments serves scores and coverage alike
-            return _kept(self.standing_weights(until, horizon, segments), until, since, None, weighing)
         key = (until, since, tuple(segments) if segments is not None else None, weighing)
+        network_key = (until, horizon, None, False)
         with self._lock:
             rows = self._read.get(key)
+            network = self._read.get(network_key) if key != network_key else None
         if rows is not None:
             return rows
-        with _many_objects():
-            rows = self.store.event_weights_frame(until, since=since, segments=segments, weighing=weighing)
-        if stale:
-            mine = _kept(self._weighed_in_memory(until, since, stale), until, since, segments, weighing)
-            rows = rows[~rows["incident_id"].isin(stale)]
-            rows = pd.concat([rows, mine], ignore_index=True).sort_values(
-                ["incident_id", "segment_id"], kind="stable", ignore_index=True)
+        if since >= horizon and (since, weighing) != (horizon, False):
+            # one read of every row that counts on these segments serves scores and coverage alike
+            rows = _kept(self.standing_weights(until, horizon, segments), until, since, None, weighing)
+        elif network is not None:  # the network's rows are in hand (read before, kept over a change)
+            rows = self._network_rows(network_key, network, segments)
+        else:
+            with _many_objects():
+                rows = self.store.event_weights_frame(until, since=since, segments=segments, weighing=weighing)
+            if stale:
+                mine = _kept(self._weighed_in_memory(until, since, stale), until, since, segments, weighing)
+                rows = rows[~rows["incident_id"].isin(stale)]
+                rows = pd.concat([rows, mine], ignore_index=True).sort_values(
+                    ["incident_id", "segment_id"], kind="stable", ignore_index=True)
         with self._lock:
             self._read[key] = rows
             while len(self._read) > self.READS_KEPT:
-                del self._read[next(iter(self._read))]
+                del self._read[next(k for k in self._read if k != network_key)]
         return rows
+
+    def _network_rows(self, key: tuple, network: pd.DataFrame, segments: Sequence[str]) -> pd.DataFrame:
+        """The rows of ``network`` (the whole network's, read for ``key``) on ``segments``, in order."""
+        with self._lock:
+            known = self._network_index.get(key)
+        if known is None or known[0] is not network:
+            known = (network, network.groupby("segment_id").indices if len(network) else {})
+            with self._lock:
+                self._network_index[key] = known
+        parts = [known[1][s] for s in dict.fromkeys(segments) if s in known[1]]
+        return network.take(np.sort(np.concatenate(parts)) if parts else []).reset_index(drop=True)
 
     def segment_scores(self, now: dt.datetime, since: dt.date) -> pd.DataFrame | None:
         """Every segment's score at ``now`` (events dated after ``since``) from the store's day sums
@@ -953,9 +974,9 @@ def _kept(rows: pd.DataFrame, until: dt.date, since: dt.date, segments: Sequence
     on ``until``, on ``segments`` (all when None): as :meth:`Store.event_weights_frame` reads them."""
     if rows.empty:
         return rows
-    keep = np.asarray(rows["date"].to_numpy(), dtype="datetime64[D]") > np.datetime64(since, "D")
+    keep = as_days(rows["date"].to_numpy()) > np.datetime64(since, "D")
     last = rows["weighs_until" if weighing else "counts_until"].to_numpy()
-    keep &= np.asarray(last, dtype="datetime64[D]") >= np.datetime64(until, "D")
+    keep &= as_days(last) >= np.datetime64(until, "D")
     if segments is not None:
         keep &= rows["segment_id"].isin(list(segments)).to_numpy()
     return rows[keep] if not keep.all() else rows

@@ -40,6 +40,17 @@ STANDING_FLOATS = frozenset({"distance_km", "gap_km", "severity", "half_life_day
                              "fatalities_boost", "base_weight", "base_relief"})
 
 
+def as_days(values) -> np.ndarray:
+    """Dates (ISO texts or date objects; None for none) as numpy days, each distinct date converted
+    once: a network's rows hold a few hundred distinct days among tens of thousands of rows."""
+    values = np.asarray(values)
+    if values.dtype.kind == "M":
+        return values.astype("datetime64[D]")
+    codes, distinct = pd.factorize(values.astype(object))
+    days = np.append(np.asarray(distinct, dtype=object).astype("datetime64[D]"), np.datetime64("NaT", "D"))
+    return days[codes]  # a missing date (code -1): the last, NaT
+
+
 def _as_utc(now: dt.datetime) -> dt.datetime:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
@@ -104,7 +115,7 @@ def standing_weights(rules: RuleBook, incidents: pd.DataFrame, matches: pd.DataF
     frame = frame[(frame["base_weight"] > 0) | (frame["base_relief"] > 0) | near]
     # the last day the row can weigh (none: it only tells coverage), and the last day it can matter
     # at all (while it weighs, and while it is recent enough for coverage)
-    dates = np.asarray(frame["date"].to_numpy(), dtype="datetime64[D]")
+    dates = as_days(frame["date"].to_numpy())
     weighs = (frame["base_weight"].to_numpy() > 0) | (frame["base_relief"].to_numpy() > 0)
     life = rules.weighs_for_days(frame["half_life_days"].to_numpy(dtype=float)).astype("timedelta64[D]")
     recent = np.timedelta64(rules.scoring.coverage.recent_days, "D")
@@ -121,7 +132,7 @@ def weights_at(rules: RuleBook, standing: pd.DataFrame, now: dt.datetime) -> pd.
     now = _as_utc(now)
     if standing.empty:
         return pd.DataFrame(columns=CONTRIBUTION_COLUMNS)
-    days = np.asarray(standing["date"].to_numpy(), dtype="datetime64[D]")
+    days = as_days(standing["date"].to_numpy())
     midnight = days.astype("datetime64[s]").astype(np.int64)
     age_days = (now.timestamp() - midnight) / 86400.0
     decay = rules.time_decay(age_days, standing["half_life_days"].to_numpy(dtype=float))
@@ -220,7 +231,7 @@ def segment_table_from_days(rules: RuleBook, segment_ids: Sequence[str], days: p
     events. Equal to the table made from the contributions but for the rounding of sums."""
     now = _as_utc(now)
     if len(days):
-        midnight = np.asarray(days["date"].to_numpy(), dtype="datetime64[D]").astype("datetime64[s]").astype(np.int64)
+        midnight = as_days(days["date"].to_numpy()).astype("datetime64[s]").astype(np.int64)
         decay = rules.time_decay((now.timestamp() - midnight) / 86400.0, days["half_life_days"].to_numpy(dtype=float))
         sums = pd.DataFrame({"segment_id": days["segment_id"].to_numpy(),
                              "weight": days["weight"].to_numpy(dtype=float) * decay,

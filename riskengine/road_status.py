@@ -46,8 +46,11 @@ def segment_statuses(engine: RiskEngine, at: dt.datetime) -> dict[str, dict[str,
     if rules.from_tags:
         longest = max(rule.lasts_days for rule in rules.from_tags.values())
         first = at.date() - dt.timedelta(days=math.ceil(longest) + 1)
+        # each tag only as far back as what it says can last (a closure a week, a reopening a month)
+        after = {tag: at.date() - dt.timedelta(days=math.ceil(rule.lasts_days) + 1)
+                 for tag, rule in rules.from_tags.items()}
         events = engine.store.events_frame(at.date(), columns=("tags", "date", "geo_precision", "radius_km",
-                                                                "ingested_at"), since=first, tagged=rules.from_tags)
+                                                                "ingested_at"), since=first, tagged=after)
         tagged = {}
         for event_id, tags, date, precision, radius, learnt in zip(
                 events["id"].tolist(), events["tags"].tolist(), events["date"].tolist(),

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     type_coerce,
 )
 from sqlalchemy.dialects import postgresql
@@ -539,11 +540,13 @@ class Store:
 
     def events_frame(self, until: dt.date | None = None, *, columns: Sequence[str] | None = None,
                      ids: Iterable[str] | None = None, active: bool = True,
-                     since: dt.date | None = None, tagged: Iterable[str] | None = None) -> pd.DataFrame:
+                     since: dt.date | None = None,
+                     tagged: Iterable[str] | Mapping[str, dt.date] | None = None) -> pd.DataFrame:
         """Events (active ones unless ``active`` is False; dated on or before ``until`` and after
         ``since`` when given) as a DataFrame indexed by id, in date then id order; ``columns`` and
         ``ids`` as in :meth:`incidents_frame`. ``tagged``: only events that may carry one of these
-        tags (a quick filter on the tags' text in the database: check the tags themselves too)."""
+        tags (a quick filter on the tags' text in the database: check the tags themselves too); as
+        a mapping, each tag only on events dated after its own day."""
         names = EVENT_COLUMNS if columns is None else [c for c in EVENT_COLUMNS if c == "id" or c in columns]
         unknown = set(columns or ()) - set(EVENT_COLUMNS)
         if unknown:
@@ -558,7 +561,10 @@ class Store:
             query = query.where(events.c.status == "active")
         if tagged is not None:
             text_of = cast(events.c.tags, Text)
-            query = query.where(or_(false(), *(text_of.like(f'%"{tag}"%') for tag in tagged)))
+            after = tagged if isinstance(tagged, Mapping) else dict.fromkeys(tagged)
+            query = query.where(or_(false(), *(
+                text_of.like(f'%"{tag}"%') & (true() if day is None else events.c.date > day)
+                for tag, day in after.items())))
         rows = self._rows(query, events.c.id, ids)
         frame = _frame(rows, names + order)
         for name in names:
@@ -578,9 +584,18 @@ class Store:
             with self.engine.connect() as conn:
                 rows = conn.execute(_dated(query.where(events.c.status == "active"), until, since)).all()
         else:  # found by id; whether active and when, checked here (else SQLite walks every event of the dates)
-            rows = self._rows(query.add_columns(events.c.status, events.c.date), events.c.id, ids)
-            rows = [row[:3] for row in rows if row[3] == "active" and (until is None or row[4] <= until)
-                    and (since is None or row[4] > since)]
+            found = _frame(self._rows(query.add_columns(events.c.status, type_coerce(events.c.date, Text)),
+                                      events.c.id, ids),
+                           ["incident_id", "segment_id", "distance_km", "status", "date"])
+            if found.empty:
+                return found.drop(columns=["status", "date"])
+            keep = found["status"].to_numpy() == "active"
+            days = found["date"].to_numpy(dtype=str).astype("datetime64[D]")
+            if until is not None:
+                keep &= days <= np.datetime64(until, "D")
+            if since is not None:
+                keep &= days > np.datetime64(since, "D")
+            return found.loc[keep, ["incident_id", "segment_id", "distance_km"]].reset_index(drop=True)
         return _frame(rows, ["incident_id", "segment_id", "distance_km"])
 
     def event_reports_frame(self, until: dt.date | None = None, *, since: dt.date | None = None) -> pd.DataFrame:

@@ -739,14 +739,13 @@ class RiskEngine:
             known = self._details
             missing = [i for i in dict.fromkeys(ids) if i not in known]
         if missing:
-            frame = self.store.events_frame(columns=DETAIL_COLUMNS, ids=missing, active=False)
+            with _many_objects():
+                records = self.store.event_records(missing, DETAIL_COLUMNS)
             for column in NULLABLE_TEXT:
-                if column not in self._text_in and frame[column].isna().any():
+                if column not in self._text_in and any(not isinstance(r[column], str) for r in records):
                     self._text_in[column] = self.store.any_incident_has(column)
             read = {}
-            names = list(frame.columns)
-            for values in zip(*(frame[c].tolist() for c in names), strict=True):
-                record = dict(zip(names, values, strict=True))
+            for record in records:
                 for column in NULLABLE_TEXT:
                     if not isinstance(record[column], str):
                         record[column] = math.nan if self._text_in.get(column) else None

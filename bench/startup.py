@@ -1,11 +1,12 @@
 """Command start-up: whole ``riskengine`` processes, timed from launch to exit.
 
-Every command pays for its imports and for loading the gazetteer and road network before it does
-anything; this measures what a user waits for. Each command runs ``--rounds`` times as a new
-process, with the compiled cache (:mod:`riskengine.compiled`) warm (one untimed run fills it) and
-cold (a fresh, empty ``$RISKENGINE_CACHE_DIR`` for every round). The store is an empty SQLite file
-in a temporary directory. Then: the in-process load time of the gazetteer and network (built, and
-from the cache), and the biggest imports of the route command (``python -X importtime``).
+Every command pays for its imports and for loading the rules, gazetteer and road network before it
+does anything; this measures what a user waits for. Each command runs ``--rounds`` times as a new
+process, with the compiled cache (:mod:`riskengine.compiled`) warm (untimed runs fill it: the rules,
+gazetteer and network, and the network's quickest routes) and cold (a fresh, empty
+``$RISKENGINE_CACHE_DIR`` for every round). The store is an empty SQLite file in a temporary
+directory. Then: the in-process load time of the rules, gazetteer and network (built, and from the
+cache), and the biggest imports of the route command (``python -X importtime``).
 
 Run: ``python bench/startup.py [--rounds N] [--imports K]``.
 """
@@ -60,14 +61,16 @@ def summary(times: list[float]) -> str:
 
 
 def load_times(rounds: int, tmp: Path) -> tuple[list[float], list[float]]:
-    """In-process seconds of ``Gazetteer.load`` + ``RoadNetwork.load`` on the project's seeds: built
-    (a new empty cache each round) and from the cache."""
-    from riskengine.engine import DEFAULT_SEEDS_DIR  # noqa: PLC0415 - after the processes are timed
+    """In-process seconds of ``RuleBook.load`` + ``Gazetteer.load`` + ``RoadNetwork.load`` on the
+    project's rules and seeds: built (a new empty cache each round) and from the cache."""
+    from riskengine.engine import DEFAULT_RULES_DIR, DEFAULT_SEEDS_DIR  # noqa: PLC0415 - after the processes are timed
     from riskengine.gazetteer import Gazetteer  # noqa: PLC0415
     from riskengine.roads import RoadNetwork  # noqa: PLC0415
+    from riskengine.rules import RuleBook  # noqa: PLC0415
 
     def once() -> float:
         start = time.perf_counter()
+        RuleBook.load(DEFAULT_RULES_DIR)
         RoadNetwork.load(DEFAULT_SEEDS_DIR, Gazetteer.load(DEFAULT_SEEDS_DIR))
         return time.perf_counter() - start
 
@@ -103,6 +106,21 @@ def top_imports(argv: list[str], env: dict[str, str], count: int) -> list[tuple[
     return sorted(rows, reverse=True)[:count]
 
 
+def bytecode_note() -> str | None:
+    """A warning when riskengine's own modules are compiled from source in every process (bytecode
+    writing is off and none was written before): that adds most of a tenth of a second to each."""
+    import importlib.util  # noqa: PLC0415
+
+    spec = importlib.util.find_spec("riskengine.engine")
+    source = Path(spec.origin) if spec and spec.origin else None
+    if source is None or Path(importlib.util.cache_from_source(str(source))).exists():
+        return None
+    if not (os.environ.get("PYTHONDONTWRITEBYTECODE") or sys.dont_write_bytecode):
+        return None
+    return ("PYTHONDONTWRITEBYTECODE is set and riskengine has no __pycache__: every process below compiles "
+            "riskengine's sources (most of 0.1 s; an installed package has its bytecode)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="processes timed per command and cache state (5)")
@@ -114,12 +132,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"date        {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC")
     print(f"machine     {os.cpu_count()} CPUs, {platform.machine()}, {platform.system()} {platform.release()}")
     print(f"python      {platform.python_version()} ({sys.executable})")
+    note = bytecode_note()
+    if note:
+        print(f"bytecode    {note}")
     riskengine = riskengine_command()
     with tempfile.TemporaryDirectory(prefix="riskengine-startup-") as name:
         tmp = Path(name)
         db = str(tmp / "empty.db")
         env = {**os.environ, "RISKENGINE_CACHE_DIR": str(tmp / "warm-cache")}
         run_once([*riskengine, "--db", db, "--create", "segments"], env)  # the empty store; fills the warm cache
+        run_once([*riskengine, "--db", db, "route", "Sirte", "Sebha"], env)  # and its quickest routes
         commands = {
             "--help": [*riskengine, "--help"],
             "places Sirte": [*riskengine, "places", "Sirte"],
@@ -135,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {label:18} cache {'cold' if cold else 'warm'}   {summary(times)}")
 
         built, warm = load_times(args.rounds, tmp)
-        print("\nGazetteer.load + RoadNetwork.load in-process")
+        print("\nRuleBook.load + Gazetteer.load + RoadNetwork.load in-process")
         print(f"  built (cache cold)   {summary(built)}")
         print(f"  from the cache       {summary(warm)}")
 

@@ -1,10 +1,12 @@
-"""Objects built from seed files, kept on disk so the next process loads them in milliseconds.
+"""Objects built from seed and rule files, kept on disk so the next process loads them in milliseconds.
 
 Building the gazetteer and the road network means parsing and normalising thousands of names and
 measuring every segment: a few hundred milliseconds that every command would pay before doing
-anything. :func:`cached` keeps the built object as a pickle in a per-user cache directory, under a
-key made of everything the object is built from (the seed files' contents, the code that builds
-it, the versions of Python and of the libraries whose objects it holds), so any change rebuilds it.
+anything; reading the rules means importing PyYAML and validating four files, and finding the
+network's quickest routes means importing networkx. :func:`cached` keeps the built object as a
+pickle in a per-user cache directory, under a key made of everything the object is built from (the
+files' contents, the code that builds it, the versions of Python and of the libraries whose objects
+it holds or that build it), so any change rebuilds it.
 
 The cache may only ever make loading faster, never change what is loaded nor fail a load:
 
@@ -27,6 +29,7 @@ import pickle
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
+from functools import cache
 from pathlib import Path
 from typing import TypeVar
 
@@ -57,6 +60,19 @@ def cache_dir() -> Path | None:
         return Path.home() / ".cache" / "riskengine"
     except (RuntimeError, KeyError):  # no $HOME and no passwd entry
         return None
+
+
+@cache
+def package_version(distribution: str, module: str | None = None) -> str:
+    """The installed version of a library, for keys, read from its metadata so that the library
+    itself is not imported (a command that finds what it needs here need never import it); from
+    ``module.__version__`` (``module`` defaults to ``distribution``) when there is no metadata."""
+    from importlib import import_module, metadata  # noqa: PLC0415
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:  # pragma: no cover - installed without metadata
+        return str(import_module(module or distribution).__version__)
 
 
 def fingerprint(parts: Iterable[object]) -> str:

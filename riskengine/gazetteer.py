@@ -18,8 +18,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import shapely
-import yaml
-from rapidfuzz import fuzz, process
 from shapely.geometry import MultiPoint, Polygon
 
 from riskengine import compiled, yamlfile
@@ -148,7 +146,7 @@ class Gazetteer:
             When a file is missing or a line is malformed; the message names the file and line.
         """
         seeds_dir = Path(seeds_dir)
-        key_parts = [cls.__module__, cls.__qualname__, shapely.__version__, yaml.__version__, *_BUILD_CODE,
+        key_parts = [cls.__module__, cls.__qualname__, shapely.__version__, yamlfile.version(), *_BUILD_CODE,
                      *(seeds_dir / name for name in SEED_FILES)]
         source_key = compiled.fingerprint(key_parts)
         gazetteer = compiled.cached("gazetteer", key_parts, lambda: cls._build(seeds_dir))
@@ -235,6 +233,8 @@ class Gazetteer:
         query = normalize_name(name)
         if not query or limit <= 0:
             return []
+        from rapidfuzz import fuzz, process  # noqa: PLC0415 - only a name no place has needs it
+
         hits = process.extract(query, self._keys, scorer=fuzz.WRatio, limit=limit * 8, score_cutoff=50)
         # equal scores: the bigger place first (a typo of "Sebha" is likelier than of a hamlet)
         ranked = sorted(
@@ -419,6 +419,8 @@ def _read_landmarks(path: Path, places: list[Place]) -> list[Place]:
 
 def _read_areas(path: Path, gazetteer: Gazetteer) -> list[tuple[Place, float]]:
     """Parse areas.yaml into area places whose members are resolved through ``gazetteer``."""
+    import yaml  # noqa: PLC0415 - only a build (a miss of the compiled cache) reads YAML
+
     try:
         text = path.read_text(encoding="utf-8")
         root = yaml.compose(text)

@@ -74,6 +74,8 @@ class Segment:
 class PlaceRef(BaseModel):
     """A place an incident names, with the role it plays (where it happened, or a reference)."""
 
+    model_config = ConfigDict(defer_build=True)  # validators made on first use: see Incident
+
     name: str
     lat: float
     lon: float
@@ -88,7 +90,8 @@ class Incident(BaseModel):
     Hun"), or an area (``geometry_wkt``, a lon/lat polygon such as the al-Jufra district).
     """
 
-    model_config = ConfigDict(extra="ignore")
+    #: the validators are made on first use, not on import: a question about a route validates no incident
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     event_type: str
     sub_event_type: str | None = None

@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import shapely
-import yaml
-from rapidfuzz import process
 from shapely.geometry import LineString, shape
 
 from riskengine import compiled, yamlfile
@@ -29,6 +27,8 @@ from riskengine.geo import geodesic_km, line_length_km, lonlat_line
 from riskengine.models import Place, Segment
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import networkx as nx
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,8 @@ def read_roads(path: Path, gazetteer: PlaceResolver) -> tuple[list[Road], list[S
         For an unreadable file, a missing key, an unknown place (with the gazetteer's suggestions),
         a road with fewer than two plain waypoints, or a road or segment id used twice.
     """
+    import yaml  # noqa: PLC0415 - only a build (a miss of the compiled cache) reads YAML
+
     try:
         data = yamlfile.load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -265,6 +267,10 @@ class RoadNetwork:
     ``weight`` = typical driving hours). It is made on first use, networkx with it: importing
     networkx takes about a tenth of a second, which commands that never route need not pay.
 
+    A network loaded from seed files also keeps the quickest routes between all its nodes (found
+    by networkx the first time any route is asked for) in the compiled cache, so that a route
+    that avoids no segment needs neither the graph nor networkx again (:meth:`path`).
+
     Parameters
     ----------
     roads : list of Road
@@ -289,6 +295,9 @@ class RoadNetwork:
         self._by_id = {s.id: s for s in self.segments}
         self._gazetteer = gazetteer
         self._nodes = {name: (place.lat, place.lon) for name, place in places.items()}
+        #: What the network was loaded from (a digest of its seed files, its gazetteer's and its
+        #: code); None when built in code. The quickest routes are kept in the compiled cache under it.
+        self.source_key: str | None = None
 
     @cached_property
     def graph(self) -> nx.MultiGraph:
@@ -305,7 +314,34 @@ class RoadNetwork:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state.pop("graph", None)  # made again on first use: a pickle of the network needs no networkx
+        state.pop("_quickest", None)  # kept in the compiled cache on its own (see :meth:`_quickest`)
         return state
+
+    @cached_property
+    def _quickest(self) -> QuickestRoutes | None:
+        """The quickest routes between all nodes when no segment is avoided, from the compiled cache
+        (found on a miss); None for a network built in code, which has no key to keep them under."""
+        if self.source_key is None:
+            return None
+        key_parts = [type(self).__module__, type(self).__qualname__, "quickest routes", self.source_key,
+                     compiled.package_version("networkx"), Path(__file__)]
+        return compiled.cached("routes", key_parts, self._find_quickest)
+
+    def _find_quickest(self) -> QuickestRoutes:
+        """Every node's quickest routes, as networkx finds them for :meth:`path` (the same search:
+        a route to one node is the start of the search for all of them, and keeps its last step)."""
+        import networkx as nx  # noqa: PLC0415 - see the class docstring
+
+        usable = _usable_weight(frozenset())
+        previous = {}
+        for a in self._nodes:
+            found = nx.single_source_dijkstra_path(self.graph, a, weight=usable)
+            previous[a] = {b: route[-2] for b, route in found.items() if len(route) > 1}
+        step = {}
+        for u, v in self.graph.edges():
+            edges = self.graph.get_edge_data(u, v)
+            step[u, v] = step[v, u] = _quickest_edge(edges, frozenset())
+        return QuickestRoutes(previous, step)
 
     def has_node(self, name: str) -> bool:
         """Whether ``name`` is a node: the canonical name of a place where a segment ends."""
@@ -330,7 +366,7 @@ class RoadNetwork:
         gazetteer_key = getattr(gazetteer, "source_key", None)
         if gazetteer_key is None:  # a gazetteer built in code: nothing to key a cached network on
             return cls._build(seeds_dir, gazetteer)
-        key_parts = [cls.__module__, cls.__qualname__, gazetteer_key, shapely.__version__, yaml.__version__,
+        key_parts = [cls.__module__, cls.__qualname__, gazetteer_key, shapely.__version__, yamlfile.version(),
                      *_BUILD_CODE, seeds_dir / ROADS_FILE, seeds_dir / GEOMETRY_FILE]
 
         def build() -> RoadNetwork:
@@ -340,6 +376,7 @@ class RoadNetwork:
 
         network = compiled.cached("roads", key_parts, build)
         network._gazetteer = gazetteer
+        network.source_key = compiled.fingerprint(key_parts)
         return network
 
     @classmethod
@@ -380,27 +417,29 @@ class RoadNetwork:
         try:
             return self._by_id[seg_id]
         except KeyError:
+            from rapidfuzz import process  # noqa: PLC0415 - only an unknown id needs it
+
             close = process.extract(seg_id, list(self._by_id), limit=3, score_cutoff=60)
             raise UnknownSegmentError(seg_id, [c[0] for c in close]) from None
 
     def nodes(self) -> list[str]:
         """Return the node names (canonical place names), sorted."""
-        return sorted(self.graph.nodes)
+        return sorted(self._nodes)  # the graph's nodes, without making the graph
 
     def nearest_node(self, lat: float, lon: float) -> tuple[str, float]:
         """Return the node nearest to a point and its geodesic distance in km."""
-        dists = ((geodesic_km((lat, lon), (d["lat"], d["lon"])), n) for n, d in self.graph.nodes(data=True))
+        dists = ((geodesic_km((lat, lon), (nlat, nlon)), n) for n, (nlat, nlon) in self._nodes.items())
         km, name = min(dists)
         return name, km
 
     def _node_for(self, name: str, start: str, end: str) -> str:
         """Return the node a route from/to ``name`` uses: itself, or the nearest within reach."""
-        if name in self.graph:
+        if name in self._nodes:
             return name
         if self._gazetteer is None:
             raise NoRouteError(f"no route from {start!r} to {end!r}: {name!r} is not on the road network")
         place = self._gazetteer.resolve(name)
-        if place.name in self.graph:
+        if place.name in self._nodes:
             return place.name
         node, km = self.nearest_node(place.lat, place.lon)
         if km > SNAP_TO_NODE_KM:
@@ -441,21 +480,50 @@ class RoadNetwork:
         a, b = self._node_for(start, start, end), self._node_for(end, start, end)
         if a == b:
             return RoutePath([a], [], 0.0)
+        quickest = None if avoid else self._quickest
+        if quickest is not None:  # found before, by the same search as below
+            previous = quickest.previous[a]
+            if b not in previous:
+                raise NoRouteError(f"no route from {start!r} to {end!r}")
+            nodes = [b]
+            while nodes[-1] != a:
+                nodes.append(previous[nodes[-1]])
+            nodes.reverse()
+            keys = [quickest.step[u, v] for u, v in zip(nodes, nodes[1:], strict=False)]
+        else:
+            import networkx as nx  # noqa: PLC0415 - see the class docstring
 
-        def usable(u: str, v: str, edges: dict[str, dict]) -> float | None:
-            weights = [d["weight"] for k, d in edges.items() if k not in avoid]
-            return min(weights) if weights else None
-
-        import networkx as nx  # noqa: PLC0415 - see the class docstring
-
-        try:
-            nodes = nx.dijkstra_path(self.graph, a, b, weight=usable)
-        except nx.NetworkXNoPath:
-            without = f" avoiding {', '.join(sorted(avoid))}" if avoid else ""
-            raise NoRouteError(f"no route from {start!r} to {end!r}{without}") from None
-        segments = []
-        for u, v in zip(nodes, nodes[1:], strict=False):
-            edges = self.graph.get_edge_data(u, v)
-            key = min((k for k in edges if k not in avoid), key=lambda k: edges[k]["weight"])
-            segments.append(self._by_id[key])
+            try:
+                nodes = nx.dijkstra_path(self.graph, a, b, weight=_usable_weight(avoid))
+            except nx.NetworkXNoPath:
+                without = f" avoiding {', '.join(sorted(avoid))}" if avoid else ""
+                raise NoRouteError(f"no route from {start!r} to {end!r}{without}") from None
+            keys = [_quickest_edge(self.graph.get_edge_data(u, v), avoid)
+                    for u, v in zip(nodes, nodes[1:], strict=False)]
+        segments = [self._by_id[key] for key in keys]
         return RoutePath(nodes, segments, round(sum(s.length_km for s in segments), 3))
+
+
+@dataclass(frozen=True)
+class QuickestRoutes:
+    """The quickest routes of a network when no segment is avoided: ``previous[a][b]`` is the node
+    before ``b`` on the route from ``a`` (no entry: no route), ``step[u, v]`` the segment from u to v."""
+
+    previous: dict[str, dict[str, str]]
+    step: dict[tuple[str, str], str]
+
+
+def _usable_weight(avoid: frozenset[str]) -> Callable[[str, str, dict[str, dict]], float | None]:
+    """The weight networkx searches with: the quickest of the segments joining two nodes that are
+    not avoided (None: none is left, no way through)."""
+
+    def usable(u: str, v: str, edges: dict[str, dict]) -> float | None:
+        weights = [d["weight"] for k, d in edges.items() if k not in avoid]
+        return min(weights) if weights else None
+
+    return usable
+
+
+def _quickest_edge(edges: dict[str, dict], avoid: frozenset[str]) -> str:
+    """The segment a route takes between two nodes: the quickest not avoided (the first of equals)."""
+    return min((k for k in edges if k not in avoid), key=lambda k: edges[k]["weight"])

@@ -7,6 +7,7 @@ analyst editing YAML learns what to fix without reading Python.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from functools import cached_property
@@ -14,10 +15,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
+from pydantic import VERSION as PYDANTIC_VERSION
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from . import yamlfile
+from . import compiled, yamlfile
 from .errors import RuleFileError
 from .models import ACLED_EVENT_TYPES
 
@@ -49,9 +50,15 @@ ACLED_SUB_EVENT_TYPES: dict[str, tuple[str, ...]] = {
 
 ADMIRALTY_GRADES = ("A", "B", "C", "D", "E", "F")
 
+#: The rule files of a rules directory.
+RULE_FILES = ("taxonomy.yaml", "scoring.yaml", "identity.yaml", "road_status.yaml")
+#: The code that builds a rule book: a change to any of it rebuilds the compiled cache.
+_BUILD_CODE = tuple(Path(__file__).with_name(name) for name in ("rules.py", "models.py", "yamlfile.py"))
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    #: validators are made on first use, not on import: a rule book from the compiled cache validates nothing
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ThreatRule(_Strict):
@@ -234,6 +241,8 @@ class ResolvedRule:
 
 
 def _load_yaml(path: Path) -> Any:
+    import yaml  # noqa: PLC0415 - a rule book from the compiled cache reads no YAML
+
     try:
         return yamlfile.load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -288,8 +297,22 @@ class RuleBook:
 
     @classmethod
     def load(cls, rules_dir: Path | str) -> RuleBook:
-        """Load a rules directory: ``taxonomy.yaml``, ``scoring.yaml``, ``identity.yaml``, ``road_status.yaml``."""
+        """Load a rules directory: ``taxonomy.yaml``, ``scoring.yaml``, ``identity.yaml``, ``road_status.yaml``.
+
+        The validated book is kept in the compiled cache (:mod:`riskengine.compiled`) under the
+        files' contents and the code that reads them, so an unchanged directory is neither parsed
+        nor validated again; a file that breaks the schema is never kept, and fails every load.
+        """
         rules_dir = Path(rules_dir)
+        key_parts = [cls.__module__, cls.__qualname__, PYDANTIC_VERSION, yamlfile.version(), *_BUILD_CODE,
+                     *(rules_dir / name for name in RULE_FILES)]
+        book = compiled.cached("rules", key_parts, lambda: cls._build(rules_dir))
+        book.directory = rules_dir  # the same files elsewhere share the cached book: this one is here
+        return book
+
+    @classmethod
+    def _build(cls, rules_dir: Path) -> RuleBook:
+        """Read and check the rule files (what :meth:`load` does on a miss of the compiled cache)."""
         taxonomy = parse_rule_file(rules_dir / "taxonomy.yaml", Taxonomy)
         scoring = parse_rule_file(rules_dir / "scoring.yaml", ScoringRules)
         identity = parse_rule_file(rules_dir / "identity.yaml", IdentityRules)
@@ -306,6 +329,7 @@ class RuleBook:
             unknown = [t for t in tags if t not in book._tags]
             if unknown:
                 raise RuleFileError(str(rules_dir / "scoring.yaml"), example.id, "tags", f"unknown tag(s) {unknown}")
+        book.fingerprint  # noqa: B018 - made now, while the models are built, and kept with the book
         return book
 
     @property
@@ -371,6 +395,19 @@ class RuleBook:
                                     top.reach_km if top.reach_km is not None else etype.reach_km, False, top.relief)
         self._resolved[key] = best
         return best
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A hash of everything in the rules that standing weights depend on (kinds, severities, reaches,
+        half-lives, precision and reliability factors, decays, corroboration): equal rules, equal hash,
+        whatever the files' layout or comments (what :func:`riskengine.weights.rules_fingerprint` gives).
+
+        Made when the book is built and kept with it in the compiled cache: a book loaded from there
+        has it without pydantic making the models' serialisers (a few hundredths of a second).
+        """
+        parts = (self.taxonomy.model_dump_json(), self.scoring.model_dump_json(),
+                 self.identity.corroboration.model_dump_json())
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
     @cached_property
     def max_reach_km(self) -> float:

@@ -1,0 +1,145 @@
+"""Start-up: what a route question imports and reads when the compiled cache is warm, and that what
+the cache gives (the rule book, the quickest routes) is what a build gives.
+
+Every test uses a cache directory of its own ($RISKENGINE_CACHE_DIR).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from riskengine import compiled
+from riskengine.engine import DEFAULT_RULES_DIR, DEFAULT_SEEDS_DIR
+from riskengine.errors import NoRouteError, RuleFileError
+from riskengine.gazetteer import Gazetteer
+from riskengine.roads import RoadNetwork
+from riskengine.rules import RuleBook
+from riskengine.weights import rules_fingerprint
+
+#: Libraries a route question on a warm cache needs not import (each costs tens of milliseconds).
+NOT_NEEDED = ("networkx", "yaml", "pyproj", "rapidfuzz", "geopy")
+
+ROUTE = """
+import datetime as dt, json, sys
+from riskengine.engine import RiskEngine
+engine = RiskEngine.open(sys.argv[1], create=True)
+doc = engine.route("Sirte", "Sebha", dt.datetime(2026, 11, 17, 12, tzinfo=dt.UTC))
+print(json.dumps({"doc": doc, "imported": sorted(m for m in sys.argv[2:] if m in sys.modules)}, default=str))
+"""
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "cache"
+    monkeypatch.setenv(compiled.CACHE_DIR_VAR, str(path))
+    return path
+
+
+def _route_process(db: Path, cache: Path) -> dict:
+    env = {**os.environ, compiled.CACHE_DIR_VAR: str(cache)}
+    done = subprocess.run([sys.executable, "-c", ROUTE, str(db), *NOT_NEEDED], env=env, capture_output=True,
+                          text=True, timeout=120, check=True)
+    return json.loads(done.stdout)
+
+
+def test_a_route_on_a_warm_cache_imports_no_yaml_graph_or_projection_library(tmp_path, cache):
+    db = tmp_path / "empty.db"
+    cold = _route_process(db, cache)
+    assert "networkx" in cold["imported"]  # the first route finds the quickest routes, and keeps them
+    assert {p.name.split("-")[0] for p in cache.glob("*.pickle")} >= {"gazetteer", "roads", "routes", "rules"}
+    warm = _route_process(db, cache)
+    assert warm["imported"] == []
+    assert warm["doc"] == cold["doc"]
+
+
+def test_the_cached_rule_book_is_the_built_one(tmp_path, cache):
+    first = RuleBook.load(DEFAULT_RULES_DIR)
+    second = RuleBook.load(DEFAULT_RULES_DIR)
+    assert second is not first
+    assert rules_fingerprint(second) == rules_fingerprint(first)
+    assert second.fingerprint == first.fingerprint == rules_fingerprint(first)
+    assert "fingerprint" in second.__dict__  # kept with the book: no serialiser is made to tell it
+    for part in ("taxonomy", "scoring", "identity", "road_status"):
+        assert getattr(second, part) == getattr(first, part)
+    assert second.max_reach_km == first.max_reach_km and second.horizon_days == first.horizon_days
+    assert second.resolve("Violence against civilians", "Attack", ("ambush",)) == first.resolve(
+        "Violence against civilians", "Attack", ("ambush",))
+    elsewhere = tmp_path / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, elsewhere)
+    assert RuleBook.load(elsewhere).directory == elsewhere  # same contents, same cached book: its own place
+    assert len(list(cache.glob("rules-*.pickle"))) == 1
+
+
+def test_a_changed_rule_file_is_read_again_and_a_broken_one_fails_every_time(tmp_path, cache):
+    rules_dir = tmp_path / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, rules_dir)
+    RuleBook.load(rules_dir)
+    path = rules_dir / "scoring.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["saturation"] = data["saturation"] * 2
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    assert RuleBook.load(rules_dir).scoring.saturation == data["saturation"]
+    data["saturation"] = -1
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    for _ in range(2):
+        with pytest.raises(RuleFileError, match="saturation"):
+            RuleBook.load(rules_dir)
+
+
+def _routes(network: RoadNetwork) -> dict[tuple[str, str], object]:
+    out = {}
+    for a in network.nodes():
+        for b in network.nodes():
+            try:
+                out[a, b] = network.path(a, b)
+            except NoRouteError as exc:
+                out[a, b] = str(exc)
+    return out
+
+
+def test_kept_quickest_routes_are_those_networkx_finds(tmp_path, cache):
+    seeds = tmp_path / "seeds"
+    shutil.copytree(DEFAULT_SEEDS_DIR, seeds, ignore=shutil.ignore_patterns("tools", "reports", "__pycache__"))
+    gazetteer = Gazetteer.load(seeds)
+    for _ in range(2):  # found, then read from the cache
+        network = RoadNetwork.load(seeds, gazetteer)
+        searched = RoadNetwork.load(seeds, gazetteer)
+        searched.__dict__["_quickest"] = None  # every route searched by networkx
+        assert network._quickest is not None
+        assert _routes(network) == _routes(searched)
+    # another network (a road slower, a road gone) keeps routes of its own
+    roads = seeds / "roads.yaml"
+    data = yaml.safe_load(roads.read_text(encoding="utf-8"))
+    data["roads"][0]["speed_kmh"] = 20
+    del data["roads"][-1]
+    roads.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    network = RoadNetwork.load(seeds, gazetteer)
+    searched = RoadNetwork.load(seeds, gazetteer)
+    searched.__dict__["_quickest"] = None
+    assert _routes(network) == _routes(searched)
+    assert len(list(cache.glob("routes-*.pickle"))) == 2
+
+
+def test_a_network_built_in_code_searches_every_route(cache):
+    gazetteer = Gazetteer(Gazetteer.load(DEFAULT_SEEDS_DIR).places)  # no source key: nothing to cache under
+    network = RoadNetwork.load(DEFAULT_SEEDS_DIR, gazetteer)
+    assert network.source_key is None and network._quickest is None
+    assert network.path("Sirte", "Sebha").via[-1] == "Sebha"
+    assert not list(cache.glob("routes-*.pickle"))
+
+
+def test_avoided_segments_are_searched_as_before(cache):
+    network = RoadNetwork.load(DEFAULT_SEEDS_DIR)
+    direct = network.path("Sirte", "Sebha")
+    around = network.path("Sirte", "Sebha", avoid=frozenset({direct.segments[0].id}))
+    assert direct.segments[0] not in around.segments
+    with pytest.raises(NoRouteError, match="avoiding"):
+        network.path("Sirte", "Sebha", avoid=frozenset(s.id for s in network.segments if "Sirte" in (s.start, s.end)))

@@ -623,6 +623,17 @@ COMMANDS = {"run": cmd_run, "extract": cmd_extract, "ingest": cmd_ingest, "route
             "status": cmd_status}
 
 
+class _LazyConsole:
+    """The rich console, made (and rich imported) when first printed to."""
+
+    def __getattr__(self, name: str):
+        from rich.console import Console  # noqa: PLC0415
+
+        console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+        self.__dict__.update({"print": console.print, "_console": console})
+        return getattr(console, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -639,11 +650,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
-    # imported only now: --help and an argument error need neither rich nor the engine and all it imports;
-    # a seeds-only command never imports the engine
-    from rich.console import Console  # noqa: PLC0415
-
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    # --help and an argument error need neither rich nor the engine and all it imports; a
+    # seeds-only command never imports the engine; a --json answer never prints through rich
+    console = _LazyConsole()
     now = dt.datetime.now(dt.UTC)
     try:
         if args.command in SEEDS_ONLY:

@@ -18,8 +18,6 @@ left unweighed (a :class:`Store` used alone), is weighed in memory from the even
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pandas as pd
 from sqlalchemy import Text, bindparam, delete, func, insert, select, text, type_coerce, update
@@ -51,10 +49,8 @@ DAY_SUMS_LOCK = 0x5E6D_A155
 def rules_fingerprint(rules: RuleBook) -> str:
     """A hash of everything in the rules that standing weights depend on (kinds, severities, reaches,
     half-lives, precision and reliability factors, decays, corroboration): equal rules, equal hash,
-    whatever the files' layout or comments."""
-    parts = (rules.taxonomy.model_dump_json(), rules.scoring.model_dump_json(),
-             rules.identity.corroboration.model_dump_json())
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+    whatever the files' layout or comments (:attr:`RuleBook.fingerprint`, kept with a cached book)."""
+    return rules.fingerprint
 
 
 def scoring_frame(rules: RuleBook, frame: pd.DataFrame, event_reports: pd.DataFrame) -> pd.DataFrame:

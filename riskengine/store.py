@@ -360,7 +360,7 @@ class Store:
         with self.engine.connect() as conn:
             if events is not None:
                 query = query.where(among(t.c.event_id, events, conn.dialect.name))
-            rows = conn.execute(query).all()
+            rows = _fetch(conn, query)
         return _plain_frame(rows, STANDING_COLUMNS, floats=STANDING_FLOATS, order=(0, 1))
 
     def segment_days_frame(self, until: dt.date, since: dt.date) -> pd.DataFrame:
@@ -370,7 +370,7 @@ class Store:
         query = select(d.c.segment_id, type_coerce(d.c.date, Text).label("date"), d.c.half_life_days, d.c.weight,
                        d.c.events).where((d.c.weighs_until >= until) & (d.c.date <= until) & (d.c.date > since))
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+            rows = _fetch(conn, query)
         return _plain_frame(rows, ["segment_id", "date", "half_life_days", "weight", "events"],
                             floats=frozenset({"half_life_days", "weight", "events"}))
 
@@ -579,8 +579,9 @@ class Store:
         once per distinct text, dates read once per distinct day)."""
         names = ["id", *(c for c in columns if c != "id")]
         texts = {c for c in names if isinstance(events.c[c].type, (JSON, Date))}
-        rows = self._rows(select(*(type_coerce(events.c[c], Text).label(c) if c in texts else events.c[c]
-                                   for c in names)), events.c.id, ids)
+        query = select(*(type_coerce(events.c[c], Text).label(c) if c in texts else events.c[c] for c in names))
+        with self.engine.connect() as conn:
+            rows = _fetch(conn, query.where(among(events.c.id, ids, conn.dialect.name)))
         values = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in names]
         for i, name in enumerate(names):
             if name in texts:
@@ -675,6 +676,28 @@ def _decoded(values: list) -> list:
         else:
             out.append(value)
     return out
+
+
+def _fetch(conn, query) -> list[tuple]:
+    """The rows of a Core ``query`` as the driver's plain tuples: no result rows nor type processing
+    (tens of thousands of rows a question reads; their dates are read as text or date objects and
+    their JSON as text, each converted once per distinct value by the caller). Parameters are
+    texts, numbers, lists and dates only."""
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    if conn.dialect.name == "sqlite":  # dates as SQLAlchemy stores them there: ISO text
+        for name, value in params.items():
+            if isinstance(value, dt.datetime):
+                raise TypeError(f"_fetch: no datetime parameters ({name})")
+            if isinstance(value, dt.date):
+                params[name] = value.isoformat()
+    values = [params[name] for name in compiled.positiontup] if compiled.positional else params
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(str(compiled), values)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def _days(values: list) -> list:

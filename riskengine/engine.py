@@ -279,6 +279,8 @@ class _Assessed:
             with self._lock:
                 for s in missing:
                     self._parts[s] = (contrib.take(groups.get(s, np.empty(0, dtype=np.intp))), table.loc[[s]])
+            if missing == wanted:  # all read now, in event then segment order already
+                return Assessment(self.now, contrib, table)
         parts = [self._parts[s] for s in wanted]
         contrib = pd.concat([p[0] for p in parts], ignore_index=True) if parts else weights_at(
             self._rules, pd.DataFrame(), self.now)

@@ -195,17 +195,21 @@ class _Assessed:
         #: (from the network's rows when the engine holds them)
         self.answers = 0
 
-    def carried_over(self, changed: frozenset[str], touched: set[str] | None) -> tuple[dict, tuple | None]:
+    def carried_over(self, changed: frozenset[str], touched: set[str] | None, statuses: bool
+                     ) -> tuple[dict, tuple | None, dict | None]:
         """What an answer at this time after a change of the store can keep of this one: the answer
-        rows of the events not in ``changed``, and the coverage of the segments not ``touched``
-        (none when None: the sources were polled meanwhile)."""
+        rows of the events not in ``changed``, the coverage of the segments not ``touched`` (none
+        when None: the sources were polled meanwhile), and the road statuses when ``statuses`` (no
+        analyst set one, no changed event can set one) and none came from a changed event."""
         rows = {key: row for key, row in self.incident_rows.items() if key[0] not in changed}
+        kept = self.statuses if statuses and self.statuses is not None and not any(
+            st.get("event") in changed for st in self.statuses.values()) else None
         coverage = None
         if touched is not None and self.coverage is not None:
             per_segment, events_on = self.coverage
             coverage = ({s: c for s, c in per_segment.items() if s not in touched},
                         {s: e for s, e in events_on.items() if s not in touched})
-        return rows, coverage
+        return rows, coverage, kept
 
     @property
     def whole(self) -> bool:
@@ -558,13 +562,23 @@ class RiskEngine:
                 kept_details = {i: d for i, d in details.items() if i not in changed}
                 # what answers at the same times made of the events that did not change
                 same_poll = old is not None and old[4] == revision[4]
-                answers = {a.now: a.carried_over(changed, touched if same_poll else None) for a in answered}
+                statuses_kept = old is not None and old[3] == revision[3] and not self._sets_status(changed)
+                answers = {a.now: a.carried_over(changed, touched if same_poll else None, statuses_kept)
+                           for a in answered}
                 with self._lock:
                     if self._revision == revision:
                         self._read.update(patched)
                         self._details.update(kept_details)
                         self._carried = answers
         return revision
+
+    def _sets_status(self, changed: frozenset[str]) -> bool:
+        """Whether any of the ``changed`` events now carries a tag that sets a road status."""
+        tags = self.rules.road_status.from_tags
+        if not changed or not tags:
+            return False
+        frame = self.store.events_frame(columns=("tags",), ids=changed, active=False)
+        return any(t in tags for event_tags in frame["tags"].tolist() for t in (event_tags or ()))
 
     def _weights_kept(self, old: tuple | None, new: tuple) -> bool:
         """Whether standing weights read at revision ``old`` can be brought to ``new`` by reading again
@@ -619,7 +633,7 @@ class RiskEngine:
 
         entry = _Assessed(now, self.rules, [s.id for s in self.network.segments], standing, scores)
         with self._lock:  # what answers at this time made before the store changed, that the change did not touch
-            entry.incident_rows, entry.coverage = self._carried.pop(now, ({}, None))
+            entry.incident_rows, entry.coverage, entry.statuses = self._carried.pop(now, ({}, None, None))
         with self._lock:
             if revision == self._revision:  # the store did not move on meanwhile
                 self._assessed[now] = entry

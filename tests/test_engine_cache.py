@@ -151,3 +151,35 @@ def test_events_past_every_rules_horizon_are_not_read_and_change_nothing(engine)
     everything = assess(engine.rules, engine.network.segments, engine.scoring_frame(AT.date()),
                         engine.store.event_matches_frame(AT.date()), AT)
     pd.testing.assert_frame_equal(engine.assess(AT).segments, everything.segments)
+
+
+def test_a_service_that_has_answered_follows_closures_and_reopenings(cached, db_url, rules, gazetteer, network):
+    """An engine that has answered about the whole network keeps what a change does not touch (rows,
+    coverage, road statuses) and makes again what it does: a closure reported on the road closes it,
+    an ordinary incident elsewhere leaves the statuses as they were, a retraction reopens it."""
+    def fresh() -> RiskEngine:
+        return RiskEngine(Store.open(db_url), rules, gazetteer, network)
+
+    def answers(engine: RiskEngine) -> list:
+        return [engine.route("Misrata", "Sirte", AT), engine.route("Tripoli", "Sebha", AT), engine.segments(AT)]
+
+    _ingest(cached, "an ambush", _incident())
+    assert answers(cached) == answers(fresh())  # the cached engine has now read the whole network
+    closure = _incident(event_type="Strategic developments", sub_event_type="Other", tags=["road_closure"],
+                        evidence="The coastal road was closed with sand barriers.", date="2026-11-16",
+                        lat=None, lon=None, location_kind="stretch", segments=["coastal-abu-grein-sirte"],
+                        geo_precision=2)
+    _ingest(cached, "a closure", closure)
+    after = answers(cached)
+    assert after == answers(fresh())
+    statuses = {s["id"]: s["status"]["status"] for s in after[2]["segments"]}
+    assert "closed" in statuses.values()
+    _ingest(cached, "a clash far away", _incident(event_type="Battles", sub_event_type="Armed clash", tags=[],
+                                                 lat=24.9, lon=10.2, evidence="Clashes near Ghat."))
+    assert answers(cached) == answers(fresh())
+    from riskengine.corrections import Corrections
+
+    Corrections(cached).retract(closure.fingerprint(), who="desk", why="a false report", now=NOW)
+    reopened = answers(cached)
+    assert reopened == answers(fresh())
+    assert "closed" not in {s["status"]["status"] for s in reopened[2]["segments"]}

@@ -314,7 +314,8 @@ class RoadNetwork:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state.pop("graph", None)  # made again on first use: a pickle of the network needs no networkx
-        state.pop("_quickest", None)  # kept in the compiled cache on its own (see :meth:`_quickest`)
+        state.pop("_quickest", None)  # kept in the compiled cache on their own (see :meth:`_quickest`)
+        state.pop("_quickest_avoiding", None)
         return state
 
     @cached_property
@@ -327,12 +328,25 @@ class RoadNetwork:
                      compiled.package_version("networkx"), Path(__file__)]
         return compiled.cached("routes", key_parts, self._find_quickest)
 
-    def _find_quickest(self) -> QuickestRoutes:
-        """Every node's quickest routes, as networkx finds them for :meth:`path` (the same search:
-        a route to one node is the start of the search for all of them, and keeps its last step)."""
+    @cached_property
+    def _quickest_avoiding(self) -> dict[str, QuickestRoutes] | None:
+        """For each segment, the quickest routes between all nodes that avoid it (what an answer's
+        alternative route asks: a way round its worst segment), kept in the compiled cache like
+        :attr:`_quickest`; None for a network built in code."""
+        if self.source_key is None:
+            return None
+        key_parts = [type(self).__module__, type(self).__qualname__, "quickest routes avoiding one segment",
+                     self.source_key, compiled.package_version("networkx"), Path(__file__)]
+        return compiled.cached("detours", key_parts,
+                               lambda: {s.id: self._find_quickest(frozenset([s.id])) for s in self.segments})
+
+    def _find_quickest(self, avoid: frozenset[str] = frozenset()) -> QuickestRoutes:
+        """Every node's quickest routes without the ``avoid`` segments, as networkx finds them for
+        :meth:`path` (the same search: a route to one node is the start of the search for all of
+        them, and keeps its last step)."""
         import networkx as nx  # noqa: PLC0415 - see the class docstring
 
-        usable = _usable_weight(frozenset())
+        usable = _usable_weight(avoid)
         previous = {}
         for a in self._nodes:
             found = nx.single_source_dijkstra_path(self.graph, a, weight=usable)
@@ -340,7 +354,8 @@ class RoadNetwork:
         step = {}
         for u, v in self.graph.edges():
             edges = self.graph.get_edge_data(u, v)
-            step[u, v] = step[v, u] = _quickest_edge(edges, frozenset())
+            if any(k not in avoid for k in edges):
+                step[u, v] = step[v, u] = _quickest_edge(edges, avoid)
         return QuickestRoutes(previous, step)
 
     def has_node(self, name: str) -> bool:
@@ -480,11 +495,17 @@ class RoadNetwork:
         a, b = self._node_for(start, start, end), self._node_for(end, start, end)
         if a == b:
             return RoutePath([a], [], 0.0)
-        quickest = None if avoid else self._quickest
+        if not avoid:
+            quickest = self._quickest
+        elif len(avoid) == 1:  # an alternative round one segment
+            quickest = (self._quickest_avoiding or {}).get(next(iter(avoid)))
+        else:
+            quickest = None
+        without = f" avoiding {', '.join(sorted(avoid))}" if avoid else ""
         if quickest is not None:  # found before, by the same search as below
             previous = quickest.previous[a]
             if b not in previous:
-                raise NoRouteError(f"no route from {start!r} to {end!r}")
+                raise NoRouteError(f"no route from {start!r} to {end!r}{without}")
             nodes = [b]
             while nodes[-1] != a:
                 nodes.append(previous[nodes[-1]])
@@ -496,7 +517,6 @@ class RoadNetwork:
             try:
                 nodes = nx.dijkstra_path(self.graph, a, b, weight=_usable_weight(avoid))
             except nx.NetworkXNoPath:
-                without = f" avoiding {', '.join(sorted(avoid))}" if avoid else ""
                 raise NoRouteError(f"no route from {start!r} to {end!r}{without}") from None
             keys = [_quickest_edge(self.graph.get_edge_data(u, v), avoid)
                     for u, v in zip(nodes, nodes[1:], strict=False)]

@@ -143,3 +143,24 @@ def test_avoided_segments_are_searched_as_before(cache):
     assert direct.segments[0] not in around.segments
     with pytest.raises(NoRouteError, match="avoiding"):
         network.path("Sirte", "Sebha", avoid=frozenset(s.id for s in network.segments if "Sirte" in (s.start, s.end)))
+
+
+def test_kept_routes_round_one_segment_are_those_networkx_finds(cache):
+    network = RoadNetwork.load(DEFAULT_SEEDS_DIR)
+    searched = RoadNetwork.load(DEFAULT_SEEDS_DIR)
+    searched.__dict__["_quickest_avoiding"] = None  # every detour searched by networkx
+    towns = network.nodes()[::5]
+    for segment in network.segments:
+        avoid = frozenset([segment.id])
+        for a in towns:
+            for b in towns:
+                try:
+                    kept = network.path(a, b, avoid=avoid)
+                except NoRouteError as exc:
+                    kept = str(exc)
+                try:
+                    found = searched.path(a, b, avoid=avoid)
+                except NoRouteError as exc:
+                    found = str(exc)
+                assert kept == found, (segment.id, a, b)
+    assert len(list(cache.glob("detours-*.pickle"))) == 1

@@ -24,7 +24,7 @@ from .engine import RiskEngine
 from .errors import NoRouteError, UnknownPlaceError, UnknownSegmentError
 from .rules import parse_rule_file
 from .schema import event_audit, outbox
-from .scoring import Assessment, RouteScore, score_route
+from .scoring import Assessment, RouteScore
 from .subscriptions import Subscription, Subscriptions
 
 alerts_log = logging.getLogger("riskengine.alerts")
@@ -143,7 +143,7 @@ def target_state(engine: RiskEngine, assessment: Assessment, sub: Subscription) 
         place = engine.gazetteer.resolve(sub.target)
         _, ids, _ = engine.index.nearest_points(np.array([place.lat]), np.array([place.lon]), sub.radius_km or 0)
         segment_ids = sorted(set(ids.tolist()))
-    route: RouteScore = score_route(engine.rules, assessment, segment_ids) if segment_ids else None
+    route: RouteScore = engine.score_segments(segment_ids, assessment.now) if segment_ids else None
     if route is None:
         return TargetState(sub.describe(), 0.0, 1, engine.rules.level_name(1), None, pd.DataFrame())
     return TargetState(sub.describe(), route.score, route.level, route.level_name, route.worst_segment,

@@ -935,6 +935,17 @@ class RiskEngine:
         }
 
     @_answering
+    def score_segments(self, segment_ids: Sequence[str], at: dt.datetime) -> RouteScore:
+        """The score of a stretch made of ``segment_ids`` (a route's, or those near a place) at
+        ``at``, each incident counted once: what :func:`score_route` gives from the whole
+        assessment, from only these segments' rows (a service asked about many reads the whole
+        network once)."""
+        assessed = self._assessed_at(at)
+        assessed.answers += 1
+        ids = list(segment_ids)
+        return score_route(self.rules, assessed.on(ids), ids)
+
+    @_answering
     def segments(self, at: dt.datetime) -> dict[str, Any]:
         """Every segment with its score and level at ``at``."""
         assessed = self._assessed_at(at)

@@ -418,6 +418,8 @@ class RiskEngine:
         if matches is None:
             matches = self.index.match(found, self.rules.max_reach_km, self.rules.area_margin_km)
         outcome = self.store.add_report(report, found, matches, now=now)
+        if not self.store.deferring:
+            self.refresh()
         return IngestResult(report.source_ref or report.source, report.format, outcome.new_report,
                             outcome.incidents_added, outcome.incidents_known)
 
@@ -526,6 +528,13 @@ class RiskEngine:
         The result is kept while the store does not change: do not modify its frames.
         """
         return self._assessed_at(at).assessment
+
+    def refresh(self) -> None:
+        """Bring what the engine keeps up to date with the store now: a writer calls it after its
+        writes (an ingest, a poll) so that the next question does not pay for reading the change.
+        Nothing happens for an engine that has answered nothing yet."""
+        if self._revision is not None:
+            self._current()
 
     def _current(self) -> tuple:
         """The store's revision; the caches are emptied when it has moved on, except what the change

@@ -131,6 +131,8 @@ class Pipeline:
         new_state = polled.state
         engine.store.save_source_state(source.name, etag=new_state.etag, last_modified=new_state.last_modified,
                                        seen=new_state.seen, polled_at=now, error=None)
+        if outcome.reports_new:
+            engine.refresh()  # the poll's reports read in now, not by the next question
         if outcome.reports_new or outcome.items_failed:
             log.info("source %s: %d new reports, %d new incidents, %d items skipped", source.name,
                      outcome.reports_new, outcome.incidents_new, outcome.items_failed)

@@ -293,7 +293,7 @@ class Store:
         :meth:`weighing_deferred`, at the end of the batch instead."""
         with self.writer.begin() as conn:
             yield conn
-            if self.weigher is not None and not getattr(self._batch, "depth", 0):
+            if self.weigher is not None and not self.deferring:
                 self.weigher.refresh(conn)
 
     @contextmanager
@@ -313,6 +313,11 @@ class Store:
                         self.weigher.refresh(conn)
                 except Exception:  # never hides what the batch raised; nothing stored is lost
                     log.exception("weighing the events of a batch failed: the next writer weighs them")
+
+    @property
+    def deferring(self) -> bool:
+        """Whether this thread is inside :meth:`weighing_deferred` (its events are weighed at the end)."""
+        return bool(getattr(self._batch, "depth", 0))
 
     def weights_state(self, fingerprint: str) -> tuple[bool, list[str]]:
         """Whether the stored weights come from the rules with ``fingerprint``, and the events whose

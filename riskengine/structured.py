@@ -167,8 +167,9 @@ def _load_text(path: Path | str, text: str | None) -> str:
 
 def _records(lines: list[str]) -> tuple[list[list[str]], list[int], list[InputRowError]]:
     """The csv records of the lines with their first physical line; a record the csv module cannot
-    read (a quote never closed swallows every line after it) is reported at its first line, and
-    reading goes on from the line after it."""
+    read (a quote never closed swallows every line after it), or one over several lines that does
+    not have the header's number of fields (a stray quote took the next rows into one field), is
+    reported at its first line, and reading goes on from the line after it."""
     records: list[list[str]] = []
     starts: list[int] = []
     broken: list[InputRowError] = []
@@ -179,9 +180,18 @@ def _records(lines: list[str]) -> tuple[list[list[str]], list[int], list[InputRo
         try:
             for record in reader:
                 start, previous = previous + 1, reader.line_num
+                if records and start < previous and len(record) != len(records[0]):
+                    raise _StrayQuote(start)
                 if record and (start < previous or lines[offset + start - 1].strip(" \t\r\n")):
                     records.append(record)
                     starts.append(offset + start)
+        except _StrayQuote as stray:
+            line = offset + stray.start
+            broken.append(InputRowError(source="", line=line, problem="a quoted field runs over several lines "
+                                        "and the row has not the header's fields: a stray quote? the row is "
+                                        "skipped, the lines after it are read"))
+            offset = line
+            continue
         except csv.Error as exc:
             line = offset + previous + 1
             broken.append(InputRowError(source="", line=line, problem=f"cannot be read as CSV ({exc}); "
@@ -190,6 +200,14 @@ def _records(lines: list[str]) -> tuple[list[list[str]], list[int], list[InputRo
             continue
         break
     return records, starts, broken
+
+
+class _StrayQuote(Exception):
+    """A record over several lines that is not a row (see :func:`_records`), starting at line ``start``."""
+
+    def __init__(self, start: int):
+        super().__init__(start)
+        self.start = start
 
 
 def _table(source: str, text: str) -> tuple[pd.DataFrame, list[list[str]], list[int], list[InputRowError]]:

@@ -212,3 +212,10 @@ def test_an_input_file_over_its_limit_is_refused_before_it_is_read(capsys, db, t
         code, _, err = run(capsys, *args)
         assert code == 2 and "over the limit of 20 MB" in err and err.count("\n") == 1
     assert Store.open(db).report_count() == 0
+
+
+def test_a_stray_quote_on_its_own_line_does_not_swallow_the_next_row():
+    goods = [good_row(i) for i in range(3)]
+    result = read_acled_csv("stray.csv", text=HEADER + goods[0] + '"\n' + goods[1] + '"\n' + goods[2])
+    assert sorted(inc.actors[0] for inc in result.incidents) == ["Group 0", "Group 1", "Group 2"]
+    assert [e.line for e in result.errors] == [3, 5] and "stray quote" in result.errors[0].problem

@@ -75,6 +75,8 @@ _HISTORY = re.compile(
     r"\byears\s+(?:after|ago|since|later|earlier|before)\b|\bdecades?\s+ago\b|\bhistor(?:y|ically)\b"
     r"|\b(?:past|last|previous)\s+(?:two\s+|three\s+|few\s+)?decades?\b|\banniversary\s+of\b"
 )
+#: Every match of _HISTORY holds one of these.
+_HISTORY_WORDS = ("year", "decade", "histor", "anniversary")
 #: Days before publication within which an explicit date counts as recent for `is_historical`.
 RECENT_DAYS = 60
 
@@ -264,8 +266,10 @@ def is_historical(sentence: str, published: dt.date) -> bool:
         ("on Monday", "yesterday", "this week") or a date at most `RECENT_DAYS` before publication.
     """
     low = sentence.lower()
-    years = [int(y) for y in _YEAR.findall(low)]
+    # substring tests spare most sentences the regex searches: a year starts "18", "19" or "20", and
+    # every historical phrase holds one of _HISTORY_WORDS
+    years = [int(y) for y in _YEAR.findall(low)] if any(c in low for c in ("18", "19", "20")) else []
     old_years = bool(years) and max(years) <= published.year - 2
-    if not old_years and not _HISTORY.search(low):
+    if not old_years and not (any(w in low for w in _HISTORY_WORDS) and _HISTORY.search(low)):
         return False
     return not any((published - g.date).days <= RECENT_DAYS for g in _candidates(sentence, published))

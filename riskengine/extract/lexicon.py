@@ -23,7 +23,7 @@ from ..errors import RuleFileError
 from ..models import ACLED_EVENT_TYPES
 from ..rules import ACLED_SUB_EVENT_TYPES, RuleBook, parse_rule_file
 from . import regexscan
-from .regexscan import literal_needs, may_match, start_finder
+from .regexscan import Starts, literal_needs, may_match
 
 EXTRACTION_DIR = "extraction"
 
@@ -276,7 +276,7 @@ class Category:
         self._automaton = ahocorasick.Automaton()
         #: anchor -> (its phrases' regex, how far back a match may start, where it may start, the texts a
         #: match needs besides the anchor: a window without them is not tried)
-        self._verify: dict[str, tuple[re.Pattern, int, re.Pattern | None, Any]] = {}
+        self._verify: dict[str, tuple[re.Pattern, int, Starts | None, Any]] = {}
         #: what the automata hold for each word: (anchor, whole word?, glued?) and (keyword, regex entries)
         self.anchor_payloads: dict[str, tuple[str, bool, bool]] = {}
         self.keyword_payloads: dict[str, tuple[str, list[tuple[re.Pattern, int]]]] = {}
@@ -284,14 +284,14 @@ class Category:
             alternation = "|".join(f"(?P<e{i}_{n}>{body})" for n, (i, body, _) in enumerate(items))
             reach_back = max(before for _, _, before in items) + (4 if _is_arabic_word(anchor) else 0)
             pattern = re.compile(bounded(alternation), re.IGNORECASE)
-            self._verify[anchor] = (pattern, reach_back, start_finder(pattern), literal_needs(pattern, anchor))
+            self._verify[anchor] = (pattern, reach_back, Starts.of(pattern), literal_needs(pattern, anchor))
             payload = (anchor, anchor not in partial_anchors, _is_arabic_word(anchor))
             self.anchor_payloads[anchor] = payload
             self._automaton.add_word(anchor, payload)
         if groups:
             self._automaton.make_automaton()
         #: where each regex entry's match may start (see regexscan)
-        self._starts = {pattern: start_finder(pattern) for items in keyword_entries.values() for pattern, _ in items}
+        self._starts = {pattern: Starts.of(pattern) for items in keyword_entries.values() for pattern, _ in items}
         #: the texts a regex entry's match needs: a window without them is not searched
         self._needs = {pattern: literal_needs(pattern) for pattern in self._starts}
         for word, items in keyword_entries.items():
@@ -334,6 +334,7 @@ class Category:
         # "ſ" and "ı" match "s" and "i" when case is ignored but are themselves in lower case: with one
         # of them in the text, a window lacking a needed text may still match
         plain = "\u017f" not in low and "\u0131" not in low
+        low_starts = low if plain else None  # where starts are looked for (see regexscan.Starts)
         for end, (anchor, whole_word, glued) in hits.anchors:
             start = end - len(anchor) + 1
             if not glued and start > 0 and (low[start - 1].isalnum() or low[start - 1] == "_"):
@@ -344,7 +345,7 @@ class Category:
             lo, hi = max(0, start - reach_back), min(size, end + self.ANCHOR_REACH)
             if needs is not None and plain and not may_match(needs, low, lo, hi):
                 continue  # no phrase of this anchor can match here: the regex is not tried
-            m = _match_over(pattern, starts, text, lo, start, hi)
+            m = _match_over(pattern, starts, text, lo, start, hi, low_starts)
             if m is not None and m.end() > found.get(m.start(), (-1, None))[0]:
                 found[m.start()] = (m.end(), self._entry(m))
         if hits.keywords:
@@ -363,7 +364,7 @@ class Category:
                 for lo, hi in spans:
                     if needs is not None and not may_match(needs, low, lo, hi):
                         continue
-                    for m in regexscan.finditer(pattern, starts, text, lo, hi):
+                    for m in regexscan.finditer(pattern, starts, text, lo, hi, low_starts):
                         if m.end() == hi < len(text):  # cut by the window: let it run to its own end
                             m = pattern.match(text, m.start()) or m
                         if m.end() > found.get(m.start(), (-1, None))[0]:
@@ -384,16 +385,17 @@ class Category:
         return next((entry for entry, _ in self.finditer(text)), None)
 
 
-def _match_over(pattern: re.Pattern, starts: re.Pattern | None, text: str, lo: int, at: int, hi: int
-                ) -> re.Match | None:
+def _match_over(pattern: re.Pattern, starts: Starts | None, text: str, lo: int, at: int, hi: int,
+                low: str | None = None) -> re.Match | None:
     """The first match ``pattern.finditer(text, lo, hi)`` gives that ends after ``at``, if it starts at
     or before ``at`` (else None); the pattern is never tried past ``at``. It is tried only where
-    ``starts`` (its :func:`~.regexscan.start_finder`) says a match may start; without one, at every
-    position not right after a word character (a bounded pattern cannot start there)."""
+    ``starts`` (its :class:`~.regexscan.Starts`) says a match may start; without one, at every
+    position not right after a word character (a bounded pattern cannot start there). ``low``: the
+    text lower-cased, if fit to stand for it (see :class:`~.regexscan.Starts`)."""
     p = lo
     if starts is not None:
-        search, match = starts.search, pattern.match
-        while (found := search(text, p, hi)) is not None and found.start() <= at:
+        (search, where), match = starts.searcher(text, low), pattern.match
+        while (found := search(where, p, hi)) is not None and found.start() <= at:
             m = match(text, found.start(), hi)
             if m is None:
                 p = found.start() + 1

@@ -7,7 +7,9 @@ the first few characters a match can start with from the pattern itself (with ``
 compiles them to a short regex; :func:`finditer` hops from one possible start to the next with it
 and tries the pattern only there. The matches are exactly those of ``pattern.finditer`` (same spans,
 same groups), found faster. A pattern whose first character cannot be told (it may match the empty
-string, or start with ``\\w`` or ``.``) is scanned the plain way.
+string, or start with ``\\w`` or ``.``) is scanned the plain way. :class:`Starts` also keeps those
+first characters lower-cased, to look for in the lower-cased text without ignoring case: the same
+places, found several times faster.
 
 :func:`literal_needs` reads, from the pattern too, the literal texts a match cannot do without ("match"
 in "match between", one of the verbs and one of the vehicles of a ban): :func:`may_match` tells with a
@@ -17,7 +19,7 @@ few ``str.find`` calls that a window of text lacks them, and the pattern is not 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from re import _constants as C  # noqa: N812 - the regex engine's own names
 from re import _parser as P  # noqa: N812
 
@@ -143,6 +145,35 @@ def _prefixes(items) -> set[_Prefix]:
     return current
 
 
+def _start_texts(pattern: re.Pattern) -> tuple[bool, list[str], bool] | None:
+    """What :func:`start_finder` looks for: whether a match starts a word, the texts (or single
+    characters) it may start with, and whether they are single characters; None when that cannot be told."""
+    if not isinstance(pattern.pattern, str) or pattern.flags & (re.ASCII | re.LOCALE):
+        return None
+    try:
+        chars, nullable, bounded = _first(P.parse(pattern.pattern, pattern.flags).data, False)
+    except (_Unknown, re.error, RecursionError):
+        return None
+    if nullable or not chars:
+        return None
+    word_start = bounded and all(ch.isalnum() or ch == "_" for ch in chars)
+    try:  # better still: the first few characters, where they can be told
+        starts = {text for text, _ in _prefixes(P.parse(pattern.pattern, pattern.flags).data)}
+        if "" not in starts and any(len(text) > 1 for text in starts):
+            return word_start, sorted(starts), False
+    except (_Unknown, RecursionError):
+        pass
+    return word_start, sorted(chars), True
+
+
+def _finder(word_start: bool, texts: list[str] | set[str], single: bool, flags: int) -> re.Pattern:
+    if single:
+        first = "[" + "".join(map(re.escape, sorted(texts))) + "]"
+    else:
+        first = "(?:" + "|".join(map(re.escape, sorted(texts, key=lambda t: (-len(t), t)))) + ")"
+    return re.compile(("(?<!\\w)" if word_start else "") + first, flags)
+
+
 def start_finder(pattern: re.Pattern) -> re.Pattern | None:
     """A short regex that matches wherever ``pattern`` may start a match (and maybe elsewhere): the
     first few characters a match can start with, else its first character; None when that cannot
@@ -157,38 +188,60 @@ def start_finder(pattern: re.Pattern) -> re.Pattern | None:
     >>> start_finder(re.compile(r"(?:the )?(\\w+) road")) is None
     True
     """
-    if not isinstance(pattern.pattern, str) or pattern.flags & (re.ASCII | re.LOCALE):
-        return None
-    try:
-        chars, nullable, bounded = _first(P.parse(pattern.pattern, pattern.flags).data, False)
-    except (_Unknown, re.error, RecursionError):
-        return None
-    if nullable or not chars:
-        return None
-    word_start = bounded and all(ch.isalnum() or ch == "_" for ch in chars)
-    first = "[" + "".join(map(re.escape, sorted(chars))) + "]"
-    try:  # better still: the first few characters, where they can be told
-        starts = {text for text, _ in _prefixes(P.parse(pattern.pattern, pattern.flags).data)}
-        if "" not in starts and any(len(text) > 1 for text in starts):
-            first = "(?:" + "|".join(map(re.escape, sorted(starts, key=lambda t: (-len(t), t)))) + ")"
-    except (_Unknown, RecursionError):
-        pass
+    told = _start_texts(pattern)
     # ignoring case can only widen the set, whatever flags the pattern has inside
-    return re.compile(("(?<!\\w)" if word_start else "") + first, re.IGNORECASE)
+    return None if told is None else _finder(*told, re.IGNORECASE)
 
 
-def finditer(pattern: re.Pattern, starts: re.Pattern | None, text: str, pos: int = 0,
-             endpos: int | None = None) -> Iterator[re.Match]:
+class Starts:
+    """Where a pattern may start a match: its :func:`start_finder`, and the same texts lower-cased, to
+    look for without ignoring case in the text lower-cased (``low``), which is several times faster.
+    Ignoring case, an ASCII or Arabic character matches only the characters whose lower case is its
+    own, but for "ſ" and "ı" (and "İ", which lower-cases to two characters): ``low`` may stand for the
+    text when it is as long and has neither "ſ" nor "ı". Lower-casing keeps word characters word
+    characters, so word starts are the same in both."""
+
+    __slots__ = ("anycase", "lower")
+
+    def __init__(self, anycase: re.Pattern, lower: re.Pattern | None):
+        self.anycase, self.lower = anycase, lower
+
+    @classmethod
+    def of(cls, pattern: re.Pattern) -> Starts | None:
+        """The start finders of ``pattern``; None when where it starts cannot be told."""
+        told = _start_texts(pattern)
+        if told is None:
+            return None
+        word_start, texts, single = told
+        lowered = {t.lower() for t in texts} if all(_plain(ch) for t in texts for ch in t) else None
+        return cls(_finder(*told, re.IGNORECASE), None if lowered is None else _finder(word_start, lowered, single, 0))
+
+    def searcher(self, text: str, low: str | None) -> tuple[Callable[..., re.Match | None], str]:
+        """The search to run and the string to run it on: ``low`` if given (see the class)."""
+        if low is not None and self.lower is not None:
+            return self.lower.search, low
+        return self.anycase.search, text
+
+
+def _searcher(starts: re.Pattern | Starts, text: str, low: str | None) -> tuple[Callable[..., re.Match | None], str]:
+    return starts.searcher(text, low) if isinstance(starts, Starts) else (starts.search, text)
+
+
+def finditer(pattern: re.Pattern, starts: re.Pattern | Starts | None, text: str, pos: int = 0,
+             endpos: int | None = None, low: str | None = None) -> Iterator[re.Match]:
     """``pattern.finditer(text, pos, endpos)``, trying the pattern only where ``starts`` (its
-    :func:`start_finder`) matches. Lookbehinds and word boundaries see the text before ``pos``
-    either way, so a match tried at a later position is the one the plain scan would find there."""
+    :func:`start_finder` or :class:`Starts`) matches. Lookbehinds and word boundaries see the text
+    before ``pos`` either way, so a match tried at a later position is the one the plain scan would
+    find there. ``low``: the text lower-cased, if at hand and fit to stand for it (see :class:`Starts`):
+    starts are looked for there."""
     end = len(text) if endpos is None else endpos
     if starts is None:
         yield from pattern.finditer(text, pos, end)
         return
-    search, match = starts.search, pattern.match
+    search, where = _searcher(starts, text, low)
+    match = pattern.match
     while True:
-        found = search(text, pos, end)
+        found = search(where, pos, end)
         if found is None:
             return
         at = found.start()
@@ -200,32 +253,42 @@ def finditer(pattern: re.Pattern, starts: re.Pattern | None, text: str, pos: int
         pos = m.end()  # never empty: a pattern that may match nothing gets no start finder
 
 
-def search(pattern: re.Pattern, starts: re.Pattern | None, text: str, pos: int = 0,
-           endpos: int | None = None) -> re.Match | None:
+def search(pattern: re.Pattern, starts: re.Pattern | Starts | None, text: str, pos: int = 0,
+           endpos: int | None = None, low: str | None = None) -> re.Match | None:
     """``pattern.search(text, pos, endpos)``, the same way as :func:`finditer`."""
-    return next(finditer(pattern, starts, text, pos, endpos), None)
+    return next(finditer(pattern, starts, text, pos, endpos, low), None)
 
 
 class Scanner:
-    """A compiled pattern with its start finder: ``finditer`` and ``search`` as the pattern's own."""
+    """A compiled pattern with its start finders: ``finditer`` and ``search`` as the pattern's own.
+    ``low``: the text lower-cased, if at hand and fit to stand for it (see :class:`Starts`); the pattern
+    is then not even tried when it lacks the literal texts every match holds (:func:`literal_needs`)."""
 
-    __slots__ = ("regex", "starts")
+    __slots__ = ("regex", "starts", "needs")
 
     def __init__(self, regex: re.Pattern):
         self.regex = regex
-        self.starts = start_finder(regex)
+        self.starts = Starts.of(regex)
+        self.needs = literal_needs(regex)
 
-    def finditer(self, text: str, pos: int = 0, endpos: int | None = None) -> Iterator[re.Match]:
-        return finditer(self.regex, self.starts, text, pos, endpos)
+    def finditer(self, text: str, pos: int = 0, endpos: int | None = None, low: str | None = None
+                 ) -> Iterator[re.Match]:
+        if low is not None and self.needs is not None and not may_match(
+                self.needs, low, pos, len(text) if endpos is None else endpos):
+            return iter(())
+        return finditer(self.regex, self.starts, text, pos, endpos, low)
 
-    def search(self, text: str, pos: int = 0, endpos: int | None = None) -> re.Match | None:
-        return search(self.regex, self.starts, text, pos, endpos)
+    def search(self, text: str, pos: int = 0, endpos: int | None = None, low: str | None = None
+               ) -> re.Match | None:
+        return next(self.finditer(text, pos, endpos, low), None)
 
 
 # ---- literal texts a match must contain ---------------------------------------------------------
 
 #: Texts this short say little about a window: they are left out of the needs (a weaker, still true test).
 MIN_NEED_LEN = 3
+#: An Arabic word this short still says much (an Arabic phrase often has one: "سد الطريق").
+MIN_ARABIC_NEED_LEN = 2
 #: A pattern whose needs list more texts than this is cheaper to try than to test.
 MAX_NEED_TEXTS = 64
 
@@ -237,6 +300,12 @@ def _plain(ch: str) -> bool:
     """Whether a literal character is found in a lower-cased text as its own lower case (ASCII and Arabic;
     the odd case folds of ASCII letters, "ſ" and "ı", are for the caller to rule out)."""
     return ch.isascii() or "\u0600" <= ch <= "\u06ff"
+
+
+def _long_enough(text: str) -> bool:
+    """Whether a needed text says enough about a window to be tested (see ``MIN_NEED_LEN``)."""
+    return len(text) >= MIN_NEED_LEN or (len(text) >= MIN_ARABIC_NEED_LEN and all(
+        "\u0600" <= ch <= "\u06ff" for ch in text))
 
 
 def _groups(items) -> list[frozenset[str]]:
@@ -261,7 +330,7 @@ def _groups(items) -> list[frozenset[str]]:
         elif op is C.BRANCH:
             union: set[str] = set()
             for branch in av[1]:
-                groups = [g for g in _groups(branch.data) if min(map(len, g)) >= MIN_NEED_LEN]
+                groups = [g for g in _groups(branch.data) if all(map(_long_enough, g))]
                 if not groups:
                     union = set()
                     break
@@ -295,9 +364,9 @@ def literal_needs(pattern: re.Pattern, known: str = "") -> Needs | None:
     Examples
     --------
     >>> literal_needs(re.compile(r"\\b(?:match[\\s-]+between|fight[\\s-]+(?:between|among))\\b", re.I), known="between")
-    (('match',), ('fight',))
+    ((re.compile('fight|match'),),)
     >>> literal_needs(re.compile(r"\\b(?:bod(?:y|ies))\\b[^.;]*\\b(?:found|seen)\\b", re.I))
-    ((re.compile('found|seen'), 'bod'),)
+    (('bod', re.compile('found|seen')),)
     >>> literal_needs(re.compile(r"\\bnear\\s+\\w+", re.I), known="near") is None
     True
     """
@@ -309,7 +378,7 @@ def literal_needs(pattern: re.Pattern, known: str = "") -> Needs | None:
         for items in alternatives:
             groups = []
             for group in _groups(items):
-                texts = {t for t in group if len(t) >= MIN_NEED_LEN}
+                texts = {t for t in group if _long_enough(t)}
                 if len(texts) < len(group) or any(t in known for t in texts):
                     continue  # a short text (weak), or one sure to be there: no test
                 # a text that contains another of its group is there only if that one is
@@ -317,9 +386,18 @@ def literal_needs(pattern: re.Pattern, known: str = "") -> Needs | None:
                 groups.append(tuple(sorted(texts, key=len)))
             if not groups:
                 return None  # this alternative may match with no text known
-            out.append(tuple(sorted(dict.fromkeys(groups), key=lambda g: (-len(g[0]), len(g)))))
+            # single texts first (a find is cheaper than a regex search), the longest first
+            out.append(tuple(sorted(dict.fromkeys(groups), key=lambda g: (len(g) > 1, -len(g[0]), len(g)))))
     except (re.error, RecursionError):
         return None
+    # alternatives that need one text of a group each need one text of them all: one test, not one each
+    singles = {t for alt in out if len(alt) == 1 for t in alt[0]}
+    if len({alt for alt in out if len(alt) == 1}) > 1:
+        merged = tuple(sorted((t for t in singles if not any(o != t and o in t for o in singles)),
+                              key=lambda t: (len(t), t)))
+        # an alternative one of whose groups has only texts holding one of those needs no test of its own
+        out = [(merged,)] + list(dict.fromkeys(alt for alt in out if len(alt) > 1 and not any(
+            all(any(m in t for m in merged) for t in group) for group in alt)))
     if sum(len(g) for alt in out for g in alt) > MAX_NEED_TEXTS:
         return None
     # a group of several texts is looked for with one regex (one call, not one per text)

@@ -465,10 +465,11 @@ class SpatialReader:
         several = len(mentions) >= 2
         has_digit = any(map(str.isdigit, low))
         odd_case = _ODD_CASE.search(template) is not None
-        has_road = not self._road_words.absent(low, odd_case) and self.road_word.search(low) is not None
-        has_direction = self.direction_of.search(low) is not None
+        lowered = low if not odd_case and len(low) == len(template) else None  # see regexscan.Starts
+        has_road = not self._road_words.absent(low, odd_case) and self.road_word.search(low, low=lowered) is not None
+        has_direction = self.direction_of.search(low, low=lowered) is not None
 
-        for m in (self.offset_road.finditer(template) if has_digit else ()):
+        for m in (self.offset_road.finditer(template, low=lowered) if has_digit else ()):
             km = _km(m)
             a = places[int(m.group("ref"))]
             described = APPOSITION.search(template, max(0, m.start() - 120), m.start())
@@ -501,7 +502,7 @@ class SpatialReader:
 
         arabic = _ARABIC_SCRIPT.search(template) is not None
         for pattern in (self.ar_offsets if arabic and has_digit else ()):
-            for m in pattern.finditer(template):
+            for m in pattern.finditer(template, low=lowered):
                 if _inside(m.span(), used_spans):
                     continue
                 a = places[int(m.group("ref"))]
@@ -516,7 +517,8 @@ class SpatialReader:
                                       places=[_ref(a, "reference")],
                                       description=f"{km:g} km {_compass(self.bearing[_key(direction)])} of {a.name}"))
                 used_spans.append(m.span())
-        for m in (self.ar_direction.finditer(template) if arabic and self.ar_direction is not None else ()):
+        ar_direction = self.ar_direction if arabic else None
+        for m in (ar_direction.finditer(template, low=lowered) if ar_direction is not None else ()):
             if _inside(m.span(), used_spans):
                 continue
             a = places[int(m.group("ref"))]
@@ -524,7 +526,7 @@ class SpatialReader:
                                   self.geo.offset_without_distance_km, places=[_ref(a, "reference")],
                                   description=f"{_compass(self.bearing[_key(m.group('dir'))])} of {a.name}"))
 
-        for m in (self.distance_from.finditer(template) if has_digit else ()):
+        for m in (self.distance_from.finditer(template, low=lowered) if has_digit else ()):
             if _inside(m.span(), used_spans):
                 continue
             km = _km(m)
@@ -542,7 +544,7 @@ class SpatialReader:
                 found.append(loc)
                 used_spans.append(m.span())
 
-        for m in (self.before_reaching.finditer(template) if has_digit else ()):
+        for m in (self.before_reaching.finditer(template, low=lowered) if has_digit else ()):
             km = _km(m)
             a = places[int(m.group("ref"))]
             if m.group("origin") is None:
@@ -554,35 +556,35 @@ class SpatialReader:
                 used_spans.append(m.span())
 
         coastal = has_road and ("coast" in low or "north" in low or "mediterranean" in low)
-        for m in (self.coast_road.finditer(template) if coastal else ()):
+        for m in (self.coast_road.finditer(template, low=lowered) if coastal else ()):
             loc = self._roads_from_coast(places[int(m.group(1))], 85, at(m))
             if loc:
                 found.append(loc)
                 used_spans.append(m.span())
 
         for pattern in self.stretches if several else ():
-            for m in pattern.finditer(template):
+            for m in pattern.finditer(template, low=lowered):
                 a, b = places[int(m.group(1))], places[int(m.group(2))]
                 loc = self._stretch(a, b, 80, at(m), f"between {a.name} and {b.name}")
                 if loc:
                     found.append(loc)
                     used_spans.append(m.span())
-        for m in (self.travel_to_from.finditer(template) if several else ()):
+        for m in (self.travel_to_from.finditer(template, low=lowered) if several else ()):
             b, a = places[int(m.group(1))], places[int(m.group(2))]
             loc = self._stretch(a, b, 80, at(m), f"on the road from {a.name} to {b.name}")
             if loc:
                 found.append(loc)
                 used_spans.append(m.span())
-        has_span = self.span_word.search(template) is not None
-        if several and not self._travel_or_road_words.absent(low, odd_case) and self.has_travel.search(template) \
-                and not has_span:
-            for m in self.travel_from_to.finditer(template):
+        has_span = self.span_word.search(template, low=lowered) is not None
+        if several and not self._travel_or_road_words.absent(low, odd_case) \
+                and self.has_travel.search(template, low=lowered) and not has_span:
+            for m in self.travel_from_to.finditer(template, low=lowered):
                 a, b = places[int(m.group(1))], places[int(m.group(2))]
                 loc = self._stretch(a, b, 80, at(m), f"on the road from {a.name} to {b.name}")
                 if loc:
                     found.append(loc)
                     used_spans.append(m.span())
-        for m in (self.road_to.finditer(template) if has_road else ()):
+        for m in (self.road_to.finditer(template, low=lowered) if has_road else ()):
             if _inside(m.span(), used_spans):
                 continue
             b_index = int(m.group(1) or m.group(2))
@@ -596,12 +598,12 @@ class SpatialReader:
                     found.append(loc)
 
         if has_span and (several or any(p.is_area for p in places)):
-            span = self._span_area(template, places, starts)
+            span = self._span_area(template, places, starts, lowered)
             if span:
                 found.append(span)
 
         for prox, pattern, needed in self.proximity:
-            for m in (() if needed.absent(low, odd_case) else pattern.finditer(template)):
+            for m in (() if needed.absent(low, odd_case) else pattern.finditer(template, low=lowered)):
                 if _inside(m.span(), used_spans):
                     continue
                 if m.group(1) is not None:
@@ -616,12 +618,12 @@ class SpatialReader:
                 found.append(self._point(place, prox.rank, at(m), prox.geo_precision, prox.radius_km,
                                          f"{_readable(phrase, prox.id)} {place.name}", inferred))
         outskirts = next((p for p in self.geo.proximity if p.id == "outskirts"), None)
-        for m in (self.possessive.finditer(template) if "s " in low else ()):
+        for m in (self.possessive.finditer(template, low=lowered) if "s " in low else ()):
             place = places[int(m.group(1))]
             radius = outskirts.radius_km if outskirts else None
             found.append(self._point(place, 60, at(m), 2, radius, f"outskirts of {place.name}"))
 
-        for m in (self.offset_plain.finditer(template) if has_direction else ()):
+        for m in (self.offset_plain.finditer(template, low=lowered) if has_direction else ()):
             if _inside(m.span(), used_spans):
                 continue
             place = places[int(m.group(3))] if m.group(3) is not None else antecedent(m.start())
@@ -637,7 +639,7 @@ class SpatialReader:
                                   description=f"{where}{m.group(2)} of {place.name}"))
 
         suffix_precision = self.geo.region_suffixes.geo_precision
-        for m in (() if self._region_words.absent(low, odd_case) else self.region.finditer(template)):
+        for m in (() if self._region_words.absent(low, odd_case) else self.region.finditer(template, low=lowered)):
             place = places[int(m.group(1))]
             if place.is_area:
                 found.append(self._area_of(place, 55, at(m), f"in the {place.name} area", False))
@@ -654,9 +656,11 @@ class SpatialReader:
                 found[-1].geo_precision = 2
         return found
 
-    def _span_area(self, template: str, places: list[Place], starts: _Offsets) -> Location | None:
-        """'from A, to B, and east to C' with a span word: an area over every place named from there."""
-        m = self.span.search(template)
+    def _span_area(self, template: str, places: list[Place], starts: _Offsets, low: str | None = None
+                   ) -> Location | None:
+        """'from A, to B, and east to C' with a span word: an area over every place named from there.
+        ``low``: the template lower-cased, if at hand (see regexscan.Starts)."""
+        m = self.span.search(template, low=low)
         if not m:
             return None
         tail = template[m.start():]

@@ -119,6 +119,26 @@ def cached(name: str, key_parts: Iterable[object], build: Callable[[], T]) -> T:
     return value
 
 
+def load(name: str, key_parts: Iterable[object]) -> tuple[object] | None:
+    """What :func:`keep` kept under ``name`` and this key, as a 1-tuple; None when nothing usable is
+    there (for what grows as it is used, rather than being built at once as :func:`cached` builds)."""
+    key_parts = list(key_parts)
+    key = fingerprint(key_parts)
+    directory = _usable_dir(cache_dir())
+    return _read(directory / f"{name}-{key[:32]}.pickle", key) if directory else None
+
+
+def keep(name: str, key_parts: Iterable[object], value: object) -> None:
+    """Keep ``value`` under ``name`` and this key for :func:`load` (never raises)."""
+    key_parts = list(key_parts)
+    key = fingerprint(key_parts)
+    directory = _usable_dir(cache_dir())
+    if directory is not None:
+        path = directory / f"{name}-{key[:32]}.pickle"
+        _write(path, key, value)
+        _prune(path.parent, name)
+
+
 def _usable_dir(directory: Path | None) -> Path | None:
     """``directory``, made if need be, when it is ours and only ours to write; else None."""
     if directory is None:

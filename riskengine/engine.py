@@ -377,9 +377,12 @@ class RiskEngine:
 
     @cached_property
     def extractor(self) -> Extractor:
-        from .extract.extractor import Extractor  # noqa: PLC0415 - only extraction needs it
+        from .extract import regexscan  # noqa: PLC0415 - only extraction needs them
+        from .extract.extractor import Extractor  # noqa: PLC0415
 
-        return Extractor(self.gazetteer, self.network, self.rules, self.lexicon)
+        extractor = Extractor(self.gazetteer, self.network, self.rules, self.lexicon)
+        regexscan.keep_analyses()  # what was learnt of its patterns, for the next process
+        return extractor
 
     # ---- extract ------------------------------------------------------------------------------
 

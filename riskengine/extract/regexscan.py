@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from re import _constants as C  # noqa: N812 - the regex engine's own names
 from re import _parser as P  # noqa: N812
 
@@ -145,9 +146,48 @@ def _prefixes(items) -> set[_Prefix]:
     return current
 
 
+#: What the analysis of each pattern found (start texts, needed words), by what was analysed: kept
+#: in the compiled cache between processes, as analysing the lexicon's thousands of patterns takes
+#: seconds that every extracting process would pay (:func:`keep_analyses`).
+_analyses: dict[tuple, object] | None = None
+_analysed = 0  # how many of them were found in this process
+_ANALYSES_KEY = ("regexscan analyses", Path(__file__))
+
+
+def _analysis(kind: str, pattern: re.Pattern, known: str, find: Callable[[], object]) -> object:
+    """``find()`` (a pure function of the pattern and ``known``), remembered across processes."""
+    global _analyses, _analysed  # noqa: PLW0603 - one memo for the process
+    if _analyses is None:
+        from riskengine import compiled  # noqa: PLC0415
+
+        kept = compiled.load("regex-analyses", _ANALYSES_KEY)
+        _analyses = kept[0] if kept is not None and isinstance(kept[0], dict) else {}
+    key = (kind, pattern.pattern, pattern.flags, known)
+    try:
+        return _analyses[key]
+    except KeyError:
+        found = _analyses[key] = find()
+        _analysed += 1
+        return found
+
+
+def keep_analyses() -> None:
+    """Keep the analyses made in this process for the next (after building a lexicon or extractor)."""
+    global _analysed  # noqa: PLW0603
+    if _analysed and _analyses is not None:
+        from riskengine import compiled  # noqa: PLC0415
+
+        compiled.keep("regex-analyses", _ANALYSES_KEY, _analyses)
+        _analysed = 0
+
+
 def _start_texts(pattern: re.Pattern) -> tuple[bool, list[str], bool] | None:
     """What :func:`start_finder` looks for: whether a match starts a word, the texts (or single
     characters) it may start with, and whether they are single characters; None when that cannot be told."""
+    return _analysis("starts", pattern, "", lambda: _find_start_texts(pattern))
+
+
+def _find_start_texts(pattern: re.Pattern) -> tuple[bool, list[str], bool] | None:
     if not isinstance(pattern.pattern, str) or pattern.flags & (re.ASCII | re.LOCALE):
         return None
     try:
@@ -370,6 +410,10 @@ def literal_needs(pattern: re.Pattern, known: str = "") -> Needs | None:
     >>> literal_needs(re.compile(r"\\bnear\\s+\\w+", re.I), known="near") is None
     True
     """
+    return _analysis("needs", pattern, known, lambda: _find_literal_needs(pattern, known))
+
+
+def _find_literal_needs(pattern: re.Pattern, known: str) -> Needs | None:
     if not isinstance(pattern.pattern, str) or pattern.flags & (re.ASCII | re.LOCALE):
         return None
     try:

@@ -622,10 +622,12 @@ class _LazyConsole:
     """The rich console, made (and rich imported) when first printed to."""
 
     def __getattr__(self, name: str):
-        from rich.console import Console  # noqa: PLC0415
+        console = self.__dict__.get("_console")
+        if console is None:
+            from rich.console import Console  # noqa: PLC0415
 
-        console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-        self.__dict__.update({"print": console.print, "_console": console})
+            console = self.__dict__["_console"] = Console(highlight=False,
+                                                          width=None if sys.stdout.isatty() else 160)
         return getattr(console, name)
 
 

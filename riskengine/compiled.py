@@ -103,9 +103,7 @@ def cached(name: str, key_parts: Iterable[object], build: Callable[[], T]) -> T:
     (nothing is kept); an error of the cache itself is never raised.
     """
     key_parts = list(key_parts)
-    key = fingerprint(key_parts)
-    directory = _usable_dir(cache_dir())
-    path = directory / f"{name}-{key[:32]}.pickle" if directory else None
+    path, key = _place(name, key_parts)
     if path is not None:
         found = _read(path, key)
         if found is not None:
@@ -122,21 +120,23 @@ def cached(name: str, key_parts: Iterable[object], build: Callable[[], T]) -> T:
 def load(name: str, key_parts: Iterable[object]) -> tuple[object] | None:
     """What :func:`keep` kept under ``name`` and this key, as a 1-tuple; None when nothing usable is
     there (for what grows as it is used, rather than being built at once as :func:`cached` builds)."""
-    key_parts = list(key_parts)
-    key = fingerprint(key_parts)
-    directory = _usable_dir(cache_dir())
-    return _read(directory / f"{name}-{key[:32]}.pickle", key) if directory else None
+    path, key = _place(name, key_parts)
+    return _read(path, key) if path is not None else None
 
 
 def keep(name: str, key_parts: Iterable[object], value: object) -> None:
     """Keep ``value`` under ``name`` and this key for :func:`load` (never raises)."""
-    key_parts = list(key_parts)
-    key = fingerprint(key_parts)
-    directory = _usable_dir(cache_dir())
-    if directory is not None:
-        path = directory / f"{name}-{key[:32]}.pickle"
+    path, key = _place(name, key_parts)
+    if path is not None:
         _write(path, key, value)
         _prune(path.parent, name)
+
+
+def _place(name: str, key_parts: Iterable[object]) -> tuple[Path | None, str]:
+    """The file an object of ``name`` and these key parts is kept in (None: no usable cache), and its key."""
+    key = fingerprint(key_parts)
+    directory = _usable_dir(cache_dir())
+    return (directory / f"{name}-{key[:32]}.pickle" if directory else None), key
 
 
 def _usable_dir(directory: Path | None) -> Path | None:

@@ -347,7 +347,7 @@ class RiskEngine:
         self._sums: dict[tuple, tuple] = {}  # day sums and relieving rows read, by day and horizon
         self._network_index: dict[tuple, tuple] = {}  # where each segment's rows are in the network's
         #: by time: what answers at that time before the store changed made that the change did not touch
-        self._carried: dict[dt.datetime, tuple[dict, tuple | None]] = {}
+        self._carried: dict[dt.datetime, tuple[dict, tuple | None, dict | None]] = {}
         self._details: dict[str, dict[str, Any]] = {}
         self._text_in: dict[str, bool] = {}
 
@@ -864,24 +864,24 @@ class RiskEngine:
         return [made[key] for key in keys]
 
     def _make_rows(self, made: dict[tuple[str, str], SharedDict], weights: pd.DataFrame) -> None:
-        """Make the answer rows of ``weights`` (contributions) into ``made``, by (incident, segment)."""
+        """Make the answer rows of ``weights`` (contributions) into ``made``, by (incident, segment);
+        called inside an answer (no cyclic GC meanwhile: :func:`_answering`)."""
         details = self.event_details(list(dict.fromkeys(weights["incident_id"].tolist())))
-        with _many_objects():
-            fresh = {}
-            for incident_id, segment, weight, relief, rule, confidence in zip(
-                    weights["incident_id"].tolist(), weights["segment_id"].tolist(), weights["weight"].tolist(),
-                    weights["relief"].tolist(), weights["rule_id"].tolist(), weights["confidence"].tolist(),
-                    strict=True):
-                inc = details[incident_id]
-                fresh[(incident_id, segment)] = SharedDict({
-                    "id": inc["id"], "event_type": inc["event_type"], "sub_event_type": inc["sub_event_type"],
-                    "tags": SharedList(inc["tags"] or []), "date": inc["date"].isoformat(),
-                    "weight": round(float(weight), 4), "relief": round(float(relief), 4),
-                    "segment": segment, "rule": rule,
-                    "summary": inc["summary"] or inc["evidence"][:160],
-                    "confidence": round(float(confidence), 3), "evidence": inc["evidence"],
-                    "sources": SharedList(inc["sources"] or []), "reports": int(inc["reports"]),
-                })
+        fresh = {}
+        for incident_id, segment, weight, relief, rule, confidence in zip(
+                weights["incident_id"].tolist(), weights["segment_id"].tolist(), weights["weight"].tolist(),
+                weights["relief"].tolist(), weights["rule_id"].tolist(), weights["confidence"].tolist(),
+                strict=True):
+            inc = details[incident_id]
+            fresh[(incident_id, segment)] = SharedDict({
+                "id": inc["id"], "event_type": inc["event_type"], "sub_event_type": inc["sub_event_type"],
+                "tags": SharedList(inc["tags"] or []), "date": inc["date"].isoformat(),
+                "weight": round(float(weight), 4), "relief": round(float(relief), 4),
+                "segment": segment, "rule": rule,
+                "summary": inc["summary"] or inc["evidence"][:160],
+                "confidence": round(float(confidence), 3), "evidence": inc["evidence"],
+                "sources": SharedList(inc["sources"] or []), "reports": int(inc["reports"]),
+            })
         with self._lock:
             made.update(fresh)
 

@@ -28,21 +28,12 @@ METRIC_CRS = "+proj=lcc +lat_1=23 +lat_2=31 +lat_0=27 +lon_0=17 +datum=WGS84 +un
 
 
 @cache
-def _transformers() -> tuple[Transformer, Transformer]:
+def transformers() -> tuple[Transformer, Transformer]:
     """lon/lat to metric and back, made on first use (see the module's docstring)."""
     from pyproj import Transformer  # noqa: PLC0415
 
     return (Transformer.from_crs("EPSG:4326", METRIC_CRS, always_xy=True),
             Transformer.from_crs(METRIC_CRS, "EPSG:4326", always_xy=True))
-
-
-def __getattr__(name: str) -> Transformer:
-    """``_TO_METRIC`` and ``_TO_LONLAT``, the transformers, as module attributes made on first use."""
-    if name == "_TO_METRIC":
-        return _transformers()[0]
-    if name == "_TO_LONLAT":
-        return _transformers()[1]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def lonlat_point(lat: float, lon: float) -> Point:
@@ -63,19 +54,19 @@ def lonlat_line(latlons: Iterable[tuple[float, float]]) -> LineString:
 
 def to_metric(geom: BaseGeometry | np.ndarray) -> BaseGeometry | np.ndarray:
     """Project lon/lat geometries (one or an array) to the metric CRS (metres)."""
-    to_metric_crs = _transformers()[0]
+    to_metric_crs = transformers()[0]
     return shapely.transform(geom, lambda xy: np.column_stack(to_metric_crs.transform(xy[:, 0], xy[:, 1])))
 
 
 def to_lonlat(geom: BaseGeometry | np.ndarray) -> BaseGeometry | np.ndarray:
     """Project metric geometries back to lon/lat."""
-    to_lonlat_crs = _transformers()[1]
+    to_lonlat_crs = transformers()[1]
     return shapely.transform(geom, lambda xy: np.column_stack(to_lonlat_crs.transform(xy[:, 0], xy[:, 1])))
 
 
 def metric_points(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
     """Vectorised: arrays of latitudes and longitudes to an array of metric shapely points."""
-    x, y = _transformers()[0].transform(np.asarray(lons, dtype=float), np.asarray(lats, dtype=float))
+    x, y = transformers()[0].transform(np.asarray(lons, dtype=float), np.asarray(lats, dtype=float))
     return shapely.points(x, y)
 
 

@@ -20,7 +20,7 @@ import shapely
 from shapely import STRtree
 
 from .errors import UnknownSegmentError
-from .geo import _transformers, to_metric
+from .geo import to_metric, transformers
 from .models import Incident, Segment
 
 Match = tuple[str, float]
@@ -120,7 +120,7 @@ class SegmentIndex:
         lons = np.asarray(lons, dtype=float).ravel()
         reach = float(max_km) * 1000.0
         found_points, found_segments, found_km = [], [], []
-        to_metric_crs = _transformers()[0]  # made on first use (pyproj): see riskengine.geo
+        to_metric_crs = transformers()[0]  # made on first use (pyproj): see riskengine.geo
         for first in range(0, len(lats), POINT_CHUNK):
             # the same projection as geo.metric_points, without making a shapely point of each
             x, y = to_metric_crs.transform(lons[first:first + POINT_CHUNK], lats[first:first + POINT_CHUNK])

@@ -324,9 +324,7 @@ class RoadNetwork:
         (found on a miss); None for a network built in code, which has no key to keep them under."""
         if self.source_key is None:
             return None
-        key_parts = [type(self).__module__, type(self).__qualname__, "quickest routes", self.source_key,
-                     compiled.package_version("networkx"), Path(__file__)]
-        return compiled.cached("routes", key_parts, self._find_quickest)
+        return compiled.cached("routes", self._routes_key("quickest routes"), self._find_quickest)
 
     @cached_property
     def _quickest_avoiding(self) -> dict[str, QuickestRoutes] | None:
@@ -335,10 +333,13 @@ class RoadNetwork:
         :attr:`_quickest`; None for a network built in code."""
         if self.source_key is None:
             return None
-        key_parts = [type(self).__module__, type(self).__qualname__, "quickest routes avoiding one segment",
-                     self.source_key, compiled.package_version("networkx"), Path(__file__)]
-        return compiled.cached("detours", key_parts,
+        return compiled.cached("detours", self._routes_key("quickest routes avoiding one segment"),
                                lambda: {s.id: self._find_quickest(frozenset([s.id])) for s in self.segments})
+
+    def _routes_key(self, what: str) -> list:
+        """The compiled cache's key parts of routes found on this network (by networkx, by this code)."""
+        return [type(self).__module__, type(self).__qualname__, what, self.source_key,
+                compiled.package_version("networkx"), Path(__file__)]
 
     def _find_quickest(self, avoid: frozenset[str] = frozenset()) -> QuickestRoutes:
         """Every node's quickest routes without the ``avoid`` segments, as networkx finds them for
@@ -526,8 +527,9 @@ class RoadNetwork:
 
 @dataclass(frozen=True)
 class QuickestRoutes:
-    """The quickest routes of a network when no segment is avoided: ``previous[a][b]`` is the node
-    before ``b`` on the route from ``a`` (no entry: no route), ``step[u, v]`` the segment from u to v."""
+    """The quickest routes of a network (avoiding nothing, or one segment): ``previous[a][b]`` is the
+    node before ``b`` on the route from ``a`` (no entry: no route), ``step[u, v]`` the segment from u
+    to v."""
 
     previous: dict[str, dict[str, str]]
     step: dict[tuple[str, str], str]

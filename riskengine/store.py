@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -575,7 +575,7 @@ class Store:
         frame = _frame(rows, names + order)
         for name in names:
             if isinstance(events.c[name].type, JSON) and len(frame):
-                frame[name] = pd.Series(_decoded(frame[name].tolist()), index=frame.index, dtype=object)
+                frame[name] = pd.Series(_each_once(frame[name].tolist(), json.loads), index=frame.index, dtype=object)
         return (frame.drop(columns=order) if order else frame).set_index("id", drop=False)
 
     def event_records(self, ids: Iterable[str], columns: Sequence[str]) -> list[dict[str, Any]]:
@@ -590,8 +590,8 @@ class Store:
         values = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in names]
         for i, name in enumerate(names):
             if name in texts:
-                values[i] = (_decoded(values[i]) if isinstance(events.c[name].type, JSON)
-                             else _days(values[i]))
+                convert = json.loads if isinstance(events.c[name].type, JSON) else dt.date.fromisoformat
+                values[i] = _each_once(values[i], convert)
         return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
 
     def event_matches_frame(self, until: dt.date | None = None, *, since: dt.date | None = None,
@@ -667,17 +667,18 @@ def _dated(query, until: dt.date | None, since: dt.date | None):
     return query
 
 
-def _decoded(values: list) -> list:
-    """JSON texts decoded, each distinct text once (equal values share one decoded object: read-only);
-    values a driver decoded already (PostgreSQL's json) are kept."""
+def _each_once(values: list, convert: Callable[[str], Any]) -> list:
+    """Texts converted (JSON decoded, ISO dates parsed), each distinct text once: most rows share a
+    handful of values (equal values share one converted object: read-only); values a driver
+    converted already (PostgreSQL's json and dates) are kept."""
     cache: dict[str, Any] = {}
     out = []
     for value in values:
         if isinstance(value, str):
-            decoded = cache.get(value)
-            if decoded is None:
-                decoded = cache[value] = json.loads(value)
-            out.append(decoded)
+            converted = cache.get(value)
+            if converted is None:
+                converted = cache[value] = convert(value)
+            out.append(converted)
         else:
             out.append(value)
     return out
@@ -703,21 +704,6 @@ def _fetch(conn, query) -> list[tuple]:
         return cursor.fetchall()
     finally:
         cursor.close()
-
-
-def _days(values: list) -> list:
-    """ISO dates as dates, each distinct text once; dates a driver made already are kept."""
-    cache: dict[str, dt.date] = {}
-    out = []
-    for value in values:
-        if isinstance(value, str):
-            day = cache.get(value)
-            if day is None:
-                day = cache[value] = dt.date.fromisoformat(value)
-            out.append(day)
-        else:
-            out.append(value)
-    return out
 
 
 def _plain_frame(rows: Sequence[Sequence], columns: list[str], *, floats: frozenset[str],

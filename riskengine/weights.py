@@ -18,6 +18,8 @@ left unweighed (a :class:`Store` used alone), is weighed in memory from the even
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 from sqlalchemy import Text, bindparam, delete, func, insert, select, text, type_coerce, update
@@ -164,7 +166,7 @@ def read_events(conn: Connection, which, only: frozenset[str] | None = None
     their segment matches and their reports, read in ``conn`` (a writer's transaction sees its own
     changes): what :func:`standing_rows` weighs. Whether an event is active is checked here, not in
     the query, so that the query reads by id, whatever indexes the database has."""
-    from .store import _decoded, _frame  # noqa: PLC0415 - the store builds on this module
+    from .store import _each_once, _frame  # noqa: PLC0415 - the store builds on this module
 
     names = ["id", *SCORING_COLUMNS]
     columns = [type_coerce(events.c.tags, Text).label("tags") if c == "tags" else events.c[c] for c in names]
@@ -176,7 +178,7 @@ def read_events(conn: Connection, which, only: frozenset[str] | None = None
     frame = frame[keep].drop(columns="status")
     wanted = set(frame["id"])
     if len(frame):
-        frame["tags"] = pd.Series(_decoded(frame["tags"].tolist()), index=frame.index, dtype=object)
+        frame["tags"] = pd.Series(_each_once(frame["tags"].tolist(), json.loads), index=frame.index, dtype=object)
     matches = _frame(conn.execute(
         select(events.c.id, incident_segments.c.segment_id, incident_segments.c.distance_km)
         .join(events, events.c.location_incident == incident_segments.c.incident_id).where(which)

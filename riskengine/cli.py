@@ -209,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("places", help="what the gazetteer knows for a name")
     p.add_argument("query", metavar="QUERY")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("warm", help="a process kept warm that runs later commands without their start-up cost")
+    p.add_argument("action", choices=["start", "stop", "status"])
+    p.add_argument("--idle", type=float, default=30.0, metavar="MINUTES",
+                   help="with start: exit after this many minutes without a command (default 30)")
+    p.add_argument("--json", action="store_true")
     return parser
 
 
@@ -567,6 +573,30 @@ def cmd_map(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int
     return 0
 
 
+def cmd_warm(args: argparse.Namespace) -> int:
+    """Start, stop or ask the warm server (:mod:`riskengine.warm`); it needs no engine of its own."""
+    from . import warm  # noqa: PLC0415
+
+    if args.action == "start":
+        if not args.idle > 0:
+            raise BadTimeError(f"--idle {args.idle:g}: must be a number of minutes above 0")
+        try:
+            doc = warm.start(args.idle)
+        except warm.WarmError as exc:
+            raise RiskEngineError(str(exc)) from None
+    else:
+        doc = warm.ask(args.action)
+    if args.json:
+        _print_json({"action": args.action, "server": doc})
+    elif doc is None:
+        print("no warm server of this installation is running")
+    else:
+        verb = {"start": "running", "stop": "stopped", "status": "running"}[args.action]
+        print(f"warm server {verb}: pid {doc['pid']}, {doc['served']} commands served, socket {doc['socket']}, "
+              f"exits after {doc['idle_minutes']:g} idle minutes")
+    return 0
+
+
 def cmd_run(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int:
     from .service import run_service  # noqa: PLC0415 - the service pulls in the scheduler and HTTP client
 
@@ -582,6 +612,8 @@ SEEDS_ONLY = {"places"}
 #: Commands that answer one question and exit: no cyclic garbage collection (what they make holds
 #: no cycles worth collecting, and collections during the imports and the answer cost a tenth of it).
 QUESTIONS = {"route", "segments", "explain", "places", "incidents", "status"}
+#: Commands a warm server never runs for another process (see :mod:`riskengine.warm`).
+NOT_SERVED = frozenset({"run", "warm"})
 
 #: The defaults of :meth:`RiskEngine.open` (``riskengine.engine``), for the commands that do not import it.
 RULES_DIR, SEEDS_DIR = (Path(__file__).resolve().parent.parent / name for name in ("rules", "seeds"))
@@ -634,6 +666,12 @@ class _LazyConsole:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if argv is None and args.command not in NOT_SERVED:  # a process of its own: a warm server may run it
+        from .warm import hand_over  # noqa: PLC0415
+
+        status = hand_over(sys.argv[1:])
+        if status is not None:
+            return status
     collecting = gc.isenabled()
     if args.command in QUESTIONS:
         gc.disable()
@@ -652,6 +690,8 @@ def _run(args: argparse.Namespace) -> int:
     console = _LazyConsole()
     now = dt.datetime.now(dt.UTC)
     try:
+        if args.command == "warm":
+            return cmd_warm(args)
         if args.command in SEEDS_ONLY:
             engine = Seeds.open(args.rules, args.seeds)
         else:

@@ -7,8 +7,8 @@ gazetteer and network, and the network's quickest routes) and cold (a fresh, emp
 ``$RISKENGINE_CACHE_DIR`` for every round). The store is an empty SQLite file in a temporary
 directory. Every command runs in its own process (``RISKENGINE_WARM=0``); then the same commands
 handed to a warm server (``riskengine warm start``, :mod:`riskengine.warm`), which has done the
-imports once and forks a child per command. Then: the in-process load time of the rules, gazetteer and network (built, and from the
-cache), and the biggest imports of the route command (``python -X importtime``).
+imports once and forks a child per command. Then: the in-process load time of the rules, gazetteer
+and network (built, and from the cache), and the biggest imports of the route command (``python -X importtime``).
 
 Run: ``python bench/startup.py [--rounds N] [--imports K]``.
 """

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import BadTimeError, InputFileError, RiskEngineError
+from .exports.cli import add_export_parser, cmd_export
 
 if TYPE_CHECKING:  # imported when a command runs, so that --help and a bad argument answer at once
     from rich.console import Console
@@ -209,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("places", help="what the gazetteer knows for a name")
     p.add_argument("query", metavar="QUERY")
     p.add_argument("--json", action="store_true")
+
+    add_export_parser(sub)
 
     p = sub.add_parser("warm", help="a process kept warm that runs later commands without their start-up cost")
     p.add_argument("action", choices=["start", "stop", "status"])
@@ -647,7 +650,7 @@ class Seeds:
 
 COMMANDS = {"run": cmd_run, "extract": cmd_extract, "ingest": cmd_ingest, "route": cmd_route, "segments": cmd_segments,
             "explain": cmd_explain, "places": cmd_places, "map": cmd_map, "incidents": cmd_incidents,
-            "status": cmd_status}
+            "status": cmd_status, "export": cmd_export}
 
 
 class _LazyConsole:

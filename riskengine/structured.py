@@ -12,7 +12,7 @@ import io
 import json
 import re
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +112,13 @@ def _first_problem(exc: ValidationError) -> str:
     where = ".".join(str(part) for part in first.get("loc", ()))
     message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
     return f"{where}: {message}" if where else message
+
+
+def _is_hxl_row(values: Sequence[object]) -> bool:
+    """A row of HXL hashtags (``#event+type``, ``#geo+lat`` ...): humanitarian data hubs put one
+    under the header to say what each column holds."""
+    cells = [str(value).strip() for value in values if str(value).strip()]
+    return bool(cells) and all(cell.startswith("#") for cell in cells)
 
 
 def _incident_from_row(row: Mapping[str, str]) -> Incident:
@@ -270,6 +277,8 @@ def read_acled_csv(path: Path | str, *, text: str | None = None) -> ReadResult:
         raise InputFileError(f"{source}: missing required column(s): {', '.join(missing)}")
     result = ReadResult(errors=list(broken))
     for line, record, values in zip(starts[1:], records[1:], table[1:], strict=True):
+        if line == starts[1] and _is_hxl_row(values):
+            continue
         if any(str(value).strip() for value in values[len(header):]):  # blank surplus fields are fine
             problem = f"row has {len(record)} fields but the header has {len(header)}"
             result.errors.append(InputRowError(source=source, line=line, problem=problem))

@@ -160,19 +160,20 @@ def sum_days(conn: Connection, groups: set[tuple] | None = None) -> None:
         & (w.c.date == bindparam("d")) & (w.c.half_life_days == bindparam("h")))), params)
 
 
-def read_events(conn: Connection, which, only: frozenset[str] | None = None
+def read_events(conn: Connection, which, only: frozenset[str] | None = None, *, status: str = "active"
                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The active events ``which`` selects (a condition on ``events``; of ``only``, when given),
+    """The events of ``status`` (active ones by default; the CAP export weighs retracted ones as
+    they counted) that ``which`` selects (a condition on ``events``; of ``only``, when given),
     their segment matches and their reports, read in ``conn`` (a writer's transaction sees its own
-    changes): what :func:`standing_rows` weighs. Whether an event is active is checked here, not in
-    the query, so that the query reads by id, whatever indexes the database has."""
+    changes): what :func:`standing_rows` weighs. The status is checked here, not in the query, so
+    that the query reads by id, whatever indexes the database has."""
     from .store import _each_once, _frame  # noqa: PLC0415 - the store builds on this module
 
     names = ["id", *SCORING_COLUMNS]
     columns = [type_coerce(events.c.tags, Text).label("tags") if c == "tags" else events.c[c] for c in names]
     frame = _frame(conn.execute(select(*columns, events.c.status).where(which).order_by(events.c.id)).all(),
                    [*names, "status"])
-    keep = frame["status"] == "active"
+    keep = frame["status"] == status
     if only is not None:
         keep &= frame["id"].isin(only)
     frame = frame[keep].drop(columns="status")

@@ -29,7 +29,8 @@ from functools import cache
 from pathlib import Path
 
 from babel.messages.pofile import read_po
-from wordfreq import zipf_frequency
+
+from riskengine.arabic import arabic_name
 
 LOCALE_DIR = Path(__file__).with_name("locale")
 DOMAIN = "bot"
@@ -91,17 +92,6 @@ def arabic_plural(n: int) -> int:
     if n % 100 >= 11:
         return 4
     return 5
-
-
-def is_arabic_name(text: str) -> bool:
-    """Whether a name is written in Arabic letters only.
-
-    Examples
-    --------
-    >>> is_arabic_name("مصراتة"), is_arabic_name("Misrata"), is_arabic_name("بنی ولید")
-    (True, False, False)
-    """
-    return bool(_HAS_ARABIC.search(text)) and bool(_ARABIC_LETTERS.match(text))
 
 
 def normalize_language(code: str | None) -> str | None:
@@ -206,27 +196,6 @@ class Translator:
 
 
 ENGLISH = Translator()
-
-
-#: Generic words some Arabic aliases start with ("city of", "village of", "district of").
-_GENERIC = ("مدينة ", "قرية ", "شعبية ", "بلدية ")
-
-
-def arabic_name(aliases: Sequence[str]) -> str | None:
-    """A place's Arabic name among its aliases: the first in Arabic letters that is a known Arabic word or
-    phrase (``wordfreq``), without a generic "city of" in front when there is a plainer one; None when it
-    has none. Geonames lists a rare spelling first now and then (ترابلس before طرابلس).
-
-    Examples
-    --------
-    >>> arabic_name(["Tarabulus", "ترابلس", "ترىپولى", "طرابلس"]), arabic_name(["Houn", "مدينة هون", "هون"])
-    ('طرابلس', 'هون')
-    >>> arabic_name(["Misrata"]) is None
-    True
-    """
-    arabic = [a for a in aliases if is_arabic_name(a)]
-    plain = [a for a in arabic if not a.startswith(_GENERIC)] or arabic
-    return next((a for a in plain if zipf_frequency(a, "ar") > 0), plain[0] if plain else None)
 
 
 def arabic_names(gazetteer) -> Callable[[str], str | None]:

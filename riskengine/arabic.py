@@ -10,6 +10,7 @@ The language of a report is told from its script: :func:`is_arabic`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import pyarabic.araby as araby
 
@@ -116,3 +117,39 @@ def english_dates(sentence: str) -> str:
     for pattern, replace in _DATE_SUBS:
         sentence = pattern.sub(replace, sentence)
     return sentence
+
+
+_ARABIC_NAME_LETTERS = re.compile(r"^[\u0621-\u063A\u0640-\u0652\u0670\s-]+$")
+#: Generic words some Arabic aliases start with ("city of", "village of", "district of").
+_GENERIC = ("مدينة ", "قرية ", "شعبية ", "بلدية ")
+
+
+def is_arabic_name(text: str) -> bool:
+    """Whether a name is written in Arabic letters only.
+
+    Examples
+    --------
+    >>> is_arabic_name("مصراتة"), is_arabic_name("Misrata"), is_arabic_name("بنی ولید")
+    (True, False, False)
+    """
+    return bool(_ARABIC_LETTER.search(text)) and bool(_ARABIC_NAME_LETTERS.match(text))
+
+
+def arabic_name(aliases: Sequence[str]) -> str | None:
+    """A place's Arabic name among its aliases: the first in Arabic letters that is a known Arabic word or
+    phrase (``wordfreq``), without a generic "city of" in front when there is a plainer one; None when it
+    has none. GeoNames lists a rare spelling first now and then (ترابلس before طرابلس). The bot, the
+    map and the gazetteer's suggestions all name places with it.
+
+    Examples
+    --------
+    >>> arabic_name(["Tarabulus", "ترابلس", "ترىپولى", "طرابلس"]), arabic_name(["Houn", "مدينة هون", "هون"])
+    ('طرابلس', 'هون')
+    >>> arabic_name(["Misrata"]) is None
+    True
+    """
+    from wordfreq import zipf_frequency  # noqa: PLC0415 - only Arabic answers need its word lists
+
+    arabic = [a for a in aliases if is_arabic_name(a)]
+    plain = [a for a in arabic if not a.startswith(_GENERIC)] or arabic
+    return next((a for a in plain if zipf_frequency(a, "ar") > 0), plain[0] if plain else None)

@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE", help="FILE.html for the map, FILE.png with --route")
     p.add_argument("--route", nargs=2, metavar=("FROM", "TO"), help="draw this route as a picture for phones")
     p.add_argument("--at", help="date or ISO 8601 time (default now)")
+    p.add_argument("--lang", choices=["en", "ar"], default="en", help="the map's language (default en)")
+    p.add_argument("--tiles", metavar="URL", help="an online tile layer under the map ({z}/{x}/{y} URL); "
+                                                  "by default the page fetches nothing")
 
     p = sub.add_parser("incidents", help="list, show and correct events (retract, restore, retype, move, merge, "
                                          "split)")
@@ -558,7 +561,7 @@ def cmd_incidents(engine: RiskEngine, args, console: Console, now: dt.datetime) 
 
 
 def cmd_map(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int:
-    from . import maps  # noqa: PLC0415 - folium and matplotlib load only for this command
+    """The offline map page (everything it needs inside it), or a route's picture."""
 
     out, want = Path(args.out), ".png" if args.route else ".html"
     if out.suffix.lower() != want:
@@ -567,9 +570,13 @@ def cmd_map(engine: RiskEngine, args, console: Console, now: dt.datetime) -> int
     at = parse_time(args.at, now=now)
     try:
         if args.route:
-            maps.route_picture(engine, args.route[0], args.route[1], at, out)
+            from .maps import route_picture  # noqa: PLC0415 - matplotlib loads only for a picture
+
+            route_picture(engine, args.route[0], args.route[1], at, out)
         else:
-            maps.interactive_map(engine, at).save(str(out))
+            from .web.offline_map import map_html  # noqa: PLC0415
+
+            out.write_text(map_html(engine, at, lang=args.lang, tiles_url=args.tiles), encoding="utf-8")
     except OSError as exc:
         raise InputFileError(f"{args.out}: cannot be written: {exc.strerror or exc}") from None
     print(out)

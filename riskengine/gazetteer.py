@@ -287,12 +287,14 @@ def _rank(place: Place, is_alias: bool) -> tuple:
 
 
 def arabic_name(place: Place) -> str:
-    """A place's name in Arabic script (its first Arabic alias), else its canonical name.
+    """A place's name in Arabic script (:func:`riskengine.arabic.arabic_name`), else its canonical name.
 
     >>> arabic_name(Place("Sebha", 27.0, 14.4, aliases=("Sabha", "سبها")))
     'سبها'
     """
-    return next((a for a in place.aliases if any("\u0600" <= ch <= "\u06ff" for ch in a)), place.name)
+    from .arabic import arabic_name as chosen  # noqa: PLC0415 - only an Arabic "did you mean" needs it
+
+    return chosen(place.aliases) or place.name
 
 
 def _read_places(path: Path) -> list[Place]:

@@ -28,6 +28,8 @@ from riskengine.rules import RuleBook
 from riskengine.store import Store
 from riskengine.store import metadata as store_metadata
 
+from .browser import browser  # noqa: F401 - the headless Chromium fixture of the browser tests
+
 #: The fixed "today" of the tests.
 NOW = dt.datetime(2026, 11, 17, 12, 0, tzinfo=dt.UTC)
 

@@ -44,8 +44,10 @@ WARM_VAR = "RISKENGINE_WARM"
 DIR_VAR = "RISKENGINE_WARM_DIR"
 #: Minutes a server waits for a command before it exits, unless ``warm start --idle`` says otherwise.
 DEFAULT_IDLE_MINUTES = 30.0
-#: What the server imports before it waits: what a question (route, segments, explain) needs.
-PRELOADED = ("riskengine.engine", "riskengine.store", "riskengine.scoring", "rich.console", "rich.table", "orjson")
+#: What the server imports before it waits: what a question (route, segments, explain) needs, with
+#: networkx for a route round a closure and rapidfuzz for the suggestions after an unknown place.
+PRELOADED = ("riskengine.engine", "riskengine.store", "riskengine.scoring", "rich.console", "rich.table", "orjson",
+             "networkx", "rapidfuzz.process", "rapidfuzz.fuzz")
 
 _HEADER = struct.Struct("!4sI")
 _MAGIC = b"rkw1"

@@ -1,20 +1,21 @@
-"""Maps of the risk, segments coloured by level: an interactive HTML map, and a phone-sized picture of a route.
+"""A phone-sized picture of a route: its segments coloured by level, its towns and the incidents that weigh.
 
-The map is a folium (Leaflet) page written offline; the browser that opens it loads Leaflet and the tiles
-from their CDNs. The route picture is a PNG drawn on matplotlib's Agg canvas (no screen needed).
+A PNG drawn on matplotlib's Agg canvas (no screen needed); the numbered markers are kept apart
+(:mod:`riskengine.placement`). The interactive map is the offline page of :mod:`riskengine.web.offline_map`,
+which takes its colours from here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import itertools
 import math
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import folium
+import numpy as np
 import pandas as pd
 from matplotlib import patheffects, rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -24,23 +25,12 @@ from matplotlib.transforms import Bbox
 from shapely import wkt
 
 from .engine import RiskEngine
+from .placement import place_markers
 
 #: One colour per level, 1 Insignificant to 5 Extreme.
 LEVEL_COLOURS = {1: "#2e7d32", 2: "#f9a825", 3: "#ef6c00", 4: "#c62828", 5: "#6a1b9a"}
 #: South-west and north-east corners (lat, lon) of Libya.
 LIBYA_BOUNDS = [[19.5, 9.3], [33.3, 25.2]]
-
-
-def esc(text: Any) -> str:
-    """Escape ``text`` for HTML that folium places inside a JavaScript template literal.
-
-    Examples
-    --------
-    >>> esc("<b>5 km</b> `x` ${y}")
-    '&lt;b&gt;5 km&lt;/b&gt; &#96;x&#96; &#36;{y}'
-    """
-    out = html.escape("" if text is None else str(text), quote=True)
-    return out.replace("\\", "&#92;").replace("`", "&#96;").replace("$", "&#36;")
 
 
 def incident_point(row: pd.Series, engine: RiskEngine) -> tuple[float, float] | None:
@@ -66,71 +56,6 @@ def incident_point(row: pd.Series, engine: RiskEngine) -> tuple[float, float] | 
 
 def _when(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).strftime("%d %b %Y %H:%M UTC")
-
-
-def _segment_popup(row: dict, explained: dict | None) -> str:
-    top = "".join(f"<li>{esc(i['date'])}: {esc(i['summary'])} <i>(weight {i['weight']:.3f})</i></li>"
-                  for i in (explained or {}).get("incidents", [])[:3])
-    return (f"<b>{esc(row['name'])}</b> <small>({esc(row['id'])})</small><br>score <b>{row['score']:.1f}</b>, "
-            f"level {row['level']} <b>{esc(row['level_name'])}</b><br>"
-            + (f"<ol style='padding-left:1.2em;margin:4px 0'>{top}</ol>" if top else "<i>no incident weighs here</i>"))
-
-
-def _legend(engine: RiskEngine, at: dt.datetime) -> str:
-    chip = "<div><i style='display:inline-block;width:26px;height:6px;margin-right:6px;background:{}'></i>{}</div>"
-    rows = "".join(chip.format(c, f"{lv} {esc(engine.rules.level_name(lv))}") for lv, c in LEVEL_COLOURS.items())
-    return ("<div id='rk-legend' style='position:fixed;bottom:30px;right:12px;z-index:9999;background:white;padding:"
-            f"8px 10px;border:1px solid #999;border-radius:6px;font:13px sans-serif'><b>Road risk</b><br><small>"
-            f"{esc(_when(at))}</small>{rows}<div><span style='display:inline-block;width:10px;height:10px;"
-            "border-radius:50%;margin:0 14px 0 8px;border:2px solid #212121'></span>incident</div></div>")
-
-
-def interactive_map(engine: RiskEngine, at: dt.datetime) -> folium.Map:
-    """Every segment coloured by its level at ``at``, with the incidents that weigh on the roads.
-
-    Parameters
-    ----------
-    engine : RiskEngine
-        The engine whose store, rules and road network are drawn.
-    at : datetime.datetime
-        The assessment time (timezone-aware); incidents dated after it are not drawn.
-
-    Returns
-    -------
-    folium.Map
-        One polyline per segment (its CSS class names the level and the segment id: ``rk-segment
-        rk-level-N rk-seg-ID``), one circle marker per incident that has weight on a segment, and a
-        legend of the five levels. Save it with ``m.save(path)``.
-    """
-    m = folium.Map(location=[27.0, 17.5], zoom_start=6, tiles="OpenStreetMap", control_scale=True)
-    roads = folium.FeatureGroup(name="Road segments by level").add_to(m)
-    for row in engine.segments(at)["segments"]:
-        explained = engine.explain(row["id"], at) if row["incidents"] else None
-        folium.PolyLine(  # lat/lon pairs, where shapely has lon/lat
-            [(lat, lon) for lon, lat in engine.network.segment(row["id"]).geometry.coords],
-            color=LEVEL_COLOURS[row["level"]], weight=5, opacity=0.9,
-            class_name=f"rk-segment rk-level-{row['level']} rk-seg-{row['id']}",
-            popup=folium.Popup(_segment_popup(row, explained), max_width=380),
-            tooltip=esc(f"{row['name']}: {row['level_name']} ({row['score']:.0f})")).add_to(roads)
-    contributions = engine.assess(at).contributions
-    weighing = set(contributions.loc[contributions["weight"] > 0, "incident_id"])
-    frame = engine.store.events_frame(at.astimezone(dt.UTC).date())
-    points = folium.FeatureGroup(name="Incidents").add_to(m)
-    for _, inc in frame[frame["id"].isin(weighing)].iterrows():
-        where = incident_point(inc, engine)
-        if where is None:
-            continue
-        kind = inc["event_type"] + (f" / {inc['sub_event_type']}" if pd.notna(inc["sub_event_type"]) else "")
-        summary = inc["summary"] or inc["evidence"][:160]
-        popup = f"<b>{esc(inc['date'].isoformat())}</b> {esc(kind)}<br>{esc(summary)}"
-        folium.CircleMarker(
-            where, radius=6, color="#212121", weight=2, fill=True, fill_color="#ffffff", fill_opacity=0.95,
-            class_name=f"rk-incident rk-inc-{inc['id']}",
-            popup=folium.Popup(popup, max_width=320), tooltip=esc(f"{inc['date'].isoformat()} {kind}")).add_to(points)
-    folium.LayerControl(collapsed=True).add_to(m)
-    m.get_root().html.add_child(folium.Element(_legend(engine, at)))
-    m.fit_bounds(LIBYA_BOUNDS)
-    return m
 
 
 def _day(date: str) -> str:
@@ -166,8 +91,14 @@ class _Labels:
         clash = sum(area(Bbox.intersection(box, other)) for other in self.taken if box.overlaps(other))
         return clash + 4 * (area(box) - area(Bbox.intersection(box, self.frame)))
 
-    def place(self, text: str, lon: float, lat: float, gap: float, optional: bool = False, **style) -> None:
-        """Label a point, farther with a leader line if need be; an ``optional`` label only where it fits."""
+    def block_px(self, boxes: Sequence[Bbox]) -> None:
+        """Keep labels off these boxes (display pixels)."""
+        self.taken += list(boxes)
+
+    def place(self, text: str, lon: float, lat: float, gap: float, optional: bool = False, **style) -> Bbox | None:
+        """Label a point, farther with a leader line if need be; an ``optional`` label only where it fits.
+
+        Returns the label's box in display pixels, or None when an ``optional`` label did not fit."""
         tries = []
         for reach, (dx, dy) in itertools.product((1.0, 2.5, 4.0, 5.5), self.DIRECTIONS):
             kw = {"xytext": (dx * gap * reach, dy * gap * reach), "ha": {1: "left", -1: "right", 0: "center"}[dx],
@@ -175,15 +106,34 @@ class _Labels:
             label = self.ax.annotate(text, (lon, lat), textcoords="offset points", **kw, **style)
             box = label.get_window_extent(self.renderer).expanded(1.04, 1.08)
             label.remove()
-            tries.append((self._cost(box), reach, kw, box))
+            path = self._leader(lon, lat, kw["xytext"]) if reach > 1 else []
+            tries.append((self._cost(box) + 1000 * sum(self._hit(p) for p in path), reach, kw, box, path))
             if tries[-1][0] == 0:
                 break
-        cost, reach, kw, box = min(tries, key=lambda t: t[:2])
+        cost, reach, kw, box, path = min(tries, key=lambda t: t[:2])
         if optional and (cost > 0 or reach > 1):
-            return
+            return None
         leader = {"arrowprops": {"arrowstyle": "-", "color": "#616161", "lw": 1, "shrinkA": 1, "shrinkB": 6}}
         self.ax.annotate(text, (lon, lat), textcoords="offset points", **kw, **style, **(leader if reach > 1 else {}))
         self.taken.append(box)
+        self.taken += [Bbox.from_extents(x - 2, y - 2, x + 2, y + 2) for x, y in path]
+        return box
+
+    def _leader(self, lon: float, lat: float, offset: tuple[float, float]) -> list[tuple[float, float]]:
+        """Points along a label's leader line, from clear of its point to the label, in pixels."""
+        (x, y), k = self.ax.transData.transform((lon, lat)), self.ax.figure.dpi / 72
+        return [(x + offset[0] * k * t, y + offset[1] * k * t) for t in np.linspace(0.45, 0.95, 8)]
+
+    def _hit(self, point: tuple[float, float]) -> bool:
+        """Whether a point (pixels) is on something labels keep off."""
+        return any(b.x0 <= point[0] <= b.x1 and b.y0 <= point[1] <= b.y1 for b in self.taken)
+
+
+#: Sizes on the route picture, in points: an incident's numbered marker (circle and its white edge), the small dot
+#: at the true position of a marker moved aside, and a town dot (circle and its dark edge).
+MARKER_PT, MARKER_EDGE_PT = 20.0, 2.0
+ANCHOR_PT = 5.0
+TOWN_PT, TOWN_EDGE_PT = 10.0, 2.5
 
 
 def _stretches(segments: list[dict], limit: int = 6) -> tuple[list[dict], int]:
@@ -210,9 +160,16 @@ def _fit_view(ax, xs: list[float], ys: list[float]) -> None:
     ax.set_ylim((min(ys) + max(ys) - height) / 2, (min(ys) + max(ys) + height) / 2)
 
 
-def _draw_map(ax, engine: RiskEngine, doc: dict, marks: list[dict]) -> None:
-    """The route coloured by level over the grey network, its towns, its incidents and nearby towns."""
+def _draw_map(ax, engine: RiskEngine, doc: dict, marks: list[dict], listed: set[int]) -> tuple[list, list]:
+    """The route coloured by level over the grey network, its towns, its incidents and nearby towns.
+
+    Town labels go first; then the incidents' numbered markers, each at its true position or, where it would
+    hide another marker, a town or its label, moved aside (:func:`place_markers`) with a leader line from a
+    small dot at its true position; then each marker's date label (only where it fits beside the marker when
+    the incident is also listed below the map). Returns the placements and the town dots, (x, y, r) pixels.
+    """
     halo = [patheffects.withStroke(linewidth=4, foreground="white")]
+    px = ax.figure.dpi / 72  # pixels per point
     for seg in engine.network.segments:
         ax.plot(*seg.geometry.xy, color="#c4c4c4", linewidth=1.3, zorder=1, solid_capstyle="round")
     lines = [engine.network.segment(row["id"]).geometry.xy for row in doc["segments"]]
@@ -224,15 +181,12 @@ def _draw_map(ax, engine: RiskEngine, doc: dict, marks: list[dict]) -> None:
 
     labels = _Labels(ax)
     towns = [engine.gazetteer.resolve(name) for name in doc["via"]]
-    ax.plot([p.lon for p in towns], [p.lat for p in towns], "o", markersize=10, markerfacecolor="white",
-            markeredgecolor="#212121", markeredgewidth=2.5, linestyle="none", zorder=5)
+    ax.plot([p.lon for p in towns], [p.lat for p in towns], "o", markersize=TOWN_PT, markerfacecolor="white",
+            markeredgecolor="#212121", markeredgewidth=TOWN_EDGE_PT, linestyle="none", zorder=5)
+    town_r = (TOWN_PT + TOWN_EDGE_PT) / 2 * px
+    dots = [(*ax.transData.transform((p.lon, p.lat)), town_r) for p in towns]
     labels.block([p.lon for p in towns], [p.lat for p in towns], 12)
-    for m in marks:
-        ax.plot(m["lon"], m["lat"], "o", markersize=20, markerfacecolor="#212121", markeredgecolor="white",
-                markeredgewidth=2, zorder=7)
-        ax.text(m["lon"], m["lat"], str(m["number"]), color="white", fontsize=11, weight="bold", ha="center",
-                va="center", zorder=8)
-    labels.block([m["lon"] for m in marks], [m["lat"] for m in marks], 20)
+    labels.block([m["lon"] for m in marks], [m["lat"] for m in marks], ANCHOR_PT)
     for xs, ys in lines:
         labels.block(xs, ys, 11, line=True)
     groups: list[list] = []  # consecutive towns too close together on the picture share one label
@@ -242,20 +196,48 @@ def _draw_map(ax, engine: RiskEngine, doc: dict, marks: list[dict]) -> None:
             groups[-1].append((place, xy))
         else:
             groups.append([(place, xy)])
+    town_labels = []
     for group in groups:
         lon, lat = (sum(c) / len(group) for c in zip(*((p.lon, p.lat) for p, _ in group), strict=True))
-        labels.place("\n".join(p.name for p, _ in group), lon, lat, 9, fontsize=16, weight="bold", zorder=6,
-                     path_effects=halo, linespacing=1.1)
-    for m in marks:
-        labels.place(m["label"], m["lon"], m["lat"], 12, fontsize=13, color="#212121", zorder=8, path_effects=halo)
-    (x0, x1), (y0, y1), seen = ax.get_xlim(), ax.get_ylim(), set(doc["via"])
-    for seg in engine.network.segments:
+        town_labels.append(labels.place("\n".join(p.name for p, _ in group), lon, lat, 9, fontsize=16,
+                                        weight="bold", zorder=6, path_effects=halo, linespacing=1.1))
+
+    (x0, x1), (y0, y1), seen, nearby = ax.get_xlim(), ax.get_ylim(), set(doc["via"]), []
+    for seg in engine.network.segments:  # towns off the route, drawn small and grey, named where room is left
         for name, (lon, lat) in ((seg.start, seg.geometry.coords[0]), (seg.end, seg.geometry.coords[-1])):
             if name not in seen and x0 < lon < x1 and y0 < lat < y1:
                 seen.add(name)
-                ax.plot(lon, lat, "o", markersize=4, color="#9e9e9e", zorder=2)
-                labels.place(name, lon, lat, 5, optional=True, fontsize=12, color="#757575", zorder=2,
-                             path_effects=halo)
+                nearby.append((name, lon, lat))
+    route = [xy for xs, ys in lines for p0, p1 in itertools.pairwise(ax.transData.transform(np.column_stack([xs, ys])))
+             for n in [max(1, int(math.dist(p0, p1) / 4))] for xy in p0 + (p1 - p0) * np.arange(n)[:, None] / n]
+    placements = place_markers([tuple(ax.transData.transform((m["lon"], m["lat"]))) for m in marks],
+                               (MARKER_PT + MARKER_EDGE_PT) / 2 * px, frame=labels.frame,
+                               dots=dots + [(*ax.transData.transform((lon, lat)), 2 * px) for _, lon, lat in nearby],
+                               boxes=[b for b in town_labels if b is not None], line=route, gap=3 * px / 2,
+                               anchor_radius=ANCHOR_PT / 2 * px, leader=5 * px)
+    to_data = ax.transData.inverted()
+    for m, spot in zip(marks, placements, strict=True):
+        lon, lat = to_data.transform((spot.x, spot.y))
+        if spot.moved:  # a dot at the true position (under any town dot there) and a leader to the marker
+            ax.plot(m["lon"], m["lat"], "o", markersize=ANCHOR_PT, markerfacecolor="#212121",
+                    markeredgecolor="white", markeredgewidth=1, zorder=4.5)
+            ax.plot([m["lon"], lon], [m["lat"], lat], color="#212121", linewidth=1.4, zorder=4,
+                    solid_capstyle="butt")
+            labels.block([m["lon"], lon], [m["lat"], lat], 4, line=True)
+        ax.plot(lon, lat, "o", markersize=MARKER_PT, markerfacecolor="#212121", markeredgecolor="white",
+                markeredgewidth=MARKER_EDGE_PT, zorder=7)
+        number = str(m["number"])
+        ax.text(lon, lat, number, color="white", fontsize=11 if len(number) == 1 else 9.5, weight="bold",
+                ha="center", va="center_baseline", zorder=8)
+    labels.block_px([spot.box for spot in placements])
+    for m, spot in zip(marks, placements, strict=True):
+        lon, lat = to_data.transform((spot.x, spot.y))
+        labels.place(m["label"], lon, lat, 12, optional=m["number"] in listed, fontsize=13, color="#212121",
+                     zorder=8, path_effects=halo)
+    for name, lon, lat in nearby:
+        ax.plot(lon, lat, "o", markersize=4, color="#9e9e9e", zorder=2)
+        labels.place(name, lon, lat, 5, optional=True, fontsize=12, color="#757575", zorder=2, path_effects=halo)
+    return placements, dots
 
 
 def route_picture(engine: RiskEngine, start: str, end: str, at: dt.datetime, path: Path | str, *,
@@ -289,7 +271,9 @@ def _route_picture(engine: RiskEngine, start: str, end: str, at: dt.datetime, pa
         What was drawn: ``path``, ``route``, ``level``, ``level_name``, ``score``, ``at``, ``via``,
         ``segments`` (id, name, level, level_name, colour, in travel order), ``colours`` (level ->
         colour used), ``incidents`` (number, id, date, label, summary, lat, lon: every incident that
-        weighs on the route, numbered by weight), ``incident_count`` and ``size_px`` (width, height).
+        weighs on the route, numbered by weight), ``incident_count``, ``size_px`` (width, height),
+        ``markers`` (a :class:`Placement` per incident, in the order of ``incidents``) and ``town_dots``
+        (name, x, y, radius of each town of ``via``); pixels of the picture counted from its bottom left.
     """
     doc = engine.route(start, end, at)
     frame, marks = engine.store.events_frame(ids=[i["id"] for i in doc["incidents"]]), []
@@ -324,7 +308,7 @@ def _route_picture(engine: RiskEngine, start: str, end: str, at: dt.datetime, pa
     bottom = below(listed)
     ax = fig.add_axes((0.03, bottom, 0.94, 0.84 - bottom))
     ax.set_axis_off()
-    _draw_map(ax, engine, doc, marks)
+    placements, dots = _draw_map(ax, engine, doc, marks, {m["number"] for m, _ in listed})
     handles = [Line2D([], [], color=colour, linewidth=8, label=engine.rules.level_name(level))
                for level, colour in LEVEL_COLOURS.items()]
     fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, bottom), ncol=5, fontsize=12,
@@ -355,4 +339,5 @@ def _route_picture(engine: RiskEngine, start: str, end: str, at: dt.datetime, pa
     return {"path": str(path), "route": f"{doc['from']} -> {doc['to']}", "level": doc["level"],
             "level_name": doc["level_name"], "score": doc["score"], "at": doc["at"], "via": doc["via"],
             "segments": drawn, "colours": {r["level"]: r["colour"] for r in drawn}, "incidents": marks,
-            "incident_count": len(marks), "size_px": tuple(round(v) for v in fig.get_size_inches() * dpi)}
+            "incident_count": len(marks), "size_px": tuple(round(v) for v in fig.get_size_inches() * dpi),
+            "markers": placements, "town_dots": [(name, *dot) for name, dot in zip(doc["via"], dots, strict=True)]}

@@ -268,12 +268,15 @@ def map_data(engine: RiskEngine, at: dt.datetime, *, lang: str = "en", tiles_url
 
 
 def json_script(data: Any, element_id: str = DATA_ELEMENT_ID) -> str:
-    """``data`` as a ``<script type="application/json">`` element that no text inside can close.
+    r"""``data`` as a ``<script type="application/json">`` element that no text inside can close or
+    turn into markup: ``<``, ``>`` and ``&`` are written as JSON escapes, which the page's
+    ``JSON.parse`` reads back as the same characters.
 
     >>> json_script({"summary": "</script><b>"}, "d")
-    '<script type="application/json" id="d">{"summary": "<\\\\/script><b>"}</script>'
+    '<script type="application/json" id="d">{"summary": "\\u003c/script\\u003e\\u003cb\\u003e"}</script>'
     """
-    text = json.dumps(data, ensure_ascii=False).replace("</", "<\\/").replace("<!--", "<\\u0021--")
+    text = (json.dumps(data, ensure_ascii=False)
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
     return f'<script type="application/json" id="{html.escape(element_id)}">{text}</script>'
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import BadTimeError, InputFileError, RiskEngineError
 from .exports.cli import add_export_parser, cmd_export
+from .web.serve import add_serve_parser, cmd_serve
 
 if TYPE_CHECKING:  # imported when a command runs, so that --help and a bad argument answer at once
     from rich.console import Console
@@ -215,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     add_export_parser(sub)
+    add_serve_parser(sub)
 
     p = sub.add_parser("warm", help="a process kept warm that runs later commands without their start-up cost")
     p.add_argument("action", choices=["start", "stop", "status"])
@@ -622,8 +624,9 @@ SEEDS_ONLY = {"places"}
 #: Commands that answer one question and exit: no cyclic garbage collection (what they make holds
 #: no cycles worth collecting, and collections during the imports and the answer cost a tenth of it).
 QUESTIONS = {"route", "segments", "explain", "places", "incidents", "status"}
-#: Commands a warm server never runs for another process (see :mod:`riskengine.warm`).
-NOT_SERVED = frozenset({"run", "warm"})
+#: Commands a warm server never runs for another process (see :mod:`riskengine.warm`): those that
+#: run until stopped, and the one that manages the server.
+NOT_SERVED = frozenset({"run", "serve", "warm"})
 
 #: The defaults of :meth:`RiskEngine.open` (``riskengine.engine``), for the commands that do not import it.
 RULES_DIR, SEEDS_DIR = (Path(__file__).resolve().parent.parent / name for name in ("rules", "seeds"))
@@ -657,7 +660,8 @@ class Seeds:
 
 COMMANDS = {"run": cmd_run, "extract": cmd_extract, "ingest": cmd_ingest, "route": cmd_route, "segments": cmd_segments,
             "explain": cmd_explain, "places": cmd_places, "map": cmd_map, "incidents": cmd_incidents,
-            "status": cmd_status, "export": cmd_export}
+            "status": cmd_status, "export": cmd_export,
+            "serve": cmd_serve}
 
 
 class _LazyConsole:

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 from babel.messages.pofile import read_po
 
-from riskengine.arabic import arabic_name
+from riskengine.arabic import arabic_names  # noqa: F401 - the bot names places with it (handlers, service)
 
 LOCALE_DIR = Path(__file__).with_name("locale")
 DOMAIN = "bot"
@@ -196,21 +196,6 @@ class Translator:
 
 
 ENGLISH = Translator()
-
-
-def arabic_names(gazetteer) -> Callable[[str], str | None]:
-    """A place name -> its Arabic name (:func:`arabic_name`; None when it has none), from a gazetteer."""
-    aliases: dict[str, Sequence[str]] = {}
-    for place in getattr(gazetteer, "places", ()) or ():
-        aliases.setdefault(place.name, place.aliases)
-    chosen: dict[str, str | None] = {}
-
-    def lookup(name: str) -> str | None:
-        if name not in chosen:
-            chosen[name] = arabic_name(aliases.get(name, ()))
-        return chosen[name]
-
-    return lookup
 
 
 def translator(lang: str, names: Mapping[str, str] | Callable[[str], str | None] | None = None) -> Translator:

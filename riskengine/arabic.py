@@ -10,7 +10,7 @@ The language of a report is told from its script: :func:`is_arabic`.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pyarabic.araby as araby
 
@@ -153,3 +153,19 @@ def arabic_name(aliases: Sequence[str]) -> str | None:
     arabic = [a for a in aliases if is_arabic_name(a)]
     plain = [a for a in arabic if not a.startswith(_GENERIC)] or arabic
     return next((a for a in plain if zipf_frequency(a, "ar") > 0), plain[0] if plain else None)
+
+
+def arabic_names(gazetteer) -> Callable[[str], str | None]:
+    """A place name -> its Arabic name (:func:`arabic_name`; None when it has none), from a gazetteer:
+    how the bot and the web board write the engine's place names in Arabic."""
+    aliases: dict[str, Sequence[str]] = {}
+    for place in getattr(gazetteer, "places", ()) or ():
+        aliases.setdefault(place.name, place.aliases)
+    chosen: dict[str, str | None] = {}
+
+    def lookup(name: str) -> str | None:
+        if name not in chosen:
+            chosen[name] = arabic_name(aliases.get(name, ()))
+        return chosen[name]
+
+    return lookup

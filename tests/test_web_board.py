@@ -200,6 +200,7 @@ def test_route_query_in_english_and_arabic_gives_the_command_lines_answer(server
     page = server.get("/route", params={"from": "سرت", "to": "سبها", "lang": "ar"})
     assert page.status_code == 200
     assert '<html lang="ar" dir="rtl">' in page.text
+    assert "<bdi>سرت - ودان</bdi>" in page.text and "<bdi>Sirte - Waddan</bdi>" not in page.text  # towns in Arabic
     assert f"<bdi>{expected['score']}/100</bdi>" in page.text
     assert ARABIC[expected["level_name"]] in page.text
     assert 'href="/segment/jufra-sirte-waddan?lang=ar"' in page.text

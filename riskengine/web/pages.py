@@ -9,6 +9,8 @@ Pages load nothing but this app's files (the Content-Security-Policy says so).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -17,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from ..arabic import arabic_names
 from ..errors import RiskEngineError, UnknownPlaceError
 from .analyst import COOKIE, Analysts
 from .board import Handlers, WebBoard, error_doc, next_path, read_form, status_of
@@ -39,6 +42,11 @@ class Pages(Handlers):
         self.env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=select_autoescape(default=True),
                                trim_blocks=True, lstrip_blocks=True)
 
+    @cached_property
+    def _arabic(self) -> Callable[[str], str | None]:
+        """The engine's place names in Arabic (the gazetteer's Arabic aliases), as the bot writes them."""
+        return arabic_names(self.board.engine.gazetteer)
+
     def _page(self, request: Request, template: str, status: int = 200, **context) -> HTMLResponse:
         words = context.pop("words", None) or self.words(request)
         keep = {"lang": words.lang}
@@ -49,12 +57,19 @@ class Pages(Handlers):
             params = {**keep, **{k: v for k, v in query.items() if v not in (None, "")}}
             return f"{path}?{urlencode(params)}" if params else path
 
+        def place(name: str) -> str:
+            """A place's or a segment's name ("Sirte - Waddan") as the page's language writes it."""
+            if words.lang != "ar" or not name:
+                return name
+            return " - ".join(self._arabic(part) or part for part in str(name).split(" - "))
+
         def path_lang(code: str) -> str:
             params = {**dict(request.query_params), "lang": code}
             return f"{request.url.path}?{urlencode(params)}"
 
         html = self.env.get_template(template).render(
-            w=words, href=href, path_lang=path_lang, analyst=self.analyst(request), analysts=self.analysts.enabled,
+            w=words, href=href, path_lang=path_lang, place=place, analyst=self.analyst(request),
+            analysts=self.analysts.enabled,
             form_token=self.analysts.form_token() if self.analysts.enabled else "",
             path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             poll_ms=POLL_MS, **context)

@@ -262,6 +262,7 @@ class Server:
             import gc  # noqa: PLC0415
 
             gc.freeze()  # what is imported stays untouched in the children (no copy of its pages)
+            self.last = time.monotonic()  # idle from when it is ready, not from when it began importing
             while self._one():
                 pass
         finally:

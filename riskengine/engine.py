@@ -20,7 +20,6 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -351,7 +350,6 @@ class RiskEngine:
         self._carried: dict[dt.datetime, tuple[dict, tuple | None, dict | None]] = {}
         self._details: dict[str, dict[str, Any]] = {}
         self._text_in: dict[str, bool] = {}
-        self._reader: ThreadPoolExecutor | None = None  # reads an answer makes beside its own (:meth:`_beside`)
 
     @classmethod
     def open(cls, db: str | None = None, rules_dir: Path | str | None = None,
@@ -887,21 +885,6 @@ class RiskEngine:
         with self._lock:
             made.update(fresh)
 
-    def _beside(self, read: Callable[..., Any], *args: Any) -> Callable[[], Any]:
-        """Start ``read(*args)`` on the engine's reader thread and return what waits for its result.
-
-        A first answer reads several independent things (the road statuses and the route's rows; the
-        listed events' details and the coverage); the database works on one while Python works on
-        the other, as the drivers let other threads run while they wait on it. A store that one
-        thread cannot share with another (SQLite in memory) reads in the caller's thread, when asked.
-        """
-        if self.store is None or not self.store.shared_between_threads:
-            return functools.partial(read, *args)
-        with self._lock:
-            if self._reader is None:
-                self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="riskengine-reader")
-        return self._reader.submit(read, *args).result
-
     @_answering
     def route(self, start: str, end: str, at: dt.datetime) -> dict[str, Any]:
         """The risk of the road route between two places at ``at``, as the CLI's JSON document.
@@ -912,42 +895,29 @@ class RiskEngine:
         a, b = self.gazetteer.resolve(start), self.gazetteer.resolve(end)
         assessed = self._assessed_at(at)
         assessed.answers += 1
-        # the road statuses are read beside the direct route's rows (most routes keep to it)
-        statuses_read = self._beside(self._statuses, assessed) if assessed.statuses is None else None
-        direct = self.network.path(a.name, b.name)
-        direct_ids = [s.id for s in direct.segments]
-        on_direct = assessed.on(direct_ids, lean=True)
-        statuses = statuses_read() if statuses_read is not None else self._statuses(assessed)
+        statuses = self._statuses(assessed)
         closed = frozenset(s for s, st in statuses.items() if st["status"] == "closed")
+        direct = self.network.path(a.name, b.name)
         path, avoided = direct, []
-        closed_on_direct = [s for s in direct_ids if s in closed]
+        closed_on_direct = [s.id for s in direct.segments if s.id in closed]
         if closed_on_direct:
             try:
                 path, avoided = self.network.path(a.name, b.name, avoid=closed), closed_on_direct
             except NoRouteError:
                 path = direct  # no open way round: the route is told with its closed segments
         route_ids = [s.id for s in path.segments]
-        on_route = on_direct if route_ids == direct_ids else assessed.on(route_ids, lean=True)
-        route = score_route(self.rules, on_route, route_ids)
-        # the listed events' details are read beside the coverage, segments and alternative
-        details_read = None
-        if assessed.rows_in_order is None and not route.incidents.empty:
-            details_read = self._beside(self.event_details, route.incidents["incident_id"].unique().tolist())
+        route = score_route(self.rules, assessed.on(route_ids, lean=True), route_ids)
         coverage = route_coverage(*self._coverage(assessed, route_ids), route_ids)
-        segments = self._segment_rows(assessed, path.segments, path.via)
-        alternative = self._alternative(assessed, a.name, b.name, path, route, closed)
-        if details_read is not None:
-            details_read()
         closed_on_route = [s for s in route_ids if s in closed]
         doc = {
             "from": a.name, "to": b.name, "at": assessed.now.isoformat(),
             "score": round(route.score, 1), "level": route.level,
             "level_name": self._level_name(route.level, route.level_name, coverage["covered"]),
             "distance_km": round(path.length_km, 1), "via": list(path.via),
-            "segments": segments,
+            "segments": self._segment_rows(assessed, path.segments, path.via),
             "worst_segment": route.worst_segment,
             "incidents": self._incident_rows(assessed, route.incidents),
-            "alternative": alternative,
+            "alternative": self._alternative(assessed, a.name, b.name, path, route, closed),
             "status": "closed" if closed_on_route else "open",
             "closed_segments": [dict(statuses[s]) for s in closed_on_route],
             "avoided_closed": [dict(statuses[s]) for s in avoided],

@@ -228,12 +228,6 @@ class Store:
                              "--create makes an empty one)")
         self._ensure_schema()
 
-    @property
-    def shared_between_threads(self) -> bool:
-        """Whether two threads may read at once, each on a connection of its own (not SQLite in
-        memory, where each thread's connection would be a database of its own)."""
-        return type(self.engine.pool).__name__ not in ("SingletonThreadPool", "StaticPool")
-
     @classmethod
     def open(cls, db: str | os.PathLike | None = None, *, create: bool = True) -> Store:
         return cls(database_url(db), create=create)

@@ -54,7 +54,7 @@ class Pipeline:
         self.outbox = Outbox(engine.store, policy)
         self.decider = AlertDecider(engine, policy, self.subscriptions, known=self.outbox.existing_keys)
         self.notifiers: dict[str, Notifier] = notifiers if notifiers is not None else self._default_notifiers()
-        self._dispatching = threading.Lock()  # one dispatch at a time, or an alert could go twice
+        self._dispatching = threading.Lock()  # one dispatch of this process at a time (others claim theirs)
         self._deciding = threading.Lock()
 
     def _default_notifiers(self) -> dict[str, Notifier]:

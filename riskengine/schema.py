@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class UTCDateTime(TypeDecorator):
@@ -179,7 +179,13 @@ outbox = Table(
     Column("next_attempt_at", UTCDateTime(), nullable=False),
     Column("last_error", Text),
     Column("sent_at", UTCDateTime()),
+    # v7: the dispatcher sending it now, and until when that claim holds (its lease; NULL: nobody's)
+    Column("claimed_by", String(120)),
+    Column("claimed_until", UTCDateTime()),
     Index("ix_outbox_due", "status", "next_attempt_at"),
+    # v7: the claims held (few rows: the alerts in flight), by dispatcher
+    Index("ix_outbox_claims", "claimed_by", "claimed_until", sqlite_where=text("claimed_by IS NOT NULL"),
+          postgresql_where=text("claimed_by IS NOT NULL")),
 )
 
 # ---- v3: what each chat chose (the bot's language) --------------------------------------------
@@ -355,7 +361,21 @@ def _v5_to_v6(conn: Connection) -> None:
     sum_days(conn)
 
 
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6}
+def _v6_to_v7(conn: Connection) -> None:
+    """v7 lets several dispatchers share the outbox: each claims the alerts it sends, for a lease
+    (:meth:`riskengine.outbox.Outbox.claim`); alerts stored before start unclaimed."""
+    if "outbox" not in set(inspect(conn).get_table_names()):
+        return  # older than the outbox (v1): created whole, as it is now, after the steps
+    columns = {c["name"] for c in inspect(conn).get_columns("outbox")}
+    kind = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+    for name, sql_type in (("claimed_by", "VARCHAR(120)"), ("claimed_until", kind)):
+        if name not in columns:
+            conn.execute(text(f"ALTER TABLE outbox ADD COLUMN {name} {sql_type}"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_outbox_claims ON outbox (claimed_by, claimed_until) "
+                      "WHERE claimed_by IS NOT NULL"))
+
+
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7}
 
 
 def current_schema(conn: Connection) -> bool:

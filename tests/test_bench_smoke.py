@@ -147,3 +147,10 @@ def test_startup_benchmark_runs_one_round(capsys):
     for command in ("--help", "places Sirte", "route Sirte Sebha", "segments"):
         assert any(line.strip().startswith(command) and "median" in line for line in out.splitlines()), out
     assert "target: route on an empty store" in out, out
+
+
+def test_outbox_claims_benchmark_runs_on_tiny_input(capsys):
+    bench = load_script("outbox_claims")
+    assert bench.main(["--alerts", "200", "--dispatchers", "1,2", "--pg", ""]) == 0
+    out = capsys.readouterr().out
+    assert "every alert delivered exactly once" in out, out

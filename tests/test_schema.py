@@ -38,7 +38,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(tmp_path, gazetteer
     with sqlite3.connect(path) as conn:
         conn.executescript(V1)
     store = Store.open(str(path))
-    assert store.schema_version() == SCHEMA_VERSION == 6
+    assert store.schema_version() == SCHEMA_VERSION == 7
     columns = {c["name"] for c in inspect(store.engine).get_columns("reports")}
     assert "source_key" in columns
     assert {"subscriptions", "outbox", "source_state"} <= set(inspect(store.engine).get_table_names())
@@ -50,7 +50,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(tmp_path, gazetteer
     assert list(events.index) == ["i1"] and events.loc["i1", "sources"] == ["old"]
     assert store.event_matches_frame()[["incident_id", "segment_id"]].values.tolist() == \
         store.matches_frame()[["incident_id", "segment_id"]].values.tolist()
-    assert Store.open(str(path)).schema_version() == 6  # opening again changes nothing
+    assert Store.open(str(path)).schema_version() == 7  # opening again changes nothing
     # v5: no standing weights yet (readers weigh in memory); the first engine that groups the old
     # events weighs them, so the old incident weighs on its segment from the stored rows
     assert store.event_weights_frame().empty
@@ -137,7 +137,7 @@ def test_a_version_5_store_gains_the_day_sums_of_its_weights(tmp_path, rules, ga
         conn.execute("DROP INDEX ix_event_weights_relief")
         conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
     store = Store.open(path)
-    assert store.schema_version() == 6
+    assert store.schema_version() == SCHEMA_VERSION
     with sqlite3.connect(path) as conn:
         sums = conn.execute("SELECT count(*), sum(events) FROM segment_days").fetchone()
         rows = conn.execute("SELECT count(*) FROM event_weights WHERE weighs_until IS NOT NULL").fetchone()
@@ -145,3 +145,39 @@ def test_a_version_5_store_gains_the_day_sums_of_its_weights(tmp_path, rules, ga
     after = RiskEngine(store, rules, gazetteer, network).assess(at).segments
     assert after["score"].round(9).tolist() == before["score"].round(9).tolist()
     assert after["incidents"].tolist() == before["incidents"].tolist()
+
+
+def test_a_version_6_store_keeps_its_outbox_and_gains_claims(db_url):
+    from sqlalchemy import text
+
+    from riskengine.alerts import AlertIn, AlertPolicy
+    from riskengine.outbox import Outbox
+
+    at = dt.datetime(2026, 11, 20, 8, tzinfo=dt.UTC)
+    box = Outbox(Store.open(db_url), AlertPolicy.load(DEFAULT_RULES_DIR))
+    box.enqueue([AlertIn(key=k, subscription_id=None, chat_id="c1", channel="console", kind="level", text=k)
+                 for k in ("told", "waiting")], at)
+    box.mark_sent(box.rows()[0]["id"], at)
+    # as riskengine before v7 left it: an outbox without claims (SQLite and PostgreSQL alike)
+    with box.writer.begin() as conn:
+        conn.execute(text("DROP INDEX ix_outbox_claims"))
+        conn.execute(text("ALTER TABLE outbox DROP COLUMN claimed_by"))
+        conn.execute(text("ALTER TABLE outbox DROP COLUMN claimed_until"))
+        conn.execute(text("UPDATE meta SET value = '6' WHERE key = 'schema_version'"))
+    store = Store.open(db_url)
+    assert store.schema_version() == SCHEMA_VERSION == 7
+    assert {"claimed_by", "claimed_until"} <= {c["name"] for c in inspect(store.engine).get_columns("outbox")}
+    assert "ix_outbox_claims" in {i["name"] for i in inspect(store.engine).get_indexes("outbox")}
+    box = Outbox(store, AlertPolicy.load(DEFAULT_RULES_DIR))
+    assert [(r["key"], r["status"], r["claimed_by"]) for r in box.rows()] == [("told", "sent", None),
+                                                                              ("waiting", "pending", None)]
+
+    class Recorder:
+        channel, sent = "console", []
+
+        def send(self, alert) -> None:
+            self.sent.append(alert.key)
+
+    recorder = Recorder()
+    assert [a.key for a in box.dispatch({"console": recorder}, at).sent] == ["waiting"] == recorder.sent
+    assert box.counts() == {"sent": 2} and Store.open(db_url).schema_version() == 7  # opening again changes nothing

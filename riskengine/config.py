@@ -66,11 +66,15 @@ class SubscriptionSeed(_Strict):
 class Intervals(_Strict):
     evaluate: str = "5m"
     dispatch: str = "15s"
+    #: how often the store is checked for a change made by any process (a report stored, an
+    #: analyst's correction or road status): a change is evaluated and sent at once
+    watch: str = "1s"
 
     @model_validator(mode="after")
     def _durations(self) -> Intervals:
         parse_duration(self.evaluate)
         parse_duration(self.dispatch)
+        parse_duration(self.watch)
         return self
 
 

@@ -55,6 +55,7 @@ class Service:
     def __init__(self, pipeline: Pipeline, *, clock: Callable[[], dt.datetime] = utc_now,
                  scheduler: AsyncIOScheduler | None = None):
         self.pipeline, self.clock = pipeline, clock
+        self._seen: tuple | None = None  # the store's change token when last looked at (:meth:`watch_job`)
         self.scheduler = scheduler or AsyncIOScheduler(
             timezone=dt.UTC, job_defaults=JOB_DEFAULTS, executors={"default": ThreadPoolExecutor(max_workers=4)})
         try:  # on the bot's scheduler too
@@ -77,6 +78,20 @@ class Service:
                 self.pipeline.dispatch(self.clock())
         except Exception:
             log.exception("poll of source %s failed; it will be tried again next turn", source.name)
+
+    def watch_job(self) -> None:
+        """Evaluate and send as soon as the store has changed, whoever changed it (another process's
+        ingest, the bot, an analyst on the web board): a stored report reaches subscribers within
+        seconds, not at the next evaluation (which stays, for scores that fade with time)."""
+        try:
+            token = self.pipeline.engine.store.change_token()
+            if token == self._seen:
+                return
+            self._seen = token  # the first look evaluates too: what was stored before the start
+            self.pipeline.evaluate(self.clock())
+            self.pipeline.dispatch(self.clock())
+        except Exception:
+            log.exception("evaluation after a change of the store failed; the next change or evaluation retries")
 
     def evaluate_job(self) -> None:
         try:
@@ -108,6 +123,9 @@ class Service:
         intervals = self.pipeline.config.intervals
         self.scheduler.add_job(self.evaluate_job, IntervalTrigger(seconds=parse_duration(intervals.evaluate)),
                                id="evaluate", name="evaluate alerts", replace_existing=True, **JOB_DEFAULTS)
+        self.scheduler.add_job(self.watch_job, IntervalTrigger(seconds=parse_duration(intervals.watch)),
+                               id="watch", name="watch the store", next_run_time=now, replace_existing=True,
+                               **JOB_DEFAULTS)
         self.scheduler.add_job(self.dispatch_job, IntervalTrigger(seconds=parse_duration(intervals.dispatch)),
                                id="dispatch", name="dispatch outbox", next_run_time=now, replace_existing=True,
                                **JOB_DEFAULTS)

@@ -503,6 +503,17 @@ class Store:
             last, count, audit, status, polled = conn.execute(query).one()
         return int(last or 0), int(count), int(audit or 0), int(status or 0), str(polled)
 
+    def change_token(self) -> tuple[int, int, int]:
+        """What a watcher compares to notice a change of the events from any process, cheaply enough
+        to ask every second: the newest report, audit entry and analyst's road status (three lookups
+        of a largest key; :meth:`revision` also counts the incidents, which costs a scan)."""
+        query = select(select(func.max(reports.c.id)).scalar_subquery(),
+                       select(func.max(event_audit.c.id)).scalar_subquery(),
+                       select(func.max(road_status.c.id)).scalar_subquery())
+        with self.engine.connect() as conn:
+            report, audit, status = conn.execute(query).one()
+        return int(report or 0), int(audit or 0), int(status or 0)
+
     def event_count(self, status: str = "active") -> int:
         """How many events are stored (active ones by default: not retracted nor merged into another)."""
         with self.engine.connect() as conn:

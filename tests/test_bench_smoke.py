@@ -154,3 +154,10 @@ def test_outbox_claims_benchmark_runs_on_tiny_input(capsys):
     assert bench.main(["--alerts", "200", "--dispatchers", "1,2", "--pg", ""]) == 0
     out = capsys.readouterr().out
     assert "every alert delivered exactly once" in out, out
+
+
+def test_latency_benchmark_runs_on_tiny_input(capsys):
+    bench = load_script("latency")
+    assert bench.main(["--reports", "2", "--watch", "0.5s"]) == 0
+    lines = _has_lines(capsys.readouterr().out, "reports", "stored -> delivered", "target p95")
+    assert any(line.startswith("reports") and "2 alerts delivered" in line for line in lines), lines

@@ -144,3 +144,37 @@ def test_run_once_prints_the_board_and_the_alerts(tmp_path, capsys):
     main(["--db", db, "run", "--once", "--config", str(config), "--at", "2026-11-20T09:05", "--json"])
     again = json.loads(capsys.readouterr().out)
     assert again["alerts_sent"] == [] and all(s["reports_new"] == 0 for s in again["sources"])
+
+
+def test_a_report_stored_by_another_process_reaches_subscribers_within_seconds(tmp_path, recorder):
+    """The service notices a change of the store made by any process and sends at once, not at its
+    next evaluation (an hour away here)."""
+    today = dt.datetime.now(dt.UTC).date()
+    db = str(tmp_path / "risk.db")
+    config = write_setup(tmp_path, recorder, today)
+    (tmp_path / "reports" / "ambush.json").unlink()  # nothing to find at the start: the report comes later
+    setup = json.loads(config.read_text())
+    setup["sources"] = setup["sources"][:1]
+    setup["subscriptions"] = setup["subscriptions"][:1]
+    setup["intervals"] = {"evaluate": "1h", "dispatch": "1h", "watch": "0.5s"}
+    config.write_text(json.dumps(setup))
+    service = start(db, config)
+    try:
+        wait_for(lambda: Path(db).exists(), 60, "the service's store")
+        time.sleep(3)  # its first look at the store is done: nothing to send
+        assert _Recorder.received == []
+        report = tmp_path / "later.txt"
+        report.write_text("Armed men opened fire on a convoy of lorries on the road between Sirte and Waddan "
+                          "today and wounded two drivers.", encoding="utf-8")
+        stored = subprocess.run([sys.executable, "-m", "riskengine.cli", "--db", db, "ingest", str(report),
+                                 "--published", today.isoformat()], cwd=PROJECT, capture_output=True, text=True)
+        assert stored.returncode == 0, stored.stderr
+        after = time.monotonic()
+        wait_for(lambda: len(_Recorder.received) >= 1, 30, "the alert of the report another process stored")
+        assert time.monotonic() - after < 30  # seconds, not the hour until the next evaluation
+    finally:
+        service.send_signal(signal.SIGTERM)
+        try:
+            service.wait(30)
+        finally:
+            service.kill()

@@ -19,9 +19,11 @@ from collections.abc import Callable
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from .leader import Leadership
 from .pipeline import Pipeline, PollOutcome
 from .sources import Source, parse_duration
 
@@ -30,6 +32,8 @@ log = logging.getLogger("riskengine.scheduler")
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
 SOURCES_EXECUTOR = "sources"  # the thread pool source polls run in, apart from dispatch and evaluation
 SOURCE_WORKERS = 4
+#: Seconds between a standby's asks for the lead, and between a leader's checks that it still leads.
+LEAD_RETRY_S = 2.0
 
 
 def utc_now() -> dt.datetime:
@@ -135,16 +139,62 @@ class Service:
                                id="digest", name="daily digest", replace_existing=True, **JOB_DEFAULTS)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Run until SIGINT/SIGTERM (or ``stop`` is set), then shut down after the job in flight."""
+        """Run until SIGINT/SIGTERM (or ``stop`` is set), then shut down after the job in flight.
+
+        On a store several processes share (PostgreSQL), only the leader runs the jobs
+        (:mod:`riskengine.leader`): the others stand by, and one takes over when the leader is gone.
+        A leader that loses its lock stops leading at once and stands by again."""
         stop = stop_on_signals(stop)
+        leadership = Leadership(self.pipeline.engine.store)
+        try:
+            while not stop.is_set():
+                if not await self._wait_for_lead(leadership, stop):
+                    return
+                await self._lead(leadership, stop)
+        finally:
+            leadership.release()
+
+    async def _wait_for_lead(self, leadership: Leadership, stop: asyncio.Event) -> bool:
+        """Stand by until this process leads (True) or is stopped (False)."""
+        waiting = False
+        while not stop.is_set():
+            try:
+                if await asyncio.to_thread(leadership.acquire):
+                    log.info("leading the scheduler%s", " after standing by" if waiting else "")
+                    return True
+            except Exception:  # the database unreachable: try again, as a standby would
+                log.exception("cannot ask for the scheduler's lock; trying again")
+            if not waiting:
+                log.info("standing by: another process leads the scheduler")
+                waiting = True
+            try:
+                await asyncio.wait_for(stop.wait(), LEAD_RETRY_S)
+            except TimeoutError:
+                pass
+        return False
+
+    async def _lead(self, leadership: Leadership, stop: asyncio.Event) -> None:
+        """Run the jobs while this process leads and is not stopped."""
         self.pipeline.seed_subscriptions(self.clock())
         self.add_jobs()
-        self.scheduler.start()
+        if self.scheduler.state == STATE_STOPPED:  # the first time it leads
+            self.scheduler.start()
+        else:
+            self.scheduler.resume()
         log.info("riskengine running: %d sources, notifiers: %s", len(self.pipeline.sources),
                  ", ".join(self.pipeline.notifiers) or "none")
         try:
-            await stop.wait()
+            while not stop.is_set():
+                try:
+                    await asyncio.wait_for(stop.wait(), LEAD_RETRY_S)
+                except TimeoutError:
+                    pass
+                if not await asyncio.to_thread(leadership.held):
+                    log.warning("no longer leading the scheduler: its jobs pause until it leads again")
+                    self.scheduler.pause()
+                    return
         finally:
-            log.info("stopping: waiting for the job in flight")
-            self.scheduler.shutdown(wait=True)
-            log.info("stopped")
+            if stop.is_set():
+                log.info("stopping: waiting for the job in flight")
+                self.scheduler.shutdown(wait=True)
+                log.info("stopped")

@@ -58,6 +58,8 @@ def alert_text(alert: OutboxAlert, tr: Translator, marks: Mapping[int, str] | No
     """An alert's plain text in ``tr``'s language, from its payload (raises KeyError when it lacks a field)."""
     _ = tr._
     p, lines = alert.payload, alert.text.split("\n")
+    if alert.kind == "selftest":
+        return alert.text  # written in the chat's language when it was queued (:mod:`bot.selftest`)
     if alert.kind == "correction":
         return _("Correction about {target}: the incident I told you of was retracted by an analyst ({why}): "
                  "{incident}. It no longer counts.").format(

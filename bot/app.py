@@ -40,9 +40,10 @@ from riskengine.gazetteer import KIND_RANK, normalize_name
 from riskengine.geo import lonlat_point, to_metric
 from riskengine.subscriptions import Subscriptions
 
-from . import handlers
+from . import handlers, selftest
 from .handlers import MAX_PLACE_WORDS, NEAR_KM
 from .i18n import N_
+from .pictures import RoutePicture
 from .settings import BotSettings
 
 log = logging.getLogger("bot")
@@ -53,7 +54,8 @@ COMMANDS = [("risk", N_("Risk of a road route: /risk Sirte Sebha")), ("routes", 
             ("subscribe", N_("Alerts about a route: /subscribe Misrata Sebha 3")),
             ("subscriptions", N_("Your subscriptions")), ("unsubscribe", N_("Stop a subscription")),
             ("quiet", N_("Quiet hours: /quiet 22:00-06:00")), ("report", N_("File a report (analysts)")),
-            ("language", N_("Language: /language ar · /language en")), ("help", N_("What this bot does"))]
+            ("language", N_("Language: /language ar · /language en")),
+            ("selftest", N_("Send me a test alert and measure its delay")), ("help", N_("What this bot does"))]
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,13 @@ class BotServices:
     policy: AlertPolicy
     board_routes: list[tuple[str, str]]
     clock: Callable[[], dt.datetime]
+    #: Draws a route's picture for /risk (synchronous, thread-safe); None: answers without pictures.
+    pictures: Callable[[str, str, dt.datetime], RoutePicture] | None = None
+    #: Sends what the outbox holds due now (the scheduler's dispatch job); None: /selftest waits for the
+    #: dispatcher's next turn.
+    deliver_now: Callable[[], object] | None = None
+    #: How long /selftest waits for its test alert to be delivered (seconds).
+    selftest_timeout: float = 30.0
 
     def resolve_side(self, text: str) -> Side:
         """One place name: known, ambiguous (several places, none clearly first) or unknown."""
@@ -240,7 +249,8 @@ async def post_init(application: Application) -> None:
 
 def build_application(engine: RiskEngine, settings: BotSettings, *, subscriptions: Subscriptions,
                       policy: AlertPolicy, board_routes: Sequence[tuple[str, str]],
-                      clock: Callable[[], dt.datetime]) -> Application:
+                      clock: Callable[[], dt.datetime],
+                      pictures: Callable[[str, str, dt.datetime], RoutePicture] | None = None) -> Application:
     """The bot, wired to an engine.
 
     Parameters
@@ -257,6 +267,9 @@ def build_application(engine: RiskEngine, settings: BotSettings, *, subscription
         The main routes /routes offers.
     clock : callable
         Returns the current time, an aware UTC datetime.
+    pictures : callable, optional
+        Draws a route's picture (``pictures(start, end, at)``, e.g. :class:`bot.pictures.RoutePictures`),
+        sent after each /risk answer; without it /risk answers in text only.
 
     Returns
     -------
@@ -269,14 +282,14 @@ def build_application(engine: RiskEngine, settings: BotSettings, *, subscription
             f"{settings.api_base_url}/file/bot")
     app = builder.concurrent_updates(8).build()
     app.bot_data["riskengine"] = BotServices(engine, settings, subscriptions, policy,
-                                             [tuple(r) for r in board_routes], clock)
+                                             [tuple(r) for r in board_routes], clock, pictures)
     app.bot_data["rate_limit"] = RateLimit(settings.commands_per_minute)
     app.add_handler(TypeHandler(Update, guard), group=-1)
     commands = {"start": handlers.start, "help": handlers.start, "risk": handlers.risk, "routes": handlers.routes,
                 "incidents": handlers.incidents, "subscribe": handlers.subscribe,
                 "subscriptions": handlers.subscriptions, "unsubscribe": handlers.unsubscribe,
                 "quiet": handlers.quiet, "report": handlers.report, "language": handlers.language,
-                "incident": handlers.incident, "retract": handlers.retract}
+                "incident": handlers.incident, "retract": handlers.retract, "selftest": selftest.selftest}
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback))
     app.add_handler(CallbackQueryHandler(handlers.button_pressed))

@@ -11,6 +11,7 @@ are capped and everything echoed is escaped.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -23,7 +24,7 @@ from telegram.ext import ContextTypes
 from riskengine.errors import RiskEngineError
 from riskengine.subscriptions import SubscriptionError, SubscriptionLimitError, parse_quiet_hours
 
-from . import render
+from . import pictures, render
 from .channels import MAX_POST_CHARS
 from .i18n import N_, Translator, arabic_names, normalize_language, pick_language, translator
 
@@ -156,8 +157,9 @@ async def answer_route(update: Update, context: ContextTypes.DEFAULT_TYPE, words
     if a == b:
         await send(update, context, tr._("{a} to {b}: give two different places.").format(a=ea, b=ea))
         return
+    now = d.clock()
     try:
-        doc = await asyncio.to_thread(d.engine.route, a, b, d.clock())
+        doc = await asyncio.to_thread(d.engine.route, a, b, now)
     except RiskEngineError as exc:
         await send(update, context, tr._("No route from {a} to {b}: {why}").format(
             a=ea, b=eb, why=tr.iso(render.esc(exc))))
@@ -167,6 +169,21 @@ async def answer_route(update: Update, context: ContextTypes.DEFAULT_TYPE, words
                                          "apart.").format(a=ea, b=eb))
         return
     await send(update, context, render.route_blocks(doc, d.policy.level_marks, tr=tr))
+    await send_route_picture(update, context, a, b, now, tr)
+
+
+async def send_route_picture(update: Update, context: ContextTypes.DEFAULT_TYPE, a: str, b: str,
+                             at: dt.datetime, tr: Translator) -> None:
+    """Send the route's picture after its answer (drawn in a worker thread); a failure is only logged."""
+    d = deps(context)
+    if d.pictures is None:
+        return
+    try:
+        picture = await asyncio.to_thread(d.pictures, a, b, at)
+        await context.bot.send_photo(update.effective_chat.id, picture.png,
+                                     caption=pictures.caption(picture, tr, d.policy.level_marks))
+    except Exception:  # the answer is out already: the picture is a bonus, never the user's problem
+        log.exception("the picture of %s -> %s could not be sent to chat %s", a, b, update.effective_chat.id)
 
 
 async def risk(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -163,19 +163,26 @@ class TelegramNotifier:
     the calling thread. ``timeout``: how long ``send`` waits for Telegram's answer. ``render`` turns
     an alert into Telegram HTML (default :func:`default_render`: escaped, first line bold).
     ``clock`` and ``sleep`` are for the pacing (monotonic seconds).
+
+    ``picture`` (optional) gives an alert's picture, ``(png, caption)``, or None for an alert without
+    one (:func:`bot.pictures.alert_pictures`: level alerts about a route get the route's picture). It is
+    sent as a photo after the alert's text has been delivered; the alert counts as delivered with its
+    text, so a picture that cannot be drawn or sent is logged and dropped, never retried.
     """
 
     channel = "telegram"
 
     def __init__(self, bot: telegram.Bot, loop: asyncio.AbstractEventLoop, *, per_chat_interval: float = 1.0,
                  timeout: float = 30.0, render: Callable[[OutboxAlert], str] | None = None,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 picture: Callable[[OutboxAlert], tuple[bytes, str] | None] | None = None):
         if per_chat_interval < 0 or timeout <= 0:
             raise ValueError("per_chat_interval must be >= 0 and timeout > 0")
         self.bot, self.loop = bot, loop
         self.per_chat_interval, self.timeout = float(per_chat_interval), float(timeout)
         self.render = render or default_render
         self.clock, self.sleep = clock, sleep
+        self.picture = picture
         self._token = bot.token
         _guard_token(self._token)
         self._lock = threading.Lock()
@@ -265,3 +272,29 @@ class TelegramNotifier:
             log.error("telegram send to %s failed unexpectedly: %s: %s", chat, exc.__class__.__name__,
                       self._scrub(str(exc)))
             raise DeliveryError(f"{where}: {exc.__class__.__name__}: {self._scrub(str(exc))}") from None
+        if self.picture is not None:
+            self._send_picture(chat, alert)
+
+    def _send_picture(self, chat: int | str, alert: OutboxAlert) -> None:
+        """Send the alert's picture after its text; any failure is logged (scrubbed) and swallowed."""
+        future = None
+        try:
+            made = self.picture(alert)
+            if made is None:
+                return
+            png, caption = made
+            self._wait_for_turn(str(chat))
+            future = asyncio.run_coroutine_threadsafe(
+                self.bot.send_photo(chat_id=chat, photo=png, caption=caption or None), self.loop)
+            future.result(self.timeout)
+        except RetryAfter as exc:  # the next message to the chat waits as Telegram asks
+            wait = _retry_after(exc)
+            with self._lock:
+                self._flood_until[str(chat)] = self.clock() + wait
+            log.warning("alert %s to chat %s went without its picture: flood control, retry after %g s", alert.key,
+                        chat, wait)
+        except Exception as exc:
+            if future is not None and not future.done():
+                future.cancel()
+            log.warning("alert %s to chat %s went without its picture: %s: %s", alert.key, chat,
+                        exc.__class__.__name__, self._scrub(str(exc)))

@@ -420,6 +420,7 @@ Share a location · the roads near it and their levels
 /subscribe Misrata Sebha 3 · an alert when the route reaches level 3 (default) or more
 /subscriptions · yours, with remove buttons · /unsubscribe N
 /quiet 22:00-06:00 · hold alerts below Extreme at night (Libya time) · /quiet off
+/selftest · a test alert sent the way real alerts go, and how long it took
 
 <b>Analysts</b>
 /report TEXT · file a report; I store the incidents I find in it

@@ -11,7 +11,9 @@ the token is never in them (:func:`riskengine.notify.guard_secret`).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+from collections.abc import Callable
 
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TimedOut
@@ -26,6 +28,7 @@ from .app import build_application
 from .channels import AFTER_INGEST, register
 from .i18n import arabic_names, translator
 from .notifier import TelegramNotifier
+from .pictures import RoutePicture, RoutePictures, alert_pictures
 from .settings import TOKEN_VAR, BotSettings
 
 log = logging.getLogger("riskengine.bot")
@@ -58,19 +61,28 @@ def quiet_http_logs() -> None:
         request_log.addFilter(_NO_JSON_TRACEBACK)
 
 
-def build(pipeline: Pipeline, settings: BotSettings, service: Service | None = None) -> Application:
+def build(pipeline: Pipeline, settings: BotSettings, service: Service | None = None, *,
+          clock: Callable[[], dt.datetime] = utc_now,
+          pictures: Callable[[str, str, dt.datetime], RoutePicture] | None = None) -> Application:
     """The bot application with its bot as the Telegram notifier.
 
     Without ``service`` the engine's jobs go on the application's JobQueue and start with the bot (as
-    the tests that run the application themselves want); with one, the jobs are the service's
-    (already running on its own scheduler, bot or no bot) and the bot only adds its notifier.
+    the tests that run the application themselves want), on ``clock``; with one, the jobs are the
+    service's (already running on its own scheduler, bot or no bot) and the bot only adds its notifier.
+    ``pictures`` draws the route pictures of /risk and of level alerts about a route (by default
+    :class:`bot.pictures.RoutePictures` over the pipeline's engine). /selftest dispatches the outbox at
+    once through the service's dispatch job.
     """
     quiet_http_logs()
+    pictures = pictures or RoutePictures(pipeline.engine)
+    if service is not None:
+        clock = service.clock
     app = build_application(pipeline.engine, settings, subscriptions=pipeline.subscriptions, policy=pipeline.policy,
-                            board_routes=pipeline.config.board, clock=utc_now)
+                            board_routes=pipeline.config.board, clock=clock, pictures=pictures)
     own_jobs = service is None
     if service is None:
-        service = Service(pipeline, scheduler=app.job_queue.scheduler)
+        service = Service(pipeline, scheduler=app.job_queue.scheduler, clock=clock)
+    app.bot_data["riskengine"].deliver_now = service.dispatch_job
 
     def after_ingest() -> None:  # a channel post brought incidents: decide and send now
         service.evaluate_job()
@@ -87,9 +99,11 @@ def build(pipeline: Pipeline, settings: BotSettings, service: Service | None = N
         names = arabic_names(pipeline.engine.gazetteer)
         render = localized_render(pipeline.engine.store.chat_language, lambda lang: translator(lang, names),
                                   pipeline.policy.level_marks)  # each alert in its chat's language
-        pipeline.notifiers["telegram"] = TelegramNotifier(application.bot, loop, render=render)
+        picture = alert_pictures(pictures, pipeline.engine.store.chat_language, lambda lang: translator(lang, names),
+                                 pipeline.policy.level_marks, clock)  # level alerts about a route: its picture
+        pipeline.notifiers["telegram"] = TelegramNotifier(application.bot, loop, render=render, picture=picture)
         if own_jobs:
-            pipeline.seed_subscriptions(utc_now())
+            pipeline.seed_subscriptions(clock())
             service.add_jobs()
         log.info("bot and scheduler running: %d sources, notifiers: %s", len(pipeline.sources),
                  ", ".join(pipeline.notifiers))

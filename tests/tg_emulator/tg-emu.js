@@ -7,6 +7,10 @@
 // Prints "READY http://127.0.0.1:PORT" on stdout once it listens. Stops on SIGTERM or SIGINT, and
 // with --exit-on-stdin-eof also when its stdin closes (so it dies with the test run that started it).
 // The package is resolved from the repository root's node_modules: run `npm ci` there first.
+//
+// Added: sendPhoto (a multipart/form-data upload, or a file_id/URL string), kept apart from the text
+// messages; the client API's POST /getPhotos {token, chatId} gives back each photo's caption, size and
+// bytes (base64), oldest first.
 'use strict';
 const path = require('path');
 const { createRequire } = require('module');
@@ -15,9 +19,11 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const fromRoot = createRequire(path.join(ROOT, 'package.json'));
 let TelegramServer;
 let routes;
+let express;
 try {
   TelegramServer = fromRoot('telegram-test-api');
   ({ routes } = fromRoot('telegram-test-api/lib/routes/index'));
+  express = fromRoot('express');
 } catch (err) {
   console.error(`START FAILED telegram-test-api is not installed in ${ROOT}/node_modules: run \`npm ci\` there (${err.code || err})`);
   process.exit(1);
@@ -50,8 +56,75 @@ function asMessage(stored, messageId) {
   return out;
 }
 
+// multipart/form-data (how python-telegram-bot uploads a file): the parts of a body, by field name, as
+// {filename, type, data: Buffer}. Enough for the Bot API's uploads; not a general MIME parser.
+function multipartParts(body, contentType) {
+  const match = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(contentType || '');
+  if (!match || !Buffer.isBuffer(body)) return {};
+  const delimiter = Buffer.from(`--${match[1] || match[2]}`);
+  const parts = {};
+  let start = body.indexOf(delimiter);
+  while (start !== -1) {
+    const headStart = start + delimiter.length;
+    if (body.slice(headStart, headStart + 2).toString() === '--') break; // the closing delimiter
+    const headEnd = body.indexOf('\r\n\r\n', headStart);
+    if (headEnd === -1) break;
+    const next = body.indexOf(delimiter, headEnd + 4);
+    if (next === -1) break;
+    const head = body.slice(headStart, headEnd).toString('utf8');
+    const name = /name="([^"]*)"/i.exec(head);
+    if (name) {
+      const filename = /filename="([^"]*)"/i.exec(head);
+      const type = /content-type:\s*([^\r\n]+)/i.exec(head);
+      parts[name[1]] = { filename: filename ? filename[1] : null, type: type ? type[1].trim() : null,
+        data: body.slice(headEnd + 4, next - 2) }; // the part ends with CRLF before the next delimiter
+    }
+    start = next;
+  }
+  return parts;
+}
+
+// Photos the bot sent (sendPhoto), kept apart from its text messages so that tests reading the bot's
+// messages see text only: each with the chat, caption, the uploaded bytes' size, their first 64 bytes
+// (base64: a PNG's signature and IHDR, i.e. its width and height) and all of them (base64).
+const photos = [];
+let nextPhotoId = 1000000;
+
 // Registered before the package's own routes, so these answer first.
 routes.unshift((app, server) => {
+  app.all('/bot:token/sendPhoto', express.raw({ type: 'multipart/form-data', limit: '20mb' }), (req, res) => {
+    let fields = req.body || {};
+    let data = null;
+    if (Buffer.isBuffer(req.body)) {
+      const parts = multipartParts(req.body, req.headers['content-type']);
+      fields = {};
+      for (const [name, part] of Object.entries(parts)) {
+        if (part.filename !== null) data = part.data;
+        else fields[name] = part.data.toString('utf8');
+      }
+    }
+    if (fields.chat_id === undefined || (data === null && !fields.photo)) {
+      return res.status(400).json({ ok: false, error_code: 400, description: 'Bad Request: there is no photo in the request' });
+    }
+    const messageId = nextPhotoId++;
+    const size = data ? data.length : 0;
+    photos.push({ botToken: req.params.token, chatId: String(fields.chat_id), messageId,
+      caption: fields.caption === undefined ? null : fields.caption, parseMode: fields.parse_mode || null,
+      size, head: data ? data.slice(0, 64).toString('base64') : null,
+      data: data ? data.toString('base64') : null, photo: data ? null : String(fields.photo), time: Date.now() });
+    const message = { message_id: messageId, date: Math.floor(Date.now() / 1000), from: BOT,
+      chat: { id: Number(fields.chat_id), type: 'private', first_name: 'User' },
+      photo: [{ file_id: `photo${messageId}`, file_unique_id: `p${messageId}`, width: 1080, height: 1350,
+        file_size: size }] };
+    if (fields.caption !== undefined) message.caption = fields.caption;
+    return res.json({ ok: true, result: message });
+  });
+  // The client API's view of them: {token, chatId} -> the photos sent to that chat, oldest first.
+  app.post('/getPhotos', (req, res) => {
+    const { token, chatId } = req.body || {};
+    res.json({ ok: true, result: photos.filter((p) => p.botToken === token
+      && (chatId === undefined || p.chatId === String(chatId))) });
+  });
   app.all('/bot:token/getMe', (req, res) => res.json({ ok: true, result: BOT }));
   app.all('/bot:token/getMyCommands', (req, res) => res.json({ ok: true, result: [] }));
   for (const method of ACKNOWLEDGED) {

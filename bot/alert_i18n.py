@@ -84,6 +84,13 @@ def alert_text(alert: OutboxAlert, tr: Translator, marks: Mapping[int, str] | No
         out.append(_("Assessed {when}").format(when=_local(p["at"], zone, tr)))
         new = _listed(lines[lines.index("New:") + 1:], tr) if "New:" in lines else []
         return "\n".join(out + ([_("New:"), *new] if new else []))
+    if alert.kind == "allclear":
+        zone = next((m.group(1) for line in lines if (m := re.fullmatch(r"Assessed .* \((.+)\)", line))),
+                    "Africa/Tripoli")
+        return "\n".join([
+            _("{mark} {target}: back to {level} {name} (score {score}), below your alert level {min_level}").format(
+                mark=mark, target=target, level=level, name=name, score=score, min_level=tr.iso(p["min_level"])),
+            _("Assessed {when}").format(when=_local(p["at"], zone, tr))])
     if alert.kind == "incident":
         head = _("{mark} New incident on {target}: {incident}").format(
             mark=mark, target=target, incident=tr.iso(f"{p['date']} {p['summary']}".strip()))

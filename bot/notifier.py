@@ -98,6 +98,10 @@ def render_html(text: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
     return f"<b>{bold}</b>\n{rest}{_ELLIPSIS if cut else ''}"
 
 
+#: Alerts sent without a sound: good news (an all-clear) and a test alert need no alarm.
+QUIET_KINDS = frozenset({"allclear", "selftest"})
+
+
 def default_render(alert: OutboxAlert) -> str:
     return render_html(alert.text)
 
@@ -243,7 +247,8 @@ class TelegramNotifier:
         self._wait_for_turn(str(chat))
         where = f"telegram: chat {chat}"
         future = asyncio.run_coroutine_threadsafe(
-            self.bot.send_message(chat_id=chat, text=text, parse_mode="HTML", disable_web_page_preview=True),
+            self.bot.send_message(chat_id=chat, text=text, parse_mode="HTML", disable_web_page_preview=True,
+                                  disable_notification=alert.kind in QUIET_KINDS),
             self.loop)
         try:
             future.result(self.timeout)

@@ -93,7 +93,7 @@ class AlertIn:
     subscription_id: int | None
     chat_id: str
     channel: str
-    kind: str  # level | incident | digest | correction
+    kind: str  # level | allclear | incident | digest | correction | selftest
     text: str
     payload: dict[str, Any] = field(default_factory=dict)
     not_before: dt.datetime | None = None
@@ -289,7 +289,19 @@ class AlertDecider:
                 not_before=self._when(sub, state.level, now)))
             alerted = state.level
         elif state.level < sub.min_level and alerted:
-            alerted, episode = 0, episode + 1  # it fell back: a new rise will be news again
+            # it fell back below the subscriber's minimum: an all-clear, sent quietly (a level alert of
+            # this episode never sent is superseded with it: see Outbox.enqueue); a new rise is news again
+            out.append(AlertIn(
+                key=f"sub:{sub.id}:allclear:ep:{episode}", subscription_id=sub.id, chat_id=sub.chat_id,
+                channel=sub.channel, kind="allclear",
+                text=(f"{self.policy.mark(state.level)} {state.name}: back to {state.level} {state.level_name} "
+                      f"(score {state.score:.0f}), below your alert level {sub.min_level}\n"
+                      f"Assessed {_local(now, sub.timezone)} ({sub.timezone})"),
+                payload={"target": state.name, "level": state.level, "level_name": state.level_name,
+                         "score": round(state.score, 1), "previous_level": alerted, "min_level": sub.min_level,
+                         "episode": episode, "at": now.isoformat()},
+                not_before=self._when(sub, state.level, now)))
+            alerted, episode = 0, episode + 1
         return out, LevelState(sub.id, state.level, alerted, episode)
 
     def _incident_alerts(self, sub: Subscription, state: TargetState, now: dt.datetime) -> list[AlertIn]:

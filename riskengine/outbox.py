@@ -109,6 +109,15 @@ class Outbox:
         if stale:
             conn.execute(update(outbox).where(outbox.c.id.in_(stale) & (outbox.c.status == "pending"))
                          .values(status="superseded", last_error="a newer state of the same subscription"))
+        # an all-clear for an episode whose rise was never told (held, then superseded) tells nothing
+        for clear in (a for a in added if a.kind == "allclear"):
+            told = conn.execute(select(func.count()).select_from(outbox).where(
+                (outbox.c.subscription_id == clear.subscription_id) & (outbox.c.kind == "level")
+                & (outbox.c.status == "sent")
+                & outbox.c.key.like(f"sub:{clear.subscription_id}:level:%:ep:{clear.payload['episode']}"))).scalar()
+            if not told:
+                conn.execute(update(outbox).where((outbox.c.key == clear.key) & (outbox.c.status == "pending"))
+                             .values(status="superseded", last_error="the rise it would clear was never told"))
 
     def existing_keys(self, keys: Sequence[str]) -> set[str]:
         """Which of these alert keys are in the outbox already."""

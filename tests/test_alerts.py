@@ -70,9 +70,15 @@ def test_level_rise_alerts_once_per_level_and_again_after_falling_back(setup):
     assert "#2" in new_lines and "#3" in new_lines and "#1" not in new_lines  # each incident told once
     assert subs.get(sub.id).alerted_level >= first[0].payload["level"]
 
+    told = Recorder()
+    outbox.dispatch({"console": told}, later)
     quiet = NOON + dt.timedelta(days=200)  # everything has decayed
-    assert decide(decider, outbox, quiet) == []
-    assert subs.get(sub.id).alerted_level == 0  # fell back below the minimum
+    [clear] = decide(decider, outbox, quiet)  # fell back below the minimum: an all-clear for what was told
+    assert clear.kind == "allclear" and clear.payload["level"] < 3 and "below your alert level 3" in clear.text
+    assert subs.get(sub.id).alerted_level == 0
+    outbox.dispatch({"console": told}, quiet)
+    assert told.got[-1].kind == "allclear"
+    assert decide(decider, outbox, quiet + dt.timedelta(hours=1)) == []  # told once
 
     incident_near_waddan(engine, quiet, 4)
     again = decide(decider, outbox, quiet)
@@ -179,14 +185,16 @@ def test_a_retracted_event_sends_a_correction_to_those_told_and_cancels_what_was
 
     [event_id] = first[0].payload["incident_ids"]
     Corrections(engine).retract(event_id, "desk", "the ambush never happened", later)
-    corrections = decide(decider, outbox, later + dt.timedelta(minutes=5))
+    corrections = [a for a in decide(decider, outbox, later + dt.timedelta(minutes=5)) if a.kind == "correction"]
     assert [(a.kind, a.subscription_id) for a in corrections] == [("correction", told.id)]
     assert "retracted by an analyst (the ambush never happened)" in corrections[0].text
     assert "Ambush near Waddan #1" in corrections[0].text
     assert decide(decider, outbox, later + dt.timedelta(minutes=10)) == []  # corrected once
     report = outbox.dispatch({"console": recorder}, later + dt.timedelta(minutes=10))
-    assert [a.kind for a in report.sent] == ["correction"]  # the held alert about it was cancelled
-    assert held.id not in [a.payload.get("subscription_id") for a in report.sent]
+    # the one told gets the correction and, quietly, the all-clear; the held alert about it was
+    # cancelled, and with it its all-clear (nothing was told to clear)
+    assert sorted(a.kind for a in report.sent) == ["allclear", "correction"]
+    assert {a.chat_id for a in report.sent} == {"c1"} and held.chat_id == "c2"
 
 
 def test_a_held_alert_is_superseded_by_a_newer_state_not_delivered_stale(setup):
@@ -278,3 +286,18 @@ def test_a_process_killed_while_storing_alerts_loses_no_alert(setup, fresh_db):
     assert died.returncode == 9, died.stderr
     assert outbox.counts() == {} and subs.get(sub.id).alerted_level == 0
     assert [a.kind for a in decide(decider, outbox, NOON)] == ["level"]
+
+
+def test_no_all_clear_for_a_rise_that_was_never_told(setup):
+    engine, _, subs, decider, outbox = setup
+    night = dt.datetime(2026, 11, 20, 21, 0, tzinfo=dt.UTC)  # 23:00 in Tripoli: alerts below Extreme wait
+    subs.add(chat_id="sleeper", channel="console", kind="place", target="Waddan", radius_km=30, min_level=2,
+             now=NOON, quiet=parse_quiet_hours("22:00-06:00"))
+    incident_near_waddan(engine, night, 1, precision=2)
+    decide(decider, outbox, night)
+    far_later = night + dt.timedelta(days=200)  # it decayed before anyone was told of the rise
+    decide(decider, outbox, far_later)
+    recorder = Recorder()
+    outbox.dispatch({"console": recorder}, far_later + dt.timedelta(days=1))
+    assert recorder.got == []  # neither the stale rise nor an all-clear of it
+    assert outbox.counts().get("superseded") == 2

@@ -93,7 +93,9 @@ def test_the_standby_takes_over_a_killed_leader_and_every_alert_goes_once(tmp_pa
         leader.wait(10)
         killed = time.monotonic()
         wait_for(lambda: "leading the scheduler after standing by" in standby_out.text, 30, "the standby to lead")
-        assert time.monotonic() - killed < 30
+        took = time.monotonic() - killed
+        print(f"the standby led {took:.1f} s after the leader was killed")
+        assert took < 30
         engine = create_engine(url)
         try:
             def rows():

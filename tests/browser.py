@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,12 +56,27 @@ def browser() -> Iterator:
                  "--disable-background-networking", "--no-first-run", "--lang=en-GB"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=paths[1]))
+    driver = _started(webdriver, options, Service, paths[1])
     driver.set_page_load_timeout(60)
     try:
         yield driver
     finally:
         driver.quit()
+
+
+def _started(webdriver, options, service_class, driver_path: str, attempts: int = 3):
+    """A new browser session; on a loaded machine Chromium now and then dies before the driver
+    reaches it ("chrome not reachable"), so a failed start is tried again, twice at most."""
+    from selenium.common.exceptions import SessionNotCreatedException, WebDriverException  # noqa: PLC0415
+
+    for attempt in range(attempts):
+        try:
+            return webdriver.Chrome(options=options, service=service_class(executable_path=driver_path))
+        except (SessionNotCreatedException, WebDriverException):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(2)
+    raise AssertionError("unreachable")
 
 
 def console_errors(driver) -> list[str]:

@@ -36,11 +36,12 @@ from telegram.ext import (
 
 from riskengine.alerts import AlertPolicy
 from riskengine.engine import RiskEngine
+from riskengine.enroute import DEFAULT_HORIZON_KM, DEFAULT_MIN_LEVEL
 from riskengine.gazetteer import KIND_RANK, normalize_name
 from riskengine.geo import lonlat_point, to_metric
 from riskengine.subscriptions import Subscriptions
 
-from . import handlers, selftest
+from . import enroute, handlers, selftest
 from .handlers import MAX_PLACE_WORDS, NEAR_KM
 from .i18n import N_
 from .pictures import RoutePicture
@@ -91,6 +92,10 @@ class BotServices:
     deliver_now: Callable[[], object] | None = None
     #: How long /selftest waits for its test alert to be delivered (seconds).
     selftest_timeout: float = 30.0
+    #: En route: how much road ahead of a traveller sharing a live location is watched (km), and
+    #: the level a segment must reach to be told (a chat's lowest subscription minimum wins).
+    enroute_horizon_km: float = DEFAULT_HORIZON_KM
+    enroute_min_level: int = DEFAULT_MIN_LEVEL
 
     def resolve_side(self, text: str) -> Side:
         """One place name: known, ambiguous (several places, none clearly first) or unknown."""
@@ -223,8 +228,8 @@ class RateLimit:
 async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Hold each user to the rate limit: one "slow down" line when over it, then silence."""
     user = update.effective_user
-    if user is None:
-        return
+    if user is None or update.edited_message is not None:
+        return  # a live location's new positions are Telegram's doing, not commands
     verdict = context.bot_data["rate_limit"].check(user.id)
     if verdict == "ok":
         return
@@ -293,8 +298,12 @@ def build_application(engine: RiskEngine, settings: BotSettings, *, subscription
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback))
     app.add_handler(CallbackQueryHandler(handlers.button_pressed))
-    app.add_handler(MessageHandler(filters.LOCATION, handlers.location))
+    # a live location: its first message starts a journey (handlers.location), its edits move it
+    app.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE & filters.LOCATION, enroute.moved))
+    app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.LOCATION, handlers.location))
     app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
     app.add_handler(MessageHandler(filters.ChatType.PRIVATE & ~filters.StatusUpdate.ALL, handlers.anything_else))
     app.add_error_handler(handlers.on_error)
+    if app.job_queue is not None:  # live locations that ran out without a last update
+        app.job_queue.run_repeating(enroute.end_expired, interval=60, first=60, name="enroute-expired")
     return app

@@ -24,7 +24,7 @@ from telegram.ext import ContextTypes
 from riskengine.errors import RiskEngineError
 from riskengine.subscriptions import SubscriptionError, SubscriptionLimitError, parse_quiet_hours
 
-from . import pictures, render
+from . import enroute, pictures, render
 from .channels import MAX_POST_CHARS
 from .i18n import N_, Translator, arabic_names, normalize_language, pick_language, translator
 
@@ -168,6 +168,7 @@ async def answer_route(update: Update, context: ContextTypes.DEFAULT_TYPE, words
         await send(update, context, tr._("{a} and {b} meet the road network at the same place: pick towns further "
                                          "apart.").format(a=ea, b=eb))
         return
+    await asyncio.to_thread(enroute.journeys(context).remember_route, update.effective_chat.id, a, b, now)
     await send(update, context, render.route_blocks(doc, d.policy.level_marks, tr=tr))
     await send_route_picture(update, context, a, b, now, tr)
 
@@ -233,9 +234,12 @@ async def incidents(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def location(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Answer a shared location with the road segments near it and their levels."""
+    """Answer a shared location with the road segments near it; follow a live one (:mod:`bot.enroute`)."""
     d = deps(context)
     where = update.effective_message.location
+    if enroute.seconds(where.live_period):
+        await enroute.start(update, context)
+        return
     now = d.clock()
     rows = await asyncio.to_thread(d.segments_near, where.latitude, where.longitude, now)
     await send(update, context, render.segments_near_blocks(where.latitude, where.longitude, rows, NEAR_KM, now,

@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 class UTCDateTime(TypeDecorator):
@@ -305,6 +305,32 @@ segment_days = Table(
 )
 
 
+# ---- v8: travellers followed along their road while they share a live location ----------------
+
+#: One row per chat: the route it asked for last (``/risk``), and the journey followed while it
+#: shares a live location. Everything a worker needs to go on from another's last update is here.
+travellers = Table(
+    "travellers",
+    metadata,
+    Column("chat_id", String(64), primary_key=True),
+    Column("asked_from", Text),  # the route it asked for last (/risk FROM TO), canonical names
+    Column("asked_to", Text),
+    Column("asked_at", UTCDateTime()),
+    Column("message_id", Integer),  # the live location followed; NULL: not following
+    Column("started_at", UTCDateTime()),  # the journey's start (with the chat: the journey's identity)
+    Column("route_from", Text),  # the route followed; NULL: the nearest road
+    Column("route_to", Text),
+    Column("course", JSON),  # [[segment id, forward], ...] in travel order; NULL: direction not known yet
+    Column("min_level", Integer),  # alert for segments at this level or more
+    Column("last_lat", Float),
+    Column("last_lon", Float),
+    Column("last_at", UTCDateTime()),
+    Column("live_until", UTCDateTime()),
+    Column("alerted", JSON),  # the segment ids already alerted in this journey
+    Index("ix_travellers_live_until", "live_until"),
+)
+
+
 def _v1_to_v2(conn: Connection) -> None:
     """v2 adds where a report came from inside its source, and when each incident was learnt."""
     columns = {c["name"] for c in inspect(conn).get_columns("reports")}
@@ -375,7 +401,13 @@ def _v6_to_v7(conn: Connection) -> None:
                       "WHERE claimed_by IS NOT NULL"))
 
 
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7}
+def _v7_to_v8(conn: Connection) -> None:
+    """v8 follows travellers who share a live location (:mod:`riskengine.enroute`): the route each
+    chat asked for last and its journey, in the store so that any worker can take the next update."""
+    metadata.create_all(conn, tables=[travellers])
+
+
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7, 7: _v7_to_v8}
 
 
 def current_schema(conn: Connection) -> bool:

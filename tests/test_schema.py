@@ -38,7 +38,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(tmp_path, gazetteer
     with sqlite3.connect(path) as conn:
         conn.executescript(V1)
     store = Store.open(str(path))
-    assert store.schema_version() == SCHEMA_VERSION == 7
+    assert store.schema_version() == SCHEMA_VERSION
     columns = {c["name"] for c in inspect(store.engine).get_columns("reports")}
     assert "source_key" in columns
     assert {"subscriptions", "outbox", "source_state"} <= set(inspect(store.engine).get_table_names())
@@ -50,7 +50,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(tmp_path, gazetteer
     assert list(events.index) == ["i1"] and events.loc["i1", "sources"] == ["old"]
     assert store.event_matches_frame()[["incident_id", "segment_id"]].values.tolist() == \
         store.matches_frame()[["incident_id", "segment_id"]].values.tolist()
-    assert Store.open(str(path)).schema_version() == 7  # opening again changes nothing
+    assert Store.open(str(path)).schema_version() == SCHEMA_VERSION  # opening again changes nothing
     # v5: no standing weights yet (readers weigh in memory); the first engine that groups the old
     # events weighs them, so the old incident weighs on its segment from the stored rows
     assert store.event_weights_frame().empty
@@ -165,7 +165,7 @@ def test_a_version_6_store_keeps_its_outbox_and_gains_claims(db_url):
         conn.execute(text("ALTER TABLE outbox DROP COLUMN claimed_until"))
         conn.execute(text("UPDATE meta SET value = '6' WHERE key = 'schema_version'"))
     store = Store.open(db_url)
-    assert store.schema_version() == SCHEMA_VERSION == 7
+    assert store.schema_version() == SCHEMA_VERSION
     assert {"claimed_by", "claimed_until"} <= {c["name"] for c in inspect(store.engine).get_columns("outbox")}
     assert "ix_outbox_claims" in {i["name"] for i in inspect(store.engine).get_indexes("outbox")}
     box = Outbox(store, AlertPolicy.load(DEFAULT_RULES_DIR))
@@ -180,4 +180,34 @@ def test_a_version_6_store_keeps_its_outbox_and_gains_claims(db_url):
 
     recorder = Recorder()
     assert [a.key for a in box.dispatch({"console": recorder}, at).sent] == ["waiting"] == recorder.sent
-    assert box.counts() == {"sent": 2} and Store.open(db_url).schema_version() == 7  # opening again changes nothing
+    assert box.counts() == {"sent": 2}
+    assert Store.open(db_url).schema_version() == SCHEMA_VERSION  # opening again changes nothing
+
+
+def test_a_version_7_store_keeps_its_chats_and_gains_the_travellers_followed(db_url):
+    from sqlalchemy import text
+
+    from riskengine.enroute import Journeys
+
+    at = dt.datetime(2026, 11, 20, 8, tzinfo=dt.UTC)
+    store = Store.open(db_url)
+    store.set_chat_language("c1", "ar", at)
+    # as riskengine before v8 left it: no table of travellers (SQLite and PostgreSQL alike)
+    with store.writer.begin() as conn:
+        conn.execute(text("DROP TABLE travellers"))
+        conn.execute(text("UPDATE meta SET value = '7' WHERE key = 'schema_version'"))
+    assert "travellers" not in inspect(store.engine).get_table_names()
+    store = Store.open(db_url)
+    assert store.schema_version() == SCHEMA_VERSION == 8
+    assert "travellers" in inspect(store.engine).get_table_names()
+    assert "ix_travellers_live_until" in {i["name"] for i in inspect(store.engine).get_indexes("travellers")}
+    assert store.chat_language("c1") == "ar"
+    journeys = Journeys(store)
+    journeys.remember_route("c1", "Misrata", "Sebha", at)
+    journeys.start("c1", 5, lat=31.0, lon=15.0, live_until=at + dt.timedelta(hours=1), route=None, course=None,
+                   min_level=3, now=at)
+    assert journeys.claim("c1", 5, ["coastal-misrata-abu-grein"]) == ["coastal-misrata-abu-grein"]
+    again = Journeys(Store.open(db_url)).get("c1")  # opening again changes nothing
+    assert (again.asked_from, again.asked_to, again.message_id, again.alerted) == (
+        "Misrata", "Sebha", 5, ["coastal-misrata-abu-grein"])
+    assert again.live_until == at + dt.timedelta(hours=1) and Store.open(db_url).schema_version() == 8

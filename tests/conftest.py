@@ -16,6 +16,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -141,3 +143,32 @@ def stop_service(proc: subprocess.Popen) -> int:
         return proc.wait(30)
     finally:
         proc.kill()
+
+
+class AlertReceiver(BaseHTTPRequestHandler):
+    """A slow alert receiver on 127.0.0.1 (the ``recorder`` fixture): it records every POST and the
+    Idempotency-Key it carried."""
+
+    received: list[str] = []
+    delay = 0.15
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        self.rfile.read(int(self.headers["Content-Length"]))
+        time.sleep(type(self).delay)
+        type(self).received.append(self.headers["Idempotency-Key"])
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def recorder():
+    AlertReceiver.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), AlertReceiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/alerts"
+    server.shutdown()
+    server.server_close()

@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from http.server import ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import create_engine, select, text
@@ -21,18 +20,8 @@ from riskengine.leader import Leadership
 from riskengine.schema import outbox
 from riskengine.store import Store
 
-from .conftest import PROJECT
-from .test_service import CHATS, _Recorder, wait_for, write_setup
-
-
-@pytest.fixture
-def slow_hook():
-    _Recorder.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/alerts"
-    server.shutdown()
-    server.server_close()
+from .conftest import PROJECT, AlertReceiver
+from .test_service import CHATS, wait_for, write_setup
 
 
 def test_one_process_leads_and_another_takes_over_when_its_session_ends(db_url):
@@ -72,14 +61,14 @@ class _Lines:
             self.text += line
 
 
-def test_the_standby_takes_over_a_killed_leader_and_every_alert_goes_once(tmp_path, slow_hook):
+def test_the_standby_takes_over_a_killed_leader_and_every_alert_goes_once(tmp_path, recorder):
     url = os.environ.get("RISKENGINE_TEST_PG")
     if not url:
         pytest.skip("RISKENGINE_TEST_PG is not set: no PostgreSQL to test against")
     from .conftest import _empty_database  # noqa: PLC0415
 
     _empty_database(url)
-    config = write_setup(tmp_path, slow_hook, dt.datetime.now(dt.UTC).date())
+    config = write_setup(tmp_path, recorder, dt.datetime.now(dt.UTC).date())
     leader = _start(url, config)
     leader_out = _Lines(leader)
     standby = None
@@ -88,7 +77,7 @@ def test_the_standby_takes_over_a_killed_leader_and_every_alert_goes_once(tmp_pa
         standby = _start(url, config)
         standby_out = _Lines(standby)
         wait_for(lambda: "standing by" in standby_out.text, 90, "the second process to stand by")
-        wait_for(lambda: len(_Recorder.received) >= 3, 90, "the leader's first alerts")
+        wait_for(lambda: len(AlertReceiver.received) >= 3, 90, "the leader's first alerts")
         leader.send_signal(signal.SIGKILL)  # in the middle of its dispatch
         leader.wait(10)
         killed = time.monotonic()
@@ -106,7 +95,7 @@ def test_the_standby_takes_over_a_killed_leader_and_every_alert_goes_once(tmp_pa
         finally:
             engine.dispose()
         assert len(sent) >= CHATS
-        counts = Counter(_Recorder.received)
+        counts = Counter(AlertReceiver.received)
         assert set(counts) == sent  # every alert arrived
         # once each; only the one in flight when the leader was killed may have arrived twice
         assert sum(counts.values()) - len(counts) <= 1, counts.most_common(3)

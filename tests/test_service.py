@@ -8,49 +8,18 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, select
 
 from riskengine.cli import main
 from riskengine.schema import outbox
 
-from .conftest import PROJECT
+from .conftest import PROJECT, AlertReceiver
 
 CHATS = 12
-
-
-class _Recorder(BaseHTTPRequestHandler):
-    """A slow alert receiver: it records every POST and the Idempotency-Key it carried."""
-
-    received: list[str] = []
-    delay = 0.15
-
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        self.rfile.read(int(self.headers["Content-Length"]))
-        time.sleep(type(self).delay)
-        type(self).received.append(self.headers["Idempotency-Key"])
-        self.send_response(204)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def recorder():
-    _Recorder.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/alerts"
-    server.shutdown()
-    server.server_close()
 
 
 def write_setup(tmp_path: Path, hook_url: str | None, today: dt.date) -> Path:
@@ -103,7 +72,7 @@ def test_sigkill_mid_dispatch_then_restart_delivers_every_alert_exactly_once(tmp
     config = write_setup(tmp_path, recorder, dt.datetime.now(dt.UTC).date())
     first = start(db, config)
     try:
-        wait_for(lambda: len(_Recorder.received) >= 5, 90, "the first alerts")
+        wait_for(lambda: len(AlertReceiver.received) >= 5, 90, "the first alerts")
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     finally:
@@ -121,7 +90,7 @@ def test_sigkill_mid_dispatch_then_restart_delivers_every_alert_exactly_once(tmp
     finally:
         second.kill()
     output = second.stdout.read()
-    counts = Counter(_Recorder.received)
+    counts = Counter(AlertReceiver.received)
     assert set(counts) == {r["key"] for r in outbox_rows(db) if r["status"] == "sent"}  # every alert arrived
     # never resent once recorded as sent; at most the one in flight at the kill is seen twice
     assert sum(counts.values()) - len(counts) <= 1, counts.most_common(3)
@@ -162,7 +131,7 @@ def test_a_report_stored_by_another_process_reaches_subscribers_within_seconds(t
     try:
         wait_for(lambda: Path(db).exists(), 60, "the service's store")
         time.sleep(3)  # its first look at the store is done: nothing to send
-        assert _Recorder.received == []
+        assert AlertReceiver.received == []
         report = tmp_path / "later.txt"
         report.write_text("Armed men opened fire on a convoy of lorries on the road between Sirte and Waddan "
                           "today and wounded two drivers.", encoding="utf-8")
@@ -170,7 +139,7 @@ def test_a_report_stored_by_another_process_reaches_subscribers_within_seconds(t
                                  "--published", today.isoformat()], cwd=PROJECT, capture_output=True, text=True)
         assert stored.returncode == 0, stored.stderr
         after = time.monotonic()
-        wait_for(lambda: len(_Recorder.received) >= 1, 30, "the alert of the report another process stored")
+        wait_for(lambda: len(AlertReceiver.received) >= 1, 30, "the alert of the report another process stored")
         assert time.monotonic() - after < 30  # seconds, not the hour until the next evaluation
     finally:
         service.send_signal(signal.SIGTERM)

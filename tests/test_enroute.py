@@ -2,11 +2,9 @@
 
 The unit tests check the "ahead within a horizon" computation on the real road network. The end-to-end
 tests run the real bot against the Bot API emulator on a real SQLite store holding incidents written
-here (Extreme on Misrata - Abu Grein, behind the traveller, and on Sokna - Sebha, ahead). The first
-live location message goes through the emulator; its edits (new positions, and the last one without
-``live_period``) are put on the application's update queue, where polling would put them: the npm
-emulator can only send ``message`` updates, never ``edited_message``. Everything the bot says goes
-through the emulator and is read from it.
+here (Extreme on Misrata - Abu Grein, behind the traveller, and on Sokna - Sebha, ahead). The live
+location and its edits (new positions, and the last one without ``live_period``) go through the
+emulator (its launcher adds ``edited_message`` updates), and everything the bot says is read from it.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ import time
 
 import httpx
 import pytest
-from telegram import Update
 from telegram.ext import CallbackContext
 
 from bot import enroute
@@ -38,7 +35,6 @@ NOW = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
 TOKEN = "123456789:riskengine-enroute-TEST-token"
 BEHIND, AHEAD = "coastal-misrata-abu-grein", "jufra-sokna-sebha"
 _user_ids = itertools.count(930_001)
-_update_ids = itertools.count(50_000_000)
 
 
 # ---- positions on the real road ----------------------------------------------------------------------
@@ -164,7 +160,7 @@ def engine(tmp_path_factory, rules, gazetteer, network) -> RiskEngine:
 
 
 class Bot:
-    """The bot under test, and a way to hand it the updates the emulator cannot send."""
+    """The bot under test, on the emulator, with a clock of the test's."""
 
     def __init__(self, emulator: str, engine: RiskEngine):
         settings = BotSettings(token=TOKEN, api_base_url=emulator, commands_per_minute=100)
@@ -174,10 +170,6 @@ class Bot:
                                      clock=lambda: self.now)
         self.runner = BotThread(self.app)
         self.runner.start()
-
-    def push(self, data: dict) -> None:
-        update = Update.de_json({"update_id": next(_update_ids), **data}, self.app.bot)
-        asyncio.run_coroutine_threadsafe(self.app.update_queue.put(update), self.runner._loop).result(5)
 
     def run(self, job) -> None:
         """Run a job of the bot's (as its JobQueue would) on its event loop."""
@@ -211,10 +203,12 @@ class Traveller(TestUser):
                                                            "live_period": seconds}))
 
     def move(self, bot: Bot, message_id: int, lat: float, lon: float, live: bool = True) -> None:
+        """The live location's next position (``live`` False: the sharing stopped), as Telegram sends
+        it: an edit of the first message, through the emulator."""
         location = {"latitude": lat, "longitude": lon, **({"live_period": 3600} if live else {})}
-        bot.push({"edited_message": {"message_id": message_id, "date": int(time.time()) - 60,
-                                     "edit_date": int(time.time()), "chat": self.chat, "from": self.user,
-                                     "location": location}})
+        self._post("/sendEditedMessage", {"botToken": self.token, "message_id": message_id,
+                                          "date": int(time.time()) - 60, "edit_date": int(time.time()),
+                                          "chat": self.chat, "from": self.user, "location": location})
 
 
 def followed_message(engine: RiskEngine, user: TestUser, timeout: float = 5.0) -> int:

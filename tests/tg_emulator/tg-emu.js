@@ -10,7 +10,8 @@
 //
 // Added: sendPhoto (a multipart/form-data upload, or a file_id/URL string), kept apart from the text
 // messages; the client API's POST /getPhotos {token, chatId} gives back each photo's caption, size and
-// bytes (base64), oldest first.
+// bytes (base64), oldest first. And POST /sendEditedMessage: a user's edit of a message they sent (a live
+// location's new position), as an `edited_message` update.
 'use strict';
 const path = require('path');
 const { createRequire } = require('module');
@@ -125,6 +126,17 @@ routes.unshift((app, server) => {
     res.json({ ok: true, result: photos.filter((p) => p.botToken === token
       && (chatId === undefined || p.chatId === String(chatId))) });
   });
+  // A user's edit of a message they sent (a live location's new position): the client API's
+  // POST /sendEditedMessage {botToken, message_id, ...the message as it is now} -> an `edited_message` update.
+  app.post('/sendEditedMessage', async (req, res) => {
+    const body = req.body || {};
+    if (!body.botToken || body.message_id === undefined) {
+      return res.status(400).json({ ok: false, description: 'botToken and message_id are required' });
+    }
+    const { botToken, message_id: editedId, ...message } = body;
+    await server.addUserUpdate({ ...server.getCommonFields(botToken), editedMessage: message, editedId });
+    return res.json({ ok: true, result: null });
+  });
   app.all('/bot:token/getMe', (req, res) => res.json({ ok: true, result: BOT }));
   app.all('/bot:token/getMyCommands', (req, res) => res.json({ ok: true, result: [] }));
   for (const method of ACKNOWLEDGED) {
@@ -158,6 +170,9 @@ server.addBotMessage = (raw, token) => {
 // PTB requires callback_query.chat_instance, which the package leaves out.
 const formatUpdate = TelegramServer.formatUpdate;
 TelegramServer.formatUpdate = (update) => {
+  if ('editedMessage' in update) {
+    return { update_id: update.updateId, edited_message: { ...update.editedMessage, message_id: Number(update.editedId) } };
+  }
   const out = formatUpdate(update);
   if (out.callback_query) {
     const query = update.callbackQuery;

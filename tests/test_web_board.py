@@ -23,7 +23,8 @@ import httpx
 import pytest
 
 from riskengine.web.i18n import ARABIC, Words, pick_language
-from tests.browser import browser, console_errors, remote_resources, screenshot  # noqa: F401 - browser: a fixture
+
+from .browser import console_errors, remote_resources, screenshot
 
 AT = "2026-11-20T08:00"
 PUBLISHED = "2026-11-19"
@@ -448,7 +449,7 @@ def _wait(driver, script: str, timeout: float = 30):
     return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: d.execute_script(f"return {script}"))
 
 
-def test_the_board_in_a_browser_offline_draws_the_map_and_follows_the_store(browser, own_server, tmp_path):  # noqa: F811
+def test_the_board_in_a_browser_offline_draws_the_map_and_follows_the_store(browser, own_server, tmp_path):
     s = own_server
     browser.get(s.url)
     drawn = _wait(browser, "window.riskengineReady && document.querySelector('#map .map-canvas')"
@@ -471,7 +472,7 @@ def test_the_board_in_a_browser_offline_draws_the_map_and_follows_the_store(brow
     assert console_errors(browser) == []
 
 
-def test_the_route_form_in_arabic_in_a_browser(browser, server):  # noqa: F811 - the fixture
+def test_the_route_form_in_arabic_in_a_browser(browser, server):
     browser.get(server.url + "?lang=ar")
     assert browser.execute_script("return getComputedStyle(document.documentElement).direction") == "rtl"
     browser.find_element("name", "from").send_keys("سرت")

@@ -31,7 +31,6 @@ from riskengine.enroute import (
     Course,
     Journey,
     Journeys,
-    nearest_segment,
     road_course,
 )
 from riskengine.errors import RiskEngineError
@@ -121,7 +120,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                    course=asked[1] if asked else None, min_level=level, now=now)
         if asked:
             return asked, None, level
-        seg_id, km_off = nearest_segment(d.engine.network, where.latitude, where.longitude)
+        seg_id, km_off = d.engine.index.nearest(where.latitude, where.longitude)
         return None, d.engine.network.segment(seg_id).road_name if km_off <= OFF_ROUTE_KM else None, level
 
     asked, road, level = await asyncio.to_thread(begin)
@@ -166,10 +165,10 @@ async def moved(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             if _km(journey.last_lat, journey.last_lon, where.latitude, where.longitude) < MIN_MOVE_KM:
                 mine.move(chat_id, message.message_id, lat=journey.last_lat, lon=journey.last_lon, now=now)
                 return  # too close to the last position to tell the way: keep the older one
-            if nearest_segment(d.engine.network, where.latitude, where.longitude)[1] > OFF_ROUTE_KM:
+            if d.engine.index.nearest(where.latitude, where.longitude)[1] > OFF_ROUTE_KM:
                 mine.move(chat_id, message.message_id, lat=where.latitude, lon=where.longitude, now=now)
                 return  # far from any road: no course until the traveller is near one
-            course = road_course(d.engine.network, (journey.last_lat, journey.last_lon),
+            course = road_course(d.engine.network, d.engine.index, (journey.last_lat, journey.last_lon),
                                  (where.latitude, where.longitude))
         mine.move(chat_id, message.message_id, lat=where.latitude, lon=where.longitude, now=now, course=course)
 

@@ -27,6 +27,7 @@ from shapely.geometry import LineString
 from sqlalchemy import delete, insert, select, update
 
 from .geo import lonlat_point, to_metric
+from .mapping import SegmentIndex
 from .roads import RoadNetwork, RoutePath
 from .schema import travellers
 from .store import Store
@@ -131,28 +132,14 @@ class Course:
         return cls(network, tuple((str(seg_id), bool(forward)) for seg_id, forward in legs))
 
 
-def nearest_segment(network: RoadNetwork, lat: float, lon: float) -> tuple[str, float]:
-    """The segment nearest a point and its distance in km."""
-    indices, metres = _segment_tree(network).query_nearest(to_metric(lonlat_point(lat, lon)), return_distance=True)
-    return network.segments[int(indices[0])].id, float(metres[0]) / 1000.0
-
-
-def _segment_tree(network: RoadNetwork) -> shapely.STRtree:
-    """The segments in metres, in a tree (made once per network, in ``network.segments`` order)."""
-    tree = getattr(network, "_enroute_tree", None)
-    if tree is None:
-        tree = shapely.STRtree([to_metric(seg.geometry) for seg in network.segments])
-        network._enroute_tree = tree  # noqa: SLF001 - a derived cache on a long-lived object
-    return tree
-
-
-def road_course(network: RoadNetwork, before: tuple[float, float], now: tuple[float, float]) -> Course:
+def road_course(network: RoadNetwork, index: SegmentIndex, before: tuple[float, float],
+                now: tuple[float, float]) -> Course:
     """The road a traveller is on, onwards the way they go: the segment nearest ``now`` and the next
     ones of the same road, the direction taken from ``before`` to ``now`` (two (lat, lon) positions).
 
     A traveller standing still (or going across the segment) is taken to drive it forwards.
     """
-    seg_id, _ = nearest_segment(network, *now)
+    seg_id, _ = index.nearest(*now)
     seg = network.segment(seg_id)
     probe = Course(network, ((seg_id, True),))
     forward = probe.locate(*now).km_along >= probe.locate(*before).km_along

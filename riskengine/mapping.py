@@ -20,7 +20,7 @@ import shapely
 from shapely import STRtree
 
 from .errors import UnknownSegmentError
-from .geo import to_metric, transformers
+from .geo import lonlat_point, to_metric, transformers
 from .models import Incident, Segment
 
 Match = tuple[str, float]
@@ -99,6 +99,11 @@ class SegmentIndex:
         self.tree = STRtree(self.geometries)
         self._pieces = [_pieces(g) for g in self.geometries]
         self._bounds = shapely.bounds(self.geometries).reshape(-1, 4)
+
+    def nearest(self, lat: float, lon: float) -> tuple[str, float]:
+        """The segment nearest one point, and its distance in km (a traveller's road)."""
+        indices, metres = self.tree.query_nearest(to_metric(lonlat_point(lat, lon)), return_distance=True)
+        return str(self.ids[int(indices[0])]), float(metres[0]) / 1000.0
 
     def nearest_points(
         self, lats: np.ndarray, lons: np.ndarray, max_km: float

@@ -23,8 +23,9 @@ from bot.app import build_application
 from bot.settings import BotSettings
 from riskengine.alerts import AlertPolicy
 from riskengine.engine import DEFAULT_RULES_DIR, RiskEngine
-from riskengine.enroute import Course, Journeys, nearest_segment, road_course
+from riskengine.enroute import Course, Journeys, road_course
 from riskengine.geo import to_lonlat, to_metric
+from riskengine.mapping import SegmentIndex
 from riskengine.models import Incident
 from riskengine.store import ReportIn, Store
 from riskengine.subscriptions import Subscriptions
@@ -103,11 +104,12 @@ def test_the_nearest_road_is_followed_the_way_two_positions_go(network):
     course = misrata_sebha(network)
     on_waddan_hun = km_to(course, "jufra-waddan-hun")
     first, then = point_at(course, on_waddan_hun + 5), point_at(course, on_waddan_hun + 12)
-    assert nearest_segment(network, *then)[0] == "jufra-waddan-hun"
-    south = road_course(network, first, then)
+    index = SegmentIndex(network.segments)
+    assert index.nearest(*then)[0] == "jufra-waddan-hun"
+    south = road_course(network, index, first, then)
     assert [leg for leg, _ in south.legs][:3] == ["jufra-waddan-hun", "jufra-hun-sokna", AHEAD]
     assert all(forward for _, forward in south.legs)
-    north = road_course(network, then, first)
+    north = road_course(network, index, then, first)
     assert north.legs[0] == ("jufra-waddan-hun", False)
     assert AHEAD not in [leg for leg, _ in north.legs]
     assert AHEAD in [a.segment_id for a in south.ahead(south.locate(*then).km_along, 150.0)]

@@ -31,6 +31,7 @@ from ..engine import DEFAULT_SEEDS_DIR
 from ..exports.geojson import events_geojson, segments_geojson
 from ..gazetteer import PLACE_KINDS
 from ..maps import LEVEL_COLOURS, LIBYA_BOUNDS
+from .i18n import ARABIC
 
 if TYPE_CHECKING:
     from ..engine import RiskEngine
@@ -54,8 +55,8 @@ TOWN_ZOOMS = ((500_000, 4), (100_000, 5), (30_000, 6), (10_000, 7), (0, 8))
 #: The zoom from which a town at a segment's end is labelled, whatever its population.
 NODE_ZOOM = 6
 
-#: The page's words. Level and status names in Arabic are those of the bot's catalogue
-#: (bot/locale/ar/LC_MESSAGES/bot.po; a test keeps them equal): riskengine cannot import the bot.
+#: The page's words. Level and status names in Arabic are the board's (:data:`.i18n.ARABIC`, the bot's
+#: catalogue's words; a test keeps them equal): riskengine cannot import the bot.
 LABELS: dict[str, dict[str, Any]] = {
     "en": {
         "title": "Road risk", "as_of": "as of", "score": "Score", "level": "Level", "road": "Road",
@@ -72,9 +73,10 @@ LABELS: dict[str, dict[str, Any]] = {
         "status": "حالة الطريق", "coverage": "التغطية", "events": "أحداث", "sources": "المصادر",
         "newest": "الأحدث", "top_events": "الأحداث الأكثر تأثيرا", "no_events": "لا حدث يؤثر هنا",
         "event": "حدث", "confidence": "الثقة", "reports": "تقارير", "segments": "على",
-        "weight": "الوزن", "km": "كم", "no_reports": "لا تقارير حديثة",
-        "levels": {1: "ضئيل", 2: "منخفض", 3: "متوسط", 4: "مرتفع", 5: "شديد"},
-        "statuses": {"open": "مفتوح", "restricted": "مقيّد", "checkpoint": "نقطة تفتيش", "closed": "مغلق"},
+        "weight": "الوزن", "km": "كم", "no_reports": ARABIC[NO_RECENT_REPORTS],
+        "levels": {1: ARABIC["Insignificant"], 2: ARABIC["Low"], 3: ARABIC["Medium"], 4: ARABIC["High"],
+                   5: ARABIC["Extreme"]},
+        "statuses": {name: ARABIC[name] for name in ("open", "restricted", "checkpoint", "closed")},
         "attribution": "الدول: Natural Earth. الطرق والأماكن: \u00a9 OpenStreetMap contributors, GeoNames",
     },
 }

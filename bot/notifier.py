@@ -102,6 +102,12 @@ def render_html(text: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
 QUIET_KINDS = frozenset({"allclear", "selftest"})
 
 
+def is_quiet(alert: OutboxAlert) -> bool:
+    """Sent without sound: a kind that is never urgent, or an alert its decider marked quiet
+    (``payload["quiet"]``: a silent subscription, an update that is no worse)."""
+    return alert.kind in QUIET_KINDS or bool((alert.payload or {}).get("quiet"))
+
+
 def default_render(alert: OutboxAlert) -> str:
     return render_html(alert.text)
 
@@ -248,7 +254,7 @@ class TelegramNotifier:
         where = f"telegram: chat {chat}"
         future = asyncio.run_coroutine_threadsafe(
             self.bot.send_message(chat_id=chat, text=text, parse_mode="HTML", disable_web_page_preview=True,
-                                  disable_notification=alert.kind in QUIET_KINDS),
+                                  disable_notification=is_quiet(alert)),
             self.loop)
         try:
             future.result(self.timeout)

@@ -10,6 +10,7 @@ import datetime as dt
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -32,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 class UTCDateTime(TypeDecorator):
@@ -158,6 +159,11 @@ subscriptions = Table(
     Column("last_level", Integer, nullable=False, default=1),
     Column("alerted_level", Integer, nullable=False, default=0),
     Column("episode", Integer, nullable=False, default=0),
+    # v9: the subscriber's choices on buttons: the event kinds told (NULL: all), sent without sound,
+    # and held (but never an Extreme level) until a time
+    Column("event_kinds", JSON),
+    Column("silent", Boolean, nullable=False, default=False),
+    Column("snoozed_until", UTCDateTime()),
     UniqueConstraint("chat_id", "channel", "kind", "target", name="ux_subscriptions_target"),
 )
 
@@ -182,7 +188,13 @@ outbox = Table(
     # v7: the dispatcher sending it now, and until when that claim holds (its lease; NULL: nobody's)
     Column("claimed_by", String(120)),
     Column("claimed_until", UTCDateTime()),
+    # v9: the situation an alert belongs to ("sub:<id>:ep:<episode>": later alerts of it edit or reply to
+    # the first one sent), and the message id the channel gave the sent alert (Telegram's, to edit it)
+    Column("thread", String(120)),
+    Column("message_id", BigInteger),
     Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_thread", "thread", sqlite_where=text("thread IS NOT NULL"),
+          postgresql_where=text("thread IS NOT NULL")),
     # v7: the claims held (few rows: the alerts in flight), by dispatcher
     Index("ix_outbox_claims", "claimed_by", "claimed_until", sqlite_where=text("claimed_by IS NOT NULL"),
           postgresql_where=text("claimed_by IS NOT NULL")),
@@ -331,6 +343,30 @@ travellers = Table(
 )
 
 
+# ---- v9: what a chat is in the middle of, and the webhook updates already handled -----------------
+
+#: A dialog in progress (the bot asked a question and waits for the chat's answer): kept in the
+#: store, so that the answer may reach any worker.
+dialogs = Table(
+    "dialogs",
+    metadata,
+    Column("chat_id", String(64), primary_key=True),
+    Column("awaiting", String(32), nullable=False),  # what the next message answers, e.g. "risk"
+    Column("data", JSON),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+#: Telegram may deliver one update twice (a worker that answered too late): the first worker to
+#: insert its id handles it, any other drops it. Old rows are pruned.
+handled_updates = Table(
+    "handled_updates",
+    metadata,
+    Column("update_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("handled_at", UTCDateTime(), nullable=False),
+    Index("ix_handled_updates_at", "handled_at"),
+)
+
+
 def _v1_to_v2(conn: Connection) -> None:
     """v2 adds where a report came from inside its source, and when each incident was learnt."""
     columns = {c["name"] for c in inspect(conn).get_columns("reports")}
@@ -407,7 +443,28 @@ def _v7_to_v8(conn: Connection) -> None:
     metadata.create_all(conn, tables=[travellers])
 
 
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7, 7: _v7_to_v8}
+def _v8_to_v9(conn: Connection) -> None:
+    """v9: subscribers' choices on buttons (event kinds, silent, snooze), the alerts' threads and sent
+    message ids (updates edit or reply to the first alert), dialogs and handled webhook updates."""
+    kind = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+    tables = set(inspect(conn).get_table_names())
+    if "subscriptions" in tables:
+        columns = {c["name"] for c in inspect(conn).get_columns("subscriptions")}
+        for name, sql_type in (("event_kinds", "JSON"), ("silent", "BOOLEAN NOT NULL DEFAULT FALSE"),
+                               ("snoozed_until", kind)):
+            if name not in columns:
+                conn.execute(text(f"ALTER TABLE subscriptions ADD COLUMN {name} {sql_type}"))
+    if "outbox" in tables:
+        columns = {c["name"] for c in inspect(conn).get_columns("outbox")}
+        for name, sql_type in (("thread", "VARCHAR(120)"), ("message_id", "BIGINT")):
+            if name not in columns:
+                conn.execute(text(f"ALTER TABLE outbox ADD COLUMN {name} {sql_type}"))
+        conn.execute(text("CREATE INDEX IF NOT EXISTS ix_outbox_thread ON outbox (thread) WHERE thread IS NOT NULL"))
+    metadata.create_all(conn, tables=[dialogs, handled_updates])
+
+
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7, 7: _v7_to_v8,
+              8: _v8_to_v9}
 
 
 def current_schema(conn: Connection) -> bool:

@@ -54,6 +54,11 @@ class Subscription:
     last_level: int
     alerted_level: int
     episode: int
+    # v9: the subscriber's choices (see :mod:`bot.choices`): event kinds told (None: all), no sound,
+    # and held until a time (never an Extreme level)
+    event_kinds: tuple[str, ...] | None = None
+    silent: bool = False
+    snoozed_until: dt.datetime | None = None
 
     @property
     def route(self) -> tuple[str, str]:
@@ -113,7 +118,14 @@ def parse_quiet_hours(text: str) -> tuple[str, str]:
 
 
 def _row(r) -> Subscription:
-    return Subscription(**{k: r[k] for k in Subscription.__dataclass_fields__})
+    values = {k: r[k] for k in Subscription.__dataclass_fields__}
+    kinds = values["event_kinds"]
+    values["event_kinds"] = tuple(kinds) if kinds is not None else None
+    values["silent"] = bool(values["silent"])
+    until = values["snoozed_until"]
+    if until is not None and until.tzinfo is None:
+        values["snoozed_until"] = until.replace(tzinfo=dt.UTC)
+    return Subscription(**values)
 
 
 class Subscriptions:

@@ -198,7 +198,7 @@ def test_a_version_7_store_keeps_its_chats_and_gains_the_travellers_followed(db_
         conn.execute(text("UPDATE meta SET value = '7' WHERE key = 'schema_version'"))
     assert "travellers" not in inspect(store.engine).get_table_names()
     store = Store.open(db_url)
-    assert store.schema_version() == SCHEMA_VERSION == 8
+    assert store.schema_version() == SCHEMA_VERSION
     assert "travellers" in inspect(store.engine).get_table_names()
     assert "ix_travellers_live_until" in {i["name"] for i in inspect(store.engine).get_indexes("travellers")}
     assert store.chat_language("c1") == "ar"
@@ -210,4 +210,44 @@ def test_a_version_7_store_keeps_its_chats_and_gains_the_travellers_followed(db_
     again = Journeys(Store.open(db_url)).get("c1")  # opening again changes nothing
     assert (again.asked_from, again.asked_to, again.message_id, again.alerted) == (
         "Misrata", "Sebha", 5, ["coastal-misrata-abu-grein"])
-    assert again.live_until == at + dt.timedelta(hours=1) and Store.open(db_url).schema_version() == 8
+    assert again.live_until == at + dt.timedelta(hours=1) and Store.open(db_url).schema_version() == SCHEMA_VERSION
+
+
+def test_a_version_8_store_keeps_its_subscriptions_and_alerts_and_gains_choices_threads_and_dialogs(db_url):
+    from sqlalchemy import select, text
+
+    from riskengine.alerts import AlertIn, AlertPolicy
+    from riskengine.engine import DEFAULT_RULES_DIR
+    from riskengine.outbox import Outbox
+    from riskengine.schema import dialogs, handled_updates, outbox, subscriptions
+    from riskengine.subscriptions import Subscriptions
+
+    at = dt.datetime(2026, 11, 20, 8, tzinfo=dt.UTC)
+    store = Store.open(db_url)
+    sub = Subscriptions(store).add(chat_id="c1", channel="telegram", kind="route", target="Misrata|Sebha",
+                                   min_level=3, now=at)
+    box = Outbox(store, AlertPolicy.load(DEFAULT_RULES_DIR))
+    box.enqueue([AlertIn(key="told", subscription_id=sub.id, chat_id="c1", channel="telegram", kind="level",
+                         text="High on Misrata - Sebha")], at)
+    # as riskengine before v9 left it: no choices, threads, message ids, dialogs nor handled updates
+    with store.writer.begin() as conn:
+        for table, column in (("subscriptions", "event_kinds"), ("subscriptions", "silent"),
+                              ("subscriptions", "snoozed_until"), ("outbox", "thread"), ("outbox", "message_id")):
+            if column == "thread":
+                conn.execute(text("DROP INDEX ix_outbox_thread"))
+            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        conn.execute(text("DROP TABLE dialogs"))
+        conn.execute(text("DROP TABLE handled_updates"))
+        conn.execute(text("UPDATE meta SET value = '8' WHERE key = 'schema_version'"))
+    store = Store.open(db_url)
+    assert store.schema_version() == SCHEMA_VERSION == 9
+    names = set(inspect(store.engine).get_table_names())
+    assert {dialogs.name, handled_updates.name} <= names
+    assert "ix_outbox_thread" in {i["name"] for i in inspect(store.engine).get_indexes("outbox")}
+    with store.engine.connect() as conn:
+        kept = conn.execute(select(subscriptions.c.target, subscriptions.c.silent, subscriptions.c.event_kinds,
+                                   subscriptions.c.snoozed_until)).one()
+        alert = conn.execute(select(outbox.c.key, outbox.c.thread, outbox.c.message_id)).one()
+    assert tuple(kept) == ("Misrata|Sebha", False, None, None)
+    assert tuple(alert) == ("told", None, None)
+    assert Store.open(db_url).schema_version() == SCHEMA_VERSION  # opening again changes nothing

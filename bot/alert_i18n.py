@@ -69,7 +69,7 @@ def alert_text(alert: OutboxAlert, tr: Translator, marks: Mapping[int, str] | No
     target = target_text(p["target"], tr)
     level, score = tr.iso(p["level"]), tr.iso(f"{float(p['score']):.0f}")
     name = tr.level(int(p["level"]), p.get("level_name"))
-    if alert.kind == "level":
+    if alert.kind in ("level", "update"):  # an update: the level changed in a situation already told
         previous = int(p["previous_level"])
         out = [_("{mark} {target}: now {level} {name} (score {score}; was {previous} {previous_name})").format(
             mark=mark, target=target, level=level, name=name, score=score, previous=tr.iso(previous),
@@ -79,9 +79,10 @@ def alert_text(alert: OutboxAlert, tr: Translator, marks: Mapping[int, str] | No
         behind = next((line for line in lines if line.startswith("Behind it: ")), None)
         if behind:
             out.append(_("Behind it: {incident}").format(incident=tr.iso(behind.removeprefix("Behind it: "))))
-        zone = next((m.group(1) for line in lines if (m := re.fullmatch(r"Assessed .* \((.+)\)", line))),
+        zone = next((m.group(1) for line in lines if (m := re.fullmatch(r"(?:Assessed|Updated) .* \((.+)\)", line))),
                     "Africa/Tripoli")
-        out.append(_("Assessed {when}").format(when=_local(p["at"], zone, tr)))
+        when = _("Updated {when}") if alert.kind == "update" else _("Assessed {when}")
+        out.append(when.format(when=_local(p["at"], zone, tr)))
         new = _listed(lines[lines.index("New:") + 1:], tr) if "New:" in lines else []
         return "\n".join(out + ([_("New:"), *new] if new else []))
     if alert.kind == "allclear":

@@ -34,9 +34,10 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 
 import telegram
+from telegram import ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import BaseRequest
@@ -98,8 +99,17 @@ def render_html(text: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
     return f"<b>{bold}</b>\n{rest}{_ELLIPSIS if cut else ''}"
 
 
-#: Alerts sent without a sound: good news (an all-clear) and a test alert need no alarm.
-QUIET_KINDS = frozenset({"allclear", "selftest"})
+#: Alerts sent without a sound: good news (an all-clear), a situation no worse than told (an
+#: update, which edits the first message) and a test alert need no alarm.
+QUIET_KINDS = frozenset({"allclear", "update", "selftest"})
+
+
+#: The alerts that bring the situation's first message up to date when they follow it.
+EDITING_KINDS = frozenset({"level", "update", "allclear"})
+
+
+class _NotEditable(Exception):
+    """Telegram refused to edit a message (deleted, too old, or already saying this)."""
 
 
 def is_quiet(alert: OutboxAlert) -> bool:
@@ -240,7 +250,12 @@ class TelegramNotifier:
 
     # ---- the Notifier protocol ----
 
-    def send(self, alert: OutboxAlert) -> None:
+    def send(self, alert: OutboxAlert) -> int | None:
+        """Send the alert; returns Telegram's message id (None for an update that only edited).
+
+        An alert that follows a situation's first message (``alert.follows``) edits that message to
+        show the situation as it is now (a rise, an update, an all-clear) and, but for an update,
+        answers it; an update whose message cannot be edited any more is sent as a quiet answer."""
         chat = self._chat(alert)
         text = self.render(alert)
         if not text or _utf16_len(text) > MAX_MESSAGE_LENGTH:
@@ -250,14 +265,44 @@ class TelegramNotifier:
             raise RuntimeError("TelegramNotifier.send() blocks: call it from a worker thread, not the bot's loop")
         if self.loop.is_closed() or not self.loop.is_running():
             raise DeliveryError("telegram: the bot's event loop is not running")
-        self._wait_for_turn(str(chat))
         where = f"telegram: chat {chat}"
-        future = asyncio.run_coroutine_threadsafe(
-            self.bot.send_message(chat_id=chat, text=text, parse_mode="HTML", disable_web_page_preview=True,
-                                  disable_notification=is_quiet(alert)),
-            self.loop)
+        follows = alert.follows
+        if follows is not None and alert.kind in EDITING_KINDS:
+            edited = self._edit(chat, follows, text, where)
+            if edited and alert.kind == "update":
+                return None
+            if not edited:
+                follows = None  # gone or too old to edit: the answer stands on its own
+        self._wait_for_turn(str(chat))
+        reply = ReplyParameters(follows, allow_sending_without_reply=True) if follows is not None else None
+        message = self._call(lambda: self.bot.send_message(
+            chat_id=chat, text=text, parse_mode="HTML", disable_web_page_preview=True,
+            disable_notification=is_quiet(alert), reply_parameters=reply), chat, where)
+        if self.picture is not None:
+            self._send_picture(chat, alert)
+        return getattr(message, "message_id", None)
+
+    def _edit(self, chat: int | str, message_id: int, text: str, where: str) -> bool:
+        """Bring an earlier message up to date; False when Telegram will not edit it (deleted, too
+        old); a failure worth retrying raises :class:`DeliveryError` as a send's does."""
+        self._wait_for_turn(str(chat))
         try:
-            future.result(self.timeout)
+            self._call(lambda: self.bot.edit_message_text(
+                text, chat_id=chat, message_id=message_id, parse_mode="HTML", disable_web_page_preview=True),
+                chat, where, editing=True)
+        except _NotEditable as exc:
+            if "not modified" in str(exc).lower():
+                return True  # it says this already (a retry after the edit went through)
+            log.info("%s: message %s not edited (%s); answering it instead", where, message_id, exc)
+            return False
+        return True
+
+    def _call(self, make: Callable[[], Coroutine], chat: int | str, where: str, *, editing: bool = False):
+        """Run one Bot API call on the bot's loop and wait for it; Telegram's errors become delivery
+        errors (permanent for a chat that is gone), never carrying the token."""
+        future = asyncio.run_coroutine_threadsafe(make(), self.loop)
+        try:
+            return future.result(self.timeout)
         except RetryAfter as exc:
             wait = _retry_after(exc)
             with self._lock:
@@ -266,8 +311,11 @@ class TelegramNotifier:
         except Forbidden as exc:
             raise PermanentDeliveryError(f"{where}: {self._scrub(str(exc))}") from None
         except BadRequest as exc:
-            error = DeliveryError if not _is_unreachable_chat(exc) else PermanentDeliveryError
-            raise error(f"{where}: {self._scrub(str(exc))}") from None
+            if _is_unreachable_chat(exc):
+                raise PermanentDeliveryError(f"{where}: {self._scrub(str(exc))}") from None
+            if editing:
+                raise _NotEditable(self._scrub(str(exc))) from None
+            raise DeliveryError(f"{where}: {self._scrub(str(exc))}") from None
         except TimedOut as exc:
             raise DeliveryError(f"{where}: timed out ({self._scrub(str(exc))})") from None
         except NetworkError as exc:
@@ -280,11 +328,9 @@ class TelegramNotifier:
         except concurrent.futures.CancelledError:
             raise DeliveryError(f"{where}: cancelled (the bot is shutting down)") from None
         except Exception as exc:  # whatever it is, its text must not leak the token
-            log.error("telegram send to %s failed unexpectedly: %s: %s", chat, exc.__class__.__name__,
+            log.error("telegram call to %s failed unexpectedly: %s: %s", chat, exc.__class__.__name__,
                       self._scrub(str(exc)))
             raise DeliveryError(f"{where}: {exc.__class__.__name__}: {self._scrub(str(exc))}") from None
-        if self.picture is not None:
-            self._send_picture(chat, alert)
 
     def _send_picture(self, chat: int | str, alert: OutboxAlert) -> None:
         """Send the alert's picture after its text; any failure is logged (scrubbed) and swallowed."""

@@ -93,11 +93,27 @@ class AlertIn:
     subscription_id: int | None
     chat_id: str
     channel: str
-    kind: str  # level | allclear | incident | digest | correction | selftest
+    kind: str  # level | update | allclear | incident | digest | correction | selftest
     text: str
     payload: dict[str, Any] = field(default_factory=dict)
     not_before: dt.datetime | None = None
     merged_into: str | None = None  # told inside another alert (kept so it is never told again)
+    #: the situation it belongs to, ``sub:<id>:ep:<episode>``: a subscriber's level from its rise above
+    #: their minimum to its fall back below it (see :data:`FOLLOWING_KINDS`)
+    thread: str | None = None
+
+
+#: The alerts that follow a situation's first message (the first level alert of its thread): a
+#: further rise edits it and answers it loudly; an update (the level changed, no higher than told)
+#: only edits it, silently; the all-clear edits it and answers it quietly; a new incident answers
+#: it. The edits show the situation as it is now, so the first message always does too.
+FOLLOWING_KINDS = frozenset({"level", "update", "allclear", "incident"})
+
+
+def first_of_thread(alert: AlertIn) -> AlertIn:
+    """An update of a situation nobody was told of yet is its first message: a level alert (with
+    its sound, unless the subscriber chose silence)."""
+    return replace(alert, kind="level", payload={k: v for k, v in alert.payload.items() if k != "update"})
 
 
 @dataclass(frozen=True)
@@ -241,7 +257,7 @@ class AlertDecider:
                          f"of was retracted by an analyst ({reason}): {line}. It no longer counts.",
                     payload={"target": row["payload"].get("target", sub.describe()), "incident_id": event_id,
                              "date": ev["date"].isoformat(), "summary": ev["summary"], "why": reason,
-                             "at": now.isoformat()}))
+                             "at": now.isoformat(), "corrects": row["id"]}))
         return out
 
     def _retraction_reasons(self, event_ids: list[str]) -> dict[str, str]:
@@ -267,14 +283,19 @@ class AlertDecider:
 
     def _level_alert(self, sub: Subscription, state: TargetState, now: dt.datetime
                      ) -> tuple[list[AlertIn], LevelState]:
+        """The message a subscriber's level owes them now, if any, in the situation's thread: a rise
+        above their minimum (the situation's first message, or one that follows it when the level rises
+        above what they were told), an update (the level changed, no higher than told), or the all-clear."""
         alerted, episode = sub.alerted_level, sub.episode
+        thread = f"sub:{sub.id}:ep:{episode}"
+        was = f"{sub.last_level} {self.engine.rules.level_name(sub.last_level)}"
+        worst = self.engine.network.segment(state.worst_segment).name if state.worst_segment else None
         out = []
         if state.level >= sub.min_level and state.level > alerted:
-            worst = self.engine.network.segment(state.worst_segment).name if state.worst_segment else None
             top = state.incidents.head(1)["incident_id"].tolist()
             latest = self._incident_rows(top)
             lines = [f"{self.policy.mark(state.level)} {state.name}: now {state.level} {state.level_name} "
-                     f"(score {state.score:.0f}; was {sub.last_level} {self.engine.rules.level_name(sub.last_level)})"]
+                     f"(score {state.score:.0f}; was {was})"]
             if worst:
                 lines.append(f"Worst stretch: {worst}")
             if latest:
@@ -285,9 +306,24 @@ class AlertDecider:
                 channel=sub.channel, kind="level", text="\n".join(lines),
                 payload={"target": state.name, "level": state.level, "level_name": state.level_name,
                          "score": round(state.score, 1), "previous_level": sub.last_level, "worst_segment": worst,
-                         "incident_ids": top, "at": now.isoformat()},
-                not_before=self._when(sub, state.level, now)))
+                         "incident_ids": top, "at": now.isoformat(), "update": alerted > 0},
+                not_before=self._when(sub, state.level, now), thread=thread))
             alerted = state.level
+        elif state.level >= sub.min_level and alerted and state.level != sub.last_level:
+            # the situation changed, no worse than they were told: its first message is brought up to
+            # date, silently (a level they were told in this situation is not news again)
+            lines = [f"{self.policy.mark(state.level)} {state.name}: now {state.level} {state.level_name} "
+                     f"(score {state.score:.0f}; was {was})"]
+            if worst:
+                lines.append(f"Worst stretch: {worst}")
+            lines.append(f"Updated {_local(now, sub.timezone)} ({sub.timezone})")
+            out.append(AlertIn(
+                key=f"sub:{sub.id}:update:ep:{episode}:{now:%Y%m%dT%H%M%S}", subscription_id=sub.id,
+                chat_id=sub.chat_id, channel=sub.channel, kind="update", text="\n".join(lines),
+                payload={"target": state.name, "level": state.level, "level_name": state.level_name,
+                         "score": round(state.score, 1), "previous_level": sub.last_level, "worst_segment": worst,
+                         "incident_ids": [], "at": now.isoformat(), "update": True},
+                not_before=self._when(sub, state.level, now), thread=thread))
         elif state.level < sub.min_level and alerted:
             # it fell back below the subscriber's minimum: an all-clear, sent quietly (a level alert of
             # this episode never sent is superseded with it: see Outbox.enqueue); a new rise is news again
@@ -300,7 +336,7 @@ class AlertDecider:
                 payload={"target": state.name, "level": state.level, "level_name": state.level_name,
                          "score": round(state.score, 1), "previous_level": alerted, "min_level": sub.min_level,
                          "episode": episode, "at": now.isoformat()},
-                not_before=self._when(sub, state.level, now)))
+                not_before=self._when(sub, state.level, now), thread=thread))
             alerted, episode = 0, episode + 1
         return out, LevelState(sub.id, state.level, alerted, episode)
 
@@ -311,6 +347,7 @@ class AlertDecider:
             return []
         severe = frame[(frame["severity"] >= rules.min_severity) & (frame["weight"] >= rules.min_weight)]
         rows = self._incident_rows(severe["incident_id"].tolist())
+        thread = f"sub:{sub.id}:ep:{sub.episode}" if sub.alerted_level else None  # a situation told: answer it
         out = []
         for incident_id, row in rows.items():
             learnt = row.get("ingested_at")
@@ -322,7 +359,7 @@ class AlertDecider:
                     + f"\n{state.name} is now {state.level} {state.level_name} (score {state.score:.0f}).")
             out.append(AlertIn(
                 key=f"sub:{sub.id}:incident:{incident_id}", subscription_id=sub.id, chat_id=sub.chat_id,
-                channel=sub.channel, kind="incident", text=text,
+                channel=sub.channel, kind="incident", text=text, thread=thread,
                 payload={"target": state.name, "incident_id": incident_id, "summary": row["summary"],
                          "date": str(row["date"]), "event_type": row["event_type"], "level": state.level,
                          "level_name": state.level_name, "score": round(state.score, 1), "at": now.isoformat()},

@@ -167,13 +167,20 @@ class OutboxAlert:
     text: str
     payload: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
+    #: the situation it belongs to (``sub:<id>:ep:<episode>``): a rise, an update or an all-clear of a
+    #: situation already told follows the first message sent about it
+    thread: str | None = None
+    #: the channel's message id of the message this alert follows (edits or answers), found by the
+    #: dispatcher when it sends: the situation's first message, or the alert a correction corrects
+    follows: int | None = None
 
 
 class Notifier(Protocol):
     channel: str
 
-    def send(self, alert: OutboxAlert) -> None:
-        """Deliver or raise :class:`DeliveryError` / :class:`PermanentDeliveryError`."""
+    def send(self, alert: OutboxAlert) -> int | None:
+        """Deliver or raise :class:`DeliveryError` / :class:`PermanentDeliveryError`; returns the
+        message id the channel gave it, where it gives one (so later alerts can follow it)."""
 
 
 class ConsoleNotifier:
@@ -200,7 +207,7 @@ class WebhookNotifier:
 
     def send(self, alert: OutboxAlert) -> None:
         body = {"key": alert.key, "chat_id": alert.chat_id, "kind": alert.kind, "text": alert.text,
-                "payload": alert.payload}
+                "payload": alert.payload, "thread": alert.thread}
         try:
             response = self.client.post(self.url, json=body, timeout=self.timeout,
                                         headers={"Idempotency-Key": alert.key})

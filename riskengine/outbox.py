@@ -21,12 +21,12 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .alerts import AlertIn, AlertPolicy
+from .alerts import FOLLOWING_KINDS, AlertIn, AlertPolicy, first_of_thread
 from .notify import DeliveryError, Notifier, OutboxAlert, PermanentDeliveryError
 from .schema import outbox, subscriptions
 from .store import Store
@@ -78,12 +78,14 @@ class Outbox:
         added = []
         with self.writer.begin() as conn:
             for alert in alerts:
+                if alert.kind == "update" and not self._thread_told(conn, alert.thread):
+                    alert = first_of_thread(alert)  # nothing of it was told yet: it is the news itself
                 when = alert.not_before or now
                 statement = self._insert(outbox).values(
                     key=alert.key, subscription_id=alert.subscription_id, chat_id=alert.chat_id,
                     channel=alert.channel, kind=alert.kind, text=alert.text, payload=alert.payload, created_at=now,
                     not_before=when, status="merged" if alert.merged_into else "pending", attempts=0,
-                    next_attempt_at=when,
+                    next_attempt_at=when, thread=alert.thread,
                 ).on_conflict_do_nothing(index_elements=["key"])
                 if conn.execute(statement).rowcount:
                     added.append(alert)
@@ -96,10 +98,42 @@ class Outbox:
         return added
 
     @staticmethod
+    def _thread_told(conn, thread: str | None) -> bool:
+        """Whether a message of this situation has been sent (so that an update has one to follow)."""
+        if thread is None:
+            return False
+        return conn.execute(select(outbox.c.id).where((outbox.c.thread == thread) & (outbox.c.status == "sent"))
+                            .limit(1)).first() is not None
+
+    def follows(self, alert: OutboxAlert) -> int | None:
+        """The message id an alert follows, as its channel gave it: the one a correction corrects, or
+        for a rise, an update or an all-clear of a situation already told, that situation's first
+        message (None: it is the first, or the first went without an id)."""
+        corrected = (alert.payload or {}).get("corrects")
+        if corrected is not None:
+            query = select(outbox.c.message_id).where(outbox.c.id == int(corrected))
+        elif alert.thread is not None and alert.kind in FOLLOWING_KINDS and (
+                alert.kind != "level" or (alert.payload or {}).get("update")):
+            query = (select(outbox.c.message_id).where(
+                (outbox.c.thread == alert.thread) & (outbox.c.status == "sent") & (outbox.c.id != alert.id)
+                & (outbox.c.kind == "level") & outbox.c.message_id.is_not(None)).order_by(outbox.c.id).limit(1))
+        else:
+            return None
+        with self.engine.connect() as conn:
+            found = conn.execute(query).scalar()
+        return int(found) if found is not None else None
+
+    @staticmethod
     def _supersede(conn, levels: dict[int, int], added: Sequence[AlertIn]) -> None:
         """Mark ``superseded`` the waiting level alerts of these subscribers that a newer level alert
-        replaces or whose level has fallen since."""
+        replaces or whose level has fallen since, and the waiting updates a newer update replaces."""
         newer = {a.subscription_id: a.key for a in added if a.kind == "level"}
+        latest = {a.subscription_id: a.key for a in added if a.kind == "update"}
+        if latest:
+            conn.execute(update(outbox).where(
+                (outbox.c.status == "pending") & (outbox.c.kind == "update")
+                & outbox.c.subscription_id.in_(list(latest)) & outbox.c.key.not_in(list(latest.values())))
+                .values(status="superseded", last_error="a newer state of the same subscription"))
         waiting = conn.execute(select(outbox.c.id, outbox.c.key, outbox.c.subscription_id, outbox.c.payload).where(
             (outbox.c.status == "pending") & (outbox.c.kind == "level")
             & outbox.c.subscription_id.in_(list(levels)))).all()
@@ -214,14 +248,16 @@ class Outbox:
                     ", ".join(gone))
         return released
 
-    def mark_sent(self, alert_id: int, now: dt.datetime, *, worker: str | None = None) -> bool:
+    def mark_sent(self, alert_id: int, now: dt.datetime, *, worker: str | None = None,
+                  message_id: int | None = None) -> bool:
         """Record an alert delivered, clearing its claim; returns whether this was its first record.
 
         With ``worker`` (a dispatcher that claimed it), a late record after its lease ran out and
         another dispatcher took the alert over still says what happened, since it was delivered: it
         marks the alert sent unless another dispatcher has recorded it sent already, in which case the
         row is left as that one wrote it and this returns False (the receiver got it twice). Without
-        ``worker``, the alert is marked sent whatever its row says.
+        ``worker``, the alert is marked sent whatever its row says. ``message_id`` is the id the
+        channel gave the message (later alerts of its situation follow it).
         """
         where = outbox.c.id == alert_id
         if worker is not None:
@@ -229,7 +265,7 @@ class Outbox:
         with self.writer.begin() as conn:
             return conn.execute(update(outbox).where(where).values(
                 status="sent", sent_at=now, attempts=outbox.c.attempts + 1, last_error=None, claimed_by=None,
-                claimed_until=None)).rowcount == 1
+                claimed_until=None, message_id=message_id)).rowcount == 1
 
     def mark_failed(self, alert: OutboxAlert, now: dt.datetime, error: str, *, permanent: bool = False,
                     retry_after: float | None = None, worker: str | None = None) -> str:
@@ -313,7 +349,8 @@ class Outbox:
                 continue
             notifier = notifiers[alert.channel]
             try:
-                notifier.send(alert)
+                alert = replace(alert, follows=self.follows(alert))
+                message_id = notifier.send(alert)
             except PermanentDeliveryError as exc:
                 status = self.mark_failed(alert, now, str(exc), permanent=True, worker=worker)
                 log.warning("alert %s to %s given up: %s", alert.key, alert.chat_id, exc)
@@ -332,7 +369,8 @@ class Outbox:
                 log.exception("alert %s: notifier %s crashed", alert.key, alert.channel)
                 self._file(report, alert, status)
                 continue
-            if self.mark_sent(alert.id, now, worker=worker):
+            if self.mark_sent(alert.id, now, worker=worker,
+                              message_id=message_id if isinstance(message_id, int) else None):
                 report.sent.append(alert)
             else:
                 log.warning("alert %s to %s sent twice: %s's claim ran out mid-batch and another dispatcher "
@@ -362,4 +400,4 @@ def _process_ended(worker: str, host: str) -> bool:
 
 def _outbox_alert(row) -> OutboxAlert:
     return OutboxAlert(row["id"], row["key"], row["chat_id"], row["channel"], row["kind"], row["text"], row["payload"],
-                       row["attempts"])
+                       row["attempts"], thread=row["thread"])

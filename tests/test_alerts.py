@@ -301,3 +301,38 @@ def test_no_all_clear_for_a_rise_that_was_never_told(setup):
     outbox.dispatch({"console": recorder}, far_later + dt.timedelta(days=1))
     assert recorder.got == []  # neither the stale rise nor an all-clear of it
     assert outbox.counts().get("superseded") == 2
+
+
+def test_a_level_change_in_a_told_situation_is_an_update_of_its_thread(setup):
+    engine, _, subs, decider, outbox = setup
+    sub = subs.add(chat_id="c1", channel="console", kind="route", target="Sirte|Sebha", min_level=3, now=NOON)
+    incident_near_waddan(engine, NOON, 1)
+    [first] = decide(decider, outbox, NOON)
+    outbox.dispatch({"console": Recorder()}, NOON)
+    eased = NOON + dt.timedelta(days=20)  # the ambush has aged: lower, still above 3
+    [update] = decide(decider, outbox, eased)
+    assert update.kind == "update" and update.thread == first.thread == f"sub:{sub.id}:ep:0"
+    assert first.payload["level"] > update.payload["level"] >= 3 and update.text.splitlines()[-1].startswith("Updated")
+    assert decide(decider, outbox, eased + dt.timedelta(minutes=5)) == []  # unchanged: nothing
+    got = Recorder()
+    outbox.dispatch({"console": got}, eased)
+    assert [a.kind for a in got.got] == ["update"]
+    [clear] = decide(decider, outbox, NOON + dt.timedelta(days=200))
+    assert clear.kind == "allclear" and clear.thread == first.thread
+    incident_near_waddan(engine, NOON + dt.timedelta(days=200), 2)
+    assert {a.thread for a in decide(decider, outbox, NOON + dt.timedelta(days=200))} <= {None, f"sub:{sub.id}:ep:1"}
+
+
+def test_an_update_of_a_situation_never_told_is_its_first_message(setup):
+    engine, _, subs, decider, outbox = setup
+    night = dt.datetime(2026, 11, 20, 21, 30, tzinfo=dt.UTC)  # 23:30 in Tripoli, inside the quiet hours
+    subs.add(chat_id="sleeper", channel="console", kind="route", target="Sirte|Sebha", min_level=3, now=NOON,
+             quiet=parse_quiet_hours("22:00-06:00"))
+    incident_near_waddan(engine, night, 1)
+    [held] = decide(decider, outbox, night)
+    assert held.kind == "level" and held.not_before > night
+    later = night + dt.timedelta(days=20)  # still at night, lower but above 3, and the first alert never sent
+    [news] = decide(decider, outbox, later)
+    assert news.kind == "level" and news.payload["level"] < held.payload["level"] and "update" not in news.payload
+    statuses = {row["key"]: row["status"] for row in outbox.rows()}
+    assert statuses[held.key] == "superseded" and statuses[news.key] == "pending"

@@ -10,11 +10,11 @@ incidents near a place, segments near a point), all synchronous: handlers call t
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,7 @@ from . import enroute, handlers, selftest
 from .handlers import MAX_PLACE_WORDS, NEAR_KM
 from .i18n import N_
 from .pictures import RoutePicture
+from .ratelimit import RateLimit, StoredRateLimit  # noqa: F401 - RateLimit: the in-memory one, for one process
 from .settings import BotSettings
 
 log = logging.getLogger("bot")
@@ -181,56 +182,13 @@ class BotServices:
         return sorted(rows, key=lambda r: r["distance_km"])[:limit]
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    at: float
-    warned: bool = False
-
-
-@dataclass
-class RateLimit:
-    """A token bucket per user: ``per_minute`` commands a minute, refilled continuously.
-
-    Examples
-    --------
-    >>> t = [0.0]
-    >>> limit = RateLimit(2, now=lambda: t[0])
-    >>> [limit.check(1) for _ in range(4)]
-    ['ok', 'ok', 'warn', 'drop']
-    >>> t[0] = 30.0
-    >>> limit.check(1)
-    'ok'
-    """
-
-    per_minute: int
-    now: Callable[[], float] = time.monotonic
-    buckets: dict[int, _Bucket] = field(default_factory=dict)
-
-    def check(self, user_id: int) -> str:
-        """'ok' to go on; 'warn' the first time over the limit; 'drop' after that, until tokens come back."""
-        now, rate = self.now(), self.per_minute / 60.0
-        if len(self.buckets) > 10_000:  # forget users whose bucket has filled up again
-            self.buckets = {k: b for k, b in self.buckets.items() if b.tokens + (now - b.at) * rate < self.per_minute}
-        bucket = self.buckets.setdefault(user_id, _Bucket(float(self.per_minute), now))
-        bucket.tokens = min(float(self.per_minute), bucket.tokens + (now - bucket.at) * rate)
-        bucket.at = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            bucket.warned = False
-            return "ok"
-        if bucket.warned:
-            return "drop"
-        bucket.warned = True
-        return "warn"
-
-
 async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Hold each user to the rate limit: one "slow down" line when over it, then silence."""
     user = update.effective_user
     if user is None or update.edited_message is not None:
         return  # a live location's new positions are Telegram's doing, not commands
-    verdict = context.bot_data["rate_limit"].check(user.id)
+    limit = context.bot_data["rate_limit"]
+    verdict = await asyncio.to_thread(limit.check, user.id) if limit.blocking else limit.check(user.id)
     if verdict == "ok":
         return
     if verdict == "warn" and update.effective_chat is not None:
@@ -288,7 +246,7 @@ def build_application(engine: RiskEngine, settings: BotSettings, *, subscription
     app = builder.concurrent_updates(8).build()
     app.bot_data["riskengine"] = BotServices(engine, settings, subscriptions, policy,
                                              [tuple(r) for r in board_routes], clock, pictures)
-    app.bot_data["rate_limit"] = RateLimit(settings.commands_per_minute)
+    app.bot_data["rate_limit"] = StoredRateLimit(engine.store, settings.commands_per_minute)  # shared by workers
     app.add_handler(TypeHandler(Update, guard), group=-1)
     commands = {"start": handlers.start, "help": handlers.start, "risk": handlers.risk, "routes": handlers.routes,
                 "incidents": handlers.incidents, "subscribe": handlers.subscribe,

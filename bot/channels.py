@@ -239,7 +239,8 @@ async def forwarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     services = context.bot_data["riskengine"]
     chat_id = update.effective_chat.id
     limit = context.bot_data.get("rate_limit")
-    if limit is not None and update.effective_user and limit.check(update.effective_user.id) != "ok":
+    if limit is not None and update.effective_user and await asyncio.to_thread(
+            limit.check, update.effective_user.id) != "ok":
         raise ApplicationHandlerStop  # over the per-user rate: dropped
     try:
         await _forwarded(update, context, services, chat_id)

@@ -367,6 +367,18 @@ handled_updates = Table(
 )
 
 
+#: Each user's command budget (a token bucket: ``tokens`` left at ``at``, Unix seconds), shared by
+#: every worker, so that N workers do not give a user N times the rate limit.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("tokens", Float, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("warned", Boolean, nullable=False, default=False),
+)
+
+
 def _v1_to_v2(conn: Connection) -> None:
     """v2 adds where a report came from inside its source, and when each incident was learnt."""
     columns = {c["name"] for c in inspect(conn).get_columns("reports")}
@@ -445,7 +457,8 @@ def _v7_to_v8(conn: Connection) -> None:
 
 def _v8_to_v9(conn: Connection) -> None:
     """v9: subscribers' choices on buttons (event kinds, silent, snooze), the alerts' threads and sent
-    message ids (updates edit or reply to the first alert), dialogs and handled webhook updates."""
+    message ids (updates edit or reply to the first alert), dialogs, handled webhook updates and the
+    users' command budgets."""
     kind = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
     tables = set(inspect(conn).get_table_names())
     if "subscriptions" in tables:
@@ -460,7 +473,7 @@ def _v8_to_v9(conn: Connection) -> None:
             if name not in columns:
                 conn.execute(text(f"ALTER TABLE outbox ADD COLUMN {name} {sql_type}"))
         conn.execute(text("CREATE INDEX IF NOT EXISTS ix_outbox_thread ON outbox (thread) WHERE thread IS NOT NULL"))
-    metadata.create_all(conn, tables=[dialogs, handled_updates])
+    metadata.create_all(conn, tables=[dialogs, handled_updates, rate_buckets])
 
 
 MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7, 7: _v7_to_v8,

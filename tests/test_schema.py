@@ -219,7 +219,7 @@ def test_a_version_8_store_keeps_its_subscriptions_and_alerts_and_gains_choices_
     from riskengine.alerts import AlertIn, AlertPolicy
     from riskengine.engine import DEFAULT_RULES_DIR
     from riskengine.outbox import Outbox
-    from riskengine.schema import dialogs, handled_updates, outbox, subscriptions
+    from riskengine.schema import dialogs, handled_updates, outbox, rate_buckets, subscriptions
     from riskengine.subscriptions import Subscriptions
 
     at = dt.datetime(2026, 11, 20, 8, tzinfo=dt.UTC)
@@ -238,11 +238,12 @@ def test_a_version_8_store_keeps_its_subscriptions_and_alerts_and_gains_choices_
             conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
         conn.execute(text("DROP TABLE dialogs"))
         conn.execute(text("DROP TABLE handled_updates"))
+        conn.execute(text("DROP TABLE rate_buckets"))
         conn.execute(text("UPDATE meta SET value = '8' WHERE key = 'schema_version'"))
     store = Store.open(db_url)
     assert store.schema_version() == SCHEMA_VERSION == 9
     names = set(inspect(store.engine).get_table_names())
-    assert {dialogs.name, handled_updates.name} <= names
+    assert {dialogs.name, handled_updates.name, rate_buckets.name} <= names
     assert "ix_outbox_thread" in {i["name"] for i in inspect(store.engine).get_indexes("outbox")}
     with store.engine.connect() as conn:
         kept = conn.execute(select(subscriptions.c.target, subscriptions.c.silent, subscriptions.c.event_kinds,

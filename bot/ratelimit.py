@@ -1,0 +1,94 @@
+"""Each user's command budget: a token bucket of ``per_minute`` commands, refilled continuously.
+
+:class:`RateLimit` keeps the buckets in memory (one process). :class:`StoredRateLimit` keeps them in
+the store (table ``rate_buckets``), so that every worker answering one bot spends from the same
+budget: behind N webhook workers a user gets the limit once, not N times, and a restart does not
+refill a flooder's bucket.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from riskengine.schema import rate_buckets
+from riskengine.store import Store
+
+
+@dataclass
+class Bucket:
+    tokens: float
+    at: float
+    warned: bool = False
+
+
+def spend(bucket: Bucket, now: float, per_minute: int) -> str:
+    """Refill the bucket to ``now`` and take one command from it (it is changed in place):
+    'ok' to go on; 'warn' the first time over the limit; 'drop' after that, until tokens come back."""
+    rate = per_minute / 60.0
+    bucket.tokens = min(float(per_minute), bucket.tokens + max(0.0, now - bucket.at) * rate)
+    bucket.at = now
+    if bucket.tokens >= 1.0:
+        bucket.tokens -= 1.0
+        bucket.warned = False
+        return "ok"
+    if bucket.warned:
+        return "drop"
+    bucket.warned = True
+    return "warn"
+
+
+@dataclass
+class RateLimit:
+    """The buckets in this process's memory.
+
+    Examples
+    --------
+    >>> t = [0.0]
+    >>> limit = RateLimit(2, now=lambda: t[0])
+    >>> [limit.check(1) for _ in range(4)]
+    ['ok', 'ok', 'warn', 'drop']
+    >>> t[0] = 30.0
+    >>> limit.check(1)
+    'ok'
+    """
+
+    per_minute: int
+    now: Callable[[], float] = time.monotonic
+    buckets: dict[int, Bucket] = field(default_factory=dict)
+    blocking = False  # check() never waits on anything
+
+    def check(self, user_id: int) -> str:
+        now, rate = self.now(), self.per_minute / 60.0
+        if len(self.buckets) > 10_000:  # forget users whose bucket has filled up again
+            self.buckets = {k: b for k, b in self.buckets.items() if b.tokens + (now - b.at) * rate < self.per_minute}
+        bucket = self.buckets.setdefault(user_id, Bucket(float(self.per_minute), now))
+        return spend(bucket, now, self.per_minute)
+
+
+class StoredRateLimit:
+    """The buckets in the store, spent in one transaction per command (the row locked on
+    PostgreSQL; the write lock on SQLite), on the wall clock every worker shares."""
+
+    blocking = True  # check() reads and writes the store: call it off the event loop
+
+    def __init__(self, store: Store, per_minute: int, now: Callable[[], float] = time.time):
+        self.store, self.per_minute, self.now = store, per_minute, now
+        self._insert = postgresql.insert if store.engine.dialect.name == "postgresql" else sqlite.insert
+
+    def check(self, user_id: int) -> str:
+        now = self.now()
+        with self.store.writer.begin() as conn:
+            conn.execute(self._insert(rate_buckets).values(user_id=user_id, tokens=float(self.per_minute), at=now,
+                                                           warned=False).on_conflict_do_nothing())
+            row = conn.execute(select(rate_buckets.c.tokens, rate_buckets.c.at, rate_buckets.c.warned)
+                               .where(rate_buckets.c.user_id == user_id).with_for_update()).one()
+            bucket = Bucket(row.tokens, row.at, bool(row.warned))
+            verdict = spend(bucket, now, self.per_minute)
+            conn.execute(update(rate_buckets).where(rate_buckets.c.user_id == user_id)
+                         .values(tokens=bucket.tokens, at=bucket.at, warned=bucket.warned))
+        return verdict

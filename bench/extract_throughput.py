@@ -3,9 +3,16 @@
 The reports are generated (seeded, so every run reads the same text): a few incident sentences about
 towns on the road network, with spatial and date phrases, padded with background sentences to about
 300 words; some reports describe no incident at all. Only the extraction calls are timed, after a
-warm-up. Then a size sweep: one report made of many generated reports, from 100 KB to 20 MB, to show
-that extraction time grows linearly with the length of a report (seconds per MB stay flat).
-Run: ``python bench/extract_throughput.py [--reports N] [--seed S] [--profile] [--sweep KB,KB,...]``.
+warm-up, in CPU time (``time.process_time``): on a machine shared with other work, wall time counts
+the waits for a core too. Then a size sweep: one report made of many generated reports, from 100 KB to
+20 MB, to show that extraction time grows linearly with the length of a report (seconds per MB stay
+flat); the 1 MB report's time is checked against its target (under 2 s).
+
+``--baseline REV`` times the code of a git revision on the same reports, side by side with this code:
+a second process runs that revision's package, and the two take turns, a few reports each, so that
+whatever else the machine is doing weighs on both alike; then the ratio is printed.
+Run: ``python bench/extract_throughput.py [--reports N] [--seed S] [--profile] [--sweep KB,KB,...]
+[--baseline REV]``.
 """
 
 from __future__ import annotations
@@ -14,11 +21,19 @@ import argparse
 import cProfile
 import datetime as dt
 import io
+import json
 import math
+import os
 import pstats
 import random
+import shutil
+import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
+from pathlib import Path
 from typing import NamedTuple
 
 from riskengine.engine import DEFAULT_SEEDS_DIR, RiskEngine
@@ -27,9 +42,12 @@ from riskengine.models import Place
 
 TARGET_PER_SECOND = 2000.0
 TARGET_AR_PER_SECOND = 300.0
+#: Seconds within which one 1 MB report must be read.
+TARGET_MB_SECONDS = 2.0
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 TARGET_WORDS = 300
 #: Report sizes (KB) of the sweep: a long feed item, a file dump, a whole archive pasted as one text.
-SWEEP_KB = (100, 400, 1600, 6400, 20480)
+SWEEP_KB = (100, 400, 1024, 1600, 6400, 20480)
 WARM_UP = 50
 #: Share of the generated reports that describe no incident.
 QUIET_SHARE = 0.15
@@ -249,13 +267,14 @@ def make_reports(n: int, seed: int, geo: Geography, templates: Templates | None 
 
 
 def time_extraction(engine: RiskEngine, reports: list[Report]) -> tuple[float, int, int]:
-    """Seconds spent in ``extract_text`` over all reports, incidents found, reports with any incident."""
+    """CPU seconds spent in ``extract_text`` over all reports, incidents found, reports with any incident."""
     found = with_any = 0
     elapsed = 0.0
+    clock = time.process_time
     for r in reports:
-        t0 = time.perf_counter()
+        t0 = clock()
         incidents = engine.extract_text(r.text, r.published)
-        elapsed += time.perf_counter() - t0
+        elapsed += clock() - t0
         found += len(incidents)
         with_any += bool(incidents)
     return elapsed, found, with_any
@@ -269,14 +288,91 @@ def long_report(reports: list[Report], size_kb: int) -> str:
 
 
 def size_sweep(engine: RiskEngine, reports: list[Report], sizes_kb: list[int]) -> list[tuple[int, float, int]]:
-    """(KB, seconds, incidents) for one report of each size."""
+    """(KB, CPU seconds, incidents) for one report of each size."""
     rows = []
     for kb in sizes_kb:
         text = long_report(reports, kb)
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         found = engine.extract_text(text, dt.date(2026, 11, 20))
-        rows.append((kb, time.perf_counter() - t0, len(found)))
+        rows.append((kb, time.process_time() - t0, len(found)))
     return rows
+
+
+def extract_revision(rev: str, into: Path) -> None:
+    """The package, rules and seeds of a git revision, unpacked into ``into`` (``git archive``)."""
+    try:
+        done = subprocess.run(["git", "archive", "--format=tar", rev, "riskengine", "rules", "seeds"],
+                              cwd=PROJECT_DIR, capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        detail = exc.stderr.decode(errors="replace").strip() if isinstance(exc, subprocess.CalledProcessError) else exc
+        raise SystemExit(f"--baseline {rev!r}: cannot read that revision with git archive: {detail}") from None
+    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
+        tar.extractall(into, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+
+
+#: Reports each side reads in turn when a baseline runs alongside (a few hundredths of a second).
+TURN = 25
+
+
+class Baseline:
+    """The code of a git revision reading the same reports in a process of its own, a turn at a time
+    (``--worker``): its package comes first on that process's path, its compiled cache stays in the
+    unpacked tree, and both go when it is closed."""
+
+    def __init__(self, rev: str, args: argparse.Namespace):
+        self.tree = Path(tempfile.mkdtemp(prefix="extract-baseline-"))
+        try:
+            extract_revision(rev, self.tree)
+            command = [sys.executable, str(Path(__file__).resolve()), "--reports", str(args.reports),
+                       "--seed", str(args.seed), "--language", args.language, "--worker"]
+            env = {**os.environ, "PYTHONPATH": str(self.tree), "RISKENGINE_CACHE_DIR": str(self.tree / ".cache")}
+            self.process = subprocess.Popen(command, cwd=self.tree, env=env, stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            if self.process.stdout.readline().strip() != "ready":
+                raise SystemExit(f"--baseline {rev!r}: the benchmark did not start on that revision:\n"
+                                 f"{self.process.communicate()[1].strip()[-2000:]}")
+        except BaseException:
+            self.close()
+            raise
+
+    def turn(self, index: int) -> tuple[float, int]:
+        """CPU seconds and incidents for the ``index``-th turn's reports."""
+        self.process.stdin.write(f"{index}\n")
+        self.process.stdin.flush()
+        seconds, found = json.loads(self.process.stdout.readline())
+        return seconds, found
+
+    def close(self) -> None:
+        process = getattr(self, "process", None)
+        if process is not None and process.poll() is None:
+            process.communicate()  # end of input: the worker exits
+        shutil.rmtree(self.tree, ignore_errors=True)
+
+
+def serve_turns(engine: RiskEngine, reports: list[Report]) -> None:
+    """``--worker``: read turn numbers on standard input, answer each with its CPU seconds and incidents."""
+    turns = [reports[i:i + TURN] for i in range(0, len(reports), TURN)]
+    print("ready", flush=True)
+    for line in sys.stdin:
+        seconds, found, _ = time_extraction(engine, turns[int(line)])
+        print(json.dumps([seconds, found]), flush=True)
+
+
+def side_by_side(engine: RiskEngine, reports: list[Report], baseline: Baseline) -> tuple[float, float, int, int]:
+    """One round over the reports, this code and the baseline taking turns (each going first every
+    other turn): CPU seconds of each, incidents each found."""
+    mine = theirs = 0.0
+    found = their_found = 0
+    for index in range(0, (len(reports) + TURN - 1) // TURN):
+        turn = reports[index * TURN:(index + 1) * TURN]
+        for side in ((0, 1) if index % 2 else (1, 0)):
+            if side == 0:
+                seconds, count, _ = time_extraction(engine, turn)
+                mine, found = mine + seconds, found + count
+            else:
+                seconds, count = baseline.turn(index)
+                theirs, their_found = theirs + seconds, their_found + count
+    return mine, theirs, found, their_found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,7 +389,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep", default=",".join(map(str, SWEEP_KB)),
                         help="report sizes in KB for the size sweep, comma-separated ('' for none; "
                              f"default {','.join(map(str, SWEEP_KB))})")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also time the code of this git revision (e.g. HEAD, a commit) side by side, "
+                             "and print how much faster or slower this code is")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # the other side of --baseline
     args = parser.parse_args(argv)
+    if args.baseline is not None and args.profile:
+        parser.error("--baseline cannot be combined with --profile")
     if args.reports < 1:
         parser.error("--reports must be at least 1")
     try:
@@ -314,6 +416,10 @@ def main(argv: list[str] | None = None) -> int:
     warm = make_reports(WARM_UP, args.seed + 1, geo, templates)
     time_extraction(engine, warm)
 
+    if args.worker:
+        serve_turns(engine, reports)
+        return 0
+
     profiler = cProfile.Profile() if args.profile else None
     if profiler:
         profiler.enable()
@@ -323,8 +429,19 @@ def main(argv: list[str] | None = None) -> int:
         timings.append(seconds)
     if profiler:
         profiler.disable()
+    side_timings, base_timings, side_found = [], [], set()
+    if args.baseline:
+        baseline = Baseline(args.baseline, args)
+        try:
+            for _ in range(max(1, args.rounds)):
+                mine, theirs, found_here, found_there = side_by_side(engine, reports, baseline)
+                side_timings.append(mine)
+                base_timings.append(theirs)
+                side_found.add((found_here, found_there))
+        finally:
+            baseline.close()
     timings.sort()
-    seconds = timings[len(timings) // 2]
+    seconds = statistics.median(timings)
 
     n = len(reports)
     mean_words = sum(r.words for r in reports) / n
@@ -333,8 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     rate = n / seconds if seconds > 0 else float("inf")
     print(f"reports                    {n} ({quiet} without an incident)")
     print(f"mean words per report      {mean_words:.0f}")
-    print(f"rounds                     {len(timings)} (seconds each: {', '.join(f'{t:.2f}' for t in timings)})")
-    print(f"total seconds (median)     {seconds:.2f}")
+    print(f"rounds                     {len(timings)} (CPU seconds each: {', '.join(f'{t:.2f}' for t in timings)})")
+    print(f"total CPU seconds (median) {seconds:.2f}")
     print(f"reports/s                  {rate:.0f}" + (" (under cProfile, slower than real)" if profiler else
                                                       f" (median round; best {n / timings[0]:.0f})"))
     print(f"incidents found per report {found / n:.2f} (planted {planted / n:.2f}; "
@@ -342,10 +459,27 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "met" if rate >= target else "NOT met"
     print(f"language                   {args.language}")
     print(f"target {target:.0f} reports/s      {verdict}")
+    if base_timings:
+        mine, theirs = statistics.median(side_timings), statistics.median(base_timings)
+        print(f"side by side with {args.baseline}: rounds of turns of {TURN} reports, CPU seconds")
+        print(f"  this code                {n / mine:.0f} reports/s (median round; each: "
+              f"{', '.join(f'{t:.2f}' for t in side_timings)})")
+        print(f"  baseline                 {n / theirs:.0f} reports/s (median round; each: "
+              f"{', '.join(f'{t:.2f}' for t in base_timings)})")
+        print(f"  this code / baseline     x{sum(base_timings) / sum(side_timings):.2f} reports/s (all rounds)")
+        counts = sorted(side_found)
+        same = all(here == there for here, there in counts)
+        print(f"incidents found            {'the same number' if same else 'DIFFERENT'} "
+              f"(this code, baseline: {', '.join(f'{here}, {there}' for here, there in counts)})")
     if sweep:
-        print("size sweep (one report)    KB, seconds, seconds per MB, incidents")
-        for kb, secs, count in size_sweep(engine, reports, sweep):
+        print("size sweep (one report)    KB, CPU seconds, seconds per MB, incidents")
+        rows = size_sweep(engine, reports, sweep)
+        for kb, secs, count in rows:
             print(f"  {kb:>8} KB  {secs:8.2f} s  {secs / (kb / 1024):6.2f} s/MB  {count}")
+        one_mb = next((secs for kb, secs, _ in rows if kb == 1024), None)
+        if one_mb is not None:
+            verdict = "met" if one_mb < TARGET_MB_SECONDS else "NOT met"
+            print(f"target 1 MB under {TARGET_MB_SECONDS:.0f} s      {verdict}")
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)

@@ -5,12 +5,17 @@ lexicon on its own, whatever the report's length and however many of its sentenc
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 
 import pytest
 
 from riskengine.arabic import normalize_arabic
 from riskengine.engine import RiskEngine
+from riskengine.extract.document import blank_furniture
+from riskengine.extract.events import strip_history
 from riskengine.store import Store
+
+from .conftest import PROJECT
 
 PUBLISHED = dt.date(2026, 11, 18)  # a Wednesday
 
@@ -156,3 +161,37 @@ def test_arabic_phrases_and_offsets_are_read_in_one_pass(reader):
     english = reader.extract_text("Gunmen ambushed a lorry 30 km north-west of Sirte on Monday.", PUBLISHED)
     assert [i.summary for i in ambush] == ["Ambush 30 km north-west of Sirte"]
     assert (ambush[0].lat, ambush[0].lon) == (english[0].lat, english[0].lon)
+
+
+def _benchmark_texts(engine, gazetteer, language: str, n: int) -> list[str]:
+    """Reports the throughput benchmark (``bench/extract_throughput.py``) times, as extraction reads
+    them (Arabic letters folded, page furniture blanked)."""
+    spec = importlib.util.spec_from_file_location("bench_extract_throughput",
+                                                  PROJECT / "bench" / "extract_throughput.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    geo, templates = bench.geography(gazetteer, engine), bench.ENGLISH
+    if language == "ar":
+        geo, templates = bench.arabic_geography(geo, gazetteer), bench.ARABIC
+    return [blank_furniture(normalize_arabic(r.text)) for r in bench.make_reports(n, 20261117, geo, templates)]
+
+
+@pytest.mark.parametrize("language", ["en", "ar"])
+def test_the_benchmark_reports_are_read_in_one_pass_as_each_lexicon_reads_them_alone(reader, gazetteer, language):
+    """The reports whose reading speed is measured: every lexicon finds with the one-pass words what
+    it finds reading the text itself, and the triggers too once history is blanked out."""
+    extractor = reader.extractor
+    texts = _benchmark_texts(reader, gazetteer, language, 40)
+    lexicon = extractor.lexicon
+    found_triggers = 0
+    for text in texts:
+        words = extractor._words(text)
+        assert words.low is not None  # the one-pass words are there to compare
+        for name, category in extractor._categories.items():
+            assert list(category.finditer(text, *words.of(name))) == list(category.finditer(text)), name
+        cleaned = strip_history(text, lexicon, hits=words.of("history")[0], low=words.low)
+        assert cleaned == strip_history(text, lexicon)
+        blanked = list(lexicon.triggers.finditer(cleaned, *extractor._blanked(words, "triggers", text, cleaned)))
+        assert blanked == list(lexicon.triggers.finditer(cleaned))
+        found_triggers += bool(blanked)
+    assert found_triggers >= len(texts) // 2  # the generated reports do tell incidents

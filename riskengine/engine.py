@@ -160,6 +160,23 @@ def _answering(method: Callable) -> Callable:
     return answer
 
 
+class _Read:
+    """The contributions and scores of the segments one read brought (a route's): kept whole, and
+    split by segment only when a later answer asks for some of them, not at the first answer."""
+
+    def __init__(self, contributions: pd.DataFrame, table: pd.DataFrame):
+        self.table = table  # index segment_id, as :func:`segment_table` makes it
+        self._contributions = contributions
+        self._groups: dict | None = None
+
+    def contributions(self, segment_id: str) -> pd.DataFrame:
+        """The contributions on ``segment_id`` alone, in order."""
+        if self._groups is None:
+            frame = self._contributions
+            self._groups = frame.groupby("segment_id").indices if len(frame) else {}
+        return self._contributions.take(self._groups.get(segment_id, np.empty(0, dtype=np.intp)))
+
+
 class _Assessed:
     """The scores at one time, read as far as questions need them: the first answer reads only the
     segments it is about (their standing weights, from the store, and only their time decay is
@@ -179,7 +196,7 @@ class _Assessed:
         #: store has none that can be used, they are made from the contributions)
         self._scores = scores
         self._whole: Assessment | None = None
-        self._parts: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}  # segment -> (contributions, its table row)
+        self._parts: dict[str, _Read] = {}  # segment -> the read that brought its contributions and table row
         self._lock = threading.Lock()
         #: a route answer's row for each contribution shown so far, by (incident id, segment id)
         self.incident_rows: dict[tuple[str, str], SharedDict] = {}
@@ -278,19 +295,19 @@ class _Assessed:
             return Assessment(self.now, frame.take(rows), whole.segments.loc[wanted])
         if missing:
             contrib = weights_at(self._rules, self._standing(missing, None, True), self.now)
-            table = segment_table(self._rules, missing, contrib)
-            groups = contrib.groupby("segment_id").indices if len(contrib) else {}
+            read = _Read(contrib, segment_table(self._rules, missing, contrib))
             with self._lock:
                 for s in missing:
-                    self._parts[s] = (contrib.take(groups.get(s, np.empty(0, dtype=np.intp))), table.loc[[s]])
+                    self._parts[s] = read
             if missing == wanted:  # all read now, in event then segment order already
-                return Assessment(self.now, contrib, table)
-        parts = [self._parts[s] for s in wanted]
-        contrib = pd.concat([p[0] for p in parts], ignore_index=True) if parts else weights_at(
+                return Assessment(self.now, contrib, read.table)
+        with self._lock:
+            reads = [(self._parts[s], s) for s in wanted]
+        contrib = pd.concat([r.contributions(s) for r, s in reads], ignore_index=True) if reads else weights_at(
             self._rules, pd.DataFrame(), self.now)
-        if len(parts) > 1:
+        if len(reads) > 1:
             contrib = contrib.sort_values(["incident_id", "segment_id"], kind="stable", ignore_index=True)
-        table = pd.concat([p[1] for p in parts]) if parts else segment_table(self._rules, [], contrib)
+        table = pd.concat([r.table.loc[[s]] for r, s in reads]) if reads else segment_table(self._rules, [], contrib)
         return Assessment(self.now, contrib, table)
 
     @cached_property
@@ -303,8 +320,8 @@ class _Assessed:
         if self._whole is not None:
             return self._table_rows[segment_id]
         with self._lock:
-            part = self._parts.get(segment_id)
-        table = part[1] if part is not None else self.on([segment_id]).segments
+            read = self._parts.get(segment_id)
+        table = read.table if read is not None else self.on([segment_id]).segments
         return table.loc[segment_id].to_dict()
 
 
@@ -868,19 +885,24 @@ class RiskEngine:
         called inside an answer (no cyclic GC meanwhile: :func:`_answering`)."""
         details = self.event_details(list(dict.fromkeys(weights["incident_id"].tolist())))
         fresh = {}
+        days: dict[dt.date, str] = {}  # each day written once (a few hundred days among thousands of rows)
+        # the numbers as Python floats already (tolist), so no float() per value
         for incident_id, segment, weight, relief, rule, confidence in zip(
-                weights["incident_id"].tolist(), weights["segment_id"].tolist(), weights["weight"].tolist(),
-                weights["relief"].tolist(), weights["rule_id"].tolist(), weights["confidence"].tolist(),
-                strict=True):
+                weights["incident_id"].tolist(), weights["segment_id"].tolist(),
+                weights["weight"].to_numpy(dtype=float).tolist(), weights["relief"].to_numpy(dtype=float).tolist(),
+                weights["rule_id"].tolist(), weights["confidence"].to_numpy(dtype=float).tolist(), strict=True):
             inc = details[incident_id]
+            day = days.get(inc["date"])
+            if day is None:
+                day = days[inc["date"]] = inc["date"].isoformat()
             fresh[(incident_id, segment)] = SharedDict({
                 "id": inc["id"], "event_type": inc["event_type"], "sub_event_type": inc["sub_event_type"],
-                "tags": SharedList(inc["tags"] or []), "date": inc["date"].isoformat(),
-                "weight": round(float(weight), 4), "relief": round(float(relief), 4),
+                "tags": SharedList(inc["tags"] or ()), "date": day,
+                "weight": round(weight, 4), "relief": round(relief, 4),
                 "segment": segment, "rule": rule,
                 "summary": inc["summary"] or inc["evidence"][:160],
-                "confidence": round(float(confidence), 3), "evidence": inc["evidence"],
-                "sources": SharedList(inc["sources"] or []), "reports": int(inc["reports"]),
+                "confidence": round(confidence, 3), "evidence": inc["evidence"],
+                "sources": SharedList(inc["sources"] or ()), "reports": int(inc["reports"]),
             })
         with self._lock:
             made.update(fresh)

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select
 
 from .errors import RiskEngineError
-from .schema import road_status
+from .schema import incident_segments, road_status
+from .store import _fetch, among
 
 if TYPE_CHECKING:
     from .engine import RiskEngine
@@ -50,7 +51,8 @@ def segment_statuses(engine: RiskEngine, at: dt.datetime) -> dict[str, dict[str,
         after = {tag: at.date() - dt.timedelta(days=math.ceil(rule.lasts_days) + 1)
                  for tag, rule in rules.from_tags.items()}
         events = engine.store.events_frame(at.date(), columns=("tags", "date", "geo_precision", "radius_km",
-                                                                "ingested_at"), since=first, tagged=after)
+                                                                "ingested_at", "location_incident"),
+                                           since=first, tagged=after)
         tagged = {}
         for event_id, tags, date, precision, radius, learnt in zip(
                 events["id"].tolist(), events["tags"].tolist(), events["date"].tolist(),
@@ -67,11 +69,19 @@ def segment_statuses(engine: RiskEngine, at: dt.datetime) -> dict[str, dict[str,
                     radius = engine.rules.precision_radius_km(int(precision))
                 tagged[event_id] = (rule, date, expires, radius, learnt if learnt is not None else at)
         if tagged:
-            matches = engine.store.event_matches_frame(at.date(), since=first, ids=tagged)
-            # the newest event on each segment (the first told, of equals), then what it says
+            # where each lies on the roads: the matches of the report its place comes from, read by
+            # that report's key (these events are active and dated in the window already)
+            placed = {place: event_id for event_id, place in zip(events["id"].tolist(),
+                                                                 events["location_incident"].tolist(), strict=True)
+                      if event_id in tagged}
+            query = select(incident_segments.c.incident_id, incident_segments.c.segment_id,
+                           incident_segments.c.distance_km)
+            with engine.store.engine.connect() as conn:
+                rows = _fetch(conn, query.where(among(incident_segments.c.incident_id, placed, conn.dialect.name)))
+            # the newest event on each segment (the first told, in event then segment order, of equals),
+            # then what it says
             newest: dict[str, tuple[tuple, str]] = {}
-            for event_id, segment_id, km in zip(matches["incident_id"].tolist(), matches["segment_id"].tolist(),
-                                                matches["distance_km"].tolist(), strict=True):
+            for event_id, segment_id, km in sorted((placed[place], segment, km) for place, segment, km in rows):
                 _rule, date, _expires, radius, learnt = tagged[event_id]
                 if km - radius > rules.on_road_km:
                     continue

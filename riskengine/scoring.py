@@ -217,8 +217,15 @@ def assess(rules: RuleBook, segments: Sequence[Segment], incidents: pd.DataFrame
 def segment_table(rules: RuleBook, segment_ids: Sequence[str], contrib: pd.DataFrame) -> pd.DataFrame:
     """The score, level, weight and incident count of each of ``segment_ids`` from its contributions."""
     log_kept = np.log1p(-np.minimum(contrib["relief"].to_numpy(dtype=float), 0.999))
-    sums = contrib.assign(log_kept=log_kept).groupby("segment_id").agg(
-        weight=("weight", "sum"), log_kept=("log_kept", "sum"), incidents=("incident_id", "nunique"))
+    sums_of = pd.DataFrame({"segment_id": contrib["segment_id"].to_numpy(),
+                            "weight": contrib["weight"].to_numpy(dtype=float), "log_kept": log_kept})
+    grouped = sums_of.groupby("segment_id")
+    sums = grouped.sum()
+    # each segment's distinct incidents, counted on numbers (a grouped nunique costs more than the sums)
+    incident, distinct = pd.factorize(contrib["incident_id"].to_numpy())
+    width = max(len(distinct), 1)
+    pairs = np.unique(grouped.ngroup().to_numpy() * width + incident)
+    sums["incidents"] = np.bincount(pairs // width, minlength=len(sums))
     return _scored(rules, segment_ids, sums)
 
 

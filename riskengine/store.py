@@ -682,6 +682,12 @@ def _each_once(values: list, convert: Callable[[str], Any]) -> list:
     """Texts converted (JSON decoded, ISO dates parsed), each distinct text once: most rows share a
     handful of values (equal values share one converted object: read-only); values a driver
     converted already (PostgreSQL's json and dates) are kept."""
+    try:  # the distinct values first, then one look-up per row: no Python loop over the rows
+        table = {v: convert(v) if isinstance(v, str) else v for v in dict.fromkeys(values)}
+    except TypeError:  # an unhashable value (a list PostgreSQL's driver decoded): row by row
+        pass
+    else:
+        return list(map(table.__getitem__, values))
     cache: dict[str, Any] = {}
     out = []
     for value in values:

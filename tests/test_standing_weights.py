@@ -11,6 +11,7 @@ must come out exactly as the previous path gives it (real SQLite file, real inge
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from concurrent.futures import ThreadPoolExecutor
 
@@ -269,3 +270,34 @@ def test_writers_at_once_keep_the_day_sums_true(db_url, rules, gazetteer, networ
     assert fresh.segments(AT) == previous.segments(AT)
     assert fresh.store.incident_count() == 60
     assert sum(s["incidents"] for s in fresh.segments(AT)["segments"]) > 0
+
+
+def _printed(answer: dict) -> str:
+    """An answer as ``--json`` prints it: key order, number types and NaN all show."""
+    return json.dumps(answer, ensure_ascii=False, indent=2)
+
+
+def test_a_first_answer_prints_byte_for_byte_as_every_other_path(db_url, rules, gazetteer, network):
+    """A new engine's first answer reads only its route's rows (kept whole, split by segment only
+    when a later question needs some, scored and listed as the whole network's would be): each route,
+    and a segment explained next by the same engine, prints exactly as the previous path's answer and
+    as the answer of an engine that read the whole network first (SQLite, and PostgreSQL when given)."""
+    stored = RiskEngine(Store.open(db_url), rules, gazetteer, network)
+    _generated(stored, 400, seed=20261203)
+    previous = _previous_path(db_url, rules, gazetteer, network)
+    service = RiskEngine(Store.open(db_url), rules, gazetteer, network)
+    service.segments(AT)  # the whole network read, every answer row made at once
+    listed = []
+    for start, end in PAIRS:
+        first = RiskEngine(Store.open(db_url), rules, gazetteer, network)
+        answer = first.route(start, end, AT)
+        printed = _printed(answer)
+        assert printed == _printed(previous.route(start, end, AT))
+        assert printed == _printed(service.route(start, end, AT))
+        # the segments it read, split apart now: the worst one explained, and then another route
+        # over some of them (the whole network read this time)
+        worst = answer["worst_segment"] or answer["segments"][0]["id"]
+        assert _printed(first.explain(worst, AT)) == _printed(previous.explain(worst, AT))
+        assert _printed(first.route(end, start, AT)) == _printed(previous.route(end, start, AT))
+        listed.append(len(answer["incidents"]))
+    assert max(listed) > 20  # routes that list many events, of several kinds, some of them retold

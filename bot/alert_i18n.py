@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from zoneinfo import ZoneInfo
 
 from riskengine.notify import OutboxAlert
+from riskengine.regions import arabic_region_names
 
 from .i18n import _ARABIC_MONTHS, Translator
 from .notifier import default_render, render_html
@@ -38,6 +39,8 @@ def target_text(target: str, tr: Translator) -> str:
     m = re.fullmatch(r"segment (.+)", target)
     if m:
         return tr._("segment {name}").format(name=tr.iso(m.group(1)))
+    if tr.rtl and target in arabic_region_names():  # a broadcast channel's region (rules/regions.yaml)
+        return arabic_region_names()[target]
     return tr.iso(target)
 
 
@@ -60,6 +63,13 @@ def alert_text(alert: OutboxAlert, tr: Translator, marks: Mapping[int, str] | No
     p, lines = alert.payload, alert.text.split("\n")
     if alert.kind == "selftest":
         return alert.text  # written in the chat's language when it was queued (:mod:`bot.selftest`)
+    if alert.kind == "correction" and p.get("change") in ("retype", "move"):
+        said = _("Correction about {target}: an analyst moved the incident I told you of ({why}): {incident}. "
+                 "It is now placed at {now}.") if p["change"] == "move" else _(
+            "Correction about {target}: an analyst changed what the incident I told you of was ({why}): "
+            "{incident}. It is now {now}.")
+        return said.format(target=target_text(p["target"], tr), why=tr.iso(p["why"]),
+                           incident=tr.iso(f"{p['date']} {p['summary']}".strip()), now=tr.iso(p["now"]))
     if alert.kind == "correction":
         return _("Correction about {target}: the incident I told you of was retracted by an analyst ({why}): "
                  "{incident}. It no longer counts.").format(

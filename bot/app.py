@@ -41,7 +41,7 @@ from riskengine.gazetteer import KIND_RANK, normalize_name
 from riskengine.geo import lonlat_point, to_metric
 from riskengine.subscriptions import Subscriptions
 
-from . import enroute, handlers, selftest
+from . import dialogs, enroute, handlers, selftest
 from .handlers import MAX_PLACE_WORDS, NEAR_KM
 from .i18n import N_
 from .pictures import RoutePicture
@@ -248,6 +248,7 @@ def build_application(engine: RiskEngine, settings: BotSettings, *, subscription
                                              [tuple(r) for r in board_routes], clock, pictures)
     app.bot_data["rate_limit"] = StoredRateLimit(engine.store, settings.commands_per_minute)  # shared by workers
     app.add_handler(TypeHandler(Update, guard), group=-1)
+    dialogs.install(app)  # a command drops the chat's open question
     commands = {"start": handlers.start, "help": handlers.start, "risk": handlers.risk, "routes": handlers.routes,
                 "incidents": handlers.incidents, "subscribe": handlers.subscribe,
                 "subscriptions": handlers.subscriptions, "unsubscribe": handlers.unsubscribe,

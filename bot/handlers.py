@@ -24,7 +24,7 @@ from telegram.ext import ContextTypes
 from riskengine.errors import RiskEngineError
 from riskengine.subscriptions import SubscriptionError, SubscriptionLimitError, parse_quiet_hours
 
-from . import enroute, pictures, render
+from . import choices, dialogs, enroute, pictures, render
 from .channels import MAX_POST_CHARS
 from .i18n import N_, Translator, arabic_names, normalize_language, pick_language, translator
 
@@ -188,10 +188,12 @@ async def send_route_picture(update: Update, context: ContextTypes.DEFAULT_TYPE,
 
 
 async def risk(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Answer with the risk of the road route between two places."""
+    """Answer with the risk of the road route between two places (asked for when none are given)."""
     if _too_long(_args_text(context)):
         return await usage(update, context, "risk", N_("That is too long for two place names."))
-    await answer_route(update, context, context.args or [])
+    if not context.args:
+        return await dialogs.ask_route(update, context, "risk", await tr_of(update, context))
+    await answer_route(update, context, context.args)
 
 
 async def routes(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -393,18 +395,24 @@ async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return await usage(update, context, "subscribe", N_("LEVEL is 1 to 5."))
     if _too_long(" ".join(words)):
         return await usage(update, context, "subscribe", N_("That is too long for two place names."))
+    if not words:
+        return await dialogs.ask_route(update, context, "subscribe", await tr_of(update, context), {"level": level})
     await answer_subscribe(update, context, words, level)
 
 
 async def list_subscriptions(update: Update, context: ContextTypes.DEFAULT_TYPE, prompt: str = "") -> None:
-    """List the chat's subscriptions, each with a remove button."""
+    """List the chat's subscriptions, each with a settings and a remove button (only the latter when
+    asked which one to remove)."""
     d = deps(context)
     tr = await tr_of(update, context)
     subs = await asyncio.to_thread(d.subscriptions.all, chat_id=str(update.effective_chat.id), include_paused=True)
     names = {n: d.engine.rules.level_name(n) for n in range(1, 6)}
     text = render.subscriptions_block(subs, d.policy.level_marks, names, tr)
-    buttons = rows_of([button(tr._("✖ Remove {n}: {target}").format(n=n, target=render.describe(s, tr)),
-                              f"unsub|{s.id}") for n, s in enumerate(subs, 1)], 1)
+    buttons = []
+    for n, s in enumerate(subs, 1):
+        settings = None if prompt else choices.settings_button(s.id, tr._("Settings {n}").format(n=tr.iso(n)))
+        remove = button(tr._("✖ Remove {n}: {target}").format(n=n, target=render.describe(s, tr)), f"unsub|{s.id}")
+        buttons += rows_of([settings, remove])
     prompt = tr._(prompt) if prompt else prompt
     await send(update, context, [prompt, text] if subs and prompt else text, buttons)
 
@@ -495,7 +503,8 @@ async def remove_by_button(update: Update, context: ContextTypes.DEFAULT_TYPE, s
     message = update.callback_query.message
     markup = getattr(message, "reply_markup", None)
     if markup is not None:
-        keep = [[b for b in row if b.callback_data != f"unsub|{sub_id}"] for row in markup.inline_keyboard]
+        gone = {f"unsub|{sub_id}", f"set|{sub_id}"}  # its remove and settings buttons
+        keep = [[b for b in row if b.callback_data not in gone] for row in markup.inline_keyboard]
         try:
             await message.edit_reply_markup(InlineKeyboardMarkup([row for row in keep if row]))
         except TelegramError:
@@ -506,6 +515,8 @@ async def remove_by_button(update: Update, context: ContextTypes.DEFAULT_TYPE, s
 async def button_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Answer an inline button: a route, a place's incidents, a subscription, or a removal."""
     query = update.callback_query
+    if choices.handles(query.data):
+        return await choices.pressed(update, context)  # a subscription's settings (answered there, with a word)
     await query.answer()
     parts = (query.data or "").split("|")
     action, args = parts[0], parts[1:]
@@ -536,7 +547,15 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def anything_else(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Answer plain text and anything else with a pointer to the commands."""
+    """Answer the question the bot asked (which route?), else point plain text to the commands."""
+    dialog = await dialogs.take(update, context)
+    if dialog is not None and dialog.awaiting in dialogs.ROUTE_QUESTIONS:
+        words = update.effective_message.text.split()
+        if _too_long(" ".join(words)):
+            return await usage(update, context, dialog.awaiting, N_("That is too long for two place names."))
+        if dialog.awaiting == "subscribe":
+            return await answer_subscribe(update, context, words, int(dialog.data.get("level", 3)))
+        return await answer_route(update, context, words)
     await send(update, context, (await tr_of(update, context))._(
         "I answer commands, e.g. /risk Sirte Sebha, and shared locations. Send /help for the rest."))
 

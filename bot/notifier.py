@@ -184,6 +184,9 @@ class TelegramNotifier:
     an alert into Telegram HTML (default :func:`default_render`: escaped, first line bold).
     ``clock`` and ``sleep`` are for the pacing (monotonic seconds).
 
+    ``markup`` (optional) gives the buttons under an alert (:func:`bot.choices.alert_markup`: the
+    subscription's settings); an edit keeps them.
+
     ``picture`` (optional) gives an alert's picture, ``(png, caption)``, or None for an alert without
     one (:func:`bot.pictures.alert_pictures`: level alerts about a route get the route's picture). It is
     sent as a photo after the alert's text has been delivered; the alert counts as delivered with its
@@ -195,14 +198,15 @@ class TelegramNotifier:
     def __init__(self, bot: telegram.Bot, loop: asyncio.AbstractEventLoop, *, per_chat_interval: float = 1.0,
                  timeout: float = 30.0, render: Callable[[OutboxAlert], str] | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 picture: Callable[[OutboxAlert], tuple[bytes, str] | None] | None = None):
+                 picture: Callable[[OutboxAlert], tuple[bytes, str] | None] | None = None,
+                 markup: Callable[[OutboxAlert], telegram.InlineKeyboardMarkup | None] | None = None):
         if per_chat_interval < 0 or timeout <= 0:
             raise ValueError("per_chat_interval must be >= 0 and timeout > 0")
         self.bot, self.loop = bot, loop
         self.per_chat_interval, self.timeout = float(per_chat_interval), float(timeout)
         self.render = render or default_render
         self.clock, self.sleep = clock, sleep
-        self.picture = picture
+        self.picture, self.markup = picture, markup
         self._token = bot.token
         _guard_token(self._token)
         self._lock = threading.Lock()
@@ -266,9 +270,10 @@ class TelegramNotifier:
         if self.loop.is_closed() or not self.loop.is_running():
             raise DeliveryError("telegram: the bot's event loop is not running")
         where = f"telegram: chat {chat}"
+        buttons = self._buttons(alert)
         follows = alert.follows
         if follows is not None and alert.kind in EDITING_KINDS:
-            edited = self._edit(chat, follows, text, where)
+            edited = self._edit(chat, follows, text, where, buttons)
             if edited and alert.kind == "update":
                 return None
             if not edited:
@@ -277,19 +282,32 @@ class TelegramNotifier:
         reply = ReplyParameters(follows, allow_sending_without_reply=True) if follows is not None else None
         message = self._call(lambda: self.bot.send_message(
             chat_id=chat, text=text, parse_mode="HTML", disable_web_page_preview=True,
-            disable_notification=is_quiet(alert), reply_parameters=reply), chat, where)
+            disable_notification=is_quiet(alert), reply_parameters=reply, reply_markup=buttons), chat, where)
         if self.picture is not None:
             self._send_picture(chat, alert)
         return getattr(message, "message_id", None)
 
-    def _edit(self, chat: int | str, message_id: int, text: str, where: str) -> bool:
-        """Bring an earlier message up to date; False when Telegram will not edit it (deleted, too
-        old); a failure worth retrying raises :class:`DeliveryError` as a send's does."""
+    def _buttons(self, alert: OutboxAlert) -> telegram.InlineKeyboardMarkup | None:
+        """The buttons under the alert, if any; a failure to make them costs the buttons only."""
+        if self.markup is None:
+            return None
+        try:
+            return self.markup(alert)
+        except Exception as exc:
+            log.warning("alert %s goes without its buttons: %s: %s", alert.key, exc.__class__.__name__,
+                        self._scrub(str(exc)))
+            return None
+
+    def _edit(self, chat: int | str, message_id: int, text: str, where: str,
+              buttons: telegram.InlineKeyboardMarkup | None) -> bool:
+        """Bring an earlier message up to date (its buttons kept: an edit without them drops them);
+        False when Telegram will not edit it (deleted, too old); a failure worth retrying raises
+        :class:`DeliveryError` as a send's does."""
         self._wait_for_turn(str(chat))
         try:
             self._call(lambda: self.bot.edit_message_text(
-                text, chat_id=chat, message_id=message_id, parse_mode="HTML", disable_web_page_preview=True),
-                chat, where, editing=True)
+                text, chat_id=chat, message_id=message_id, parse_mode="HTML", disable_web_page_preview=True,
+                reply_markup=buttons), chat, where, editing=True)
         except _NotEditable as exc:
             if "not modified" in str(exc).lower():
                 return True  # it says this already (a retry after the edit went through)

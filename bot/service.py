@@ -6,6 +6,12 @@ then alerts for Telegram chats wait in the outbox, and every other notifier work
 A Bot API that cannot be reached, or that refuses the token (a revoked one gets 401), does not stop
 the service: the bot retries in the background with growing delays, one log line per attempt, and
 the token is never in them (:func:`riskengine.notify.guard_secret`).
+
+In webhook mode (a webhook secret configured, :attr:`bot.settings.BotSettings.webhook`) updates go
+to ``riskengine serve --webhook`` workers (:mod:`bot.webhook`), never to this process: it connects
+the bot only to send alerts, never polls (``getUpdates`` would conflict with the webhook), and runs
+its jobs only while it leads the scheduler (:meth:`riskengine.scheduler.Service.run`), so several of
+these processes make one leader and its standbys.
 """
 
 from __future__ import annotations
@@ -17,15 +23,17 @@ from collections.abc import Callable
 
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TimedOut
-from telegram.ext import Application
+from telegram.ext import Application, CallbackContext
 
 from riskengine.notify import scrub
 from riskengine.pipeline import Pipeline
 from riskengine.scheduler import Service, stop_on_signals, utc_now
 
+from . import enroute
 from .alert_i18n import localized_render
 from .app import build_application
 from .channels import AFTER_INGEST, register
+from .choices import alert_markup
 from .i18n import arabic_names, translator
 from .notifier import TelegramNotifier
 from .pictures import RoutePicture, RoutePictures, alert_pictures
@@ -33,6 +41,8 @@ from .settings import TOKEN_VAR, BotSettings
 
 log = logging.getLogger("riskengine.bot")
 
+#: ``bot_data`` key: the bot of a webhook-mode scheduler is connected (it may send).
+CONNECTED = "connected"
 #: The first and the longest wait between two attempts to connect the bot (seconds; doubled each time).
 RETRY_FIRST, RETRY_MAX = 2.0, 300.0
 
@@ -101,7 +111,9 @@ def build(pipeline: Pipeline, settings: BotSettings, service: Service | None = N
                                   pipeline.policy.level_marks)  # each alert in its chat's language
         picture = alert_pictures(pictures, pipeline.engine.store.chat_language, lambda lang: translator(lang, names),
                                  pipeline.policy.level_marks, clock)  # level alerts about a route: its picture
-        pipeline.notifiers["telegram"] = TelegramNotifier(application.bot, loop, render=render, picture=picture)
+        buttons = alert_markup(pipeline.engine.store.chat_language, lambda lang: translator(lang, names))
+        pipeline.notifiers["telegram"] = TelegramNotifier(application.bot, loop, render=render, picture=picture,
+                                                          markup=buttons)  # each alert's Settings button
         if own_jobs:
             pipeline.seed_subscriptions(clock())
             service.add_jobs()
@@ -145,10 +157,11 @@ async def _stop_bot(app: Application) -> None:
 
 
 async def keep_bot_up(app: Application, settings: BotSettings, *, first_delay: float = RETRY_FIRST,
-                      max_delay: float = RETRY_MAX) -> None:
+                      max_delay: float = RETRY_MAX, polling: bool = True) -> None:
     """Connect the bot (get_me, commands menu, polling), retrying with doubling delays up to ``max_delay``
     while the Bot API cannot be reached or refuses the token: one log line per failed attempt, no
-    traceback, no token. Returns once the bot polls; the caller stops it with :func:`_stop_bot`."""
+    traceback, no token. Returns once the bot polls (without ``polling``: once it can send); the caller
+    stops it with :func:`_stop_bot`."""
     delay, attempt = first_delay, 0
     while True:
         attempt += 1
@@ -156,8 +169,9 @@ async def keep_bot_up(app: Application, settings: BotSettings, *, first_delay: f
             await app.initialize()
             if app.post_init:
                 await app.post_init(app)
-            await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
-            await app.start()
+            if polling:
+                await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+                await app.start()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -183,6 +197,9 @@ async def serve(pipeline: Pipeline, settings: BotSettings, stop: asyncio.Event |
     stop = stop_on_signals(stop)
     service = Service(pipeline)
     app = build(pipeline, settings, service=service)
+    if settings.webhook:
+        await _serve_for_webhook(app, service, settings, stop, first_delay=first_delay, max_delay=max_delay)
+        return
     pipeline.seed_subscriptions(utc_now())
     service.add_jobs()
     service.scheduler.start()
@@ -204,6 +221,39 @@ async def serve(pipeline: Pipeline, settings: BotSettings, stop: asyncio.Event |
         pipeline.notifiers.pop("telegram", None)  # alerts for Telegram wait in the outbox
         service.scheduler.shutdown(wait=True)
         log.info("stopped")
+
+
+async def _serve_for_webhook(app: Application, service: Service, settings: BotSettings, stop: asyncio.Event, *,
+                             first_delay: float, max_delay: float) -> None:
+    """The scheduler of webhook mode: jobs only while leading, the bot connected to send, no polling."""
+    loop = asyncio.get_running_loop()
+
+    def end_expired_journeys() -> None:  # the polling bot's JobQueue does it there; here the leader alone
+        if app.bot_data.get(CONNECTED):
+            asyncio.run_coroutine_threadsafe(enroute.end_expired(CallbackContext(app)), loop).result(timeout=120)
+
+    service.scheduler.add_job(end_expired_journeys, "interval", seconds=60, id="enroute-expired",
+                              name="end expired journeys", replace_existing=True, coalesce=True, max_instances=1)
+    log.info("webhook mode: updates go to the `riskengine serve --webhook` workers; this process sends alerts and "
+             "runs the jobs while it leads the scheduler")
+
+    async def connect() -> None:
+        await keep_bot_up(app, settings, first_delay=first_delay, max_delay=max_delay, polling=False)
+        app.bot_data[CONNECTED] = True
+
+    bot = asyncio.create_task(connect())
+    try:
+        await service.run(stop)
+    finally:
+        bot.cancel()
+        try:
+            await bot
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:
+            log.warning("the Telegram bot: %s", scrub(exc))
+        await _stop_bot(app)
+        service.pipeline.notifiers.pop("telegram", None)
 
 
 def run(pipeline: Pipeline, settings: BotSettings) -> None:

@@ -9,6 +9,12 @@ wins, so the token can stay out of files::
       max_subscriptions_per_chat: 20 # /subscribe refuses more (with a message saying so)
       # api_base_url: http://127.0.0.1:8081   # a local Bot API server or an emulator
 
+Webhook mode (several stateless workers, :mod:`bot.webhook`) takes a secret token that Telegram
+sends with every update (``TELEGRAM_WEBHOOK_SECRET`` or ``webhook_secret:``; 1-256 characters of
+``A-Z a-z 0-9 _ -``) and, to register the webhook, its public URL (``TELEGRAM_WEBHOOK_URL`` or
+``webhook_url:``). A configured secret is what puts the bot in webhook mode: ``riskengine run`` then
+sends alerts without long polling (``getUpdates`` would take the webhook's place).
+
 ``TELEGRAM_BOT_TOKEN`` gives the token (``token:`` in the section works too, but keep secrets out
 of version control), ``TELEGRAM_API_BASE_URL`` the Bot API server and ``TELEGRAM_ANALYSTS`` more
 analysts (comma-separated user ids). The token never appears in ``repr`` or ``str``, and it is
@@ -36,10 +42,13 @@ from .channels import ChannelSources
 TOKEN_VAR = "TELEGRAM_BOT_TOKEN"
 API_URL_VAR = "TELEGRAM_API_BASE_URL"
 ANALYSTS_VAR = "TELEGRAM_ANALYSTS"
+WEBHOOK_SECRET_VAR = "TELEGRAM_WEBHOOK_SECRET"
+WEBHOOK_URL_VAR = "TELEGRAM_WEBHOOK_URL"
 
 _TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what Telegram accepts as a secret_token
 _KEYS = ("token", "api_base_url", "analysts", "commands_per_minute", "max_subscriptions_per_chat", "channels",
-         "default_channel_reliability", "accept_unlisted_channels")
+         "default_channel_reliability", "accept_unlisted_channels", "webhook_secret", "webhook_url")
 DEFAULT_MAX_SUBSCRIPTIONS = 20
 
 
@@ -76,6 +85,10 @@ class BotSettings:
         How many commands one user may send per minute.
     max_subscriptions_per_chat : int
         How many subscriptions one chat may hold; /subscribe refuses more.
+    webhook_secret : str or None
+        The secret Telegram sends with each webhook update (never shown); set: webhook mode.
+    webhook_url : str or None
+        The public https URL Telegram posts updates to (registered by ``riskengine serve --webhook``).
     """
 
     token: str
@@ -84,6 +97,8 @@ class BotSettings:
     commands_per_minute: int = 20
     max_subscriptions_per_chat: int = DEFAULT_MAX_SUBSCRIPTIONS
     channels: ChannelSources = field(default_factory=ChannelSources)  # channels whose posts are reports
+    webhook_secret: str | None = None
+    webhook_url: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.token, str) and self.token.strip():
@@ -102,6 +117,19 @@ class BotSettings:
         cap = self.max_subscriptions_per_chat
         if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
             raise SettingsError(f"telegram max_subscriptions_per_chat: {cap!r} is not a whole number >= 1")
+        if self.webhook_secret is not None:
+            if isinstance(self.webhook_secret, str) and self.webhook_secret:
+                guard_secret(self.webhook_secret)
+            if not isinstance(self.webhook_secret, str) or not _WEBHOOK_SECRET.match(self.webhook_secret):
+                raise SettingsError(f"telegram webhook_secret: not 1-256 characters of A-Z, a-z, 0-9, _ and - "
+                                    f"(Telegram's rule); set {WEBHOOK_SECRET_VAR}")
+        if self.webhook_url is not None and not re.match(r"^https?://[^\s/]+/\S*$", str(self.webhook_url)):
+            raise SettingsError(f"telegram webhook_url: {self.webhook_url!r} is not an http(s) URL with a path")
+
+    @property
+    def webhook(self) -> bool:
+        """Whether the bot takes its updates by webhook (a secret is configured) rather than by polling."""
+        return self.webhook_secret is not None
 
     @classmethod
     def load(cls, section: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> BotSettings:
@@ -111,7 +139,8 @@ class BotSettings:
         ----------
         section : mapping, optional
             The ``telegram:`` section (keys: token, api_base_url, analysts, commands_per_minute,
-            max_subscriptions_per_chat, channels, default_channel_reliability, accept_unlisted_channels).
+            max_subscriptions_per_chat, channels, default_channel_reliability, accept_unlisted_channels,
+            webhook_secret, webhook_url).
         environ : mapping, optional
             The environment (default ``os.environ``); its variables win over the section.
 
@@ -142,11 +171,14 @@ class BotSettings:
         return cls(token=str(token).strip(), api_base_url=environ.get(API_URL_VAR) or section.get("api_base_url"),
                    analysts=frozenset(ids), commands_per_minute=section.get("commands_per_minute", 20),
                    max_subscriptions_per_chat=section.get("max_subscriptions_per_chat", DEFAULT_MAX_SUBSCRIPTIONS),
-                   channels=channels)
+                   channels=channels,
+                   webhook_secret=environ.get(WEBHOOK_SECRET_VAR) or section.get("webhook_secret") or None,
+                   webhook_url=environ.get(WEBHOOK_URL_VAR) or section.get("webhook_url") or None)
 
     def __repr__(self) -> str:
         return (f"BotSettings(token=<hidden>, api_base_url={self.api_base_url!r}, "
                 f"analysts={sorted(self.analysts)!r}, commands_per_minute={self.commands_per_minute}, "
-                f"max_subscriptions_per_chat={self.max_subscriptions_per_chat})")
+                f"max_subscriptions_per_chat={self.max_subscriptions_per_chat}, "
+                f"webhook={'<secret hidden>' if self.webhook else None}, webhook_url={self.webhook_url!r})")
 
     __str__ = __repr__

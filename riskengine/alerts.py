@@ -20,8 +20,10 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select, update
 
+from .choices import EventKind, Snooze, apply_choices, check_event_kinds
 from .engine import RiskEngine
 from .errors import NoRouteError, UnknownPlaceError, UnknownSegmentError
+from .regions import UnknownRegionError, regions_of
 from .rules import parse_rule_file
 from .schema import event_audit, outbox
 from .scoring import Assessment, RouteScore
@@ -72,10 +74,16 @@ class AlertPolicy(_Strict):
     digest: Digest
     delivery: Delivery
     level_marks: dict[int, str]
+    #: the kinds of incident a subscriber may choose, and what a snooze offers (see riskengine.choices)
+    event_kinds: list[EventKind]
+    snooze: Snooze
 
     @classmethod
     def load(cls, rules_dir: Path | str) -> AlertPolicy:
-        return parse_rule_file(Path(rules_dir) / "alerts.yaml", cls)
+        path = Path(rules_dir) / "alerts.yaml"
+        policy = parse_rule_file(path, cls)
+        check_event_kinds(policy.event_kinds, path)
+        return policy
 
     def mark(self, level: int) -> str:
         return self.level_marks.get(int(level), "")
@@ -149,20 +157,24 @@ class TargetState:
 
 
 def target_state(engine: RiskEngine, assessment: Assessment, sub: Subscription) -> TargetState:
-    """Score what a subscription follows: a route, a segment, or the segments near a place."""
+    """Score what a subscription follows: a route, a segment, the segments near a place, or a region."""
+    name = sub.describe()
     if sub.kind == "route":
         start, end = sub.route
         segment_ids = [s.id for s in engine.network.path(start, end).segments]
     elif sub.kind == "segment":
         segment_ids = [engine.network.segment(sub.target).id]
+    elif sub.kind == "region":  # a broadcast channel: every segment of the region, shown by its name
+        region = regions_of(engine).get(sub.target)
+        segment_ids, name = list(region.segment_ids), region.name_en
     else:
         place = engine.gazetteer.resolve(sub.target)
         _, ids, _ = engine.index.nearest_points(np.array([place.lat]), np.array([place.lon]), sub.radius_km or 0)
         segment_ids = sorted(set(ids.tolist()))
     route: RouteScore = engine.score_segments(segment_ids, assessment.now) if segment_ids else None
     if route is None:
-        return TargetState(sub.describe(), 0.0, 1, engine.rules.level_name(1), None, pd.DataFrame())
-    return TargetState(sub.describe(), route.score, route.level, route.level_name, route.worst_segment,
+        return TargetState(name, 0.0, 1, engine.rules.level_name(1), None, pd.DataFrame())
+    return TargetState(name, route.score, route.level, route.level_name, route.worst_segment,
                        route.incidents)
 
 
@@ -183,12 +195,33 @@ class AlertDecider:
         about a level rise lists only the incidents not told yet."""
         self.engine, self.policy, self.subscriptions = engine, policy, subscriptions
         self.known = known or (lambda keys: set())
+        self._rows: dict[str, dict] = {}  # the events' rows read during one decision
 
     def _incident_rows(self, ids: list[str]) -> dict[str, dict]:
-        if not ids:
-            return {}
-        frame = self.engine.store.events_frame(ids=ids, active=False).loc[ids]
-        return {i: frame.loc[i].to_dict() for i in ids}
+        """The events' rows, each read once per decision however many subscribers it concerns."""
+        missing = [i for i in dict.fromkeys(ids) if i not in self._rows]
+        if missing:
+            self._rows.update(self.engine.store.events_frame(ids=missing, active=False).loc[missing]
+                              .to_dict("index"))
+        return {i: self._rows[i] for i in ids}
+
+    def _states(self, assessment: Assessment):
+        """Each subscription with the state of what it follows, scored once per distinct target (many
+        subscribers follow the same road); a target that cannot be scored is logged and skipped."""
+        self._rows = {}
+        scored: dict[tuple, TargetState | Exception] = {}
+        for sub in self.subscriptions.all():
+            key = (sub.kind, sub.target, sub.radius_km)
+            if key not in scored:
+                try:
+                    scored[key] = target_state(self.engine, assessment, sub)
+                except (NoRouteError, UnknownPlaceError, UnknownSegmentError, UnknownRegionError) as exc:
+                    scored[key] = exc
+            state = scored[key]
+            if isinstance(state, Exception):
+                alerts_log.warning("subscription %s (%s): %s", sub.id, sub.describe(), state)
+                continue
+            yield sub, state
 
     def _when(self, sub: Subscription, level: int, now: dt.datetime) -> dt.datetime:
         """Now, unless the subscriber's quiet hours hold this alert back until they end."""
@@ -203,27 +236,25 @@ class AlertDecider:
         assessment = self.engine.assess(now)
         alerts: list[AlertIn] = []
         levels: list[LevelState] = []
-        for sub in self.subscriptions.all():
-            try:
-                state = target_state(self.engine, assessment, sub)
-            except (NoRouteError, UnknownPlaceError, UnknownSegmentError) as exc:
-                alerts_log.warning("subscription %s (%s): %s", sub.id, sub.describe(), exc)
-                continue
+        for sub, state in self._states(assessment):
             incidents = self._incident_alerts(sub, state, now)
             told = self.known([a.key for a in incidents])
             rise, level = self._level_alert(sub, state, now)
             levels.append(level)
-            alerts.extend(self._one_message(rise, [a for a in incidents if a.key not in told]))
+            rise, fresh = apply_choices(sub, rise, [a for a in incidents if a.key not in told], self.policy,
+                                        self.engine.store, now)  # the subscriber's kinds, silence, snooze
+            alerts.extend(self._one_message(rise, fresh))
         corrections = self.corrections(now)
         told = self.known([a.key for a in corrections])
         return Decisions(alerts + [a for a in corrections if a.key not in told], levels)
 
     def corrections(self, now: dt.datetime) -> list[AlertIn]:
-        """A correction for every alert sent about an event an analyst has since retracted; alerts
-        about it not sent yet are cancelled (status ``cancelled``): nobody was told, nobody is corrected."""
+        """A correction for every alert sent about an event an analyst has since retracted, retyped or
+        moved; alerts about a retracted event not sent yet are cancelled (status ``cancelled``): nobody
+        was told, nobody is corrected. Each correction answers the alert it corrects."""
         with self.engine.store.engine.connect() as conn:
             query = (select(outbox.c.id, outbox.c.subscription_id, outbox.c.chat_id, outbox.c.channel,
-                            outbox.c.status, outbox.c.payload)
+                            outbox.c.status, outbox.c.payload, outbox.c.sent_at)
                      .where(outbox.c.kind.in_(("level", "incident")) & outbox.c.status.in_(("sent", "pending"))))
             told = conn.execute(query).mappings().all()
         about = {row["id"]: _event_ids(row["payload"]) for row in told}
@@ -232,7 +263,8 @@ class AlertDecider:
             return []
         events = self.engine.store.events_frame(ids=ids, active=False)
         retracted = set(events.index[events["status"] == "retracted"])
-        if not retracted:
+        changed = self._changes(ids)
+        if not retracted and not changed:
             return []
         pending = [row["id"] for row in told if row["status"] == "pending" and about[row["id"]] & retracted]
         if pending:
@@ -257,8 +289,49 @@ class AlertDecider:
                          f"of was retracted by an analyst ({reason}): {line}. It no longer counts.",
                     payload={"target": row["payload"].get("target", sub.describe()), "incident_id": event_id,
                              "date": ev["date"].isoformat(), "summary": ev["summary"], "why": reason,
-                             "at": now.isoformat(), "corrects": row["id"]}))
+                             "at": now.isoformat(), "corrects": row["id"], "change": "retract"}))
+            for event_id in sorted((about[row["id"]] & set(changed)) - retracted):
+                told_at = _aware(row["sent_at"]) if row["sent_at"] is not None else None
+                for change in changed[event_id]:
+                    if told_at is None or _aware(change["at"]) <= told_at:
+                        continue  # they were told of it as corrected already
+                    out.append(self._changed(sub, row, events.loc[event_id], change, now))
         return out
+
+    def _changes(self, event_ids: list[str]) -> dict[str, list[dict]]:
+        """The analysts' retypes and moves of these events, oldest first."""
+        query = (select(event_audit.c.id, event_audit.c.event_id, event_audit.c.action, event_audit.c.at,
+                        event_audit.c.why, event_audit.c.detail)
+                 .where(event_audit.c.event_id.in_(event_ids) & event_audit.c.action.in_(("retype", "move")))
+                 .order_by(event_audit.c.id))
+        found: dict[str, list[dict]] = {}
+        with self.engine.store.engine.connect() as conn:
+            for row in conn.execute(query).mappings():
+                found.setdefault(row["event_id"], []).append(dict(row))
+        return found
+
+    @staticmethod
+    def _changed(sub: Subscription, told: dict, event: pd.Series, change: dict, now: dt.datetime) -> AlertIn:
+        """The correction of an alert about an event an analyst retyped or moved after it was sent."""
+        target = told["payload"].get("target", sub.describe())
+        after = (change["detail"] or {}).get("after") or {}
+        event_id, date = event.name, event["date"].isoformat()
+        line = _incident_line({"date": date, "summary": event["summary"]})
+        reason = change["why"] or "no reason given"
+        if change["action"] == "move":
+            where = (change["detail"] or {}).get("to", "")
+            text = (f"Correction about {target}: an analyst moved the incident I told you of ({reason}): {line}. "
+                    f"It is now placed at {where}.")
+        else:
+            where = " / ".join(v for v in (after.get("event_type"), after.get("sub_event_type")) if v)
+            text = (f"Correction about {target}: an analyst changed what the incident I told you of was ({reason}): "
+                    f"{line}. It is now {where}.")
+        return AlertIn(
+            key=f"sub:{sub.id}:correction:{event_id}:{change['id']}", subscription_id=sub.id, chat_id=told["chat_id"],
+            channel=told["channel"], kind="correction", text=text,
+            payload={"target": target, "incident_id": event_id, "date": date,
+                     "summary": event["summary"], "why": reason, "at": now.isoformat(),
+                     "corrects": told["id"], "change": change["action"], "now": where})
 
     def _retraction_reasons(self, event_ids: list[str]) -> dict[str, str]:
         """Why each event was retracted (its latest retraction in the audit trail)."""
@@ -371,11 +444,7 @@ class AlertDecider:
         assessment = self.engine.assess(now)
         day_ago = now - dt.timedelta(days=1)
         out = []
-        for sub in self.subscriptions.all():
-            try:
-                state = target_state(self.engine, assessment, sub)
-            except (NoRouteError, UnknownPlaceError, UnknownSegmentError):
-                continue
+        for sub, state in self._states(assessment):
             rows = self._incident_rows(state.incidents["incident_id"].tolist()) if not state.incidents.empty else {}
             recent = [r for r in rows.values() if r.get("ingested_at") is not None and not pd.isna(r["ingested_at"])
                       and _aware(r["ingested_at"]) >= day_ago]

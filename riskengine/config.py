@@ -63,6 +63,37 @@ class SubscriptionSeed(_Strict):
         return self
 
 
+class BroadcastChannel(_Strict):
+    """A Telegram channel told of one region (``broadcast: {REGION: {...}}``): one message per change
+    for all its readers. Made on start as a ``region`` subscription of the channel; an entry removed
+    from the file has its subscription removed (see :meth:`riskengine.pipeline.Pipeline.seed_broadcasts`)."""
+
+    chat: str  # "@username" or the channel's numeric id (-100...)
+    min_level: int = Field(default=3, ge=1, le=5)
+    language: Literal["en", "ar"] | None = None  # None: as the chat's stored language (English if none)
+
+    @field_validator("chat", mode="before")
+    @classmethod
+    def _channel_chat(cls, value: Any) -> str:
+        return channel_chat(value)
+
+
+def channel_chat(value: Any) -> str:
+    """A Telegram channel as a chat id: ``"@name"`` (lower case) or a numeric id; ValueError otherwise.
+
+    Examples
+    --------
+    >>> channel_chat("@Libya_West_Roads"), channel_chat(-1001234567890)
+    ('@libya_west_roads', '-1001234567890')
+    """
+    text = str(value).strip()
+    if re.fullmatch(r"-?\d+", text):
+        return str(int(text))
+    if re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,31}", text):
+        return text.lower()
+    raise ValueError(f"{text!r} is neither a channel @username nor a numeric chat id")
+
+
 class Intervals(_Strict):
     evaluate: str = "5m"
     dispatch: str = "15s"
@@ -99,16 +130,7 @@ class TelegramChannels(BaseModel):
     @field_validator("channels")
     @classmethod
     def _channel_keys(cls, value: dict) -> dict:
-        out = {}
-        for key, channel in value.items():
-            text = str(key).strip()
-            if re.fullmatch(r"-?\d+", text):
-                out[str(int(text))] = channel
-            elif re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,31}", text):
-                out[text.lower()] = channel
-            else:
-                raise ValueError(f"{text!r} is neither a channel @username nor a numeric chat id")
-        return out
+        return {channel_chat(key): channel for key, channel in value.items()}
 
 
 def telegram_channels(section: dict | None) -> TelegramChannels:
@@ -126,6 +148,9 @@ class RunConfig(_Strict):
     notifiers: NotifiersConfig = Field(default_factory=NotifiersConfig)
     board: list[tuple[str, str]] = Field(default_factory=lambda: list(DEFAULT_BOARD))
     subscriptions: list[SubscriptionSeed] = Field(default_factory=list)
+    #: region id (rules/regions.yaml) -> the Telegram channel told of it; checked against the regions
+    #: when the pipeline seeds them (the rules directory is the engine's)
+    broadcast: dict[str, BroadcastChannel] = Field(default_factory=dict)
     intervals: Intervals = Field(default_factory=Intervals)
     telegram: dict[str, Any] | None = None  # read by the bot
 

@@ -173,6 +173,8 @@ class OutboxAlert:
     #: the channel's message id of the message this alert follows (edits or answers), found by the
     #: dispatcher when it sends: the situation's first message, or the alert a correction corrects
     follows: int | None = None
+    #: the subscription it is for (None: not a subscriber's, e.g. a self-test)
+    subscription_id: int | None = None
 
 
 class Notifier(Protocol):

@@ -400,4 +400,4 @@ def _process_ended(worker: str, host: str) -> bool:
 
 def _outbox_alert(row) -> OutboxAlert:
     return OutboxAlert(row["id"], row["key"], row["chat_id"], row["channel"], row["kind"], row["text"], row["payload"],
-                       row["attempts"], thread=row["thread"])
+                       row["attempts"], thread=row["thread"], subscription_id=row["subscription_id"])

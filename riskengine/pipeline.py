@@ -16,15 +16,18 @@ from pathlib import Path
 import httpx
 
 from .alerts import AlertDecider, AlertPolicy
-from .config import RunConfig, SubscriptionSeed
+from .config import ConfigError, RunConfig, SubscriptionSeed
 from .engine import RiskEngine
 from .errors import RiskEngineError
 from .notify import ConsoleNotifier, Notifier, OutboxAlert, PermanentDeliveryError, WebhookNotifier
 from .outbox import DispatchReport, Outbox
+from .regions import regions_of
 from .sources import FetchedReport, Source, SourceError, SourceState, build_source, parse_duration, poll_source
 from .subscriptions import Subscriptions, parse_quiet_hours
 
 log = logging.getLogger("riskengine.pipeline")
+#: The notifier channel broadcasts go through: a Telegram channel fans one message out to its readers.
+BROADCAST_CHANNEL = "telegram"
 
 
 @dataclass
@@ -69,10 +72,38 @@ class Pipeline:
     # ---- subscriptions from the configuration -------------------------------------------------
 
     def seed_subscriptions(self, now: dt.datetime) -> int:
-        """Make the subscriptions the configuration lists (idempotent)."""
+        """Make the subscriptions the configuration lists, and its broadcast channels (idempotent)."""
         for seed in self.config.subscriptions:
             self._seed(seed, now)
-        return len(self.config.subscriptions)
+        return len(self.config.subscriptions) + self.seed_broadcasts(now)
+
+    def seed_broadcasts(self, now: dt.datetime) -> int:
+        """Subscribe each broadcast channel of the configuration to its region (on Telegram), and
+        remove the region subscriptions of channels no longer listed, so their broadcasts stop (the
+        region subscriptions on Telegram are the configuration's: users do not make them). Alerts
+        already sent stay in the outbox; a channel listed again starts afresh (told the level now).
+
+        Raises :class:`~riskengine.config.ConfigError` for a region ``rules/regions.yaml`` lacks.
+        """
+        known = regions_of(self.engine).ids if self.config.broadcast else []
+        for region_id in self.config.broadcast:
+            if region_id not in known:
+                raise ConfigError(f"broadcast: unknown region {region_id!r}; the regions are "
+                                  f"{', '.join(known)} (rules/regions.yaml)")
+        wanted = set()
+        for region_id, seed in self.config.broadcast.items():
+            sub = self.subscriptions.add(
+                chat_id=seed.chat, channel=BROADCAST_CHANNEL, kind="region", target=region_id,
+                min_level=seed.min_level, now=now)  # no quiet hours: a channel's readers silence it themselves
+            if seed.language:
+                self.engine.store.set_chat_language(seed.chat, seed.language, now)
+            wanted.add(sub.id)
+        for sub in self.subscriptions.all(include_paused=True):
+            if sub.kind == "region" and sub.channel == BROADCAST_CHANNEL and sub.id not in wanted:
+                self.subscriptions.remove(sub.id)
+                log.info("broadcast of region %s to %s stopped: no longer in the configuration",
+                         sub.target, sub.chat_id)
+        return len(wanted)
 
     def _seed(self, seed: SubscriptionSeed, now: dt.datetime) -> None:
         if seed.route:

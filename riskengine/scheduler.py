@@ -22,9 +22,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import func, select
 
 from .leader import Leadership
 from .pipeline import Pipeline, PollOutcome
+from .schema import outbox
 from .sources import Source, parse_duration
 
 log = logging.getLogger("riskengine.scheduler")
@@ -39,6 +41,12 @@ LEAD_RETRY_S = 2.0
 def utc_now() -> dt.datetime:
     """The one place the service reads the clock; everything below takes ``now``."""
     return dt.datetime.now(dt.UTC)
+
+
+def _newest_alert(store) -> int:
+    """The outbox's newest row id (a lookup of its largest key): new alerts queued by any process."""
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(func.max(outbox.c.id))).scalar() or 0)
 
 
 def stop_on_signals(stop: asyncio.Event | None = None) -> asyncio.Event:
@@ -60,6 +68,7 @@ class Service:
                  scheduler: AsyncIOScheduler | None = None):
         self.pipeline, self.clock = pipeline, clock
         self._seen: tuple | None = None  # the store's change token when last looked at (:meth:`watch_job`)
+        self._newest_alert: int | None = None  # the outbox's newest row when last looked at (:meth:`watch_job`)
         self.scheduler = scheduler or AsyncIOScheduler(
             timezone=dt.UTC, job_defaults=JOB_DEFAULTS, executors={"default": ThreadPoolExecutor(max_workers=4)})
         try:  # on the bot's scheduler too
@@ -86,12 +95,17 @@ class Service:
     def watch_job(self) -> None:
         """Evaluate and send as soon as the store has changed, whoever changed it (another process's
         ingest, the bot, an analyst on the web board): a stored report reaches subscribers within
-        seconds, not at the next evaluation (which stays, for scores that fade with time)."""
+        seconds, not at the next evaluation (which stays, for scores that fade with time). An alert
+        another process put in the outbox (a webhook worker's /selftest) is sent at once too."""
         try:
             token = self.pipeline.engine.store.change_token()
+            newest = _newest_alert(self.pipeline.engine.store)
             if token == self._seen:
+                if newest != self._newest_alert:
+                    self._newest_alert = newest
+                    self.pipeline.dispatch(self.clock())
                 return
-            self._seen = token  # the first look evaluates too: what was stored before the start
+            self._seen, self._newest_alert = token, newest  # the first look evaluates too: what was stored before
             self.pipeline.evaluate(self.clock())
             self.pipeline.dispatch(self.clock())
         except Exception:

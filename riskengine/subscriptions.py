@@ -3,17 +3,19 @@
 A subscription is a chat (on a channel: the console, a webhook, Telegram) plus a target: a route
 between two places, one segment, or a place with a radius; a minimum level; and optional quiet
 hours in the subscriber's time zone. It also remembers what it was last told, so an alert is not
-repeated for the same level.
+repeated for the same level; and the subscriber's own choices (:mod:`riskengine.choices`): the kinds
+of incident they want to hear of, silence, and a snooze.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, null, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .errors import RiskEngineError
@@ -21,7 +23,7 @@ from .schema import outbox, subscriptions
 from .store import Store
 
 DEFAULT_TIMEZONE = "Africa/Tripoli"
-KINDS = ("route", "segment", "place")
+KINDS = ("route", "segment", "place", "region")  # region: a broadcast channel's (riskengine.regions)
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -70,6 +72,8 @@ class Subscription:
             return "{} -> {}".format(*self.route)
         if self.kind == "place":
             return f"within {self.radius_km:g} km of {self.target}"
+        if self.kind == "region":
+            return f"region {self.target}"
         return f"segment {self.target}"
 
     def quiet_until(self, now: dt.datetime) -> dt.datetime | None:
@@ -152,6 +156,8 @@ class Subscriptions:
             raise SubscriptionError(f"time zone {timezone!r} is unknown") from None
         if kind == "place" and not radius_km:
             raise SubscriptionError("a place subscription needs a radius in km")
+        if kind == "region" and not re.fullmatch(r"[a-z][a-z0-9-]*", target):
+            raise SubscriptionError(f"region {target!r} is not a region id (such as west)")
         values = {"min_level": int(min_level), "radius_km": radius_km, "timezone": timezone,
                   "quiet_start": quiet[0] if quiet else None, "quiet_end": quiet[1] if quiet else None,
                   "paused": False}
@@ -209,3 +215,67 @@ class Subscriptions:
         with self.writer.begin() as conn:
             return conn.execute(update(subscriptions).where(subscriptions.c.chat_id == str(chat_id))
                                 .values(paused=paused)).rowcount
+
+    # ---- the subscriber's choices (bot: the ⚙ Settings keyboard; applied by riskengine.choices) ----
+
+    def _own(self, subscription_id: int, chat_id: str | None):
+        """The row of one subscription, only the chat's own when ``chat_id`` is given."""
+        query = subscriptions.c.id == subscription_id
+        return query if chat_id is None else query & (subscriptions.c.chat_id == str(chat_id))
+
+    def _choose(self, subscription_id: int, chat_id: str | None, **values) -> Subscription | None:
+        with self.writer.begin() as conn:
+            if not conn.execute(update(subscriptions).where(self._own(subscription_id, chat_id))
+                                .values(**values)).rowcount:
+                return None
+            row = conn.execute(select(subscriptions).where(subscriptions.c.id == subscription_id)).mappings().one()
+        return _row(row)
+
+    def set_event_kinds(self, subscription_id: int, kinds: Iterable[str] | None, *, chat_id: str | None,
+                        known: Sequence[str]) -> Subscription | None:
+        """Tell this subscriber only of incidents of these kinds (ids of ``known``, the policy's
+        ``event_kinds``); None, or every known kind, tells all (kinds added to the rules later too).
+
+        Returns the subscription as it is now; None when it is not the chat's or does not exist.
+        """
+        if kinds is None:
+            chosen = None
+        else:
+            wanted = list(dict.fromkeys(kinds))
+            unknown = [k for k in wanted if k not in known]
+            if unknown:
+                raise SubscriptionError(f"event kind {unknown[0]!r} is not one of {', '.join(known)}")
+            chosen = None if set(wanted) == set(known) else [k for k in known if k in wanted]
+        return self._choose(subscription_id, chat_id, event_kinds=null() if chosen is None else chosen)
+
+    def set_silent(self, subscription_id: int, silent: bool, *, chat_id: str | None) -> Subscription | None:
+        """Send this subscription's alerts without sound (or with it again); None when not the chat's."""
+        if not isinstance(silent, bool):
+            raise SubscriptionError(f"silent must be true or false, not {silent!r}")
+        return self._choose(subscription_id, chat_id, silent=silent)
+
+    def snooze(self, subscription_id: int, until: dt.datetime | None, *, chat_id: str | None,
+               now: dt.datetime) -> Subscription | None:
+        """Hold this subscription's alerts until ``until`` (None: no longer); None when not the chat's.
+
+        Alerts already waiting for the old snooze to end follow the new one: with ``until`` None they
+        are released at once (or when the subscriber's quiet hours end, if it is night for them).
+        """
+        if until is not None and (until.tzinfo is None or until <= now):
+            raise SubscriptionError(f"snooze end {until.isoformat()} is not a time (with its zone) after "
+                                    f"{now.isoformat()}")
+        with self.writer.begin() as conn:
+            row = conn.execute(select(subscriptions).where(self._own(subscription_id, chat_id))).mappings().first()
+            if row is None:
+                return None
+            before = _row(row)
+            conn.execute(update(subscriptions).where(subscriptions.c.id == subscription_id)
+                         .values(snoozed_until=until))
+            if before.snoozed_until is not None and before.snoozed_until > now:
+                released = until or before.quiet_until(now) or now
+                conn.execute(update(outbox).where(
+                    (outbox.c.subscription_id == subscription_id) & (outbox.c.status == "pending")
+                    & (outbox.c.attempts == 0) & (outbox.c.next_attempt_at == before.snoozed_until))
+                    .values(not_before=released, next_attempt_at=released))
+            row = conn.execute(select(subscriptions).where(subscriptions.c.id == subscription_id)).mappings().one()
+        return _row(row)

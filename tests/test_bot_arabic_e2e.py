@@ -95,7 +95,7 @@ def test_did_you_mean_routes_and_errors_in_arabic(running, client):  # noqa: F81
     assert text_of(routes).startswith("<b>الطرق الرئيسية</b>")
     assert [b["text"] for row in routes["message"]["reply_markup"]["inline_keyboard"] for b in row][0] == \
         "طرابلس ← سبها"
-    assert ask(user, "/risk").startswith("الاستخدام: ")
+    assert ask(user, "/risk") == "أي طريق؟ أرسل مكانين، مثلًا مصراتة سبها"
     assert ask(user, "/nonsense").startswith("لا أعرف الأمر")
     assert "عدد الأيام من 1 إلى 365." in ask(user, "/incidents سوكنة 999")
     assert ask(user, "/incidents سوكنة 14").startswith("<b>الحوادث ضمن")

@@ -210,12 +210,12 @@ def test_subscribe_list_remove_quiet_and_unsubscribe(user, bot_engine):
     user.command("/subscriptions")
     listing = user.reply()
     assert "1. Misrata → Sebha: from level 3" in text_of(listing)
-    assert button_data(listing) == [f"unsub|{a.id}", f"unsub|{b.id}"]
+    assert button_data(listing) == [f"set|{a.id}", f"unsub|{a.id}", f"set|{b.id}", f"unsub|{b.id}"]
     user.press(listing, f"unsub|{a.id}")
     assert text_of(user.reply()) == "Removed: Misrata → Sebha."
     assert [s.id for s in mine()] == [b.id]
     edited = next(m for m in user.history() if m["messageId"] == listing["messageId"])
-    assert button_data(edited) == [f"unsub|{b.id}"]
+    assert button_data(edited) == [f"set|{b.id}", f"unsub|{b.id}"]
     user.press(listing, f"unsub|{a.id}")  # pressed again on the stale message
     assert "already gone" in text_of(user.reply())
 
@@ -287,7 +287,7 @@ def test_report_from_anyone_else_is_politely_refused(user, bot_engine):
 
 
 def test_missing_or_garbage_arguments_get_a_usage_line(user):
-    assert ask(user, "/risk").startswith("Usage: /risk FROM TO")
+    assert ask(user, "/risk") == "Which route? Send two places, e.g. Misrata Sebha"  # the next message answers
     assert ask(user, "/risk Sirte").startswith("Usage: /risk FROM TO")
     assert ask(user, "/incidents").startswith("Usage: /incidents PLACE")
     assert "DAYS is 1 to 365" in ask(user, "/incidents Sirte 999")

@@ -27,9 +27,10 @@ from riskengine.models import Incident
 from riskengine.outbox import Outbox
 from riskengine.pipeline import Pipeline
 from riskengine.store import ReportIn, Store
+from riskengine.subscriptions import Subscriptions
 
 from .test_bot_e2e import client, emulator  # noqa: F401 - fixtures
-from .tg_emulator import BotThread, TestUser, text_of
+from .tg_emulator import BotThread, TestUser, button_data, text_of
 
 TOKEN = "123456789:riskengine-lifecycle-TEST-token"
 START = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
@@ -115,6 +116,8 @@ def test_rise_update_and_all_clear_follow_the_first_alert(world, client):  # noq
     [first] = user.replies(1)
     assert "Sirte -&gt; Sebha: now 4 High" in text_of(first)
     assert sent_with(first) == {"quiet": False, "answers": None}  # a rise rings
+    [sub] = Subscriptions(engine.store).all(chat_id=str(user.id))
+    assert button_data(first) == [f"set|{sub.id}"]  # the subscription's settings, under each alert
 
     # eight more ambushes the next day: Extreme. The first message now says so, and a loud answer tells it
     later = START + dt.timedelta(days=1)
@@ -143,6 +146,8 @@ def test_rise_update_and_all_clear_follow_the_first_alert(world, client):  # noq
     assert "back to 1" in text_of(clear) and "below your alert level 3" in text_of(clear)
     assert sent_with(clear) == {"quiet": True, "answers": first["messageId"]}
     assert "back to 1" in as_shown(user, first)
+    [shown] = [m for m in user.history() if m["messageId"] == first["messageId"]]
+    assert button_data(shown) == [f"set|{sub.id}"]  # edits keep the button
 
     # what happens next is news of its own, not an answer to the situation that ended
     ambushes(engine, calm, range(20, 21))
@@ -188,3 +193,36 @@ def test_an_arabic_chat_gets_its_updates_in_arabic(world, client):  # noqa: F811
     user.silence(0.5)
     shown = as_shown(user, first)
     assert "حُدّث في" in shown and "Updated" not in shown and "سرت" in shown
+
+
+def test_a_retyped_or_moved_event_is_corrected_once_each_in_the_chats_language(world, client):  # noqa: F811
+    engine, pipeline, clock = world
+    english, arabic = subscriber(client), subscriber(client, language_code="ar")
+    english.command("/subscribe Sirte Sebha 3")
+    english.reply()
+    arabic.command("/subscribe سرت سبها 3")
+    arabic.reply()
+    ambushes(engine, START, range(1, 2))
+    step(pipeline, clock, START)
+    [first] = english.replies(1)
+    [first_ar] = arabic.replies(1)
+    [event_id] = Outbox(engine.store, POLICY).rows("sent")[0]["payload"]["incident_ids"]
+    fixes = Corrections(engine)
+    later = START + dt.timedelta(minutes=10)
+    fixes.retype(event_id, "Battles", "Armed clash", [], who="analyst", why="two armed groups, not an ambush",
+                 now=later)
+    step(pipeline, clock, later)
+    [retyped] = [m for m in english.replies(1, settle=1.0) if "Correction" in text_of(m)]
+    assert "two armed groups, not an ambush" in text_of(retyped) and "It is now Battles / Armed clash" in text_of(
+        retyped)
+    assert sent_with(retyped)["answers"] == first["messageId"]
+    [retyped_ar] = [m for m in arabic.replies(1, settle=1.0) if "تصحيح" in text_of(m)]
+    assert "غيّر محلّل نوع الحادث" in text_of(retyped_ar) and sent_with(retyped_ar)["answers"] == first_ar["messageId"]
+
+    moved_at = later + dt.timedelta(minutes=10)
+    fixes.move(event_id, "Hun", who="analyst", why="it was at the Hun junction", now=moved_at)
+    step(pipeline, clock, moved_at)
+    moved = [m for m in english.replies(1, settle=1.0) if "Correction" in text_of(m)]
+    assert len(moved) == 1 and "moved the incident" in text_of(moved[0]) and "placed at Hun" in text_of(moved[0])
+    step(pipeline, clock, moved_at + dt.timedelta(minutes=5))
+    assert not [m for m in english.history() if "Correction" in text_of(m)][2:]  # each change told once

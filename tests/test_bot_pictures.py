@@ -60,8 +60,8 @@ def engine(tmp_path_factory, rules, gazetteer, network) -> RiskEngine:
 @pytest.fixture(scope="module")
 def pipeline(emulator, engine):  # noqa: F811
     """The service's bot (jobs on its JobQueue, the Telegram notifier with alert pictures), polling the emulator."""
-    config = RunConfig.model_validate({"notifiers": {"console": False}, "intervals": {"evaluate": "1h",
-                                                                                      "dispatch": "1h"}})
+    config = RunConfig.model_validate({"notifiers": {"console": False}, "intervals": {
+        "evaluate": "1h", "dispatch": "1h", "watch": "1h"}})  # the plain bot's self-test must find no dispatcher
     settings = BotSettings(token=TOKEN, api_base_url=emulator, analysts=set(), commands_per_minute=60)
     with httpx.Client() as http:
         pipeline = Pipeline(engine, config, Path("."), POLICY, client=http, notifiers={})

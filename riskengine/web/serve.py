@@ -4,6 +4,12 @@
 it, with the signature of the other commands (``riskengine/cli.py``). Until the command line has
 it, ``python -m riskengine.web.serve [--db URL] [--rules DIR] [--seeds DIR] [serve options]`` runs it.
 
+With ``--webhook`` the process is a stateless Telegram bot worker instead of the board
+(:mod:`bot.webhook`): it serves ``POST /telegram/webhook`` (``--webhook-path``) and ``GET /healthz``
+only, for a proxy that spreads Telegram's updates over N such workers; the board stays a
+``riskengine serve`` of its own, with its own exposure rules. ``--webhook-url`` registers the public
+URL with Telegram at start (setWebhook with the secret token; harmless to repeat).
+
 It listens on 127.0.0.1 unless told otherwise, and never on another interface by default: a host
 that is not a loopback address needs both an analyst token and ``--public``. This module imports
 neither Starlette nor uvicorn until the server starts, so ``riskengine --help`` stays quick.
@@ -56,6 +62,13 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--at", help="answer as of this fixed time (replay a day); default: the time of each request")
     p.add_argument("--config", help="run configuration whose `board` lists the main routes "
                                     "(default: $RISKENGINE_CONFIG or the project's seeds/riskengine.yaml)")
+    p.add_argument("--webhook", action="store_true",
+                   help="run a stateless Telegram bot worker instead of the board: POST updates to --webhook-path, "
+                        "checked against the secret token (TELEGRAM_WEBHOOK_SECRET or telegram: {webhook_secret})")
+    p.add_argument("--webhook-url", metavar="URL",
+                   help="with --webhook: the public URL Telegram posts to, registered at start (setWebhook)")
+    p.add_argument("--webhook-path", default="/telegram/webhook", metavar="PATH",
+                   help="with --webhook: the path updates are posted to (default /telegram/webhook)")
     return p
 
 
@@ -116,6 +129,10 @@ def cmd_serve(engine: RiskEngine, args, console: Console, now: dt.datetime) -> i
 
     if not 0 <= args.port <= 65535:
         raise ServeError(f"--port {args.port}: not a port number (0-65535)")
+    if getattr(args, "webhook", False):
+        return serve_webhook(engine, args)
+    if getattr(args, "webhook_url", None):
+        raise ServeError("--webhook-url: only with --webhook")
     token = args.analyst_token if args.analyst_token is not None else os.environ.get(TOKEN_VAR) or None
     check_exposure(args.host, token, args.public)
     fixed = parse_time(args.at, now=now) if args.at else None
@@ -130,10 +147,51 @@ def cmd_serve(engine: RiskEngine, args, console: Console, now: dt.datetime) -> i
                      public=not is_loopback(args.host))
     sock = _listening_socket(args.host, args.port)
     port = sock.getsockname()[1]
-    shown = f"[{args.host.strip('[]')}]" if ":" in args.host.strip("[]") else args.host
     mode = "analysts may write with the token" if token else "read-only"
-    print(f"riskengine: serving the board on http://{shown}:{port}/ ({mode}; Ctrl-C stops)", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", server_header=False))
+    print(f"riskengine: serving the board on http://{_shown(args.host)}:{port}/ ({mode}; Ctrl-C stops)", flush=True)
+    return _run_server(uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", server_header=False)),
+                       sock)
+
+
+def serve_webhook(engine: RiskEngine, args) -> int:
+    """Run one stateless Telegram bot worker (:mod:`bot.webhook`) until SIGINT or SIGTERM."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from ..config import default_config_path, load_config  # noqa: PLC0415
+
+    if not args.webhook_path.startswith("/"):
+        raise ServeError(f"--webhook-path {args.webhook_path!r}: a path starts with /")
+    if not is_loopback(args.host) and not args.public:
+        raise ServeError(f"refusing to listen on {args.host!r}, which is not a loopback address: a worker behind a "
+                         "proxy on another machine needs --public (its requests are checked against the secret token)")
+    config = load_config(Path(args.config) if args.config else default_config_path(engine.seeds_dir))[0]
+
+    import uvicorn  # noqa: PLC0415 - the server loads only for this command
+
+    from bot.webhook import build_worker, create_webhook_app, worker_settings  # noqa: PLC0415 - the engine needs no bot
+
+    settings = worker_settings(config.telegram, args.webhook_url)
+    clock: Callable[[], dt.datetime] = _wall_clock
+    application = build_worker(engine, settings, board_routes=[tuple(pair) for pair in config.board], clock=clock)
+    app = create_webhook_app(application, settings, path=args.webhook_path, clock=clock)
+    sock = _listening_socket(args.host, args.port)
+    port = sock.getsockname()[1]
+    print(f"riskengine: serving the Telegram webhook on http://{_shown(args.host)}:{port}{args.webhook_path} "
+          "(a bot worker; Ctrl-C stops)", flush=True)
+    return _run_server(uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", server_header=False)),
+                       sock)
+
+
+def _wall_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _shown(host: str) -> str:
+    return f"[{host.strip('[]')}]" if ":" in host.strip("[]") else host
+
+
+def _run_server(server, sock: socket.socket) -> int:
+    """Run a uvicorn server on a listening socket until SIGINT or SIGTERM; a stop is a clean exit (0)."""
     # uvicorn stops on SIGINT or SIGTERM, then sends the signal again to the handler it found: let that be
     # one that does nothing, so that a stop is a clean exit (status 0), not a traceback or a kill
     quiet = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()

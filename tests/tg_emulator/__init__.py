@@ -259,3 +259,29 @@ def buttons_of(message: dict) -> list[list[dict]]:
 
 def button_data(message: dict) -> list[str]:
     return [b["callback_data"] for row in buttons_of(message) for b in row]
+
+
+# ---- webhook mode: what the emulator delivered, and delivering again ------------------------------------
+
+
+def webhook_info(client: httpx.Client, token: str) -> dict:
+    """The bot's webhook as the emulator knows it (Bot API getWebhookInfo): ``url`` is "" when none is set."""
+    response = client.post(f"/bot{token}/getWebhookInfo")
+    response.raise_for_status()
+    return response.json()["result"]
+
+
+def deliveries(client: httpx.Client, token: str) -> list[dict]:
+    """Every update the emulator posted to the bot's webhook: ``update_id``, the HTTP ``status`` it got
+    (None while in flight), and ``redelivery`` (posted again by :func:`redeliver_last`), oldest first."""
+    response = client.post("/getDeliveries", json={"botToken": token})
+    response.raise_for_status()
+    return response.json()["result"]
+
+
+def redeliver_last(client: httpx.Client, token: str) -> dict:
+    """Post the last delivered update to the webhook again, as Telegram does when a worker answered late;
+    its ``update_id`` and the ``status`` the webhook answered."""
+    response = client.post("/redeliverLast", json={"botToken": token})
+    response.raise_for_status()
+    return response.json()["result"]

@@ -12,6 +12,15 @@
 // messages; the client API's POST /getPhotos {token, chatId} gives back each photo's caption, size and
 // bytes (base64), oldest first. And POST /sendEditedMessage: a user's edit of a message they sent (a live
 // location's new position), as an `edited_message` update.
+//
+// Webhooks as Telegram delivers them: setWebhook keeps `url` and `secret_token`, and each user update
+// is then POSTed to the url with the header X-Telegram-Bot-Api-Secret-Token (the package's own webhook
+// posts without it), each as it comes, without waiting for the webhook to answer the one before (Telegram
+// keeps several connections open: a slow update does not hold up the next); getWebhookInfo and deleteWebhook
+// answer as Telegram does. The client API's POST /redeliverLast {botToken} posts the last delivered
+// update again (Telegram redelivers when a worker answers late), and POST /getDeliveries {botToken}
+// lists each delivery's update_id, HTTP status (null while it is in flight) and whether it was a
+// redelivery.
 'use strict';
 const path = require('path');
 const { createRequire } = require('module');
@@ -91,8 +100,61 @@ function multipartParts(body, contentType) {
 const photos = [];
 let nextPhotoId = 1000000;
 
+// Webhooks by bot token: {url, secretToken, allowedUpdates}; the last update delivered to each, and
+// every delivery's outcome.
+const webhooks = {};
+const lastDelivered = {};
+const deliveries = [];
+
+async function postUpdate(token, body, redelivery) {
+  const hook = webhooks[token];
+  const headers = { 'Content-Type': 'application/json' };
+  if (hook.secretToken) headers['X-Telegram-Bot-Api-Secret-Token'] = hook.secretToken;
+  // recorded as it starts (status null until the webhook answers): its handler may answer the user first
+  const delivery = { botToken: token, update_id: body.update_id, status: null, redelivery, time: Date.now() };
+  deliveries.push(delivery);
+  try {
+    const res = await fetch(hook.url, { method: 'POST', headers, body: JSON.stringify(body) });
+    delivery.status = res.status;
+    await res.arrayBuffer();
+  } catch (err) {
+    delivery.status = 0;
+    console.error(`webhook delivery of update ${body.update_id} failed: ${err}`);
+  }
+  return delivery.status;
+}
+
 // Registered before the package's own routes, so these answer first.
 routes.unshift((app, server) => {
+  app.all('/bot:token/setWebhook', (req, res) => {
+    const params = { ...(req.query || {}), ...(req.body || {}) };
+    if (!params.url) {
+      return res.status(400).json({ ok: false, error_code: 400, description: 'Bad Request: bad webhook: URL is empty' });
+    }
+    webhooks[req.params.token] = { url: String(params.url), secretToken: params.secret_token || null,
+      allowedUpdates: params.allowed_updates || null };
+    return res.json({ ok: true, result: true, description: 'Webhook was set' });
+  });
+  app.all('/bot:token/deleteWebhook', (req, res) => {
+    delete webhooks[req.params.token];
+    res.json({ ok: true, result: true, description: 'Webhook was deleted' });
+  });
+  app.all('/bot:token/getWebhookInfo', (req, res) => {
+    const hook = webhooks[req.params.token];
+    res.json({ ok: true, result: { url: hook ? hook.url : '', has_custom_certificate: false, pending_update_count: 0 } });
+  });
+  app.post('/redeliverLast', async (req, res) => {
+    const token = (req.body || {}).botToken;
+    if (!webhooks[token] || !lastDelivered[token]) {
+      return res.status(400).json({ ok: false, description: 'no webhook set, or nothing delivered yet' });
+    }
+    const status = await postUpdate(token, lastDelivered[token], true);
+    return res.json({ ok: true, result: { update_id: lastDelivered[token].update_id, status } });
+  });
+  app.post('/getDeliveries', (req, res) => {
+    const token = (req.body || {}).botToken;
+    res.json({ ok: true, result: deliveries.filter((d) => d.botToken === token) });
+  });
   app.all('/bot:token/sendPhoto', express.raw({ type: 'multipart/form-data', limit: '20mb' }), (req, res) => {
     let fields = req.body || {};
     let data = null;
@@ -158,6 +220,18 @@ routes.unshift((app, server) => {
 });
 
 const server = new TelegramServer({ port, host: '127.0.0.1', storeTimeout: 3600 });
+
+// A user's update: to the bot's webhook when one is set (with the secret token), else kept for getUpdates.
+const addUserUpdate = server.addUserUpdate.bind(server);
+server.addUserUpdate = async (update) => {
+  const token = update.botToken;
+  if (!webhooks[token]) return addUserUpdate(update);
+  const body = TelegramServer.formatUpdate(update);
+  server.updateId++;
+  lastDelivered[token] = body;
+  postUpdate(token, body, false); // never rejects: a failed delivery is recorded with status 0
+  return undefined;
+};
 
 // sendMessage: answer with a Message PTB can parse.
 const addBotMessage = server.addBotMessage.bind(server);

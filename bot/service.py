@@ -210,17 +210,23 @@ async def serve(pipeline: Pipeline, settings: BotSettings, stop: asyncio.Event |
         await stop.wait()
     finally:
         log.info("stopping: the bot, then the job in flight")
-        bot.cancel()
-        try:
-            await bot
-        except asyncio.CancelledError:
-            pass
-        except Exception as exc:
-            log.warning("the Telegram bot: %s", scrub(exc))
-        await _stop_bot(app)
-        pipeline.notifiers.pop("telegram", None)  # alerts for Telegram wait in the outbox
+        await _disconnect(bot, app, pipeline)
         service.scheduler.shutdown(wait=True)
         log.info("stopped")
+
+
+async def _disconnect(connecting: asyncio.Task, app: Application, pipeline: Pipeline) -> None:
+    """Stop connecting the bot, stop the bot, and take its notifier away (alerts for Telegram wait in
+    the outbox); never raises."""
+    connecting.cancel()
+    try:
+        await connecting
+    except asyncio.CancelledError:
+        pass
+    except Exception as exc:
+        log.warning("the Telegram bot: %s", scrub(exc))
+    await _stop_bot(app)
+    pipeline.notifiers.pop("telegram", None)
 
 
 async def _serve_for_webhook(app: Application, service: Service, settings: BotSettings, stop: asyncio.Event, *,
@@ -245,15 +251,7 @@ async def _serve_for_webhook(app: Application, service: Service, settings: BotSe
     try:
         await service.run(stop)
     finally:
-        bot.cancel()
-        try:
-            await bot
-        except asyncio.CancelledError:
-            pass
-        except Exception as exc:
-            log.warning("the Telegram bot: %s", scrub(exc))
-        await _stop_bot(app)
-        service.pipeline.notifiers.pop("telegram", None)
+        await _disconnect(bot, app, service.pipeline)
 
 
 def run(pipeline: Pipeline, settings: BotSettings) -> None:

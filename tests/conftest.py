@@ -79,6 +79,33 @@ def engine(fresh_db, rules, gazetteer, network) -> RiskEngine:
     return RiskEngine(Store.open(fresh_db), rules, gazetteer, network)
 
 
+class Recorder:
+    """A notifier of ours that keeps what it was given (for policy tests: no network involved)."""
+
+    def __init__(self, channel: str = "console"):
+        self.channel = channel
+        self.got: list = []
+
+    def send(self, alert) -> None:
+        self.got.append(alert)
+
+    def to(self, chat_id: str) -> list:
+        return [a for a in self.got if a.chat_id == chat_id]
+
+
+@pytest.fixture
+def alerting(engine):
+    """The engine with the real alert policy, its subscriptions, a decider and the outbox."""
+    from riskengine.alerts import AlertDecider, AlertPolicy  # noqa: PLC0415
+    from riskengine.outbox import Outbox  # noqa: PLC0415
+    from riskengine.subscriptions import Subscriptions  # noqa: PLC0415
+
+    policy = AlertPolicy.load(DEFAULT_RULES_DIR)
+    subs = Subscriptions(engine.store)
+    outbox = Outbox(engine.store, policy)
+    return engine, policy, subs, AlertDecider(engine, policy, subs, known=outbox.existing_keys), outbox
+
+
 def _empty_database(url: str) -> None:
     """Drop the store's tables (``meta`` included), then any other table left by another layout."""
     engine = create_engine(url)

@@ -6,36 +6,19 @@ import datetime as dt
 
 import pytest
 
-from riskengine.alerts import AlertDecider, AlertPolicy
-from riskengine.engine import DEFAULT_RULES_DIR
 from riskengine.models import Incident
-from riskengine.notify import OutboxAlert
-from riskengine.outbox import Outbox
 from riskengine.store import ReportIn
-from riskengine.subscriptions import SubscriptionError, Subscriptions, parse_quiet_hours
+from riskengine.subscriptions import SubscriptionError, parse_quiet_hours
+
+from .conftest import Recorder
 
 # 10:00 in Tripoli (UTC+2)
 NOON = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
 
 
-class Recorder:
-    """A notifier that keeps what it was given (our own, for policy tests; no network involved)."""
-
-    channel = "console"
-
-    def __init__(self):
-        self.got: list[OutboxAlert] = []
-
-    def send(self, alert: OutboxAlert) -> None:
-        self.got.append(alert)
-
-
 @pytest.fixture
-def setup(engine):
-    policy = AlertPolicy.load(DEFAULT_RULES_DIR)
-    subs = Subscriptions(engine.store)
-    outbox = Outbox(engine.store, policy)
-    return engine, policy, subs, AlertDecider(engine, policy, subs, known=outbox.existing_keys), outbox
+def setup(alerting):
+    return alerting
 
 
 def incident_near_waddan(engine, when: dt.datetime, n: int = 0, tag: str = "ambush", precision: int = 1):

@@ -11,15 +11,11 @@ import datetime as dt
 import itertools
 import json
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from bot.service import build
-from bot.settings import BotSettings
 from riskengine.alerts import AlertPolicy
-from riskengine.config import RunConfig
 from riskengine.engine import DEFAULT_RULES_DIR, RiskEngine
 from riskengine.models import Incident
 from riskengine.pipeline import Pipeline
@@ -27,7 +23,7 @@ from riskengine.store import ReportIn, Store
 from riskengine.subscriptions import Subscriptions
 
 from .test_bot_e2e import client, emulator  # noqa: F401 - fixtures
-from .tg_emulator import BotThread, TestUser, button_data, buttons_of, text_of
+from .tg_emulator import Clock, TestUser, button_data, buttons_of, service_bot, text_of
 
 TOKEN = "123456789:riskengine-choices-TEST-token"
 START = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
@@ -36,32 +32,13 @@ KINDS = [k.id for k in POLICY.event_kinds]
 _user_ids = itertools.count(970_001)
 
 
-class Clock:
-    """The bot's and the service's time, moved by the test."""
-
-    def __init__(self, now: dt.datetime):
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
 @pytest.fixture
 def world(tmp_path, emulator, rules, gazetteer, network):  # noqa: F811
     """A fresh store, and the service's bot polling the emulator on a clock the test moves."""
     engine = RiskEngine(Store.open(tmp_path / "risk.db"), rules, gazetteer, network)
     clock = Clock(START)
-    config = RunConfig.model_validate({"notifiers": {"console": False},
-                                       "intervals": {"evaluate": "1h", "dispatch": "1h", "watch": "1h"}})
-    settings = BotSettings(token=TOKEN, api_base_url=emulator, analysts=set(), commands_per_minute=120)
-    with httpx.Client() as http:
-        pipeline = Pipeline(engine, config, Path("."), POLICY, client=http, notifiers={})
-        runner = BotThread(build(pipeline, settings, clock=clock))
-        runner.start()
-        try:
-            yield engine, pipeline, clock
-        finally:
-            runner.stop()
+    with service_bot(engine, emulator, TOKEN, clock, commands_per_minute=120) as pipeline:
+        yield engine, pipeline, clock
 
 
 def subscriber(client: httpx.Client, language_code: str | None = None) -> TestUser:  # noqa: F811

@@ -21,13 +21,12 @@ from riskengine.alerts import AlertPolicy
 from riskengine.config import ConfigError, RunConfig, load_config
 from riskengine.engine import DEFAULT_RULES_DIR, RiskEngine
 from riskengine.errors import RuleFileError
-from riskengine.notify import OutboxAlert
 from riskengine.pipeline import Pipeline
 from riskengine.regions import REGIONS_FILE, Regions, regions_of
 from riskengine.store import Store
 from riskengine.subscriptions import Subscriptions
 
-from .conftest import PROJECT, stop_service
+from .conftest import PROJECT, Recorder, stop_service
 from .tg_emulator import TestUser, running_emulator, text_of
 
 NOW = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)  # 10:00 in Tripoli
@@ -39,21 +38,6 @@ ZAWIYA_AMBUSH_AR = "نصب مسلحون كمينا لشاحنتين على ال�
 TOBRUK_AMBUSH = "Armed men ambushed two lorries near Derna on the road to Tobruk today, wounding both drivers."
 
 
-class Recorder:
-    """A notifier that keeps what it was given (our own, for policy tests; no network involved)."""
-
-    channel = "telegram"
-
-    def __init__(self):
-        self.got: list[OutboxAlert] = []
-
-    def send(self, alert: OutboxAlert) -> None:
-        self.got.append(alert)
-
-    def to(self, chat_id: str) -> list[OutboxAlert]:
-        return [a for a in self.got if a.chat_id == chat_id]
-
-
 @pytest.fixture
 def http():
     with httpx.Client() as client:
@@ -63,7 +47,7 @@ def http():
 def pipeline_with(engine, http, broadcast: dict, recorder: Recorder | None = None) -> Pipeline:
     config = RunConfig.model_validate({"notifiers": {"console": False}, "broadcast": broadcast})
     return Pipeline(engine, config, Path("."), AlertPolicy.load(DEFAULT_RULES_DIR), client=http,
-                    notifiers={"telegram": recorder or Recorder()})
+                    notifiers={"telegram": recorder or Recorder("telegram")})
 
 
 def report(engine, text: str, when: dt.datetime) -> None:
@@ -174,7 +158,7 @@ def test_the_sample_configuration_documents_broadcast_channels():
 def test_a_rise_in_the_west_is_one_message_to_the_west_channel_besides_the_users_own(db_url, rules, gazetteer,
                                                                                     network, http):
     engine = RiskEngine(Store.open(db_url), rules, gazetteer, network)  # on SQLite and on PostgreSQL
-    told = Recorder()
+    told = Recorder("telegram")
     pipeline = pipeline_with(engine, http, {"west": {"chat": WEST_CHANNEL, "min_level": 3},
                                             "east": {"chat": EAST_CHANNEL, "min_level": 3}}, told)
     assert pipeline.seed_subscriptions(NOW) == 2
@@ -214,7 +198,7 @@ def test_a_rise_in_the_west_is_one_message_to_the_west_channel_besides_the_users
 
 
 def test_a_broadcast_removed_from_the_configuration_stops_and_a_listed_one_is_made_once(engine, http):
-    told = Recorder()
+    told = Recorder("telegram")
     both = {"west": {"chat": WEST_CHANNEL}, "east": {"chat": EAST_CHANNEL, "min_level": 2}}
     pipeline_with(engine, http, both, told).seed_subscriptions(NOW)
     pipeline_with(engine, http, both, told).seed_subscriptions(NOW)  # a restart: nothing twice
@@ -230,7 +214,7 @@ def test_a_broadcast_removed_from_the_configuration_stops_and_a_listed_one_is_ma
 
 
 def test_a_channel_in_arabic_reads_the_region_by_its_arabic_name(engine, http):
-    told = Recorder()
+    told = Recorder("telegram")
     pipeline = pipeline_with(engine, http, {"west": {"chat": WEST_CHANNEL, "language": "ar"}}, told)
     pipeline.seed_subscriptions(NOW)
     assert engine.store.chat_language(WEST_CHANNEL) == "ar"

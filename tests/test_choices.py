@@ -11,15 +11,16 @@ import datetime as dt
 import pytest
 
 from bot.notifier import is_quiet
-from riskengine.alerts import AlertDecider, AlertPolicy
+from riskengine.alerts import AlertPolicy
 from riskengine.choices import kinds_of
 from riskengine.engine import DEFAULT_RULES_DIR
 from riskengine.errors import RuleFileError
 from riskengine.models import Incident
-from riskengine.notify import OutboxAlert
 from riskengine.outbox import Outbox
 from riskengine.store import ReportIn
 from riskengine.subscriptions import SubscriptionError, Subscriptions
+
+from .conftest import Recorder
 
 # 10:00 in Tripoli (UTC+2)
 NOON = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
@@ -30,24 +31,9 @@ AMBUSH = ("Violence against civilians", "Attack", ["ambush"])
 BANDITRY = ("Violence against civilians", "Attack", ["banditry"])
 
 
-class Recorder:
-    """A notifier that keeps what it was given (our own; no network involved)."""
-
-    channel = "console"
-
-    def __init__(self):
-        self.got: list[OutboxAlert] = []
-
-    def send(self, alert: OutboxAlert) -> None:
-        self.got.append(alert)
-
-
 @pytest.fixture
-def setup(engine):
-    policy = AlertPolicy.load(DEFAULT_RULES_DIR)
-    subs = Subscriptions(engine.store)
-    outbox = Outbox(engine.store, policy)
-    return engine, policy, subs, AlertDecider(engine, policy, subs, known=outbox.existing_keys), outbox
+def setup(alerting):
+    return alerting
 
 
 def near_waddan(engine, when: dt.datetime, what: tuple, summary: str, n: int = 0) -> None:

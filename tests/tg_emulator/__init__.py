@@ -10,6 +10,7 @@ what the bot sent back. Nothing leaves the machine.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import html.parser
 import re
 import shutil
@@ -17,7 +18,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -285,3 +286,39 @@ def redeliver_last(client: httpx.Client, token: str) -> dict:
     response = client.post("/redeliverLast", json={"botToken": token})
     response.raise_for_status()
     return response.json()["result"]
+
+
+class Clock:
+    """The bot's and the service's time, moved by the test."""
+
+    def __init__(self, now: dt.datetime):
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@contextmanager
+def service_bot(engine, api_url: str, token: str, clock: Callable[[], dt.datetime], *,
+                commands_per_minute: int = 60) -> Iterator:
+    """The service's bot (its outbox, dispatcher and Telegram notifier) polling the emulator on
+    ``clock``, its own timers an hour apart so that the test decides when to evaluate and dispatch;
+    yields the pipeline (``pipeline.evaluate(at)``, ``pipeline.dispatch(at)``)."""
+    from bot.service import build  # noqa: PLC0415 - the bot tests' helpers only
+    from bot.settings import BotSettings  # noqa: PLC0415
+    from riskengine.alerts import AlertPolicy  # noqa: PLC0415
+    from riskengine.config import RunConfig  # noqa: PLC0415
+    from riskengine.engine import DEFAULT_RULES_DIR  # noqa: PLC0415
+    from riskengine.pipeline import Pipeline  # noqa: PLC0415
+
+    config = RunConfig.model_validate({"notifiers": {"console": False},
+                                       "intervals": {"evaluate": "1h", "dispatch": "1h", "watch": "1h"}})
+    settings = BotSettings(token=token, api_base_url=api_url, analysts=set(), commands_per_minute=commands_per_minute)
+    with httpx.Client() as http:
+        pipeline = Pipeline(engine, config, Path("."), AlertPolicy.load(DEFAULT_RULES_DIR), client=http, notifiers={})
+        runner = BotThread(build(pipeline, settings, clock=clock))
+        runner.start()
+        try:
+            yield pipeline
+        finally:
+            runner.stop()

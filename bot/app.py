@@ -45,7 +45,7 @@ from . import dialogs, enroute, handlers, selftest
 from .handlers import MAX_PLACE_WORDS, NEAR_KM
 from .i18n import N_
 from .pictures import RoutePicture
-from .ratelimit import RateLimit, StoredRateLimit  # noqa: F401 - RateLimit: the in-memory one, for one process
+from .ratelimit import RateLimit
 from .settings import BotSettings
 
 log = logging.getLogger("bot")
@@ -187,8 +187,7 @@ async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = update.effective_user
     if user is None or update.edited_message is not None:
         return  # a live location's new positions are Telegram's doing, not commands
-    limit = context.bot_data["rate_limit"]
-    verdict = await asyncio.to_thread(limit.check, user.id) if limit.blocking else limit.check(user.id)
+    verdict = await asyncio.to_thread(context.bot_data["rate_limit"].check, user.id)  # a store transaction
     if verdict == "ok":
         return
     if verdict == "warn" and update.effective_chat is not None:
@@ -246,7 +245,7 @@ def build_application(engine: RiskEngine, settings: BotSettings, *, subscription
     app = builder.concurrent_updates(8).build()
     app.bot_data["riskengine"] = BotServices(engine, settings, subscriptions, policy,
                                              [tuple(r) for r in board_routes], clock, pictures)
-    app.bot_data["rate_limit"] = StoredRateLimit(engine.store, settings.commands_per_minute)  # shared by workers
+    app.bot_data["rate_limit"] = RateLimit(engine.store, settings.commands_per_minute)  # shared by workers
     app.add_handler(TypeHandler(Update, guard), group=-1)
     dialogs.install(app)  # a command drops the chat's open question
     commands = {"start": handlers.start, "help": handlers.start, "risk": handlers.risk, "routes": handlers.routes,

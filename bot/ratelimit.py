@@ -1,16 +1,15 @@
 """Each user's command budget: a token bucket of ``per_minute`` commands, refilled continuously.
 
-:class:`RateLimit` keeps the buckets in memory (one process). :class:`StoredRateLimit` keeps them in
-the store (table ``rate_buckets``), so that every worker answering one bot spends from the same
-budget: behind N webhook workers a user gets the limit once, not N times, and a restart does not
-refill a flooder's bucket.
+The buckets live in the store (table ``rate_buckets``), so that every worker answering one bot
+spends from the same budget: behind N webhook workers a user gets the limit once, not N times, and
+a restart does not refill a flooder's bucket.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -28,7 +27,16 @@ class Bucket:
 
 def spend(bucket: Bucket, now: float, per_minute: int) -> str:
     """Refill the bucket to ``now`` and take one command from it (it is changed in place):
-    'ok' to go on; 'warn' the first time over the limit; 'drop' after that, until tokens come back."""
+    'ok' to go on; 'warn' the first time over the limit; 'drop' after that, until tokens come back.
+
+    Examples
+    --------
+    >>> bucket = Bucket(tokens=2.0, at=0.0)
+    >>> [spend(bucket, 0.0, 2) for _ in range(4)]
+    ['ok', 'ok', 'warn', 'drop']
+    >>> spend(bucket, 30.0, 2)  # half a minute: one command back
+    'ok'
+    """
     rate = per_minute / 60.0
     bucket.tokens = min(float(per_minute), bucket.tokens + max(0.0, now - bucket.at) * rate)
     bucket.at = now
@@ -42,39 +50,9 @@ def spend(bucket: Bucket, now: float, per_minute: int) -> str:
     return "warn"
 
 
-@dataclass
 class RateLimit:
-    """The buckets in this process's memory.
-
-    Examples
-    --------
-    >>> t = [0.0]
-    >>> limit = RateLimit(2, now=lambda: t[0])
-    >>> [limit.check(1) for _ in range(4)]
-    ['ok', 'ok', 'warn', 'drop']
-    >>> t[0] = 30.0
-    >>> limit.check(1)
-    'ok'
-    """
-
-    per_minute: int
-    now: Callable[[], float] = time.monotonic
-    buckets: dict[int, Bucket] = field(default_factory=dict)
-    blocking = False  # check() never waits on anything
-
-    def check(self, user_id: int) -> str:
-        now, rate = self.now(), self.per_minute / 60.0
-        if len(self.buckets) > 10_000:  # forget users whose bucket has filled up again
-            self.buckets = {k: b for k, b in self.buckets.items() if b.tokens + (now - b.at) * rate < self.per_minute}
-        bucket = self.buckets.setdefault(user_id, Bucket(float(self.per_minute), now))
-        return spend(bucket, now, self.per_minute)
-
-
-class StoredRateLimit:
     """The buckets in the store, spent in one transaction per command (the row locked on
     PostgreSQL; the write lock on SQLite), on the wall clock every worker shares."""
-
-    blocking = True  # check() reads and writes the store: call it off the event loop
 
     def __init__(self, store: Store, per_minute: int, now: Callable[[], float] = time.time):
         self.store, self.per_minute, self.now = store, per_minute, now

@@ -99,11 +99,13 @@ class Outbox:
 
     @staticmethod
     def _thread_told(conn, thread: str | None) -> bool:
-        """Whether a message of this situation has been sent (so that an update has one to follow)."""
+        """Whether this situation's level was told (a level alert of its thread was sent): an update
+        then has a message to follow, an all-clear something to clear."""
         if thread is None:
             return False
-        return conn.execute(select(outbox.c.id).where((outbox.c.thread == thread) & (outbox.c.status == "sent"))
-                            .limit(1)).first() is not None
+        return conn.execute(select(outbox.c.id).where(
+            (outbox.c.thread == thread) & (outbox.c.kind == "level") & (outbox.c.status == "sent")).limit(1)
+        ).first() is not None
 
     def follows(self, alert: OutboxAlert) -> int | None:
         """The message id an alert follows, as its channel gave it: the one a correction corrects, or
@@ -145,13 +147,15 @@ class Outbox:
                          .values(status="superseded", last_error="a newer state of the same subscription"))
         # an all-clear for an episode whose rise was never told (held, then superseded) tells nothing
         for clear in (a for a in added if a.kind == "allclear"):
-            told = conn.execute(select(func.count()).select_from(outbox).where(
-                (outbox.c.subscription_id == clear.subscription_id) & (outbox.c.kind == "level")
-                & (outbox.c.status == "sent")
-                & outbox.c.key.like(f"sub:{clear.subscription_id}:level:%:ep:{clear.payload['episode']}"))).scalar()
-            if not told:
+            if not Outbox._thread_told(conn, clear.thread):
                 conn.execute(update(outbox).where((outbox.c.key == clear.key) & (outbox.c.status == "pending"))
                              .values(status="superseded", last_error="the rise it would clear was never told"))
+
+    def newest_id(self) -> int:
+        """The newest alert's row id (a lookup of the largest key): a watcher sees alerts any process
+        queued (0: none yet)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.max(outbox.c.id))).scalar() or 0)
 
     def existing_keys(self, keys: Sequence[str]) -> set[str]:
         """Which of these alert keys are in the outbox already."""

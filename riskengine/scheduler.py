@@ -22,11 +22,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import func, select
 
 from .leader import Leadership
 from .pipeline import Pipeline, PollOutcome
-from .schema import outbox
 from .sources import Source, parse_duration
 
 log = logging.getLogger("riskengine.scheduler")
@@ -41,12 +39,6 @@ LEAD_RETRY_S = 2.0
 def utc_now() -> dt.datetime:
     """The one place the service reads the clock; everything below takes ``now``."""
     return dt.datetime.now(dt.UTC)
-
-
-def _newest_alert(store) -> int:
-    """The outbox's newest row id (a lookup of its largest key): new alerts queued by any process."""
-    with store.engine.connect() as conn:
-        return int(conn.execute(select(func.max(outbox.c.id))).scalar() or 0)
 
 
 def stop_on_signals(stop: asyncio.Event | None = None) -> asyncio.Event:
@@ -99,7 +91,7 @@ class Service:
         another process put in the outbox (a webhook worker's /selftest) is sent at once too."""
         try:
             token = self.pipeline.engine.store.change_token()
-            newest = _newest_alert(self.pipeline.engine.store)
+            newest = self.pipeline.outbox.newest_id()
             if token == self._seen:
                 if newest != self._newest_alert:
                     self._newest_alert = newest

@@ -79,6 +79,20 @@ def engine(fresh_db, rules, gazetteer, network) -> RiskEngine:
     return RiskEngine(Store.open(fresh_db), rules, gazetteer, network)
 
 
+def ambushes(engine: RiskEngine, when: dt.datetime, numbers: range, *, killed: int = 0, label: str = "test") -> None:
+    """Ambushes on the Waddan road (north of Waddan, on Sirte - Sebha), one report each, told at ``when``."""
+    from riskengine.models import Incident  # noqa: PLC0415
+    from riskengine.store import ReportIn  # noqa: PLC0415
+
+    for n in numbers:
+        incident = Incident(event_type="Violence against civilians", sub_event_type="Attack", tags=["ambush"],
+                            date=when.date(), lat=29.20 + n * 0.01, lon=16.15, geo_precision=1,
+                            source_reliability="B", fatalities=killed, summary=f"Lorry ambushed near Waddan #{n}",
+                            evidence=f"{label} incident {n}")
+        engine.ingest_incidents(ReportIn(source=f"{label}-{n}", format="jsonl", text=f"{label} ambush {n} {when}"),
+                                [incident], now=when)
+
+
 class Recorder:
     """A notifier of ours that keeps what it was given (for policy tests: no network involved)."""
 

@@ -319,3 +319,9 @@ def test_an_update_of_a_situation_never_told_is_its_first_message(setup):
     assert news.kind == "level" and news.payload["level"] < held.payload["level"] and "update" not in news.payload
     statuses = {row["key"]: row["status"] for row in outbox.rows()}
     assert statuses[held.key] == "superseded" and statuses[news.key] == "pending"
+    morning = later + dt.timedelta(hours=7)
+    assert [a.key for a in outbox.dispatch({"console": Recorder()}, morning).sent] == [news.key]
+    # told by that first message, the situation's end is news too: the all-clear is kept, not superseded
+    [clear] = decide(decider, outbox, night + dt.timedelta(days=200))
+    assert clear.kind == "allclear" and clear.thread == news.thread
+    assert {row["key"]: row["status"] for row in outbox.rows()}[clear.key] == "pending"

@@ -17,13 +17,12 @@ import pytest
 
 from riskengine.alerts import AlertPolicy
 from riskengine.engine import DEFAULT_RULES_DIR, RiskEngine
-from riskengine.models import Incident
-from riskengine.pipeline import Pipeline
-from riskengine.store import ReportIn, Store
+from riskengine.store import Store
 from riskengine.subscriptions import Subscriptions
 
+from .conftest import ambushes
 from .test_bot_e2e import client, emulator  # noqa: F401 - fixtures
-from .tg_emulator import Clock, TestUser, button_data, buttons_of, service_bot, text_of
+from .tg_emulator import Clock, TestUser, button_data, buttons_of, service_bot, step, text_of
 
 TOKEN = "123456789:riskengine-choices-TEST-token"
 START = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
@@ -87,23 +86,6 @@ def press_and_look(user: TestUser, message: dict, data: str) -> dict:
         shown = as_shown(user, message)
     user.silence(0.3)
     return shown
-
-
-def ambushes(engine: RiskEngine, when: dt.datetime, numbers: range) -> None:
-    for n in numbers:
-        incident = Incident(event_type="Violence against civilians", sub_event_type="Attack", tags=["ambush"],
-                            date=when.date(), lat=29.20 + n * 0.01, lon=16.15, geo_precision=1,
-                            source_reliability="B", summary=f"Truck ambushed on the Waddan road #{n}",
-                            evidence=f"choices e2e incident {n}")
-        engine.ingest_incidents(ReportIn(source=f"choices-{n}", format="jsonl", text=f"ambush {n} {when}"),
-                                [incident], now=when)
-
-
-def step(pipeline: Pipeline, clock: Clock, at: dt.datetime):
-    """Evaluate and dispatch at ``at``, as the scheduler does."""
-    clock.now = at
-    pipeline.evaluate(at)
-    return pipeline.dispatch(at)
 
 
 def rang(message: dict) -> bool:
@@ -171,7 +153,7 @@ def test_snoozed_and_silent_alerts_arrive_as_chosen_but_extreme_never_waits(worl
     settings = open_settings(user, sub.id)
     press_and_look(user, settings, f"set|{sub.id}|z|1")
 
-    ambushes(engine, START, range(1, 2))
+    ambushes(engine, START, range(1, 2), label="choices")
     step(pipeline, clock, START + dt.timedelta(minutes=30))
     user.silence(0.5)  # snoozed: the High alert waits
     step(pipeline, clock, START + dt.timedelta(hours=1))
@@ -183,7 +165,7 @@ def test_snoozed_and_silent_alerts_arrive_as_chosen_but_extreme_never_waits(worl
     clock.now = later
     press_and_look(user, settings, f"set|{sub.id}|s|1")
     press_and_look(user, settings, f"set|{sub.id}|z|8")
-    ambushes(engine, later, range(2, 10))
+    ambushes(engine, later, range(2, 10), label="choices")
     step(pipeline, clock, later)
     [extreme] = user.replies(1)
     assert "now 5 Extreme" in text_of(extreme) and not rang(extreme)

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.app import RateLimit, build_application
+from bot.app import build_application
 from bot.render import split_message, tg_len
 from bot.settings import BotSettings, SettingsError
 from riskengine.alerts import AlertPolicy
@@ -379,14 +379,6 @@ def test_split_message_keeps_each_message_well_formed():
     assert all(tg_len(p) <= 500 and not html_problems(p) for p in parts)
     assert "".join(re.sub(r"</?b>", "", p) for p in parts).split() == ["word"] * 3000
 
-
-def test_rate_limit_refills_over_time():
-    clock = [0.0]
-    limit = RateLimit(3, now=lambda: clock[0])
-    assert [limit.check(1) for _ in range(5)] == ["ok", "ok", "ok", "warn", "drop"]
-    assert limit.check(2) == "ok"
-    clock[0] = 20.0  # one token back (3 a minute)
-    assert [limit.check(1), limit.check(1)] == ["ok", "warn"]
 
 
 # ---- events: analysts see and correct them ----------------------------------------------------------------

@@ -19,14 +19,13 @@ import pytest
 from riskengine.alerts import AlertPolicy
 from riskengine.corrections import Corrections
 from riskengine.engine import DEFAULT_RULES_DIR, RiskEngine
-from riskengine.models import Incident
 from riskengine.outbox import Outbox
-from riskengine.pipeline import Pipeline
-from riskengine.store import ReportIn, Store
+from riskengine.store import Store
 from riskengine.subscriptions import Subscriptions
 
+from .conftest import ambushes
 from .test_bot_e2e import client, emulator  # noqa: F401 - fixtures
-from .tg_emulator import Clock, TestUser, button_data, service_bot, text_of
+from .tg_emulator import Clock, TestUser, button_data, service_bot, step, text_of
 
 TOKEN = "123456789:riskengine-lifecycle-TEST-token"
 START = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
@@ -41,23 +40,6 @@ def world(tmp_path, emulator, rules, gazetteer, network):  # noqa: F811
     clock = Clock(START)
     with service_bot(engine, emulator, TOKEN, clock) as pipeline:
         yield engine, pipeline, clock
-
-
-def ambushes(engine: RiskEngine, when: dt.datetime, numbers: range, killed: int = 0) -> None:
-    for n in numbers:
-        incident = Incident(event_type="Violence against civilians", sub_event_type="Attack", tags=["ambush"],
-                            date=when.date(), lat=29.20 + n * 0.01, lon=16.15, geo_precision=1,
-                            source_reliability="B", fatalities=killed, summary=f"Lorry ambushed near Waddan #{n}",
-                            evidence=f"lifecycle test incident {n}")
-        engine.ingest_incidents(ReportIn(source=f"lifecycle-{n}", format="jsonl", text=f"ambush {n} {when}"),
-                                [incident], now=when)
-
-
-def step(pipeline: Pipeline, clock: Clock, at: dt.datetime):
-    """Evaluate and dispatch at ``at``, as the scheduler does."""
-    clock.now = at
-    pipeline.evaluate(at)
-    return pipeline.dispatch(at)
 
 
 def subscriber(client: httpx.Client, language_code: str | None = None) -> TestUser:  # noqa: F811
@@ -87,7 +69,7 @@ def test_rise_update_and_all_clear_follow_the_first_alert(world, client):  # noq
     user.command("/subscribe Sirte Sebha 3")
     assert text_of(user.reply()).startswith("Subscribed: <b>Sirte → Sebha</b>")
 
-    ambushes(engine, START, range(1, 2))
+    ambushes(engine, START, range(1, 2), label="lifecycle")
     report = step(pipeline, clock, START)
     assert [a.kind for a in report.sent] == ["level"]
     [first] = user.replies(1)
@@ -98,7 +80,7 @@ def test_rise_update_and_all_clear_follow_the_first_alert(world, client):  # noq
 
     # eight more ambushes the next day: Extreme. The first message now says so, and a loud answer tells it
     later = START + dt.timedelta(days=1)
-    ambushes(engine, later, range(2, 10), killed=5)
+    ambushes(engine, later, range(2, 10), killed=5, label="lifecycle")
     report = step(pipeline, clock, later)
     assert [a.kind for a in report.sent] == ["level"] and report.sent[0].follows == first["messageId"]
     [rise] = user.replies(1)
@@ -127,7 +109,7 @@ def test_rise_update_and_all_clear_follow_the_first_alert(world, client):  # noq
     assert button_data(shown) == [f"set|{sub.id}"]  # edits keep the button
 
     # what happens next is news of its own, not an answer to the situation that ended
-    ambushes(engine, calm, range(20, 21))
+    ambushes(engine, calm, range(20, 21), label="lifecycle")
     step(pipeline, clock, calm)
     [again] = user.replies(1)
     assert "#20" in text_of(again) and sent_with(again) == {"quiet": False, "answers": None}
@@ -139,7 +121,7 @@ def test_a_correction_answers_the_alert_that_told_of_the_retracted_event(world, 
     user = subscriber(client)
     user.command("/subscribe Sirte Sebha 3")
     user.reply()
-    ambushes(engine, START, range(1, 2))
+    ambushes(engine, START, range(1, 2), label="lifecycle")
     step(pipeline, clock, START)
     [first] = user.replies(1)
     told = Outbox(engine.store, POLICY).rows("sent")[0]
@@ -159,11 +141,11 @@ def test_an_arabic_chat_gets_its_updates_in_arabic(world, client):  # noqa: F811
     user = subscriber(client, language_code="ar")
     user.command("/subscribe سرت سبها 3")
     user.reply()
-    ambushes(engine, START, range(1, 2))
+    ambushes(engine, START, range(1, 2), label="lifecycle")
     step(pipeline, clock, START)
     [first] = user.replies(1)
     later = START + dt.timedelta(days=1)
-    ambushes(engine, later, range(2, 10), killed=5)
+    ambushes(engine, later, range(2, 10), killed=5, label="lifecycle")
     step(pipeline, clock, later)
     user.replies(1)
     step(pipeline, clock, later + dt.timedelta(days=15))
@@ -179,7 +161,7 @@ def test_a_retyped_or_moved_event_is_corrected_once_each_in_the_chats_language(w
     english.reply()
     arabic.command("/subscribe سرت سبها 3")
     arabic.reply()
-    ambushes(engine, START, range(1, 2))
+    ambushes(engine, START, range(1, 2), label="lifecycle")
     step(pipeline, clock, START)
     [first] = english.replies(1)
     [first_ar] = arabic.replies(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-from bot.ratelimit import StoredRateLimit
+from bot.ratelimit import RateLimit
 from riskengine.store import Store
 
 
@@ -19,8 +19,8 @@ class Clock:
 
 def test_two_workers_share_one_budget_per_user(db_url):
     clock = Clock()
-    one = StoredRateLimit(Store.open(db_url), 4, now=clock)
-    two = StoredRateLimit(Store.open(db_url), 4, now=clock)  # another worker: its own connections
+    one = RateLimit(Store.open(db_url), 4, now=clock)
+    two = RateLimit(Store.open(db_url), 4, now=clock)  # another worker: its own connections
     verdicts = [worker.check(42) for worker in (one, two, one, two, one, two, one)]
     assert verdicts == ["ok", "ok", "ok", "ok", "warn", "drop", "drop"]  # 4 a minute in all, not 4 each
     assert one.check(7) == "ok"  # another user has a budget of their own
@@ -30,11 +30,11 @@ def test_two_workers_share_one_budget_per_user(db_url):
 
 def test_concurrent_commands_from_many_threads_never_overspend(db_url):
     clock = Clock()
-    workers = [StoredRateLimit(Store.open(db_url), 20, now=clock) for _ in range(2)]
+    workers = [RateLimit(Store.open(db_url), 20, now=clock) for _ in range(2)]
     verdicts: list[str] = []
     lock = threading.Lock()
 
-    def flood(worker: StoredRateLimit) -> None:
+    def flood(worker: RateLimit) -> None:
         for _ in range(25):
             verdict = worker.check(99)
             with lock:
@@ -51,7 +51,7 @@ def test_concurrent_commands_from_many_threads_never_overspend(db_url):
 def test_a_restart_does_not_refill_a_flooders_bucket(tmp_path):
     clock = Clock()
     path = str(tmp_path / "risk.db")
-    first = StoredRateLimit(Store.open(path), 2, now=clock)
+    first = RateLimit(Store.open(path), 2, now=clock)
     assert [first.check(5) for _ in range(3)] == ["ok", "ok", "warn"]
-    again = StoredRateLimit(Store.open(path), 2, now=clock)  # the process restarted
+    again = RateLimit(Store.open(path), 2, now=clock)  # the process restarted
     assert again.check(5) == "drop"

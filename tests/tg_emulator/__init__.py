@@ -322,3 +322,10 @@ def service_bot(engine, api_url: str, token: str, clock: Callable[[], dt.datetim
             yield pipeline
         finally:
             runner.stop()
+
+
+def step(pipeline, clock: Clock, at: dt.datetime):
+    """Move the clock to ``at``, then evaluate and dispatch there, as the scheduler does; the dispatch report."""
+    clock.now = at
+    pipeline.evaluate(at)
+    return pipeline.dispatch(at)

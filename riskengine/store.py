@@ -579,8 +579,11 @@ class Store:
         if tagged is not None:
             text_of = cast(events.c.tags, Text)
             after = tagged if isinstance(tagged, Mapping) else dict.fromkeys(tagged)
+            # looked for as plain text (instr, strpos): cheaper than a LIKE pattern, and as exact as
+            # the check of the tags that follows
+            find = func.strpos if self.engine.dialect.name == "postgresql" else func.instr
             query = query.where(or_(false(), *(
-                text_of.like(f'%"{tag}"%') & (true() if day is None else events.c.date > day)
+                (find(text_of, f'"{tag}"') > 0) & (true() if day is None else events.c.date > day)
                 for tag, day in after.items())))
         rows = self._rows(query, events.c.id, ids)
         frame = _frame(rows, names + order)

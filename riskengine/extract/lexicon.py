@@ -279,7 +279,7 @@ class Category:
         self._verify: dict[str, tuple[re.Pattern, int, Starts | None, Any]] = {}
         #: what the automata hold for each word: (anchor, whole word?, glued?) and (keyword, regex entries)
         self.anchor_payloads: dict[str, tuple[str, bool, bool]] = {}
-        self.keyword_payloads: dict[str, tuple[str, list[tuple[re.Pattern, int]]]] = {}
+        self.keyword_payloads: dict[str, tuple[str, list[int]]] = {}
         for anchor, items in groups.items():
             alternation = "|".join(f"(?P<e{i}_{n}>{body})" for n, (i, body, _) in enumerate(items))
             reach_back = max(before for _, _, before in items) + (4 if _is_arabic_word(anchor) else 0)
@@ -290,13 +290,18 @@ class Category:
             self._automaton.add_word(anchor, payload)
         if groups:
             self._automaton.make_automaton()
-        #: where each regex entry's match may start (see regexscan)
-        self._starts = {pattern: Starts.of(pattern) for items in keyword_entries.values() for pattern, _ in items}
-        #: the texts a regex entry's match needs: a window without them is not searched
-        self._needs = {pattern: literal_needs(pattern) for pattern in self._starts}
+        # each regex entry found by a keyword, by number: (its regex, its entry, where its match may
+        # start (see regexscan), the texts it needs: a window without them is not searched). Numbers,
+        # not the regexes, key the windows searched: a regex is hashed anew, from its whole text and
+        # code, each time it is looked up in a dict
+        starts = {pattern: Starts.of(pattern) for items in keyword_entries.values() for pattern, _ in items}
+        needs = {pattern: literal_needs(pattern) for pattern in starts}
+        numbers = {key: n for n, key in enumerate(dict.fromkeys(k for items in keyword_entries.values() for k in items))}
+        self._regex_entries = [(pattern, i, starts[pattern], needs[pattern]) for pattern, i in numbers]
         for word, items in keyword_entries.items():
-            self.keyword_payloads[word] = (word, items)
-            self._keywords.add_word(word, (word, items))
+            numbered = [numbers[item] for item in items]
+            self.keyword_payloads[word] = (word, numbered)
+            self._keywords.add_word(word, (word, numbered))
         if keyword_entries:
             self._keywords.make_automaton()
         self._has_keywords = bool(keyword_entries)
@@ -350,17 +355,18 @@ class Category:
                 found[m.start()] = (m.end(), self._entry(m))
         if hits.keywords:
             back, ahead = self.KEYWORD_REACH
-            windows: dict[tuple[re.Pattern, int], list[list[int]]] = {}
-            for end, (word, items) in hits.keywords:
+            windows: dict[int, list[list[int]]] = {}  # regex entry number -> spans to search
+            for end, (word, numbers) in hits.keywords:
                 lo, hi = max(0, end - len(word) + 1 - back), min(len(text), end + 1 + ahead)
-                for pattern, i in items:
-                    spans = windows.setdefault((pattern, i), [])
+                for number in numbers:
+                    spans = windows.setdefault(number, [])
                     if spans and lo <= spans[-1][1]:
                         spans[-1][1] = max(spans[-1][1], hi)  # overlapping windows are searched once
                     else:
                         spans.append([lo, hi])
-            for (pattern, i), spans in windows.items():
-                starts, needs = self._starts[pattern], self._needs[pattern] if plain else None
+            for number, spans in windows.items():
+                pattern, i, starts, needs = self._regex_entries[number]
+                needs = needs if plain else None
                 for lo, hi in spans:
                     if needs is not None and not may_match(needs, low, lo, hi):
                         continue

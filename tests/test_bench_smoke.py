@@ -161,3 +161,26 @@ def test_latency_benchmark_runs_on_tiny_input(capsys):
     assert bench.main(["--reports", "2", "--watch", "0.5s"]) == 0
     lines = _has_lines(capsys.readouterr().out, "reports", "stored -> delivered", "target p95")
     assert any(line.startswith("reports") and "2 alerts delivered" in line for line in lines), lines
+
+
+def test_instructions_benchmark_workers_do_their_work(tmp_path):
+    """The processes it counts (under valgrind, too slow for the test run) read reports and answer a route."""
+    bench = load_script("instructions")
+    for language in ("en", "ar"):
+        assert bench.main(["--worker", "--scenario", "extract", "--reports", "3", "--language", language]) == 0
+    store = tmp_path / "store.db"
+    load_script("scoring").build_store(f"sqlite:///{store}", 200, 5, *load_script("mapping").load_network())
+    assert bench.main(["--worker", "--scenario", "route", "--store", str(store)]) == 0
+
+
+def test_instructions_benchmark_says_what_it_needs(capsys):
+    bench = load_script("instructions")
+    for argv, expected in ((["--scenario", "route", "--baseline", "HEAD"], "--scenario route needs --store FILE"),
+                           (["--scenario", "extract"], "--baseline REV is required")):
+        try:
+            bench.main(argv)
+        except SystemExit as exc:
+            assert exc.code == 2
+        else:
+            raise AssertionError(f"{argv} was accepted")
+        assert expected in capsys.readouterr().err

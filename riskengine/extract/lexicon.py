@@ -296,7 +296,8 @@ class Category:
         # code, each time it is looked up in a dict
         starts = {pattern: Starts.of(pattern) for items in keyword_entries.values() for pattern, _ in items}
         needs = {pattern: literal_needs(pattern) for pattern in starts}
-        numbers = {key: n for n, key in enumerate(dict.fromkeys(k for items in keyword_entries.values() for k in items))}
+        found_by_keyword = dict.fromkeys(item for items in keyword_entries.values() for item in items)
+        numbers = {item: n for n, item in enumerate(found_by_keyword)}
         self._regex_entries = [(pattern, i, starts[pattern], needs[pattern]) for pattern, i in numbers]
         for word, items in keyword_entries.items():
             numbered = [numbers[item] for item in items]

@@ -1,0 +1,174 @@
+"""Instructions, not seconds: what a change costs, told apart from the noise of a shared machine.
+
+On a virtual machine whose neighbours come and go, the CPU time of the same work drifts by a
+quarter from one run to the next: a change that saves 5% cannot be seen in seconds. The number of
+instructions the work executes hardly moves. This benchmark counts them with valgrind's callgrind
+for this working tree and a git revision, side by side, on the same work:
+
+* ``extract``: reading generated reports (those of ``bench/extract_throughput.py``);
+* ``route``: a new engine's first answer about a route, on a store kept by ``bench/query.py --store``.
+
+Each side runs twice under callgrind, once doing the work and once stopping just before it, and the
+difference is the work's own count (imports, loading and caches cancel out). Python's string
+hashes are fixed (``PYTHONHASHSEED=0``) so that both runs hash alike; each side first runs once
+without valgrind, to build its compiled cache. Counts are not time (a cache miss costs more than an
+addition), so a change that reads memory differently should still be timed with the other benchmarks.
+
+Needs valgrind (Debian's ``valgrind`` package). Run:
+``python bench/instructions.py --baseline REV [--scenario extract|route] [--reports N] [--language en|ar]
+[--store FILE]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.util
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import ModuleType
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+ROUTE_AT = dt.datetime(2026, 11, 17, 12, 0, tzinfo=dt.UTC)  # bench/scoring.py's NOW
+
+
+def _sibling(name: str) -> ModuleType:
+    """Import ``bench/<name>.py`` (``bench`` is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", Path(__file__).resolve().parent / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---- the work, in a process of its own (--worker) ---------------------------------------------
+
+def work_extract(args: argparse.Namespace) -> None:
+    bench = _sibling("extract_throughput")
+    from riskengine.engine import DEFAULT_SEEDS_DIR, RiskEngine  # noqa: PLC0415
+    from riskengine.gazetteer import Gazetteer  # noqa: PLC0415
+
+    engine = RiskEngine.open(db="sqlite:///:memory:")
+    gazetteer = Gazetteer.load(DEFAULT_SEEDS_DIR)
+    geo = bench.geography(gazetteer, engine)
+    if args.language == "ar":
+        geo = bench.arabic_geography(geo, gazetteer)
+    templates = bench.ARABIC if args.language == "ar" else bench.ENGLISH
+    reports = bench.make_reports(args.reports, args.seed, geo, templates)
+    bench.time_extraction(engine, bench.make_reports(bench.WARM_UP, args.seed + 1, geo, templates))
+    if args.step == "run":
+        bench.time_extraction(engine, reports)
+
+
+def work_route(args: argparse.Namespace) -> None:
+    from riskengine.engine import RiskEngine  # noqa: PLC0415
+
+    engine = RiskEngine.open(f"sqlite:///{args.store}")
+    towns = engine.network.nodes()
+    start, end = random.Random(args.seed).sample(towns, 2)
+    # what does not depend on the store, loaded first (as bench/query.py does)
+    engine.gazetteer.resolve(towns[0])
+    engine.network.graph  # noqa: B018
+    engine.network.path(towns[0], towns[1])
+    if args.step == "run":
+        engine.route(start, end, ROUTE_AT)
+
+
+# ---- the two sides ----------------------------------------------------------------------------
+
+class Side:
+    """This tree or a revision's, with a compiled cache of its own (and a copy of the store)."""
+
+    def __init__(self, name: str, tree: Path, scratch: Path, args: argparse.Namespace):
+        self.name, self.tree, self.args = name, tree, args
+        self.cache = scratch / f"cache-{name}"
+        self.store = None
+        if args.scenario == "route":  # a copy: opening a store may write to it
+            self.store = scratch / f"store-{name}.db"
+            shutil.copyfile(args.store, self.store)
+
+    def command(self, step: str) -> list[str]:
+        argv = [sys.executable, str(Path(__file__).resolve()), "--worker", "--scenario", self.args.scenario,
+                "--step", step, "--reports", str(self.args.reports), "--language", self.args.language,
+                "--seed", str(self.args.seed)]
+        return argv + (["--store", str(self.store)] if self.store is not None else [])
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "PYTHONPATH": str(self.tree), "RISKENGINE_CACHE_DIR": str(self.cache),
+                "PYTHONHASHSEED": "0", "RISKENGINE_WARM": "0"}
+
+    def run(self, step: str, counted: bool) -> int | None:
+        """Instructions of a run of the worker (None when not counted); a failing run stops the benchmark."""
+        counter = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"] if counted else []
+        argv = counter + self.command(step)
+        done = subprocess.run(argv, cwd=self.tree, env=self.env(), capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"{self.name}: the {self.args.scenario} worker failed:\n{done.stderr.strip()[-2000:]}")
+        if not counted:
+            return None
+        found = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
+        if found is None:
+            raise SystemExit(f"{self.name}: callgrind printed no count:\n{done.stderr.strip()[-1000:]}")
+        return int(found.group(1))
+
+    def count(self) -> int:
+        """Instructions of the work alone: a run doing it less a run stopping just before it."""
+        self.run("skip", counted=False)  # builds the compiled cache, so neither counted run does
+        return self.run("run", counted=True) - self.run("skip", counted=True)
+
+
+def unpack(rev: str, into: Path) -> Path:
+    """The package, rules and seeds of a git revision, unpacked into ``into``."""
+    bench = _sibling("extract_throughput")
+    bench.extract_revision(rev, into)
+    return into
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", metavar="REV", help="the git revision to compare this tree with (e.g. HEAD)")
+    parser.add_argument("--scenario", choices=("extract", "route"), default="extract")
+    parser.add_argument("--reports", type=int, default=300, help="reports read (extract; default 300)")
+    parser.add_argument("--language", choices=("en", "ar"), default="en", help="language of the reports (extract)")
+    parser.add_argument("--store", type=Path, help="a store kept by `bench/query.py --store FILE` (route)")
+    parser.add_argument("--seed", type=int, default=20261117, help="seed of the reports or of the route's towns")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--step", choices=("run", "skip"), default="run", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.reports < 1:
+        parser.error("--reports must be at least 1")
+    if args.scenario == "route" and (args.store is None or not args.store.is_file()):
+        parser.error("--scenario route needs --store FILE, a store kept by `python bench/query.py --store FILE`")
+    if args.worker:
+        (work_extract if args.scenario == "extract" else work_route)(args)
+        return 0
+    if args.baseline is None:
+        parser.error("--baseline REV is required (the revision to compare this tree with)")
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed: `apt-get install valgrind` (Debian's package)")
+
+    with tempfile.TemporaryDirectory(prefix="riskengine-instructions-") as tmp:
+        scratch = Path(tmp)
+        sides = [Side("this tree", PROJECT_DIR, scratch, args),
+                 Side(f"baseline {args.baseline}", unpack(args.baseline, scratch / "baseline"), scratch, args)]
+        with ThreadPoolExecutor(len(sides)) as pool:  # one core each
+            mine, theirs = pool.map(Side.count, sides)
+    unit, per = ((args.reports, f"per report ({args.language})") if args.scenario == "extract"
+                 else (1, "for the first route answer"))
+    print(f"scenario                   {args.scenario}" + (f", {args.reports} reports" if args.scenario == "extract"
+                                                           else f", store {args.store}"))
+    print(f"this tree                  {mine / unit / 1e6:,.2f} M instructions {per}")
+    print(f"baseline {args.baseline:<17} {theirs / unit / 1e6:,.2f} M instructions {per}")
+    print(f"this tree / baseline       x{mine / theirs:.3f} instructions ({(mine - theirs) / theirs:+.1%})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
+import importlib
 import os
 import random
 import re
@@ -40,12 +40,11 @@ ROUTE_AT = dt.datetime(2026, 11, 17, 12, 0, tzinfo=dt.UTC)  # bench/scoring.py's
 
 
 def _sibling(name: str) -> ModuleType:
-    """Import ``bench/<name>.py`` (``bench`` is not a package)."""
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", Path(__file__).resolve().parent / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """``bench/<name>.py`` as a module (``bench`` is not a package: its folder goes on the path)."""
+    folder = str(Path(__file__).resolve().parent)
+    if folder not in sys.path:
+        sys.path.append(folder)
+    return importlib.import_module(name)
 
 
 # ---- the work, in a process of its own (--worker) ---------------------------------------------

@@ -8,43 +8,33 @@ route's level comes from ambushes near Waddan on Sirte -> Sebha (one makes it Hi
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 import time
 
-import httpx
 import pytest
 
 from riskengine.alerts import AlertPolicy
 from riskengine.engine import DEFAULT_RULES_DIR, RiskEngine
-from riskengine.store import Store
 from riskengine.subscriptions import Subscriptions
 
 from .conftest import ambushes
 from .test_bot_e2e import client, emulator  # noqa: F401 - fixtures
-from .tg_emulator import Clock, TestUser, button_data, buttons_of, service_bot, step, text_of
+from .tg_emulator import TestUser, Users, bot_world, button_data, buttons_of, step, text_of
 
 TOKEN = "123456789:riskengine-choices-TEST-token"
 START = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
 POLICY = AlertPolicy.load(DEFAULT_RULES_DIR)
 KINDS = [k.id for k in POLICY.event_kinds]
-_user_ids = itertools.count(970_001)
+USERS = Users(TOKEN, 970_001)
 
 
 @pytest.fixture
 def world(tmp_path, emulator, rules, gazetteer, network):  # noqa: F811
     """A fresh store, and the service's bot polling the emulator on a clock the test moves."""
-    engine = RiskEngine(Store.open(tmp_path / "risk.db"), rules, gazetteer, network)
-    clock = Clock(START)
-    with service_bot(engine, emulator, TOKEN, clock, commands_per_minute=120) as pipeline:
-        yield engine, pipeline, clock
+    with bot_world(tmp_path / "risk.db", emulator, TOKEN, START, rules, gazetteer, network,
+                   commands_per_minute=120) as made:
+        yield made
 
-
-def subscriber(client: httpx.Client, language_code: str | None = None) -> TestUser:  # noqa: F811
-    user = TestUser(client, TOKEN, next(_user_ids))
-    if language_code:
-        user.user["language_code"] = language_code
-    return user
 
 
 def subscribed(user: TestUser, engine: RiskEngine):
@@ -95,7 +85,7 @@ def rang(message: dict) -> bool:
 
 def test_settings_show_and_change_kinds_sound_and_snooze_in_place(world, client):  # noqa: F811
     engine, _, _ = world
-    user = subscriber(client)
+    user = USERS.new(client)
     sub = subscribed(user, engine)
     store = Subscriptions(engine.store)
 
@@ -135,7 +125,7 @@ def test_settings_show_and_change_kinds_sound_and_snooze_in_place(world, client)
 
 def test_another_chat_cannot_see_or_change_the_settings(world, client):  # noqa: F811
     engine, _, _ = world
-    owner, intruder = subscriber(client), subscriber(client)
+    owner, intruder = USERS.new(client), USERS.new(client)
     sub = subscribed(owner, engine)
     for data in (f"set|{sub.id}", f"set|{sub.id}|s|1", f"set|{sub.id}|z|8", f"set|{sub.id}|k|ambush|0"):
         intruder.press_raw(data)
@@ -148,7 +138,7 @@ def test_another_chat_cannot_see_or_change_the_settings(world, client):  # noqa:
 
 def test_snoozed_and_silent_alerts_arrive_as_chosen_but_extreme_never_waits(world, client):  # noqa: F811
     engine, pipeline, clock = world
-    user = subscriber(client)
+    user = USERS.new(client)
     sub = subscribed(user, engine)
     settings = open_settings(user, sub.id)
     press_and_look(user, settings, f"set|{sub.id}|z|1")
@@ -173,7 +163,7 @@ def test_snoozed_and_silent_alerts_arrive_as_chosen_but_extreme_never_waits(worl
 
 def test_settings_in_arabic(world, client):  # noqa: F811
     engine, _, _ = world
-    user = subscriber(client, "ar")
+    user = USERS.new(client, "ar")
     sub = subscribed(user, engine)
     user.command("/subscriptions")
     listing = user.reply()

@@ -10,43 +10,32 @@ Sirte -> Sebha ingested at fixed times (the first one alone makes the route High
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 
-import httpx
 import pytest
 
 from riskengine.alerts import AlertPolicy
 from riskengine.corrections import Corrections
-from riskengine.engine import DEFAULT_RULES_DIR, RiskEngine
+from riskengine.engine import DEFAULT_RULES_DIR
 from riskengine.outbox import Outbox
-from riskengine.store import Store
 from riskengine.subscriptions import Subscriptions
 
 from .conftest import ambushes
 from .test_bot_e2e import client, emulator  # noqa: F401 - fixtures
-from .tg_emulator import Clock, TestUser, button_data, service_bot, step, text_of
+from .tg_emulator import TestUser, Users, bot_world, button_data, step, text_of
 
 TOKEN = "123456789:riskengine-lifecycle-TEST-token"
 START = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
 POLICY = AlertPolicy.load(DEFAULT_RULES_DIR)
-_user_ids = itertools.count(960_001)
+USERS = Users(TOKEN, 960_001)
 
 
 @pytest.fixture
 def world(tmp_path, emulator, rules, gazetteer, network):  # noqa: F811
     """A fresh store, and the service's bot polling the emulator on a clock the test moves."""
-    engine = RiskEngine(Store.open(tmp_path / "risk.db"), rules, gazetteer, network)
-    clock = Clock(START)
-    with service_bot(engine, emulator, TOKEN, clock) as pipeline:
-        yield engine, pipeline, clock
+    with bot_world(tmp_path / "risk.db", emulator, TOKEN, START, rules, gazetteer, network) as made:
+        yield made
 
-
-def subscriber(client: httpx.Client, language_code: str | None = None) -> TestUser:  # noqa: F811
-    user = TestUser(client, TOKEN, next(_user_ids))
-    if language_code:
-        user.user["language_code"] = language_code
-    return user
 
 
 def sent_with(message: dict) -> dict:
@@ -65,7 +54,7 @@ def as_shown(user: TestUser, message: dict) -> str:
 
 def test_rise_update_and_all_clear_follow_the_first_alert(world, client):  # noqa: F811
     engine, pipeline, clock = world
-    user = subscriber(client)
+    user = USERS.new(client)
     user.command("/subscribe Sirte Sebha 3")
     assert text_of(user.reply()).startswith("Subscribed: <b>Sirte → Sebha</b>")
 
@@ -118,7 +107,7 @@ def test_rise_update_and_all_clear_follow_the_first_alert(world, client):  # noq
 
 def test_a_correction_answers_the_alert_that_told_of_the_retracted_event(world, client):  # noqa: F811
     engine, pipeline, clock = world
-    user = subscriber(client)
+    user = USERS.new(client)
     user.command("/subscribe Sirte Sebha 3")
     user.reply()
     ambushes(engine, START, range(1, 2), label="lifecycle")
@@ -138,7 +127,7 @@ def test_a_correction_answers_the_alert_that_told_of_the_retracted_event(world, 
 
 def test_an_arabic_chat_gets_its_updates_in_arabic(world, client):  # noqa: F811
     engine, pipeline, clock = world
-    user = subscriber(client, language_code="ar")
+    user = USERS.new(client, language_code="ar")
     user.command("/subscribe سرت سبها 3")
     user.reply()
     ambushes(engine, START, range(1, 2), label="lifecycle")
@@ -156,7 +145,7 @@ def test_an_arabic_chat_gets_its_updates_in_arabic(world, client):  # noqa: F811
 
 def test_a_retyped_or_moved_event_is_corrected_once_each_in_the_chats_language(world, client):  # noqa: F811
     engine, pipeline, clock = world
-    english, arabic = subscriber(client), subscriber(client, language_code="ar")
+    english, arabic = USERS.new(client), USERS.new(client, language_code="ar")
     english.command("/subscribe Sirte Sebha 3")
     english.reply()
     arabic.command("/subscribe سرت سبها 3")

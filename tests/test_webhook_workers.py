@@ -202,9 +202,7 @@ def test_two_workers_and_two_schedulers_share_one_store(tmp_path, pg_url):
             assert delay_ms < 5000
 
             # a report stored by another process reaches the subscriber once, through the leader
-            report = tmp_path / "ambush.txt"
-            report.write_text(AMBUSH, encoding="utf-8")
-            _ingest(common, report, env)
+            _ingest(common, tmp_path / "ambush.txt", AMBUSH, env)
             [alert] = user.replies(1, timeout=30, settle=1.0)
             assert "سرت" in text_of(alert) and "سبها" in text_of(alert)
 
@@ -214,9 +212,7 @@ def test_two_workers_and_two_schedulers_share_one_store(tmp_path, pg_url):
             took = standby.wait_for("leading the scheduler after standing by", 30)
             print(f"the standby led {took:.1f} s after the leader was killed")
             assert took < 30
-            report = tmp_path / "bomb.txt"
-            report.write_text(BOMB_AR, encoding="utf-8")
-            _ingest(common, report, env)
+            _ingest(common, tmp_path / "bomb.txt", BOMB_AR, env)
             [second] = user.replies(1, timeout=30, settle=1.0)
             assert "سبها" in text_of(second) and text_of(second) != text_of(alert)
             user.silence(1.0)
@@ -243,7 +239,9 @@ def _command_update(update_id: int, user: TestUser, text: str) -> dict:
         "entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]}}
 
 
-def _ingest(common: list[str], report: Path, env: dict[str, str]) -> None:
+def _ingest(common: list[str], report: Path, text: str, env: dict[str, str]) -> None:
+    """Store ``text`` as the report file ``report`` with `riskengine ingest`, in a process of its own."""
+    report.write_text(text, encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "riskengine.cli", *common, "ingest", str(report), "--published",
                            dt.datetime.now(dt.UTC).date().isoformat()], cwd=PROJECT, env=env, capture_output=True,
                           text=True, timeout=60)

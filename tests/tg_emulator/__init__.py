@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import html.parser
+import itertools
 import re
 import shutil
 import socket
@@ -322,6 +323,33 @@ def service_bot(engine, api_url: str, token: str, clock: Callable[[], dt.datetim
             yield pipeline
         finally:
             runner.stop()
+
+
+@contextmanager
+def bot_world(store_path: Path, api_url: str, token: str, start: dt.datetime, rules, gazetteer, network, *,
+              commands_per_minute: int = 60) -> Iterator[tuple]:
+    """A fresh store at ``store_path`` and the service's bot polling the emulator on a clock (a
+    :class:`Clock` from ``start``) the test moves: yields (engine, pipeline, clock)."""
+    from riskengine.engine import RiskEngine  # noqa: PLC0415
+    from riskengine.store import Store  # noqa: PLC0415
+
+    engine = RiskEngine(Store.open(store_path), rules, gazetteer, network)
+    clock = Clock(start)
+    with service_bot(engine, api_url, token, clock, commands_per_minute=commands_per_minute) as pipeline:
+        yield engine, pipeline, clock
+
+
+class Users:
+    """New Telegram users of one bot, each with an id of its own (from ``first_id`` on)."""
+
+    def __init__(self, token: str, first_id: int):
+        self.token, self._ids = token, itertools.count(first_id)
+
+    def new(self, client: httpx.Client, language_code: str | None = None) -> TestUser:
+        user = TestUser(client, self.token, next(self._ids))
+        if language_code:
+            user.user["language_code"] = language_code
+        return user
 
 
 def step(pipeline, clock: Clock, at: dt.datetime):

@@ -19,7 +19,7 @@ reads memory differently should still be timed with the other benchmarks.
 
 Needs valgrind (Debian's ``valgrind`` package). Run:
 ``python bench/instructions.py --baseline REV [--scenario extract|route] [--reports N] [--language en|ar]
-[--store FILE]``.
+[--store FILE [--baseline-store FILE]]``.
 """
 
 from __future__ import annotations
@@ -87,13 +87,13 @@ def work_route(args: argparse.Namespace) -> None:
 class Side:
     """This tree or a revision's, with a compiled cache of its own (and a copy of the store)."""
 
-    def __init__(self, name: str, tree: Path, scratch: Path, args: argparse.Namespace):
+    def __init__(self, name: str, tree: Path, scratch: Path, args: argparse.Namespace, store: Path | None):
         self.name, self.tree, self.args = name, tree, args
         self.cache = scratch / f"cache-{name}"
         self.store = None
-        if args.scenario == "route":  # a copy: opening a store may write to it
+        if store is not None:  # a copy: opening a store may write to it
             self.store = scratch / f"store-{name}.db"
-            shutil.copyfile(args.store, self.store)
+            shutil.copyfile(store, self.store)
 
     def command(self, step: str) -> list[str]:
         argv = [sys.executable, str(Path(__file__).resolve()), "--worker", "--scenario", self.args.scenario,
@@ -144,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reports", type=int, default=300, help="reports read (extract; default 300)")
     parser.add_argument("--language", choices=("en", "ar"), default="en", help="language of the reports (extract)")
     parser.add_argument("--store", type=Path, help="a store kept by `bench/query.py --store FILE` (route)")
+    parser.add_argument("--baseline-store", type=Path, metavar="FILE",
+                        help="the baseline's own store (route), when the change alters the store's layout: the "
+                             "same incidents, kept by the baseline's `bench/query.py --store FILE`")
     parser.add_argument("--seed", type=int, default=20261117, help="seed of the reports or of the route's towns")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--step", choices=("run", "skip"), default="run", help=argparse.SUPPRESS)
@@ -152,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--reports must be at least 1")
     if args.scenario == "route" and (args.store is None or not args.store.is_file()):
         parser.error("--scenario route needs --store FILE, a store kept by `python bench/query.py --store FILE`")
+    if args.baseline_store is not None and not args.baseline_store.is_file():
+        parser.error(f"--baseline-store {args.baseline_store}: no such file")
     if args.worker:
         (work_extract if args.scenario == "extract" else work_route)(args)
         return 0
@@ -162,14 +167,18 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="riskengine-instructions-") as tmp:
         scratch = Path(tmp)
-        sides = [Side("this tree", PROJECT_DIR, scratch, args),
-                 Side(f"baseline {args.baseline}", unpack(args.baseline, scratch / "baseline"), scratch, args)]
+        route = args.scenario == "route"
+        sides = [Side("this tree", PROJECT_DIR, scratch, args, args.store if route else None),
+                 Side(f"baseline {args.baseline}", unpack(args.baseline, scratch / "baseline"), scratch, args,
+                      (args.baseline_store or args.store) if route else None)]
         with ThreadPoolExecutor(len(sides)) as pool:  # one core each
             mine, theirs = pool.map(Side.count, sides)
     unit, per = ((args.reports, f"per report ({args.language})") if args.scenario == "extract"
                  else (1, "for the first route answer"))
     print(f"scenario                   {args.scenario}" + (f", {args.reports} reports" if args.scenario == "extract"
-                                                           else f", store {args.store}"))
+                                                           else f", store {args.store}" + (
+                                                               f" (baseline: {args.baseline_store})"
+                                                               if args.baseline_store else "")))
     print(f"this tree                  {mine / unit / 1e6:,.2f} M instructions {per}")
     print(f"baseline {args.baseline:<17} {theirs / unit / 1e6:,.2f} M instructions {per}")
     print(f"this tree / baseline       x{mine / theirs:.3f} instructions ({(mine - theirs) / theirs:+.1%})")

@@ -38,6 +38,7 @@ from .models import Incident, Segment
 from .road_status import segment_statuses
 from .roads import RoadNetwork
 from .rules import RuleBook
+from .schema import EVENT_DETAILS
 from .scoring import (
     Assessment,
     RouteScore,
@@ -80,7 +81,7 @@ ROUTE_COLUMNS = ["incident_id", "segment_id", "rule_id", "weight", "relief", "co
 ALTERNATIVE_MAX_DETOUR = 2.0
 
 #: What the answers show of an event.
-DETAIL_COLUMNS = ("event_type", "sub_event_type", "tags", "date", "summary", "evidence", "sources", "reports")
+DETAIL_COLUMNS = EVENT_DETAILS
 #: Nullable text columns among them (see :meth:`RiskEngine.event_details`).
 NULLABLE_TEXT = ("sub_event_type",)
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     cast,
+    column,
     create_engine,
     event,
     false,
@@ -50,7 +51,10 @@ from .errors import RiskEngineError
 from .events import assign_events, record_events
 from .models import Incident
 from .schema import (
+    DETAILS_INDEX,
+    DETAILS_INDEXED,
     SCHEMA_VERSION,
+    WEIGHT_NUMBERS,
     chat_settings,
     current_schema,
     event_audit,
@@ -65,6 +69,7 @@ from .schema import (
     road_status,
     segment_days,
     source_state,
+    unpack_numbers,
 )
 
 __all__ = ["DEFAULT_DB", "ReportIn", "Store", "StoreError", "StoreOutcome", "content_hash", "database_url", "metadata"]
@@ -344,14 +349,15 @@ class Store:
         only the rows that still count on that day (``weighing``: that still weigh, for scores; else
         also those that only tell coverage); ``relieving``: only the rows that relieve (reopenings,
         truces; a partial index finds them)."""
-        from .scoring import STANDING_COLUMNS, STANDING_FLOATS  # noqa: PLC0415
+        from .scoring import STANDING_COLUMNS  # noqa: PLC0415
 
         t = event_weights
-        # the date as its text (numpy reads ISO dates as they are), not a date object per row
-        columns = [t.c.event_id.label("incident_id"),
-                   *(type_coerce(t.c[c], Text).label(c) if c in ("date", "weighs_until", "counts_until") else t.c[c]
-                     for c in STANDING_COLUMNS[1:])]
-        query = select(*columns)  # sorted here, not by SQL: an ORDER BY draws SQLite to the event index
+        # the date as its text (numpy reads ISO dates as they are), not a date object per row; the
+        # numbers as the one value that holds them all
+        names = [c for c in STANDING_COLUMNS if c not in WEIGHT_NUMBERS]
+        columns = [t.c.event_id if c == "incident_id" else type_coerce(t.c[c], Text).label(c)
+                   if c in ("date", "weighs_until", "counts_until") else t.c[c] for c in names]
+        query = select(*columns, t.c.numbers)  # sorted here, not by SQL: an ORDER BY draws SQLite to the event index
         if until is not None:  # dated by then, and still counting (weighing: a row weighs no longer than it counts)
             query = query.where((t.c.date <= until) & (t.c.counts_until >= until))
             if weighing:
@@ -366,7 +372,14 @@ class Store:
             if events is not None:
                 query = query.where(among(t.c.event_id, events, conn.dialect.name))
             rows = _fetch(conn, query)
-        return _plain_frame(rows, STANDING_COLUMNS, floats=STANDING_FLOATS, order=(0, 1))
+        if not rows:
+            return pd.DataFrame([], columns=STANDING_COLUMNS)
+        values = list(zip(*rows, strict=True))
+        arrays = {name: np.array(column, dtype=object) for name, column in zip(names, values[:-1], strict=True)}
+        arrays.update(unpack_numbers(values[-1]))
+        # in event then segment order
+        order = np.lexsort([arrays["segment_id"], arrays["incident_id"]])
+        return pd.DataFrame({name: pd.Series(arrays[name][order], copy=False) for name in STANDING_COLUMNS})
 
     def segment_days_frame(self, until: dt.date, since: dt.date) -> pd.DataFrame:
         """The day sums of the standing weights (``segment_days``: segment, date, half-life, summed
@@ -598,9 +611,16 @@ class Store:
         once per distinct text, dates read once per distinct day)."""
         names = ["id", *(c for c in columns if c != "id")]
         texts = {c for c in names if isinstance(events.c[c].type, (JSON, Date))}
-        query = select(*(type_coerce(events.c[c], Text).label(c) if c in texts else events.c[c] for c in names))
         with self.engine.connect() as conn:
-            rows = _fetch(conn, query.where(among(events.c.id, ids, conn.dialect.name)))
+            if conn.dialect.name == "sqlite" and set(names) <= DETAILS_INDEXED:
+                # from the index that holds them: SQLite's planner would take the id's own index
+                # and read each event's wide row from the table
+                query = select(*(column(c) for c in names)).select_from(text(f"events INDEXED BY {DETAILS_INDEX}"))
+                rows = _fetch(conn, query.where(among(column("id"), ids, conn.dialect.name)))
+            else:
+                query = select(*(type_coerce(events.c[c], Text).label(c) if c in texts else events.c[c]
+                                 for c in names))
+                rows = _fetch(conn, query.where(among(events.c.id, ids, conn.dialect.name)))
         values = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in names]
         for i, name in enumerate(names):
             if name in texts:
@@ -726,19 +746,14 @@ def _fetch(conn, query) -> list[tuple]:
         cursor.close()
 
 
-def _plain_frame(rows: Sequence[Sequence], columns: list[str], *, floats: frozenset[str],
-                 order: tuple[int, ...] = ()) -> pd.DataFrame:
+def _plain_frame(rows: Sequence[Sequence], columns: list[str], *, floats: frozenset[str]) -> pd.DataFrame:
     """A frame from many result rows of texts and numbers: the ``floats`` columns as float arrays,
     the others as plain object arrays (a text column made a string column checks every value: for
-    a whole network's rows that costs more than reading them); sorted by the columns at ``order``."""
+    a whole network's rows that costs more than reading them)."""
     if not rows:
         return pd.DataFrame([], columns=columns)
-    arrays = {name: np.array(values, dtype=float if name in floats else object)
-              for name, values in zip(columns, zip(*rows, strict=True), strict=True)}
-    if order:
-        sort = np.lexsort([arrays[columns[i]] for i in reversed(order)])
-        arrays = {name: values[sort] for name, values in arrays.items()}
-    return pd.DataFrame({name: pd.Series(values, dtype=values.dtype, copy=False) for name, values in arrays.items()})
+    return pd.DataFrame({name: pd.Series(np.array(values, dtype=float if name in floats else object), copy=False)
+                         for name, values in zip(columns, zip(*rows, strict=True), strict=True)})
 
 
 def _frame(rows: Sequence[Sequence], columns: list[str]) -> pd.DataFrame:

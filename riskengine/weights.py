@@ -26,11 +26,21 @@ from sqlalchemy import Text, bindparam, delete, func, insert, select, text, type
 from sqlalchemy.engine import Connection
 
 from .rules import RuleBook
-from .schema import event_weights, events, incident_segments, incidents, meta, reports, segment_days
+from .schema import (
+    WEIGHT_NUMBERS,
+    event_weights,
+    events,
+    incident_segments,
+    incidents,
+    meta,
+    pack_numbers,
+    reports,
+    segment_days,
+)
 from .scoring import event_confidence, standing_weights
 
 __all__ = ["RULES_KEY", "SCORING_COLUMNS", "Weigher", "read_events", "rules_fingerprint", "scoring_frame",
-           "standing_rows", "stored_rules", "sum_days", "unweighed"]
+           "standing_rows", "stored_records", "stored_rules", "sum_days", "unweighed"]
 
 #: ``meta`` key: the fingerprint of the rules the stored weights were computed with.
 RULES_KEY = "weights_rules"
@@ -122,14 +132,24 @@ class Weigher:
                 if not every_sum:
                     weigh = rows[rows["weighs_until"].notna()]
                     groups.update(zip(*(weigh[c.name].tolist() for c in _GROUP), strict=True))
-                records = rows.rename(columns={"incident_id": "event_id"}).to_dict("records")
-                conn.execute(insert(event_weights), records)
+                conn.execute(insert(event_weights), stored_records(rows))
             conn.execute(update(events).where(these).values(weighed=True))
         if every_sum:
             sum_days(conn)
         elif groups:
             sum_days(conn, groups)
         return len(ids)
+
+
+def stored_records(rows: pd.DataFrame) -> list[dict]:
+    """Standing weights (:func:`standing_rows`) as rows of ``event_weights``: the numbers packed in
+    one value (:func:`riskengine.schema.pack_numbers`), those SQL reads also as their own columns."""
+    numbers = pack_numbers({name: rows[name].to_numpy(dtype=float) for name in WEIGHT_NUMBERS})
+    kept = [c.name for c in event_weights.columns if c.name not in ("event_id", "numbers")]
+    records = rows[["incident_id", *kept]].rename(columns={"incident_id": "event_id"}).to_dict("records")
+    for record, packed in zip(records, numbers, strict=True):
+        record["numbers"] = packed
+    return records
 
 
 #: What identifies a day sum among the rows of ``event_weights`` (the rows of one segment, day and

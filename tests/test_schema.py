@@ -138,13 +138,70 @@ def test_a_version_5_store_gains_the_day_sums_of_its_weights(tmp_path, rules, ga
         conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
     store = Store.open(path)
     assert store.schema_version() == SCHEMA_VERSION
+    after = RiskEngine(store, rules, gazetteer, network).assess(at).segments
+    assert after["score"].round(9).tolist() == before["score"].round(9).tolist()
+    assert after["incidents"].tolist() == before["incidents"].tolist()
+    # the first writer weighs every event again, in the current layout, with its day sums
+    _write_something(RiskEngine(store, rules, gazetteer, network), at)
     with sqlite3.connect(path) as conn:
         sums = conn.execute("SELECT count(*), sum(events) FROM segment_days").fetchone()
         rows = conn.execute("SELECT count(*) FROM event_weights WHERE weighs_until IS NOT NULL").fetchone()
     assert sums[0] > 0 and sums[1] == rows[0]
-    after = RiskEngine(store, rules, gazetteer, network).assess(at).segments
-    assert after["score"].round(9).tolist() == before["score"].round(9).tolist()
-    assert after["incidents"].tolist() == before["incidents"].tolist()
+
+
+def _write_something(engine, at: dt.datetime) -> None:
+    """Store one report (a writer's transaction, which weighs what is unweighed)."""
+    from riskengine.models import Incident
+    from riskengine.store import ReportIn
+
+    engine.ingest_incidents(ReportIn(source="desk", format="jsonl", text="a quiet note from the desert"), [Incident(
+        event_type="Protests", sub_event_type="Peaceful protest", date=at.date(), lat=24.0, lon=23.0,
+        geo_precision=3, source="desk", evidence="A small crowd gathered at a remote well.")], now=at)
+
+
+def test_a_version_9_store_keeps_its_answers_and_weighs_again_with_packed_numbers(tmp_path, rules, gazetteer,
+                                                                                   network):
+    from riskengine.engine import RiskEngine
+    from riskengine.models import Incident
+    from riskengine.store import ReportIn
+
+    path = str(tmp_path / "v9.db")
+    engine = RiskEngine(Store.open(path), rules, gazetteer, network)
+    at = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
+    for day, (lat, lon) in enumerate([(31.2, 16.6), (30.1, 15.9), (27.05, 14.4)]):
+        engine.ingest_incidents(ReportIn(source="desk", format="jsonl", text=f"v9 report {day}"), [Incident(
+            event_type="Explosions/Remote violence", sub_event_type="Shelling/artillery/missile attack",
+            date=at.date() - dt.timedelta(days=day), lat=lat, lon=lon, geo_precision=1, source="desk",
+            fatalities=day, evidence=f"Shells fell beside the highway, day {day}.")], now=at)
+    before = engine.route("Misrata", "Sebha", at)
+    assert before["incidents"]
+    # as riskengine v9 left it: each number of a row in its own column, no packed numbers
+    with sqlite3.connect(path) as conn:
+        kept = conn.execute("SELECT count(*) FROM event_weights").fetchone()[0]
+        conn.execute("DROP TABLE event_weights")
+        conn.execute("CREATE TABLE event_weights (segment_id VARCHAR(120) NOT NULL, counts_until DATE NOT NULL, "
+                     "event_id VARCHAR(32) NOT NULL, date DATE NOT NULL, weighs_until DATE, "
+                     "distance_km FLOAT NOT NULL, gap_km FLOAT NOT NULL, rule_id VARCHAR(64) NOT NULL, "
+                     "severity FLOAT NOT NULL, half_life_days FLOAT NOT NULL, distance_decay FLOAT NOT NULL, "
+                     "confidence FLOAT NOT NULL, fatalities_boost FLOAT NOT NULL, base_weight FLOAT NOT NULL, "
+                     "base_relief FLOAT NOT NULL, PRIMARY KEY (segment_id, counts_until, event_id)) WITHOUT ROWID")
+        conn.execute("INSERT INTO event_weights SELECT segment_id, 'x', 'old', date, NULL, 1, 1, 'r', 1, 1, 1, 1, "
+                     "1, 1, 0 FROM segment_days LIMIT 1")
+        conn.execute("UPDATE meta SET value = '9' WHERE key = 'schema_version'")
+    assert kept > 0
+    store = Store.open(path)
+    assert store.schema_version() == SCHEMA_VERSION
+    assert "numbers" in {c["name"] for c in inspect(store.engine).get_columns("event_weights")}
+    # until a writer weighs again, a reader weighs in memory: the same answer, to the byte
+    assert RiskEngine(store, rules, gazetteer, network).route("Misrata", "Sebha", at) == before
+    writer = RiskEngine(store, rules, gazetteer, network)
+    _write_something(writer, at)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM event_weights WHERE event_id = 'old'").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM event_weights WHERE event_id NOT IN "
+                            "(SELECT id FROM events WHERE evidence LIKE '%remote well%')").fetchone()[0] == kept
+        assert conn.execute("SELECT count(*) FROM events WHERE NOT weighed").fetchone()[0] == 0
+    assert RiskEngine(Store.open(path), rules, gazetteer, network).route("Misrata", "Sebha", at) == before
 
 
 def test_a_version_6_store_keeps_its_outbox_and_gains_claims(db_url):
@@ -241,7 +298,7 @@ def test_a_version_8_store_keeps_its_subscriptions_and_alerts_and_gains_choices_
         conn.execute(text("DROP TABLE rate_buckets"))
         conn.execute(text("UPDATE meta SET value = '8' WHERE key = 'schema_version'"))
     store = Store.open(db_url)
-    assert store.schema_version() == SCHEMA_VERSION == 9
+    assert store.schema_version() == SCHEMA_VERSION
     names = set(inspect(store.engine).get_table_names())
     assert {dialogs.name, handled_updates.name, rate_buckets.name} <= names
     assert "ix_outbox_thread" in {i["name"] for i in inspect(store.engine).get_indexes("outbox")}

@@ -173,10 +173,14 @@ def test_instructions_benchmark_workers_do_their_work(tmp_path):
     assert bench.main(["--worker", "--scenario", "route", "--store", str(store)]) == 0
 
 
-def test_instructions_benchmark_says_what_it_needs(capsys):
+def test_instructions_benchmark_says_what_it_needs(capsys, tmp_path):
     bench = load_script("instructions")
+    store = tmp_path / "store.db"
+    store.write_bytes(b"")
     for argv, expected in ((["--scenario", "route", "--baseline", "HEAD"], "--scenario route needs --store FILE"),
-                           (["--scenario", "extract"], "--baseline REV is required")):
+                           (["--scenario", "extract"], "--baseline REV is required"),
+                           (["--scenario", "route", "--baseline", "HEAD", "--store", str(store),
+                             "--baseline-store", str(tmp_path / "missing.db")], "missing.db: no such file")):
         try:
             bench.main(argv)
         except SystemExit as exc:

@@ -887,11 +887,12 @@ class RiskEngine:
         details = self.event_details(list(dict.fromkeys(weights["incident_id"].tolist())))
         fresh = {}
         days: dict[dt.date, str] = {}  # each day written once (a few hundred days among thousands of rows)
-        # the numbers as Python floats already (tolist), so no float() per value
+        # the numbers as Python floats already (tolist), so no float() per value; reliefs and
+        # confidences take a few values: each rounded once
         for incident_id, segment, weight, relief, rule, confidence in zip(
                 weights["incident_id"].tolist(), weights["segment_id"].tolist(),
-                weights["weight"].to_numpy(dtype=float).tolist(), weights["relief"].to_numpy(dtype=float).tolist(),
-                weights["rule_id"].tolist(), weights["confidence"].to_numpy(dtype=float).tolist(), strict=True):
+                weights["weight"].to_numpy(dtype=float).tolist(), _rounded(weights["relief"], 4),
+                weights["rule_id"].tolist(), _rounded(weights["confidence"], 3), strict=True):
             inc = details[incident_id]
             day = days.get(inc["date"])
             if day is None:
@@ -899,10 +900,10 @@ class RiskEngine:
             fresh[(incident_id, segment)] = SharedDict({
                 "id": inc["id"], "event_type": inc["event_type"], "sub_event_type": inc["sub_event_type"],
                 "tags": SharedList(inc["tags"] or ()), "date": day,
-                "weight": round(weight, 4), "relief": round(relief, 4),
+                "weight": round(weight, 4), "relief": relief,
                 "segment": segment, "rule": rule,
                 "summary": inc["summary"] or inc["evidence"][:160],
-                "confidence": round(confidence, 3), "evidence": inc["evidence"],
+                "confidence": confidence, "evidence": inc["evidence"],
                 "sources": SharedList(inc["sources"] or ()), "reports": int(inc["reports"]),
             })
         with self._lock:
@@ -1027,6 +1028,14 @@ class RiskEngine:
                        f"score = 100 x (1 - exp(-sum(weight) x kept / {self.rules.scoring.saturation:g}))",
             "incidents": items,
         }
+
+
+def _rounded(values: pd.Series, digits: int) -> list[float]:
+    """``round(value, digits)`` of each value, each distinct value rounded once (Python's rounding,
+    exactly as the answers always showed it)."""
+    distinct, where = np.unique(values.to_numpy(dtype=float), return_inverse=True)
+    rounded = [round(value, digits) for value in distinct.tolist()]
+    return [rounded[i] for i in where.tolist()]
 
 
 def _kept(rows: pd.DataFrame, until: dt.date, since: dt.date, segments: Sequence[str] | None,

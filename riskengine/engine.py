@@ -887,6 +887,9 @@ class RiskEngine:
         details = self.event_details(list(dict.fromkeys(weights["incident_id"].tolist())))
         fresh = {}
         days: dict[dt.date, str] = {}  # each day written once (a few hundred days among thousands of rows)
+        # events with equal tags or sources share one decoded list (:meth:`Store.event_records`):
+        # their rows share one read-only copy of it
+        lists: dict[int, SharedList] = {}
         # the numbers as Python floats already (tolist), so no float() per value; reliefs and
         # confidences take a few values: each rounded once
         for incident_id, segment, weight, relief, rule, confidence in zip(
@@ -897,14 +900,19 @@ class RiskEngine:
             day = days.get(inc["date"])
             if day is None:
                 day = days[inc["date"]] = inc["date"].isoformat()
+            tags, sources = lists.get(id(inc["tags"])), lists.get(id(inc["sources"]))
+            if tags is None:
+                tags = lists[id(inc["tags"])] = SharedList(inc["tags"] or ())
+            if sources is None:
+                sources = lists[id(inc["sources"])] = SharedList(inc["sources"] or ())
             fresh[(incident_id, segment)] = SharedDict({
                 "id": inc["id"], "event_type": inc["event_type"], "sub_event_type": inc["sub_event_type"],
-                "tags": SharedList(inc["tags"] or ()), "date": day,
+                "tags": tags, "date": day,
                 "weight": round(weight, 4), "relief": relief,
                 "segment": segment, "rule": rule,
                 "summary": inc["summary"] or inc["evidence"][:160],
                 "confidence": confidence, "evidence": inc["evidence"],
-                "sources": SharedList(inc["sources"] or ()), "reports": int(inc["reports"]),
+                "sources": sources, "reports": int(inc["reports"]),
             })
         with self._lock:
             made.update(fresh)

@@ -159,14 +159,14 @@ def _write_something(engine, at: dt.datetime) -> None:
         geo_precision=3, source="desk", evidence="A small crowd gathered at a remote well.")], now=at)
 
 
-def test_a_version_9_store_keeps_its_answers_and_weighs_again_with_packed_numbers(tmp_path, rules, gazetteer,
-                                                                                   network):
+def test_a_version_9_store_keeps_its_answers_and_weighs_again_with_packed_numbers(db_url, rules, gazetteer, network):
+    from sqlalchemy import text
+
     from riskengine.engine import RiskEngine
     from riskengine.models import Incident
     from riskengine.store import ReportIn
 
-    path = str(tmp_path / "v9.db")
-    engine = RiskEngine(Store.open(path), rules, gazetteer, network)
+    engine = RiskEngine(Store.open(db_url), rules, gazetteer, network)
     at = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
     for day, (lat, lon) in enumerate([(31.2, 16.6), (30.1, 15.9), (27.05, 14.4)]):
         engine.ingest_incidents(ReportIn(source="desk", format="jsonl", text=f"v9 report {day}"), [Incident(
@@ -175,34 +175,39 @@ def test_a_version_9_store_keeps_its_answers_and_weighs_again_with_packed_number
             fatalities=day, evidence=f"Shells fell beside the highway, day {day}.")], now=at)
     before = engine.route("Misrata", "Sebha", at)
     assert before["incidents"]
-    # as riskengine v9 left it: each number of a row in its own column, no packed numbers
-    with sqlite3.connect(path) as conn:
-        kept = conn.execute("SELECT count(*) FROM event_weights").fetchone()[0]
-        conn.execute("DROP TABLE event_weights")
-        conn.execute("CREATE TABLE event_weights (segment_id VARCHAR(120) NOT NULL, counts_until DATE NOT NULL, "
-                     "event_id VARCHAR(32) NOT NULL, date DATE NOT NULL, weighs_until DATE, "
-                     "distance_km FLOAT NOT NULL, gap_km FLOAT NOT NULL, rule_id VARCHAR(64) NOT NULL, "
-                     "severity FLOAT NOT NULL, half_life_days FLOAT NOT NULL, distance_decay FLOAT NOT NULL, "
-                     "confidence FLOAT NOT NULL, fatalities_boost FLOAT NOT NULL, base_weight FLOAT NOT NULL, "
-                     "base_relief FLOAT NOT NULL, PRIMARY KEY (segment_id, counts_until, event_id)) WITHOUT ROWID")
-        conn.execute("INSERT INTO event_weights SELECT segment_id, 'x', 'old', date, NULL, 1, 1, 'r', 1, 1, 1, 1, "
-                     "1, 1, 0 FROM segment_days LIMIT 1")
-        conn.execute("UPDATE meta SET value = '9' WHERE key = 'schema_version'")
+
+    def count(sql: str) -> int:
+        with Store.open(db_url).engine.connect() as conn:
+            return conn.execute(text(sql)).scalar_one()
+
+    kept = count("SELECT count(*) FROM event_weights")
     assert kept > 0
-    store = Store.open(path)
+    # as riskengine v9 left it: each number of a row in its own column, no packed numbers (SQLite
+    # and PostgreSQL alike)
+    with engine.store.writer.begin() as conn:
+        conn.execute(text("DROP TABLE event_weights"))
+        conn.execute(text(
+            "CREATE TABLE event_weights (segment_id VARCHAR(120) NOT NULL, counts_until DATE NOT NULL, "
+            "event_id VARCHAR(32) NOT NULL, date DATE NOT NULL, weighs_until DATE, distance_km FLOAT NOT NULL, "
+            "gap_km FLOAT NOT NULL, rule_id VARCHAR(64) NOT NULL, severity FLOAT NOT NULL, "
+            "half_life_days FLOAT NOT NULL, distance_decay FLOAT NOT NULL, confidence FLOAT NOT NULL, "
+            "fatalities_boost FLOAT NOT NULL, base_weight FLOAT NOT NULL, base_relief FLOAT NOT NULL, "
+            "PRIMARY KEY (segment_id, counts_until, event_id))"))
+        conn.execute(text("CREATE INDEX ix_event_weights_event ON event_weights (event_id)"))
+        conn.execute(text("INSERT INTO event_weights VALUES ('coastal', '2026-12-01', 'old', '2026-11-20', NULL, "
+                          "1, 1, 'r', 1, 1, 1, 1, 1, 1, 0)"))
+        conn.execute(text("UPDATE meta SET value = '9' WHERE key = 'schema_version'"))
+    store = Store.open(db_url)
     assert store.schema_version() == SCHEMA_VERSION
     assert "numbers" in {c["name"] for c in inspect(store.engine).get_columns("event_weights")}
-    # until a writer weighs again, a reader weighs in memory: the same answer, to the byte
+    assert count("SELECT count(*) FROM event_weights") == 0
+    # until a writer weighs again, a reader weighs in memory: the same answer
     assert RiskEngine(store, rules, gazetteer, network).route("Misrata", "Sebha", at) == before
-    writer = RiskEngine(store, rules, gazetteer, network)
-    _write_something(writer, at)
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT count(*) FROM event_weights WHERE event_id = 'old'").fetchone()[0] == 0
-        assert conn.execute("SELECT count(*) FROM event_weights WHERE event_id NOT IN "
-                            "(SELECT id FROM events WHERE evidence LIKE '%remote well%')").fetchone()[0] == kept
-        assert conn.execute("SELECT count(*) FROM events WHERE NOT weighed").fetchone()[0] == 0
-    assert RiskEngine(Store.open(path), rules, gazetteer, network).route("Misrata", "Sebha", at) == before
-
+    _write_something(RiskEngine(store, rules, gazetteer, network), at)
+    assert count("SELECT count(*) FROM event_weights WHERE event_id NOT IN "
+                 "(SELECT id FROM events WHERE evidence LIKE '%remote well%')") == kept
+    assert count("SELECT count(*) FROM events WHERE weighed IS NULL OR NOT weighed") == 0
+    assert RiskEngine(Store.open(db_url), rules, gazetteer, network).route("Misrata", "Sebha", at) == before
 
 def test_a_version_6_store_keeps_its_outbox_and_gains_claims(db_url):
     from sqlalchemy import text

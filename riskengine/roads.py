@@ -268,8 +268,9 @@ class RoadNetwork:
     networkx takes about a tenth of a second, which commands that never route need not pay.
 
     A network loaded from seed files also keeps the quickest routes between all its nodes (found
-    by networkx the first time any route is asked for) in the compiled cache, so that a route
-    that avoids no segment needs neither the graph nor networkx again (:meth:`path`).
+    by networkx the first time any route is asked for) in the compiled cache, with or without each
+    segment and without each set of segments asked to avoid, so that routes round closures and
+    worst segments need neither the graph nor networkx again (:meth:`path`).
 
     Parameters
     ----------
@@ -282,6 +283,9 @@ class RoadNetwork:
     gazetteer : PlaceResolver, optional
         Used by :meth:`path` to find places that are not nodes.
     """
+
+    #: Sets of avoided segments whose quickest routes are kept in memory (the oldest go first).
+    AVOIDING_KEPT = 32
 
     def __init__(
         self,
@@ -298,6 +302,8 @@ class RoadNetwork:
         #: What the network was loaded from (a digest of its seed files, its gazetteer's and its
         #: code); None when built in code. The quickest routes are kept in the compiled cache under it.
         self.source_key: str | None = None
+        #: quickest routes avoiding several segments, by the set avoided (see :meth:`_way_round`)
+        self._avoiding: dict[frozenset[str], QuickestRoutes] = {}
 
     @cached_property
     def graph(self) -> nx.MultiGraph:
@@ -316,6 +322,7 @@ class RoadNetwork:
         state.pop("graph", None)  # made again on first use: a pickle of the network needs no networkx
         state.pop("_quickest", None)  # kept in the compiled cache on their own (see :meth:`_quickest`)
         state.pop("_quickest_avoiding", None)
+        state["_avoiding"] = {}
         return state
 
     @cached_property
@@ -358,6 +365,33 @@ class RoadNetwork:
             if any(k not in avoid for k in edges):
                 step[u, v] = step[v, u] = _quickest_edge(edges, avoid)
         return QuickestRoutes(previous, step)
+
+    def _way_round(self, a: str, b: str, avoid: frozenset[str]) -> tuple[list[str], list[str]] | None:
+        """The quickest route from ``a`` to ``b`` without any of ``avoid`` (several segments: a road's
+        closed stretches, or those and an answer's worst segment) from kept routes, with no graph
+        search when they already hold it: the kept quickest route, or the kept way round one segment
+        of ``avoid`` that it uses, when that route uses none of the others, is the quickest without
+        them all (taking segments away never makes a route quicker). Otherwise the quickest routes
+        without ``avoid`` are found once and kept (the set of closed segments changes seldom), in
+        memory and in the compiled cache. None when no road is left between the two."""
+        direct = _kept_route(self._quickest, a, b)
+        blocked = [key for key in direct[1] if key in avoid] if direct is not None else []
+        if direct is not None and not blocked:
+            return direct
+        for key in blocked:
+            around = self._quickest_avoiding.get(key)
+            found = _kept_route(around, a, b) if around is not None else None
+            if found is not None and not avoid.intersection(found[1]):
+                return found
+        quickest = self._avoiding.get(avoid)
+        if quickest is None:
+            quickest = compiled.cached("avoiding", [*self._routes_key("quickest routes avoiding"), *sorted(avoid)],
+                                       lambda: self._find_quickest(avoid))
+            kept = {**self._avoiding, avoid: quickest}  # a new dict: threads reading the old one are undisturbed
+            while len(kept) > self.AVOIDING_KEPT:
+                del kept[next(iter(kept))]
+            self._avoiding = kept
+        return _kept_route(quickest, a, b)
 
     def has_node(self, name: str) -> bool:
         """Whether ``name`` is a node: the canonical name of a place where a segment ends."""
@@ -496,23 +530,24 @@ class RoadNetwork:
         a, b = self._node_for(start, start, end), self._node_for(end, start, end)
         if a == b:
             return RoutePath([a], [], 0.0)
+        without = f" avoiding {', '.join(sorted(avoid))}" if avoid else ""
+        quickest, keys = None, None
         if not avoid:
             quickest = self._quickest
         elif len(avoid) == 1:  # an alternative round one segment
             quickest = (self._quickest_avoiding or {}).get(next(iter(avoid)))
-        else:
-            quickest = None
-        without = f" avoiding {', '.join(sorted(avoid))}" if avoid else ""
         if quickest is not None:  # found before, by the same search as below
-            previous = quickest.previous[a]
-            if b not in previous:
+            found = _kept_route(quickest, a, b)
+            if found is None:
                 raise NoRouteError(f"no route from {start!r} to {end!r}{without}")
-            nodes = [b]
-            while nodes[-1] != a:
-                nodes.append(previous[nodes[-1]])
-            nodes.reverse()
-            keys = [quickest.step[u, v] for u, v in zip(nodes, nodes[1:], strict=False)]
-        else:
+            nodes, keys = found
+        elif len(avoid) > 1 and self._quickest is not None and self._quickest_avoiding is not None:
+            # round closed stretches (and an answer's worst segment)
+            found = self._way_round(a, b, avoid)
+            if found is None:
+                raise NoRouteError(f"no route from {start!r} to {end!r}{without}")
+            nodes, keys = found
+        if keys is None:
             import networkx as nx  # noqa: PLC0415 - see the class docstring
 
             try:
@@ -523,6 +558,18 @@ class RoadNetwork:
                     for u, v in zip(nodes, nodes[1:], strict=False)]
         segments = [self._by_id[key] for key in keys]
         return RoutePath(nodes, segments, round(sum(s.length_km for s in segments), 3))
+
+
+def _kept_route(quickest: QuickestRoutes, a: str, b: str) -> tuple[list[str], list[str]] | None:
+    """The nodes and segment ids of the kept quickest route from ``a`` to ``b``; None when there is none."""
+    previous = quickest.previous[a]
+    if b not in previous:
+        return None
+    nodes = [b]
+    while nodes[-1] != a:
+        nodes.append(previous[nodes[-1]])
+    nodes.reverse()
+    return nodes, [quickest.step[u, v] for u, v in zip(nodes, nodes[1:], strict=False)]
 
 
 @dataclass(frozen=True)

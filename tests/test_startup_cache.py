@@ -6,8 +6,10 @@ Every test uses a cache directory of its own ($RISKENGINE_CACHE_DIR).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -164,3 +166,56 @@ def test_kept_routes_round_one_segment_are_those_networkx_finds(cache):
                     found = str(exc)
                 assert kept == found, (segment.id, a, b)
     assert len(list(cache.glob("detours-*.pickle"))) == 1
+
+
+def test_kept_routes_round_several_segments_are_those_networkx_finds(cache):
+    """Routes round several segments (a closure and an answer's worst segment) come from the kept
+    routes, or from routes found once per set avoided: each is the one networkx finds on the network
+    without those segments, and no road left is "no route"."""
+    network = RoadNetwork.load(DEFAULT_SEEDS_DIR)
+    searched = RoadNetwork.load(DEFAULT_SEEDS_DIR)
+    searched.__dict__["_quickest_avoiding"] = None  # every detour searched by networkx
+    searched.__dict__["_quickest"] = None
+    pick = random.Random(20261203)
+    ids = [s.id for s in network.segments]
+    towns = network.nodes()[::3]
+    for _ in range(40):
+        avoid = frozenset(pick.sample(ids, pick.choice((2, 3, 4))))
+        for a in towns:
+            for b in towns:
+                try:
+                    kept = network.path(a, b, avoid=avoid)
+                except NoRouteError as exc:
+                    kept = str(exc)
+                try:
+                    found = searched.path(a, b, avoid=avoid)
+                except NoRouteError as exc:
+                    found = str(exc)
+                assert kept == found, (sorted(avoid), a, b)
+    assert list(cache.glob("avoiding-*.pickle"))
+
+
+def test_a_route_past_a_closure_elsewhere_needs_no_graph_search(tmp_path, cache):
+    """A road closed far away: the route and its alternative (round its worst segment and the
+    closure) come from the kept routes, with no networkx import, and are those a search finds."""
+    from riskengine.engine import RiskEngine
+    from riskengine.models import Incident
+    from riskengine.road_status import set_status
+    from riskengine.store import ReportIn
+
+    db = tmp_path / "closed.db"
+    engine = RiskEngine.open(str(db), create=True)
+    at = dt.datetime(2026, 11, 17, 12, tzinfo=dt.UTC)
+    engine.ingest_incidents(ReportIn(source="desk", format="jsonl", text="shelling near Waddan"), [Incident(
+        event_type="Explosions/Remote violence", sub_event_type="Shelling/artillery/missile attack",
+        date=at.date(), lat=29.16, lon=16.14, geo_precision=1, source="desk",
+        evidence="Shells landed on the road outside Waddan.")], now=at)
+    set_status(engine, "kufra-jalu-kufra", "closed", who="desk", why="a test closure", now=at - dt.timedelta(days=1))
+    _route_process(db, cache)  # the quickest routes are found and kept
+    warm = _route_process(db, cache)
+    assert warm["imported"] == []
+    assert warm["doc"]["worst_segment"] is not None  # so an alternative round it and the closure was sought
+    searched = RiskEngine.open(str(db))
+    searched.network.__dict__["_quickest_avoiding"] = None  # every detour searched by networkx
+    searched.network.__dict__["_quickest"] = None
+    assert json.loads(json.dumps(searched.route("Sirte", "Sebha", at), default=str)) == warm["doc"]

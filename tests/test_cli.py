@@ -152,6 +152,24 @@ def test_console_script_runs_as_a_process(fresh_db):
     assert json.loads(proc.stdout)["via"][0] == "Misrata"
 
 
+def test_a_question_process_ends_with_its_whole_answer_and_its_status(capsys, fresh_db, tmp_path):
+    """A question's own process ends as soon as its answer is out (no interpreter teardown): the
+    answer is whole, into a pipe or a file, as printed in-process, and errors keep their status."""
+    cli = [sys.executable, "-m", "riskengine.cli", "--db", fresh_db]
+    for args in (["segments", "--at", AT, "--json"], ["segments", "--at", AT], ["explain", "coastal-zliten-misrata",
+                                                                                "--at", AT, "--json"]):
+        code, expected, err = run(capsys, fresh_db, *args)
+        assert code == 0 and expected, err
+        piped = subprocess.run([*cli, *args], capture_output=True, text=True, timeout=60)
+        assert (piped.returncode, piped.stdout) == (code, expected), args
+        with open(tmp_path / "answer.txt", "w") as out:
+            filed = subprocess.run([*cli, *args], stdout=out, stderr=subprocess.PIPE, text=True, timeout=60)
+        assert filed.returncode == code and (tmp_path / "answer.txt").read_text() == expected, args
+    wrong = subprocess.run([*cli, "route", "Nowhereville", "Sebha"], capture_output=True, text=True, timeout=60)
+    assert wrong.returncode == 2 and wrong.stdout == ""
+    assert wrong.stderr.startswith("riskengine: error: unknown place 'Nowhereville'")
+
+
 def test_reports_with_and_without_a_source_grade_score_together(capsys, fresh_db, tmp_path):
     report = tmp_path / "zawiya.txt"
     report.write_text("Rival militias exchanged fire in central Zawiya on Wednesday night.")

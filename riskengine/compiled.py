@@ -44,6 +44,9 @@ CACHE_DIR_VAR = "RISKENGINE_CACHE_DIR"
 MAGIC = b"riskengine-compiled-1\n"
 #: Cache files kept per name (one per seeds variant in use); the least recently used go first.
 KEEP_PER_NAME = 8
+#: Names kept in greater number: the network's routes round each set of segments avoided (closed
+#: stretches, with each answer's worst segment), small files, one per set.
+KEEP_MORE = {"avoiding": 64}
 
 _DIGEST_BYTES = hashlib.sha256().digest_size
 
@@ -213,10 +216,11 @@ def _write(path: Path, key: str, value: object) -> None:
 
 
 def _prune(directory: Path, name: str) -> None:
-    """Drop all but the ``KEEP_PER_NAME`` most recently used files of ``name`` (old seeds' leftovers)."""
+    """Drop all but the ``KEEP_PER_NAME`` (or ``KEEP_MORE``) most recently used files of ``name``
+    (old seeds' leftovers)."""
     try:
         files = sorted(directory.glob(f"{name}-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in files[KEEP_PER_NAME:]:
+        for old in files[KEEP_MORE.get(name, KEEP_PER_NAME):]:
             old.unlink()
     except OSError:
         pass

@@ -368,6 +368,7 @@ class RiskEngine:
         self._carried: dict[dt.datetime, tuple[dict, tuple | None, dict | None]] = {}
         self._details: dict[str, dict[str, Any]] = {}
         self._text_in: dict[str, bool] = {}
+        self._kept_reads: dict[tuple, Any] = {}  # see :meth:`kept_read`
 
     @classmethod
     def open(cls, db: str | None = None, rules_dir: Path | str | None = None,
@@ -581,6 +582,7 @@ class RiskEngine:
             self._sums = {}
             self._network_index = {}
             self._text_in = {}
+            self._kept_reads = {}
             details, self._details = self._details, {}
         if carried:
             changed = self.store.events_changed(after=old[2])
@@ -601,6 +603,21 @@ class RiskEngine:
                         self._details.update(kept_details)
                         self._carried = answers
         return revision
+
+    def kept_read(self, key: tuple, read: Callable[[], Any]) -> Any:
+        """What ``read()`` reads from the store, read once while the store does not change (a question
+        at a new time, as a service asks at the time it is asked, reads it again only on another
+        day): for reads that depend on the day, not on the time. Do not modify what it returns."""
+        self._current()
+        with self._lock:
+            known = self._kept_reads
+            if key in known:
+                return known[key]
+        value = read()
+        with self._lock:
+            if known is self._kept_reads:  # not emptied meanwhile by a change of the store
+                known[key] = value
+        return value
 
     def _sets_status(self, changed: frozenset[str]) -> bool:
         """Whether any of the ``changed`` events now carries a tag that sets a road status."""

@@ -106,6 +106,24 @@ def test_an_analyst_sets_a_status_until_a_time(engine):
     assert engine.route("Misrata", "Sirte", AT + DAY)["avoided_closed"][0]["by"] == "desk"
 
 
+def test_questions_through_one_day_see_each_new_word_at_once(engine):
+    """A service asks at the time each question comes: what reports say is read once a day while
+    the store does not change, yet an analyst's word counts to the minute and a new report at once."""
+    _ingest(engine, "wire", AT - DAY, tags=["road_closure"])
+    minute = dt.timedelta(minutes=1)
+    assert segment_statuses(engine, AT)[STRETCH]["status"] == "closed"
+    set_status(engine, STRETCH, "open", who="desk", why="the army lifted it for the morning", now=AT + minute,
+               until=AT + 90 * minute)
+    assert segment_statuses(engine, AT + 2 * minute)[STRETCH]["by"] == "desk"
+    assert engine.route("Misrata", "Sirte", AT + 3 * minute)["avoided_closed"] == []
+    assert segment_statuses(engine, AT + 91 * minute)[STRETCH]["status"] == "closed"  # the analyst's word lapsed
+    other = "coastal-sirte-bin-jawad"
+    assert segment_statuses(engine, AT + 92 * minute)[other]["status"] == "open"
+    _ingest(engine, "channel", AT + 93 * minute, tags=["illegal_checkpoint"], segments=[other], date=AT.date(),
+            event_type="Violence against civilians", sub_event_type="Attack")
+    assert segment_statuses(engine, AT + 94 * minute)[other]["status"] == "checkpoint"
+
+
 def test_status_on_the_command_line(tmp_path, capsys):
     db = str(tmp_path / "risk.db")
     Store.open(db)

@@ -710,6 +710,10 @@ class RiskEngine:
             rows = _kept(self.standing_weights(until, horizon, segments), until, since, None, weighing)
         elif network is not None:  # the network's rows are in hand (read before, kept over a change)
             rows = self._network_rows(network_key, network, segments)
+        elif segments is not None and key[1:] == (horizon, tuple(segments), False) and self._read_some_before(until):
+            # a second question of the day about other roads (a service asks at the time each
+            # question comes, each a new assessment): the whole network read once, then kept
+            rows = self._network_rows(network_key, self.standing_weights(until, horizon), segments)
         else:
             with _many_objects():
                 rows = self.store.event_weights_frame(until, since=since, segments=segments, weighing=weighing)
@@ -723,6 +727,13 @@ class RiskEngine:
             while len(self._read) > self.READS_KEPT:
                 del self._read[next(k for k in self._read if k != network_key)]
         return rows
+
+    def _read_some_before(self, until: dt.date) -> bool:
+        """Whether some segments' standing weights counting on ``until`` were read before (this
+        revision): the engine answers more than one question, and had better read the whole network."""
+        horizon = until - dt.timedelta(days=self.rules.horizon_days)
+        with self._lock:
+            return any(k[:2] == (until, horizon) and k[2] is not None and not k[3] for k in self._read)
 
     def _network_rows(self, key: tuple, network: pd.DataFrame, segments: Sequence[str]) -> pd.DataFrame:
         """The rows of ``network`` (the whole network's, read for ``key``) on ``segments``, in order."""

@@ -116,6 +116,23 @@ def test_a_new_time_is_a_new_assessment(cached):
     assert cached.route("Sirte", "Misrata", AT) == now
 
 
+def test_questions_at_each_new_time_about_other_roads_are_a_fresh_engines_answers(cached, db_url, rules,
+                                                                                   gazetteer, network):
+    """A service asks at the time each question comes: from its second question of the day it reads
+    the whole network once and answers the next ones from it, each as a fresh engine would."""
+    _ingest(cached, "an ambush near Sirte", _incident())
+    _ingest(cached, "shelling near Waddan", _incident(lat=29.16, lon=16.14, date="2026-11-14",
+                                                      evidence="Shells fell near Waddan."))
+    _ingest(cached, "a clash at Zliten", _incident(lat=32.47, lon=14.57, date="2026-11-16",
+                                                   evidence="Gunmen fought at the Zliten gate."))
+    questions = [("Sirte", "Misrata"), ("Sirte", "Sebha"), ("Tripoli", "Misrata"), ("Sirte", "Misrata")]
+    for minutes, (start, end) in enumerate(questions):
+        at = AT + dt.timedelta(minutes=minutes, seconds=7)
+        fresh = RiskEngine(Store.open(db_url), rules, gazetteer, network).route(start, end, at)
+        assert json.dumps(cached.route(start, end, at)) == json.dumps(fresh), (start, end)
+    assert any(key[2] is None for key in cached._read)  # the whole network, read once
+
+
 def test_shared_rows_of_an_answer_refuse_changes_and_copies_are_free(cached):
     _ingest(cached, "an ambush near Sirte", _incident())
     doc = cached.route("Sirte", "Misrata", AT)

@@ -134,7 +134,8 @@ def test_query_benchmark_runs_on_tiny_input(capsys):
     assert bench.main(["--incidents", "2000", "--queries", "20", "--seed", "3", "--rounds", "1"]) == 0
     out = capsys.readouterr().out
     lines = _has_lines(out, "incidents", "queries", "cold first call ms", "previous path first ms", "p50 ms",
-                       "p99 ms", "max ms", "after an ingest ms", "process s")
+                       "p99 ms", "max ms", "at a new time each ms", "after an ingest ms", "process s")
+    assert any(line.startswith("at a new time each") and "over 18 questions" in line for line in lines), out
     assert any(line.startswith("previous path") and "same answer: yes" in line for line in lines), out
     assert any(line.startswith("queries") and line.split()[1] == "20" for line in lines), out
     assert any(line.startswith("after an ingest") and "is in the answer" in line for line in lines), out

@@ -367,8 +367,6 @@ class RiskEngine:
         #: by time: what answers at that time before the store changed made that the change did not touch
         self._carried: dict[dt.datetime, tuple[dict, tuple | None, dict | None]] = {}
         self._details: dict[str, dict[str, Any]] = {}
-        #: each (event, segment)'s answer row but its time-dependent weight and relief (see :meth:`_make_rows`)
-        self._row_templates: dict[tuple[str, str], dict[str, Any]] = {}
         self._text_in: dict[str, bool] = {}
         self._kept_reads: dict[tuple, Any] = {}  # see :meth:`kept_read`
 
@@ -586,7 +584,6 @@ class RiskEngine:
             self._text_in = {}
             self._kept_reads = {}
             details, self._details = self._details, {}
-            templates, self._row_templates = self._row_templates, {}
         if carried:
             changed = self.store.events_changed(after=old[2])
             if len(changed) <= self.PATCH_MAX_EVENTS:
@@ -595,7 +592,6 @@ class RiskEngine:
                     patched[key], on = self._patched(frame, key, changed)
                     touched |= on
                 kept_details = {i: d for i, d in details.items() if i not in changed}
-                kept_templates = {k: t for k, t in templates.items() if k[0] not in changed}
                 # what answers at the same times made of the events that did not change
                 same_poll = old is not None and old[4] == revision[4]
                 statuses_kept = old is not None and old[3] == revision[3] and not self._sets_status(changed)
@@ -605,7 +601,6 @@ class RiskEngine:
                     if self._revision == revision:
                         self._read.update(patched)
                         self._details.update(kept_details)
-                        self._row_templates.update(kept_templates)
                         self._carried = answers
         return revision
 
@@ -916,39 +911,19 @@ class RiskEngine:
 
     def _make_rows(self, made: dict[tuple[str, str], SharedDict], weights: pd.DataFrame) -> None:
         """Make the answer rows of ``weights`` (contributions) into ``made``, by (incident, segment);
-        called inside an answer (no cyclic GC meanwhile: :func:`_answering`). What a row shows but
-        its weight and relief does not depend on the time: kept per (incident, segment) while the
-        store does not change, so that an answer at a new time (a service's every question) only
-        fills those two in."""
-        keys = list(zip(weights["incident_id"].tolist(), weights["segment_id"].tolist(), strict=True))
-        with self._lock:
-            templates = self._row_templates
-        new = [i for i, key in enumerate(keys) if key not in templates]
-        made_now = self._row_templates_of(weights.take(new), [keys[i] for i in new]) if new else {}
+        called inside an answer (no cyclic GC meanwhile: :func:`_answering`)."""
+        details = self.event_details(list(dict.fromkeys(weights["incident_id"].tolist())))
         fresh = {}
-        # the numbers as Python floats already (tolist), so no float() per value; reliefs take a few
-        # values: each rounded once
-        for key, weight, relief in zip(keys, weights["weight"].to_numpy(dtype=float).tolist(),
-                                       _rounded(weights["relief"], 4), strict=True):
-            template = templates.get(key) or made_now[key]
-            fresh[key] = SharedDict({**template, "weight": round(weight, 4), "relief": relief})
-        with self._lock:
-            made.update(fresh)
-            if templates is self._row_templates:  # not emptied meanwhile by a change of the store
-                templates.update(made_now)
-
-    def _row_templates_of(self, weights: pd.DataFrame, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
-        """The answer rows of ``weights`` but their weight and relief (left None, in their place)."""
-        details = self.event_details(list(dict.fromkeys(k[0] for k in keys)))
-        out = {}
         days: dict[dt.date, str] = {}  # each day written once (a few hundred days among thousands of rows)
         # events with equal tags or sources share one decoded list (:meth:`Store.event_records`):
         # their rows share one read-only copy of it
         lists: dict[int, SharedList] = {}
+        # the numbers as Python floats already (tolist), so no float() per value; reliefs and
         # confidences take a few values: each rounded once
-        for key, rule, confidence in zip(keys, weights["rule_id"].tolist(), _rounded(weights["confidence"], 3),
-                                         strict=True):
-            incident_id, segment = key
+        for incident_id, segment, weight, relief, rule, confidence in zip(
+                weights["incident_id"].tolist(), weights["segment_id"].tolist(),
+                weights["weight"].to_numpy(dtype=float).tolist(), _rounded(weights["relief"], 4),
+                weights["rule_id"].tolist(), _rounded(weights["confidence"], 3), strict=True):
             inc = details[incident_id]
             day = days.get(inc["date"])
             if day is None:
@@ -958,13 +933,17 @@ class RiskEngine:
                 tags = lists[id(inc["tags"])] = SharedList(inc["tags"] or ())
             if sources is None:
                 sources = lists[id(inc["sources"])] = SharedList(inc["sources"] or ())
-            out[key] = {
+            fresh[(incident_id, segment)] = SharedDict({
                 "id": inc["id"], "event_type": inc["event_type"], "sub_event_type": inc["sub_event_type"],
-                "tags": tags, "date": day, "weight": None, "relief": None, "segment": segment, "rule": rule,
-                "summary": inc["summary"] or inc["evidence"][:160], "confidence": confidence,
-                "evidence": inc["evidence"], "sources": sources, "reports": int(inc["reports"]),
-            }
-        return out
+                "tags": tags, "date": day,
+                "weight": round(weight, 4), "relief": relief,
+                "segment": segment, "rule": rule,
+                "summary": inc["summary"] or inc["evidence"][:160],
+                "confidence": confidence, "evidence": inc["evidence"],
+                "sources": sources, "reports": int(inc["reports"]),
+            })
+        with self._lock:
+            made.update(fresh)
 
     @_answering
     def route(self, start: str, end: str, at: dt.datetime) -> dict[str, Any]:

@@ -672,8 +672,14 @@ class RiskEngine:
         # events older than any rule's horizon weigh nothing: they are not read (an index on the date)
         horizon = until - dt.timedelta(days=self.rules.horizon_days)
 
+        # this engine answered at another time of this day: a service, which asks at the time each
+        # question comes; it reads the whole network once rather than each question's segments
+        with self._lock:
+            service = any(a.answers for t, a in self._assessed.items() if t.date() == until)
+
         def standing(segments: Sequence[str] | None, since: dt.date | None, weighing: bool) -> pd.DataFrame:
-            return self.standing_weights(until, max(since or horizon, horizon), segments, weighing=weighing)
+            return self.standing_weights(until, max(since or horizon, horizon), segments, weighing=weighing,
+                                         whole=service)
 
         def scores() -> pd.DataFrame | None:
             return self.segment_scores(now, horizon)
@@ -689,11 +695,12 @@ class RiskEngine:
         return entry
 
     def standing_weights(self, until: dt.date, since: dt.date, segments: Sequence[str] | None = None, *,
-                         weighing: bool = False) -> pd.DataFrame:
+                         weighing: bool = False, whole: bool = False) -> pd.DataFrame:
         """The standing weights (:func:`riskengine.scoring.standing_weights`) of the active events
         dated after ``since`` and on or before ``until``, on ``segments`` (all when None): read from
         the store when its weights are these rules' (the few events a writer without rules left
-        unweighed are weighed here), else all weighed here from the events, once per revision."""
+        unweighed are weighed here), else all weighed here from the events, once per revision.
+        ``whole``: read the whole network's rows (once, then kept) rather than those of ``segments``."""
         current, stale = self._weights_state()
         if not current:
             return _kept(self._weighed_in_memory(until, since, None), until, since, segments, weighing)
@@ -707,12 +714,10 @@ class RiskEngine:
             return rows
         if since >= horizon and (since, weighing) != (horizon, False):
             # one read of every row that counts on these segments serves scores and coverage alike
-            rows = _kept(self.standing_weights(until, horizon, segments), until, since, None, weighing)
+            rows = _kept(self.standing_weights(until, horizon, segments, whole=whole), until, since, None, weighing)
         elif network is not None:  # the network's rows are in hand (read before, kept over a change)
             rows = self._network_rows(network_key, network, segments)
-        elif segments is not None and key[1:] == (horizon, tuple(segments), False) and self._read_some_before(until):
-            # a second question of the day about other roads (a service asks at the time each
-            # question comes, each a new assessment): the whole network read once, then kept
+        elif whole and segments is not None and (since, weighing) == (horizon, False):
             rows = self._network_rows(network_key, self.standing_weights(until, horizon), segments)
         else:
             with _many_objects():
@@ -727,13 +732,6 @@ class RiskEngine:
             while len(self._read) > self.READS_KEPT:
                 del self._read[next(k for k in self._read if k != network_key)]
         return rows
-
-    def _read_some_before(self, until: dt.date) -> bool:
-        """Whether some segments' standing weights counting on ``until`` were read before (this
-        revision): the engine answers more than one question, and had better read the whole network."""
-        horizon = until - dt.timedelta(days=self.rules.horizon_days)
-        with self._lock:
-            return any(k[:2] == (until, horizon) and k[2] is not None and not k[3] for k in self._read)
 
     def _network_rows(self, key: tuple, network: pd.DataFrame, segments: Sequence[str]) -> pd.DataFrame:
         """The rows of ``network`` (the whole network's, read for ``key``) on ``segments``, in order."""

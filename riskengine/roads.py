@@ -368,31 +368,17 @@ class RoadNetwork:
 
     def _way_round(self, a: str, b: str, avoid: frozenset[str]) -> tuple[list[str], list[str]] | None:
         """The quickest route from ``a`` to ``b`` without any of ``avoid`` (several segments: a road's
-        closed stretches, or those and an answer's worst segment), with no graph search when kept
-        routes hold it: the kept quickest route when it uses none of ``avoid``; the quickest routes
-        without ``avoid`` found before (in memory, else in the compiled cache: the set of closed
-        segments changes seldom); the kept way round one segment of ``avoid`` that the quickest
-        route uses, when it uses none of the others (taking segments away never makes a route
-        quicker). Otherwise the quickest routes without ``avoid`` are found and kept. None when no
-        road is left between the two."""
+        closed stretches, or those and an answer's worst segment): the kept quickest route when it
+        uses none of them (taking segments away never makes a route quicker); else from the quickest
+        routes without ``avoid``, found once per set and kept in memory and in the compiled cache
+        (the set of closed segments changes seldom). None when no road is left between the two."""
         direct = _kept_route(self._quickest, a, b)
-        blocked = [key for key in direct[1] if key in avoid] if direct is not None else []
-        if direct is not None and not blocked:
+        if direct is not None and avoid.isdisjoint(direct[1]):
             return direct
         quickest = self._avoiding.get(avoid)
         if quickest is None:
-            key = [*self._routes_key("quickest routes avoiding"), *sorted(avoid)]
-            kept = compiled.load("avoiding", key)
-            if kept is None:
-                for segment in blocked:
-                    around = (self._quickest_avoiding or {}).get(segment)
-                    found = _kept_route(around, a, b) if around is not None else None
-                    if found is not None and not avoid.intersection(found[1]):
-                        return found
-                quickest = self._find_quickest(avoid)
-                compiled.keep("avoiding", key, quickest)
-            else:
-                quickest = kept[0]
+            quickest = compiled.cached("avoiding", [*self._routes_key("quickest routes avoiding"), *sorted(avoid)],
+                                       lambda: self._find_quickest(avoid))
             known = {**self._avoiding, avoid: quickest}  # a new dict: threads reading the old one are undisturbed
             while len(known) > self.AVOIDING_KEPT:
                 del known[next(iter(known))]

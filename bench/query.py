@@ -40,6 +40,7 @@ import numpy as np
 from riskengine.engine import RiskEngine
 from riskengine.models import Incident
 from riskengine.store import ReportIn, Store
+from riskengine.weights import Weigher
 
 TARGET_FIRST_MS = 200.0
 TARGET_P99_MS = 20.0
@@ -82,15 +83,21 @@ def time_processes(argv: list[str], env: dict[str, str], rounds: int) -> list[fl
 
 
 def kept_store(path: Path, url: str, args: argparse.Namespace, rules, network) -> dict:
-    """The store kept in ``path`` (built there first when missing) copied to ``url``: the counts
-    :func:`build_store` gives (its weighing time only when built now)."""
+    """The store kept in ``path`` (built there first when missing; weighed again when its weights
+    are not these rules', as after an upgrade) copied to ``url``: the counts :func:`build_store`
+    gives (its weighing time only when weighed now)."""
     if not path.exists():
         built = scoring_bench.build_store(f"sqlite:///{path}", args.incidents, args.seed, rules, network)
     else:
-        store = Store(f"sqlite:///{path}")
+        store = Store(f"sqlite:///{path}")  # a store an older riskengine kept is brought up to date
+        start, weigher = time.perf_counter(), Weigher(rules)
+        if store.weights_state(weigher.fingerprint) != (True, []):  # weighed again, as its first writer would
+            with store.writer.begin() as conn:
+                weigher.refresh(conn)
+        weighed = time.perf_counter() - start
         with store.engine.connect() as conn:
             matches = conn.exec_driver_sql("SELECT count(*) FROM incident_segments").scalar_one()
-        built = {"incidents": store.incident_count(), "matches": int(matches), "weigh_seconds": 0.0}
+        built = {"incidents": store.incident_count(), "matches": int(matches), "weigh_seconds": weighed}
         store.engine.dispose()
     shutil.copyfile(path, url.removeprefix("sqlite:///"))
     return built

@@ -763,6 +763,11 @@ class RiskEngine:
         days, relieving = read
         return segment_table_from_days(self.rules, [s.id for s in self.network.segments], days, relieving, now)
 
+    def stored_weights_current(self) -> bool:
+        """Whether the store's weights, and the road statuses kept with them, are these rules' with no
+        event left unweighed: what is read from them is what these rules make of the events."""
+        return self._weights_state() == (True, frozenset())
+
     def _weights_state(self) -> tuple[bool, frozenset[str]]:
         """Whether the stored weights are these rules', and the events left unweighed (read once per revision)."""
         with self._lock:

@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection
 
 from .errors import RiskEngineError
-from .schema import incident_segments, road_status
+from .schema import event_statuses, events, incident_segments, road_status
 from .store import _fetch, among
 
 if TYPE_CHECKING:
-    from .engine import RiskEngine
+    import pandas as pd
 
-__all__ = ["STATUSES", "StatusError", "segment_statuses", "set_status"]
+    from .engine import RiskEngine
+    from .rules import RuleBook, StatusFromTag
+
+__all__ = ["STATUSES", "StatusError", "StatusTold", "segment_statuses", "set_status", "statuses_told",
+           "stored_statuses"]
 
 STATUSES = ("open", "restricted", "checkpoint", "closed")
 
@@ -36,7 +42,6 @@ def _open(segment_id: str) -> dict[str, Any]:
 
 def segment_statuses(engine: RiskEngine, at: dt.datetime) -> dict[str, dict[str, Any]]:
     """Every segment's road status at ``at`` (open when nothing says otherwise)."""
-    rules = engine.rules.road_status
     at = at.astimezone(dt.UTC)
     best: dict[str, tuple[tuple, dict[str, Any]]] = {}
 
@@ -44,26 +49,24 @@ def segment_statuses(engine: RiskEngine, at: dt.datetime) -> dict[str, dict[str,
         if segment_id not in best or key > best[segment_id][0]:
             best[segment_id] = (key, entry)
 
-    if rules.from_tags:
+    if engine.rules.road_status.from_tags:
         # what the reports say depends on the day, not the time: read once a day while the store
         # does not change (a service asks at the time each question comes)
-        tagged, on_road = engine.kept_read(("road statuses", at.date()), lambda: _told_on_roads(engine, at.date()))
+        told = engine.kept_read(("road statuses", at.date()), lambda: _told_on_roads(engine, at.date()))
         # the newest event on each segment (the first told, in event then segment order, of equals),
         # then what it says; an event not known to have been learnt before counts as learnt now
-        newest: dict[str, tuple[tuple, str]] = {}
-        for event_id, segment_id in on_road:
-            _rule, date, _expires, learnt = tagged[event_id]
-            key = (date, learnt if learnt is not None else at)
-            if segment_id not in newest or key > newest[segment_id][0]:
-                newest[segment_id] = (key, event_id)
-        details = engine.event_details(sorted({event_id for _key, event_id in newest.values()})) if newest else {}
-        for segment_id, (key, event_id) in newest.items():
-            rule, date, expires, _learnt = tagged[event_id]
-            ev = details[event_id]
+        newest: dict[str, tuple[tuple, StatusTold]] = {}
+        for row in told:
+            key = (row.date, row.learnt if row.learnt is not None else at)
+            if row.segment_id not in newest or key > newest[row.segment_id][0]:
+                newest[row.segment_id] = (key, row)
+        details = engine.event_details(sorted({row.event_id for _key, row in newest.values()})) if newest else {}
+        for segment_id, (key, row) in newest.items():
+            ev = details[row.event_id]
             offer(segment_id, key, {
-                "segment": segment_id, "status": rule.status, "since": date.isoformat(),
-                "until": expires.isoformat(), "by": None, "source": ", ".join(ev["sources"] or []),
-                "event": event_id, "detail": ev["summary"]})
+                "segment": segment_id, "status": row.status, "since": row.date.isoformat(),
+                "until": row.expires.isoformat(), "by": None, "source": ", ".join(ev["sources"] or []),
+                "event": row.event_id, "detail": ev["summary"]})
     with engine.store.engine.connect() as conn:
         rows = conn.execute(select(road_status).where(road_status.c.since <= at)
                             .order_by(road_status.c.since, road_status.c.id)).mappings().all()
@@ -77,45 +80,97 @@ def segment_statuses(engine: RiskEngine, at: dt.datetime) -> dict[str, dict[str,
     return {s.id: best[s.id][1] if s.id in best else _open(s.id) for s in engine.network.segments}
 
 
-def _told_on_roads(engine: RiskEngine, day: dt.date) -> tuple[dict[str, tuple], list[tuple[str, str]]]:
-    """The events that set a status still in force on ``day`` (by id: the rule, date, expiry and
-    when it was learnt, None when not known), and the segments each lies on (within ``on_road_km``
-    beyond its precision), as (event id, segment id) in event then segment order."""
+class StatusTold(NamedTuple):
+    """A road status an event sets on a segment it lies on (a row of ``event_statuses``)."""
+
+    event_id: str
+    segment_id: str
+    status: str
+    date: dt.date
+    expires: dt.date  # the first day it no longer holds
+    learnt: dt.datetime | None  # when the engine learnt of the event (None: not known)
+
+
+def statuses_told(rules: RuleBook, events: Iterable[tuple], matches: Iterable[tuple]) -> list[StatusTold]:
+    """The road statuses ``events`` set, whatever the day: for each event (id, tags, date, place
+    precision, radius or None, when learnt) whose tags set one (the harder of two, for a report that
+    tells a closure and a restriction), one row per segment its place lies on (``matches``: event
+    id, segment id, distance in km), within ``on_road_km`` beyond its precision radius; in event then
+    segment order. Computed when events are weighed and kept (``event_statuses``), or from the
+    events themselves when the stored weights are not these rules'."""
+    told = rules.road_status
+    setting: dict[str, tuple[StatusFromTag, dt.date, float, dt.datetime | None]] = {}
+    for event_id, tags, date, precision, radius, learnt in events:
+        found = [told.from_tags[t] for t in (tags or []) if t in told.from_tags]
+        if not found:
+            continue
+        if radius is None or radius != radius:  # None, or NaN from a frame
+            radius = rules.precision_radius_km(int(precision))
+        if learnt is not None and learnt != learnt:  # NaT from a frame
+            learnt = None
+        setting[event_id] = (max(found, key=lambda r: STATUSES.index(r.status)), date, radius, learnt)
+    if not setting:
+        return []
+    rows = []
+    for event_id, segment_id, km in sorted(m for m in matches if m[0] in setting):
+        rule, date, radius, learnt = setting[event_id]
+        if not km - radius > told.on_road_km:
+            rows.append(StatusTold(event_id, segment_id, rule.status, date,
+                                   date + dt.timedelta(days=rule.lasts_days), learnt))
+    return rows
+
+
+def stored_statuses(conn: Connection, rules: RuleBook, frame: pd.DataFrame, matches: pd.DataFrame) -> list[dict]:
+    """Inside a writer's transaction: the rows of ``event_statuses`` for weighed events (``frame``,
+    indexed by id, with their tags, date and place; ``matches``: their segment matches), as
+    :class:`riskengine.weights.Weigher` reads them."""
+    if not rules.road_status.from_tags or frame.empty:
+        return []
+    tags = set(rules.road_status.from_tags)
+    ids = [i for i, t in zip(frame["id"].tolist(), frame["tags"].tolist(), strict=True) if tags.intersection(t or ())]
+    if not ids:
+        return []
+    learnt = dict(conn.execute(select(events.c.id, events.c.ingested_at)
+                               .where(among(events.c.id, ids, conn.dialect.name))).all())
+    setting = frame.loc[ids]
+    told = statuses_told(rules, zip(ids, setting["tags"].tolist(), setting["date"].tolist(),
+                                    setting["geo_precision"].tolist(), setting["radius_km"].tolist(),
+                                    [learnt.get(i) for i in ids], strict=True),
+                         zip(matches["incident_id"].tolist(), matches["segment_id"].tolist(),
+                             matches["distance_km"].tolist(), strict=True))
+    return [row._asdict() for row in told]
+
+
+def _told_on_roads(engine: RiskEngine, day: dt.date) -> list[StatusTold]:
+    """The road statuses reports set that are still in force on ``day``, on each segment they lie on,
+    in event then segment order: the rows kept when events were weighed, when the stored weights
+    are these rules' with none left unweighed; else found from the recent events themselves."""
+    if engine.stored_weights_current():
+        s = event_statuses
+        query = (select(s.c.event_id, s.c.segment_id, s.c.status, s.c.date, s.c.expires, s.c.learnt)
+                 .where((s.c.expires > day) & (s.c.date <= day)).order_by(s.c.event_id, s.c.segment_id))
+        with engine.store.engine.connect() as conn:
+            return [StatusTold(*row) for row in conn.execute(query).all()]
     rules = engine.rules.road_status
     longest = max(rule.lasts_days for rule in rules.from_tags.values())
     first = day - dt.timedelta(days=math.ceil(longest) + 1)
     # each tag only as far back as what it says can last (a closure a week, a reopening a month)
     after = {tag: day - dt.timedelta(days=math.ceil(rule.lasts_days) + 1) for tag, rule in rules.from_tags.items()}
-    events = engine.store.events_frame(day, columns=("tags", "date", "geo_precision", "radius_km", "ingested_at",
-                                                     "location_incident"), since=first, tagged=after)
-    tagged, radii, placed = {}, {}, {}
-    for event_id, tags, date, precision, radius, learnt, place in zip(
-            events["id"].tolist(), events["tags"].tolist(), events["date"].tolist(),
-            events["geo_precision"].tolist(), events["radius_km"].tolist(), events["ingested_at"].tolist(),
-            events["location_incident"].tolist(), strict=True):  # the few events that set a status
-        found = [rules.from_tags[t] for t in (tags or []) if t in rules.from_tags]
-        if not found:
-            continue
-        # a report that tells a closure and a restriction: the harder status
-        rule = max(found, key=lambda r: STATUSES.index(r.status))
-        expires = date + dt.timedelta(days=rule.lasts_days)
-        if expires > day:
-            if radius is None or radius != radius:
-                radius = engine.rules.precision_radius_km(int(precision))
-            tagged[event_id] = (rule, date, expires, learnt)
-            radii[event_id] = radius
-            placed[place] = event_id
-    if not tagged:
-        return tagged, []
+    found = engine.store.events_frame(day, columns=("tags", "date", "geo_precision", "radius_km", "ingested_at",
+                                                    "location_incident"), since=first, tagged=after)
+    if found.empty:
+        return []
     # where each lies on the roads: the matches of the report its place comes from, read by that
     # report's key (these events are active and dated in the window already)
+    placed = dict(zip(found["location_incident"].tolist(), found["id"].tolist(), strict=True))
     query = select(incident_segments.c.incident_id, incident_segments.c.segment_id, incident_segments.c.distance_km)
     with engine.store.engine.connect() as conn:
         rows = _fetch(conn, query.where(among(incident_segments.c.incident_id, placed, conn.dialect.name)))
-    on_road = [(event_id, segment_id) for event_id, segment_id, km
-               in sorted((placed[place], segment, km) for place, segment, km in rows)
-               if not km - radii[event_id] > rules.on_road_km]
-    return tagged, on_road
+    told = statuses_told(engine.rules, zip(found["id"].tolist(), found["tags"].tolist(), found["date"].tolist(),
+                                           found["geo_precision"].tolist(), found["radius_km"].tolist(),
+                                           found["ingested_at"].tolist(), strict=True),
+                         ((placed[place], segment, km) for place, segment, km in rows))
+    return [row for row in told if row.expires > day]
 
 
 def set_status(engine: RiskEngine, segment_id: str, status: str, *, who: str, why: str, now: dt.datetime,

@@ -398,15 +398,16 @@ class RuleBook:
 
     @cached_property
     def fingerprint(self) -> str:
-        """A hash of everything in the rules that standing weights depend on (kinds, severities, reaches,
-        half-lives, precision and reliability factors, decays, corroboration): equal rules, equal hash,
-        whatever the files' layout or comments (what :func:`riskengine.weights.rules_fingerprint` gives).
+        """A hash of everything in the rules that standing weights and the road statuses kept with them
+        depend on (kinds, severities, reaches, half-lives, precision and reliability factors, decays,
+        corroboration, road statuses): equal rules, equal hash, whatever the files' layout or comments
+        (what :func:`riskengine.weights.rules_fingerprint` gives).
 
         Made when the book is built and kept with it in the compiled cache: a book loaded from there
         has it without pydantic making the models' serialisers (a few hundredths of a second).
         """
         parts = (self.taxonomy.model_dump_json(), self.scoring.model_dump_json(),
-                 self.identity.corroboration.model_dump_json())
+                 self.identity.corroboration.model_dump_json(), self.road_status.model_dump_json())
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
     @cached_property

@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 
 class UTCDateTime(TypeDecorator):
@@ -349,6 +349,23 @@ segment_days = Table(
     sqlite_with_rowid=False,
 )
 
+# ---- v11: the road statuses reports set, where they lie on the roads ---------------------------
+
+# what :func:`riskengine.road_status.statuses_told` makes of an event whose tags set a road status:
+# one row per segment it lies on, written when the event is weighed (with the same rules), so that
+# a question reads the few statuses still in force rather than every recent event's tags
+event_statuses = Table(
+    "event_statuses",
+    metadata,
+    Column("event_id", String(32), primary_key=True),
+    Column("segment_id", String(120), primary_key=True),
+    Column("status", String(12), nullable=False),  # restricted | checkpoint | closed | open (a reopening)
+    Column("date", Date, nullable=False),
+    Column("expires", Date, nullable=False),  # the first day it no longer holds
+    Column("learnt", UTCDateTime()),  # when the engine learnt of the event (NULL: not known)
+    Index("ix_event_statuses_expires", "expires"),
+)
+
 
 # ---- v8: travellers followed along their road while they share a live location ----------------
 
@@ -525,8 +542,19 @@ def _v9_to_v10(conn: Connection) -> None:
     conn.execute(meta.delete().where(meta.c.key == RULES_KEY))
 
 
+def _v10_to_v11(conn: Connection) -> None:
+    """v11 keeps the road statuses reports set, per segment (``event_statuses``), written when events
+    are weighed: every event is unweighed, and the first engine that writes weighs them all again
+    (until then, readers find the statuses from the events themselves: the answers do not change)."""
+    metadata.create_all(conn, tables=[event_statuses])
+    conn.execute(update(events).values(weighed=False))
+    from .weights import RULES_KEY  # noqa: PLC0415 - the weights build on this module
+
+    conn.execute(meta.delete().where(meta.c.key == RULES_KEY))
+
+
 MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7, 7: _v7_to_v8,
-              8: _v8_to_v9, 9: _v9_to_v10}
+              8: _v8_to_v9, 9: _v9_to_v10, 10: _v10_to_v11}
 
 
 def current_schema(conn: Connection) -> bool:

@@ -9,6 +9,9 @@ only their time decay (:func:`riskengine.scoring.weights_at`). Rows of one segme
 half-life decay alike, so their base weights are also kept summed (``segment_days``): every
 segment's score at any time is read from those sums, without reading the rows themselves.
 
+The road statuses reports set (closures, checkpoints...) are kept the same way, per segment
+(``event_statuses``, :func:`riskengine.road_status.stored_statuses`).
+
 Every write to an event marks it unweighed (``events.weighed``); the writer weighs what is unweighed
 before it commits (:meth:`Weigher.refresh`, through :meth:`Store.changing_events`). The rules the
 rows were computed with are remembered by their fingerprint (meta ``weights_rules``): a writer with
@@ -25,9 +28,11 @@ import pandas as pd
 from sqlalchemy import Text, bindparam, delete, func, insert, select, text, type_coerce, update
 from sqlalchemy.engine import Connection
 
+from .road_status import stored_statuses
 from .rules import RuleBook
 from .schema import (
     WEIGHT_NUMBERS,
+    event_statuses,
     event_weights,
     events,
     incident_segments,
@@ -108,6 +113,7 @@ class Weigher:
         again = stored_rules(conn) != self.fingerprint
         if again:
             conn.execute(delete(event_weights))
+            conn.execute(delete(event_statuses))
             conn.execute(update(events).values(weighed=False))
             conn.execute(delete(meta).where(meta.c.key == RULES_KEY))
             conn.execute(insert(meta).values(key=RULES_KEY, value=self.fingerprint))
@@ -126,7 +132,12 @@ class Weigher:
             if not every_sum:
                 groups.update(conn.execute(select(*_GROUP).where(old & event_weights.c.weighs_until.is_not(None))))
             conn.execute(delete(event_weights).where(old))
-            rows = standing_rows(self.rules, *read_events(conn, span, only=frozenset(chunk)))
+            conn.execute(delete(event_statuses).where(among(event_statuses.c.event_id, chunk, conn.dialect.name)))
+            read = read_events(conn, span, only=frozenset(chunk))
+            statuses = stored_statuses(conn, self.rules, read[0], read[1])
+            if statuses:
+                conn.execute(insert(event_statuses), statuses)
+            rows = standing_rows(self.rules, *read)
             if len(rows):
                 rows = rows.sort_values(["segment_id", "counts_until", "incident_id"], kind="stable")  # key order
                 if not every_sum:

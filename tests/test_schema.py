@@ -209,6 +209,48 @@ def test_a_version_9_store_keeps_its_answers_and_weighs_again_with_packed_number
     assert count("SELECT count(*) FROM events WHERE weighed IS NULL OR NOT weighed") == 0
     assert RiskEngine(Store.open(db_url), rules, gazetteer, network).route("Misrata", "Sebha", at) == before
 
+def test_a_version_10_store_keeps_its_road_statuses_and_weighs_them_again(db_url, rules, gazetteer, network):
+    from sqlalchemy import text
+
+    from riskengine.engine import RiskEngine
+    from riskengine.models import Incident
+    from riskengine.road_status import segment_statuses
+    from riskengine.store import ReportIn
+
+    engine = RiskEngine(Store.open(db_url), rules, gazetteer, network)
+    at = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
+    for day, (segment, tag) in enumerate([(network.segments[0], "road_closure"),
+                                          (network.segments[-1], "illegal_checkpoint")]):
+        lon, lat = segment.geometry.interpolate(0.5, normalized=True).coords[0]
+        engine.ingest_incidents(ReportIn(source="desk", format="jsonl", text=f"v10 report {day}"), [Incident(
+            event_type="Strategic developments", sub_event_type="Other", tags=[tag],
+            date=at.date() - dt.timedelta(days=day), lat=lat, lon=lon, geo_precision=1, source="desk",
+            evidence=f"Armed men shut the highway with sand barriers, day {day}.")], now=at)
+    before = engine.route("Misrata", "Sebha", at), segment_statuses(engine, at)
+    assert {s["status"] for s in before[1].values()} == {"open", "closed", "checkpoint"}
+
+    def count(sql: str) -> int:
+        with Store.open(db_url).engine.connect() as conn:
+            return conn.execute(text(sql)).scalar_one()
+
+    kept = count("SELECT count(*) FROM event_statuses")
+    assert kept > 0
+    with engine.store.writer.begin() as conn:  # as riskengine v10 left it: no statuses kept
+        conn.execute(text("DROP TABLE event_statuses"))
+        conn.execute(text("UPDATE meta SET value = '10' WHERE key = 'schema_version'"))
+    store = Store.open(db_url)
+    assert store.schema_version() == SCHEMA_VERSION
+    assert count("SELECT count(*) FROM event_statuses") == 0
+    # until a writer weighs again, a reader finds the statuses from the events: the same answers
+    reader = RiskEngine(store, rules, gazetteer, network)
+    assert (reader.route("Misrata", "Sebha", at), segment_statuses(reader, at)) == before
+    _write_something(RiskEngine(store, rules, gazetteer, network), at)
+    assert count("SELECT count(*) FROM event_statuses") == kept
+    reader = RiskEngine(Store.open(db_url), rules, gazetteer, network)
+    assert reader.stored_weights_current()
+    assert (reader.route("Misrata", "Sebha", at), segment_statuses(reader, at)) == before
+
+
 def test_a_version_6_store_keeps_its_outbox_and_gains_claims(db_url):
     from sqlalchemy import text
 

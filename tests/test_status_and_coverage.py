@@ -138,3 +138,51 @@ def test_status_on_the_command_line(tmp_path, capsys):
     assert "--why" in capsys.readouterr().err
     assert main(["--db", db, "route", "Misrata", "Sirte", "--at", "2026-11-21"]) == 0
     assert "goes round coastal-abu-grein-sirte: closed" in capsys.readouterr().out.replace("\n", " ")
+
+
+def test_statuses_kept_when_events_are_weighed_equal_those_found_from_the_events(db_url, rules, gazetteer, network):
+    """The statuses reports set are kept per segment when events are weighed (``event_statuses``);
+    an engine whose rules the store was not weighed with finds them from the recent events instead.
+    Both say the same of every segment on every day, through corrections."""
+    import random
+
+    from riskengine.engine import RiskEngine
+    from riskengine.schema import event_statuses
+
+    engine = RiskEngine(Store.open(db_url), rules, gazetteer, network)
+    rng = random.Random(11)
+    tags = [["road_closure"], ["road_restriction"], ["illegal_checkpoint"], ["reopening"],
+            ["road_closure", "road_restriction"], []]
+    ids = []
+    for n in range(60):
+        segment = rng.choice(network.segments)
+        lon, lat = segment.geometry.interpolate(rng.random(), normalized=True).coords[0]
+        when = AT - dt.timedelta(days=rng.randrange(40), hours=rng.randrange(24))
+        inc = Incident(event_type="Strategic developments", sub_event_type="Other", date=when.date(),
+                       lat=lat + rng.uniform(-0.3, 0.3), lon=lon + rng.uniform(-0.3, 0.3),
+                       geo_precision=rng.choice([1, 2, 3]), tags=rng.choice(tags), source=f"outlet {n % 7}",
+                       evidence=f"Report {n}: the road near kilometre {rng.randrange(300)} was shut by a group.")
+        engine.ingest_incidents(ReportIn(f"outlet {n % 7}", "jsonl", f"report {n}"), [inc], now=when)
+        ids.append(inc.fingerprint())
+    Corrections(engine).retract(ids[3], "desk", "a rumour", AT)
+    assert engine.stored_weights_current()
+    with engine.store.engine.connect() as conn:
+        assert conn.execute(event_statuses.select()).first() is not None
+
+    def from_events() -> RiskEngine:
+        other = RiskEngine(Store.open(db_url), rules, gazetteer, network)
+        other.weigher.fingerprint = "rules the store was not weighed with"
+        assert not other.stored_weights_current()
+        return other
+
+    scan = from_events()
+    seen = set()
+    for days in range(-42, 3):
+        at = AT + dt.timedelta(days=days)
+        kept, found = segment_statuses(engine, at), segment_statuses(scan, at)
+        assert kept == found, at
+        seen.update(s["status"] for s in kept.values())
+    assert seen == {"open", "restricted", "checkpoint", "closed"}
+    # a retracted event, then restored: its statuses go and come back with it
+    Corrections(engine).restore(ids[3], "desk", "confirmed after all", AT)
+    assert segment_statuses(engine, AT - 20 * DAY) == segment_statuses(from_events(), AT - 20 * DAY)

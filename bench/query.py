@@ -45,6 +45,8 @@ from riskengine.weights import Weigher
 TARGET_FIRST_MS = 200.0
 TARGET_P99_MS = 20.0
 TARGET_AFTER_INGEST_MS = 200.0
+#: The store size those three in-process targets are set for.
+TARGET_INCIDENTS = 100_000
 #: Questions asked at a new time each (as a service asks them), by a new engine.
 CLOCKED_QUESTIONS = 100
 #: the whole process, by store size: < 1 s with 100,000 incidents, < 2 s with 1,000,000
@@ -192,6 +194,12 @@ def main(argv: list[str] | None = None) -> int:
 
     p50, p99 = np.percentile(warm, [50, 99])
     process_target = next((t for n, t in TARGET_PROCESS_S if built["incidents"] <= n), TARGET_PROCESS_S[-1][1])
+    def verdict(ms: float, target: float) -> str:
+        """The in-process targets are set for 100,000 incidents: other sizes print no verdict."""
+        if built["incidents"] != TARGET_INCIDENTS:
+            return f"the target of {target:.0f} is for {TARGET_INCIDENTS:,} incidents"
+        return f"target {target:.0f}: {'met' if ms < target else 'NOT met'}"
+
     print(f"machine                    {mapping_bench.machine()}")
     print(f"incidents                  {built['incidents']:,} (seed {args.seed}, {built['matches']:,} segment matches; "
           f"store built in {build:.1f} s, {built['weigh_seconds']:.1f} s of it weighing, not timed below)")
@@ -199,14 +207,12 @@ def main(argv: list[str] | None = None) -> int:
           f"all at {NOW.isoformat()}")
     print(f"incidents per answer       {np.mean(shown):.0f} on average, {max(shown)} at most")
     print(f"cold first call ms         {cold:.0f} (CPU {cold_cpu:.0f} ms; {shown[0]:,} events listed; reads only "
-          f"its segments' standing weights; target {TARGET_FIRST_MS:.0f}: "
-          f"{'met' if cold < TARGET_FIRST_MS else 'NOT met'})")
+          f"its segments' standing weights; {verdict(cold, TARGET_FIRST_MS)})")
     print(f"previous path first ms     {previous_ms:.0f} (every event read and weighed in memory; ratio "
           f"{previous_ms / cold:.1f}x; same answer: {'yes' if same else 'NO'}, byte for byte as printed)")
     print(f"second call ms             {warm[0]:.0f} (another route: reads the whole network once)")
     print(f"p50 ms                     {p50:.1f} (the {len(warm)} calls after the first)")
-    print(f"p99 ms                     {p99:.1f} (target {TARGET_P99_MS:.0f}: "
-          f"{'met' if p99 < TARGET_P99_MS else 'NOT met'})")
+    print(f"p99 ms                     {p99:.1f} ({verdict(p99, TARGET_P99_MS)})")
     print(f"max ms                     {max(warm):.1f}")
     later = clocked[2:] or [float("nan")]
     print(f"at a new time each ms      first {clocked[0]:.0f}, second {clocked[1]:.0f} (reads the whole network), "
@@ -215,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ingest ms                  {ingest_ms:.0f} (one report stored, weighed, and read in by the engine "
           f"that wrote it: RiskEngine.refresh)")
     print(f"after an ingest ms         {after_ms:.0f} (the new incident is {'in' if seen else 'NOT in'} the answer; "
-          f"target {TARGET_AFTER_INGEST_MS:.0f}: {'met' if after_ms < TARGET_AFTER_INGEST_MS else 'NOT met'}), "
+          f"{verdict(after_ms, TARGET_AFTER_INGEST_MS)}), "
           f"then {again_ms:.1f} ms; another road then {other_ms:.0f} ms (the whole network made again)")
     for label, times in (("process s", processes), ("process, warm server s", served)):
         median = float(np.median(times))

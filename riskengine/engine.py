@@ -763,10 +763,10 @@ class RiskEngine:
         days, relieving = read
         return segment_table_from_days(self.rules, [s.id for s in self.network.segments], days, relieving, now)
 
-    def stored_weights_current(self) -> bool:
-        """Whether the store's weights, and the road statuses kept with them, are these rules' with no
-        event left unweighed: what is read from them is what these rules make of the events."""
-        return self._weights_state() == (True, frozenset())
+    def stored_statuses_current(self) -> bool:
+        """Whether the road statuses kept in the store are what these rules make of the events (their
+        statuses rules, no event left unweighed): read from there, else found from the events."""
+        return self.store.statuses_current(self.weigher.statuses_fingerprint)
 
     def _weights_state(self) -> tuple[bool, frozenset[str]]:
         """Whether the stored weights are these rules', and the events left unweighed (read once per revision)."""

@@ -97,7 +97,7 @@ def statuses_told(rules: RuleBook, events: Iterable[tuple], matches: Iterable[tu
     tells a closure and a restriction), one row per segment its place lies on (``matches``: event
     id, segment id, distance in km), within ``on_road_km`` beyond its precision radius; in event then
     segment order. Computed when events are weighed and kept (``event_statuses``), or from the
-    events themselves when the stored weights are not these rules'."""
+    events themselves when those kept are not these rules'."""
     told = rules.road_status
     setting: dict[str, tuple[StatusFromTag, dt.date, float, dt.datetime | None]] = {}
     for event_id, tags, date, precision, radius, learnt in events:
@@ -143,9 +143,9 @@ def stored_statuses(conn: Connection, rules: RuleBook, frame: pd.DataFrame, matc
 
 def _told_on_roads(engine: RiskEngine, day: dt.date) -> list[StatusTold]:
     """The road statuses reports set that are still in force on ``day``, on each segment they lie on,
-    in event then segment order: the rows kept when events were weighed, when the stored weights
-    are these rules' with none left unweighed; else found from the recent events themselves."""
-    if engine.stored_weights_current():
+    in event then segment order: the rows kept when events were weighed, when they are what these
+    rules make of the events; else found from the recent events themselves."""
+    if engine.stored_statuses_current():
         s = event_statuses
         query = (select(s.c.event_id, s.c.segment_id, s.c.status, s.c.date, s.c.expires, s.c.learnt)
                  .where((s.c.expires > day) & (s.c.date <= day)).order_by(s.c.event_id, s.c.segment_id))

@@ -8,6 +8,7 @@ analyst editing YAML learns what to fix without reading Python.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from dataclasses import dataclass
 from functools import cached_property
@@ -329,7 +330,7 @@ class RuleBook:
             unknown = [t for t in tags if t not in book._tags]
             if unknown:
                 raise RuleFileError(str(rules_dir / "scoring.yaml"), example.id, "tags", f"unknown tag(s) {unknown}")
-        book.fingerprint  # noqa: B018 - made now, while the models are built, and kept with the book
+        book.fingerprint, book.statuses_fingerprint  # noqa: B018 - made now, while the models are built, and kept
         return book
 
     @property
@@ -398,16 +399,23 @@ class RuleBook:
 
     @cached_property
     def fingerprint(self) -> str:
-        """A hash of everything in the rules that standing weights and the road statuses kept with them
-        depend on (kinds, severities, reaches, half-lives, precision and reliability factors, decays,
-        corroboration, road statuses): equal rules, equal hash, whatever the files' layout or comments
-        (what :func:`riskengine.weights.rules_fingerprint` gives).
+        """A hash of everything in the rules that standing weights depend on (kinds, severities, reaches,
+        half-lives, precision and reliability factors, decays, corroboration): equal rules, equal hash,
+        whatever the files' layout or comments (what :func:`riskengine.weights.rules_fingerprint` gives).
 
         Made when the book is built and kept with it in the compiled cache: a book loaded from there
         has it without pydantic making the models' serialisers (a few hundredths of a second).
         """
         parts = (self.taxonomy.model_dump_json(), self.scoring.model_dump_json(),
-                 self.identity.corroboration.model_dump_json(), self.road_status.model_dump_json())
+                 self.identity.corroboration.model_dump_json())
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+    @cached_property
+    def statuses_fingerprint(self) -> str:
+        """A hash of what the road statuses kept with the weights depend on (``road_status.yaml``, the
+        precision radii): other statuses rules make them again, without weighing every event again."""
+        radii = {level: p.radius_km for level, p in self.scoring.location_precision.items()}
+        parts = (self.road_status.model_dump_json(), json.dumps(radii, sort_keys=True))
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
     @cached_property

@@ -544,13 +544,9 @@ def _v9_to_v10(conn: Connection) -> None:
 
 def _v10_to_v11(conn: Connection) -> None:
     """v11 keeps the road statuses reports set, per segment (``event_statuses``), written when events
-    are weighed: every event is unweighed, and the first engine that writes weighs them all again
-    (until then, readers find the statuses from the events themselves: the answers do not change)."""
+    are weighed: the first engine that writes makes them for every event (not weighing them again);
+    until then, readers find the statuses from the events themselves."""
     metadata.create_all(conn, tables=[event_statuses])
-    conn.execute(update(events).values(weighed=False))
-    from .weights import RULES_KEY  # noqa: PLC0415 - the weights build on this module
-
-    conn.execute(meta.delete().where(meta.c.key == RULES_KEY))
 
 
 MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7, 7: _v7_to_v8,

@@ -335,6 +335,14 @@ class Store:
                 return False, []
             return True, unweighed(conn)
 
+    def statuses_current(self, fingerprint: str) -> bool:
+        """Whether the stored road statuses (``event_statuses``) come from the statuses rules with
+        ``fingerprint``, with no event left unweighed (whose statuses may not be up to date)."""
+        from .weights import STATUSES_KEY, stored_rules, unweighed  # noqa: PLC0415
+
+        with self.engine.connect() as conn:
+            return stored_rules(conn, STATUSES_KEY) == fingerprint and not unweighed(conn, first=True)
+
     def events_changed(self, after: int) -> frozenset[str]:
         """The events with an audit entry after entry ``after`` (every change to an event has one)."""
         query = select(event_audit.c.event_id).where(event_audit.c.id > after).distinct()

@@ -10,7 +10,8 @@ half-life decay alike, so their base weights are also kept summed (``segment_day
 segment's score at any time is read from those sums, without reading the rows themselves.
 
 The road statuses reports set (closures, checkpoints...) are kept the same way, per segment
-(``event_statuses``, :func:`riskengine.road_status.stored_statuses`).
+(``event_statuses``, :func:`riskengine.road_status.stored_statuses`), under a fingerprint of their
+own rules (meta ``statuses_rules``): other statuses rules make them again, without weighing again.
 
 Every write to an event marks it unweighed (``events.weighed``); the writer weighs what is unweighed
 before it commits (:meth:`Weigher.refresh`, through :meth:`Store.changing_events`). The rules the
@@ -25,7 +26,7 @@ import json
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Text, bindparam, delete, func, insert, select, text, type_coerce, update
+from sqlalchemy import Text, bindparam, cast, delete, func, insert, or_, select, text, type_coerce, update
 from sqlalchemy.engine import Connection
 
 from .road_status import stored_statuses
@@ -44,11 +45,13 @@ from .schema import (
 )
 from .scoring import event_confidence, standing_weights
 
-__all__ = ["RULES_KEY", "SCORING_COLUMNS", "Weigher", "read_events", "rules_fingerprint", "scoring_frame",
-           "standing_rows", "stored_records", "stored_rules", "sum_days", "unweighed"]
+__all__ = ["RULES_KEY", "SCORING_COLUMNS", "STATUSES_KEY", "Weigher", "read_events", "rules_fingerprint",
+           "scoring_frame", "standing_rows", "stored_records", "stored_rules", "sum_days", "unweighed"]
 
 #: ``meta`` key: the fingerprint of the rules the stored weights were computed with.
 RULES_KEY = "weights_rules"
+#: ``meta`` key: that of the road statuses kept with them (:attr:`RuleBook.statuses_fingerprint`).
+STATUSES_KEY = "statuses_rules"
 
 #: What weighing reads of an event, besides its reports' confidence.
 SCORING_COLUMNS = ("event_type", "sub_event_type", "tags", "date", "geo_precision", "radius_km", "fatalities")
@@ -85,16 +88,18 @@ def standing_rows(rules: RuleBook, frame: pd.DataFrame, matches: pd.DataFrame,
     return standing_weights(rules, scoring_frame(rules, frame, event_reports), matches)
 
 
-def stored_rules(conn: Connection) -> str | None:
-    """The fingerprint of the rules the stored weights were computed with (None: never weighed)."""
-    return conn.execute(select(meta.c.value).where(meta.c.key == RULES_KEY)).scalar()
+def stored_rules(conn: Connection, key: str = RULES_KEY) -> str | None:
+    """The fingerprint of the rules the stored weights (or what else is kept under ``key``) were
+    computed with (None: never)."""
+    return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
 
 
-def unweighed(conn: Connection, *, claim: bool = False) -> list[str]:
+def unweighed(conn: Connection, *, claim: bool = False, first: bool = False) -> list[str]:
     """The events whose stored weights are not up to date, in id order; ``claim`` (a writer about
-    to weigh them): on PostgreSQL, locked so that two writers never weigh one event at once."""
+    to weigh them): on PostgreSQL, locked so that two writers never weigh one event at once;
+    ``first``: only the first (whether there is any)."""
     query = select(events.c.id).where(events.c.weighed.is_(None) | (events.c.weighed == False))  # noqa: E712
-    query = query.order_by(events.c.id)
+    query = query.order_by(events.c.id).limit(1 if first else None)
     if claim and conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return list(conn.execute(query).scalars())
@@ -106,6 +111,7 @@ class Weigher:
     def __init__(self, rules: RuleBook):
         self.rules = rules
         self.fingerprint = rules_fingerprint(rules)
+        self.statuses_fingerprint = rules.statuses_fingerprint
 
     def refresh(self, conn: Connection) -> int:
         """Inside a writer's transaction: weigh every unweighed event (all of them when the stored
@@ -113,10 +119,13 @@ class Weigher:
         again = stored_rules(conn) != self.fingerprint
         if again:
             conn.execute(delete(event_weights))
-            conn.execute(delete(event_statuses))
             conn.execute(update(events).values(weighed=False))
-            conn.execute(delete(meta).where(meta.c.key == RULES_KEY))
-            conn.execute(insert(meta).values(key=RULES_KEY, value=self.fingerprint))
+            _remember(conn, RULES_KEY, self.fingerprint)
+        # the road statuses kept with the rows: made again for every event with other statuses rules
+        statuses_again = stored_rules(conn, STATUSES_KEY) != self.statuses_fingerprint
+        if statuses_again:
+            conn.execute(delete(event_statuses))
+            _remember(conn, STATUSES_KEY, self.statuses_fingerprint)
         ids = unweighed(conn, claim=True)
         from .store import among  # noqa: PLC0415 - the store builds on this module
 
@@ -132,11 +141,10 @@ class Weigher:
             if not every_sum:
                 groups.update(conn.execute(select(*_GROUP).where(old & event_weights.c.weighs_until.is_not(None))))
             conn.execute(delete(event_weights).where(old))
-            conn.execute(delete(event_statuses).where(among(event_statuses.c.event_id, chunk, conn.dialect.name)))
             read = read_events(conn, span, only=frozenset(chunk))
-            statuses = stored_statuses(conn, self.rules, read[0], read[1])
-            if statuses:
-                conn.execute(insert(event_statuses), statuses)
+            if not statuses_again:  # else made for every event below
+                conn.execute(delete(event_statuses).where(among(event_statuses.c.event_id, chunk, conn.dialect.name)))
+                _keep_statuses(conn, self.rules, read)
             rows = standing_rows(self.rules, *read)
             if len(rows):
                 rows = rows.sort_values(["segment_id", "counts_until", "incident_id"], kind="stable")  # key order
@@ -149,7 +157,27 @@ class Weigher:
             sum_days(conn)
         elif groups:
             sum_days(conn, groups)
+        if statuses_again and self.rules.road_status.from_tags:
+            # the events that may carry a tag that sets a status (a quick look at the tags' text;
+            # the tags themselves are checked when the statuses are made)
+            text_of = cast(events.c.tags, Text)
+            find = func.strpos if conn.dialect.name == "postgresql" else func.instr
+            _keep_statuses(conn, self.rules, read_events(conn, or_(*(
+                find(text_of, f'"{tag}"') > 0 for tag in self.rules.road_status.from_tags))))
         return len(ids)
+
+
+def _remember(conn: Connection, key: str, fingerprint: str) -> None:
+    """Note in ``meta`` the fingerprint of the rules what is kept under ``key`` now comes from."""
+    conn.execute(delete(meta).where(meta.c.key == key))
+    conn.execute(insert(meta).values(key=key, value=fingerprint))
+
+
+def _keep_statuses(conn: Connection, rules: RuleBook, read: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]) -> None:
+    """Store the road statuses the events of ``read`` (:func:`read_events`) set (``event_statuses``)."""
+    statuses = stored_statuses(conn, rules, read[0], read[1])
+    if statuses:
+        conn.execute(insert(event_statuses), statuses)
 
 
 def stored_records(rows: pd.DataFrame) -> list[dict]:

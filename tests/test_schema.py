@@ -237,17 +237,21 @@ def test_a_version_10_store_keeps_its_road_statuses_and_weighs_them_again(db_url
     assert kept > 0
     with engine.store.writer.begin() as conn:  # as riskengine v10 left it: no statuses kept
         conn.execute(text("DROP TABLE event_statuses"))
+        conn.execute(text("DELETE FROM meta WHERE key = 'statuses_rules'"))
         conn.execute(text("UPDATE meta SET value = '10' WHERE key = 'schema_version'"))
     store = Store.open(db_url)
     assert store.schema_version() == SCHEMA_VERSION
     assert count("SELECT count(*) FROM event_statuses") == 0
-    # until a writer weighs again, a reader finds the statuses from the events: the same answers
+    # the weights are kept (no event is weighed again); until a writer makes the statuses, a reader
+    # finds them from the events: the same answers
+    assert count("SELECT count(*) FROM events WHERE weighed IS NULL OR NOT weighed") == 0
     reader = RiskEngine(store, rules, gazetteer, network)
+    assert not reader.stored_statuses_current()
     assert (reader.route("Misrata", "Sebha", at), segment_statuses(reader, at)) == before
     _write_something(RiskEngine(store, rules, gazetteer, network), at)
     assert count("SELECT count(*) FROM event_statuses") == kept
     reader = RiskEngine(Store.open(db_url), rules, gazetteer, network)
-    assert reader.stored_weights_current()
+    assert reader.stored_statuses_current()
     assert (reader.route("Misrata", "Sebha", at), segment_statuses(reader, at)) == before
 
 

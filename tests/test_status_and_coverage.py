@@ -165,14 +165,14 @@ def test_statuses_kept_when_events_are_weighed_equal_those_found_from_the_events
         engine.ingest_incidents(ReportIn(f"outlet {n % 7}", "jsonl", f"report {n}"), [inc], now=when)
         ids.append(inc.fingerprint())
     Corrections(engine).retract(ids[3], "desk", "a rumour", AT)
-    assert engine.stored_weights_current()
+    assert engine.stored_statuses_current()
     with engine.store.engine.connect() as conn:
         assert conn.execute(event_statuses.select()).first() is not None
 
     def from_events() -> RiskEngine:
         other = RiskEngine(Store.open(db_url), rules, gazetteer, network)
-        other.weigher.fingerprint = "rules the store was not weighed with"
-        assert not other.stored_weights_current()
+        other.weigher.statuses_fingerprint = "rules the statuses were not made with"
+        assert not other.stored_statuses_current()
         return other
 
     scan = from_events()
@@ -186,3 +186,40 @@ def test_statuses_kept_when_events_are_weighed_equal_those_found_from_the_events
     # a retracted event, then restored: its statuses go and come back with it
     Corrections(engine).restore(ids[3], "desk", "confirmed after all", AT)
     assert segment_statuses(engine, AT - 20 * DAY) == segment_statuses(from_events(), AT - 20 * DAY)
+
+
+def test_other_statuses_rules_make_the_kept_statuses_again_without_weighing_again(fresh_db, rules_copy, rules,
+                                                                                   gazetteer, network):
+    """Road statuses kept with the weights follow ``road_status.yaml``: a writer with other statuses
+    rules makes them again for every event, and weighs no event again (the weights do not depend
+    on them)."""
+    from sqlalchemy import func, select
+
+    from riskengine.engine import RiskEngine
+    from riskengine.rules import RuleBook
+    from riskengine.schema import event_statuses
+    from riskengine.weights import Weigher
+
+    engine = RiskEngine(Store.open(fresh_db), rules, gazetteer, network)
+    _ingest(engine, "wire", AT - 4 * DAY, tags=["road_closure"])
+    assert segment_statuses(engine, AT)[STRETCH]["status"] == "closed"
+    # closures now lapse after two days
+    path = rules_copy / "road_status.yaml"
+    path.write_text(path.read_text().replace("road_closure: {status: closed, lasts_days: 7}",
+                                             "road_closure: {status: closed, lasts_days: 2}"))
+    shorter = RuleBook.load(rules_copy)
+    assert shorter.fingerprint == rules.fingerprint and shorter.statuses_fingerprint != rules.statuses_fingerprint
+    reader = RiskEngine(Store.open(fresh_db), shorter, gazetteer, network)
+    assert not reader.stored_statuses_current()
+    assert segment_statuses(reader, AT)[STRETCH]["status"] == "open"  # found from the events meanwhile
+    with engine.store.writer.begin() as conn:
+        assert Weigher(shorter).refresh(conn) == 0  # no event weighed again
+        lapse = conn.execute(select(func.max(event_statuses.c.expires))).scalar_one()
+    assert lapse == (AT - 2 * DAY).date()
+    writer = RiskEngine(Store.open(fresh_db), shorter, gazetteer, network)
+    assert writer.stored_statuses_current()
+    assert segment_statuses(writer, AT)[STRETCH]["status"] == "open"
+    assert segment_statuses(writer, AT - 3 * DAY)[STRETCH]["status"] == "closed"
+    # and the engine with the first rules finds them from the events now
+    assert not engine.stored_statuses_current()
+    assert segment_statuses(engine, AT)[STRETCH]["status"] == "closed"

@@ -85,15 +85,16 @@ def time_processes(argv: list[str], env: dict[str, str], rounds: int) -> list[fl
 
 
 def kept_store(path: Path, url: str, args: argparse.Namespace, rules, network) -> dict:
-    """The store kept in ``path`` (built there first when missing; weighed again when its weights
-    are not these rules', as after an upgrade) copied to ``url``: the counts :func:`build_store`
+    """The store kept in ``path`` (built there first when missing; weighed again when its weights or
+    road statuses are not these rules', as after an upgrade) copied to ``url``: the counts :func:`build_store`
     gives (its weighing time only when weighed now)."""
     if not path.exists():
         built = scoring_bench.build_store(f"sqlite:///{path}", args.incidents, args.seed, rules, network)
     else:
         store = Store(f"sqlite:///{path}")  # a store an older riskengine kept is brought up to date
         start, weigher = time.perf_counter(), Weigher(rules)
-        if store.weights_state(weigher.fingerprint) != (True, []):  # weighed again, as its first writer would
+        if (store.weights_state(weigher.fingerprint) != (True, [])  # weighed again, as its first writer would
+                or not store.statuses_current(weigher.statuses_fingerprint)):
             with store.writer.begin() as conn:
                 weigher.refresh(conn)
         weighed = time.perf_counter() - start

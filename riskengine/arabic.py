@@ -90,17 +90,21 @@ _MONTHS = {"يناير": "january", "فبراير": "february", "مارس": "mar
            "كانون الاول": "december", "الماء": "may"}
 #: A weekday counts only after a word that makes it one ("يوم الجمعة"), not in "سوق الجمعة".
 _DAY_WORDS = r"(?:يوم|مساء|صباح|فجر|ليله|ظهر|عصر|ليل|صبيحه|منتصف ليل|امس|نهار)"
+#: (pattern, replacement, the words one of which every match holds: without them the pattern is not run)
 _DATE_SUBS = [
     (re.compile(rf"\b(?:[وف]?{_DAY_WORDS})\s+({'|'.join(_WEEKDAYS)})\b(?:\s+الماضي)?"),
-     lambda m: f" on {_WEEKDAYS[m.group(1)]} "),
-    (re.compile(rf"\b({'|'.join(_WEEKDAYS)})\s+الماضي\b"), lambda m: f" last {_WEEKDAYS[m.group(1)]} "),
-    (re.compile(r"\b(?:[وف]?)(?:امس|البارحه)\b|\bالليله الماضيه\b"), lambda m: " yesterday "),
-    (re.compile(r"\bاول امس\b"), lambda m: " the day before yesterday "),
-    (re.compile(r"\b(?:[وف]?)(?:اليوم|الليله|فجر اليوم|صباح اليوم|مساء اليوم)\b"), lambda m: " today "),
-    (re.compile(r"\bالاسبوع الماضي\b"), lambda m: " last week "),
-    (re.compile(r"\bالشهر الماضي\b"), lambda m: " last month "),
+     lambda m: f" on {_WEEKDAYS[m.group(1)]} ", tuple(_WEEKDAYS)),
+    (re.compile(rf"\b({'|'.join(_WEEKDAYS)})\s+الماضي\b"), lambda m: f" last {_WEEKDAYS[m.group(1)]} ",
+     tuple(_WEEKDAYS)),
+    (re.compile(r"\b(?:[وف]?)(?:امس|البارحه)\b|\bالليله الماضيه\b"), lambda m: " yesterday ",
+     ("امس", "البارحه", "الليله الماضيه")),
+    (re.compile(r"\bاول امس\b"), lambda m: " the day before yesterday ", ("اول امس",)),
+    (re.compile(r"\b(?:[وف]?)(?:اليوم|الليله|فجر اليوم|صباح اليوم|مساء اليوم)\b"), lambda m: " today ",
+     ("اليوم", "الليله")),
+    (re.compile(r"\bالاسبوع الماضي\b"), lambda m: " last week ", ("الاسبوع الماضي",)),
+    (re.compile(r"\bالشهر الماضي\b"), lambda m: " last month ", ("الشهر الماضي",)),
     (re.compile(r"\b(\d{1,2})\s+(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\b(?:\s+(\d{4}))?"),
-     lambda m: f" {m.group(1)} {_MONTHS[m.group(2)]}{' ' + m.group(3) if m.group(3) else ''} "),
+     lambda m: f" {m.group(1)} {_MONTHS[m.group(2)]}{' ' + m.group(3) if m.group(3) else ''} ", tuple(_MONTHS)),
 ]
 
 
@@ -114,8 +118,9 @@ def english_dates(sentence: str) -> str:
     """
     if not has_arabic(sentence):
         return sentence
-    for pattern, replace in _DATE_SUBS:
-        sentence = pattern.sub(replace, sentence)
+    for pattern, replace, words in _DATE_SUBS:
+        if any(word in sentence for word in words):  # a few substring tests spare most regex scans
+            sentence = pattern.sub(replace, sentence)
     return sentence
 
 

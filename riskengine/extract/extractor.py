@@ -493,7 +493,7 @@ class Extractor:
             location_kind=loc.kind,
             geometry_wkt=loc.geometry_wkt,
             segments=loc.segments,
-            places=loc.places,
+            places=loc.place_refs(),
             actors=scan.names(scan.actors, c.evidence),
             targets=scan.names(scan.targets, c.evidence),
             fatalities=deaths,

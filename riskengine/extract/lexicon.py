@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import ahocorasick
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -23,7 +23,7 @@ from ..errors import RuleFileError
 from ..models import ACLED_EVENT_TYPES
 from ..rules import ACLED_SUB_EVENT_TYPES, RuleBook, parse_rule_file
 from . import regexscan
-from .regexscan import Starts, literal_needs, may_match
+from .regexscan import Starts, grouped_alternation, literal_needs, may_match
 
 EXTRACTION_DIR = "extraction"
 
@@ -109,7 +109,7 @@ class PhraseEntry(_Strict):
         alternatives = [phrase_body(p) for p in sorted(self.phrases, key=len, reverse=True)]
         if self.regex:
             alternatives.append(self.regex)
-        body = "|".join(alternatives)
+        body = grouped_alternation(alternatives)
         return f"(?-i:{body})" if self.case_sensitive else body
 
     def pattern(self) -> str:
@@ -215,9 +215,9 @@ class Geography(_Strict):
     seat_words: list[str] = Field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Hit:
-    """Where a lexicon phrase matched: the same questions a ``re.Match`` answers."""
+class Hit(NamedTuple):
+    """Where a lexicon phrase matched: the same questions a ``re.Match`` answers (a tuple: made
+    for every match of every category, it is made fast)."""
 
     begin: int
     finish: int
@@ -275,7 +275,7 @@ class Category:
                     slow.append((i, bounded(body)))
         self._automaton = ahocorasick.Automaton()
         #: anchor -> (its phrases' regex, how far back a match may start, where it may start, the texts a
-        #: match needs besides the anchor: a window without them is not tried)
+        #: match needs besides the anchor: a window without them is not tried; one text as a plain str)
         self._verify: dict[str, tuple[re.Pattern, int, Starts | None, Any]] = {}
         #: what the automata hold for each word: (anchor, whole word?, glued?) and (keyword, regex entries)
         self.anchor_payloads: dict[str, tuple[str, bool, bool]] = {}
@@ -284,7 +284,7 @@ class Category:
             alternation = "|".join(f"(?P<e{i}_{n}>{body})" for n, (i, body, _) in enumerate(items))
             reach_back = max(before for _, _, before in items) + (4 if _is_arabic_word(anchor) else 0)
             pattern = re.compile(bounded(alternation), re.IGNORECASE)
-            self._verify[anchor] = (pattern, reach_back, Starts.of(pattern), literal_needs(pattern, anchor))
+            self._verify[anchor] = (pattern, reach_back, Starts.of(pattern), _one_text(literal_needs(pattern, anchor)))
             payload = (anchor, anchor not in partial_anchors, _is_arabic_word(anchor))
             self.anchor_payloads[anchor] = payload
             self._automaton.add_word(anchor, payload)
@@ -341,18 +341,25 @@ class Category:
         # of them in the text, a window lacking a needed text may still match
         plain = "\u017f" not in low and "\u0131" not in low
         low_starts = low if plain else None  # where starts are looked for (see regexscan.Starts)
+        verify, reach, get = self._verify, self.ANCHOR_REACH, found.get
         for end, (anchor, whole_word, glued) in hits.anchors:
             start = end - len(anchor) + 1
-            if not glued and start > 0 and (low[start - 1].isalnum() or low[start - 1] == "_"):
-                continue
-            if whole_word and end + 1 < size and (low[end + 1].isalnum() or low[end + 1] == "_"):
-                continue
-            pattern, reach_back, starts, needs = self._verify[anchor]
-            lo, hi = max(0, start - reach_back), min(size, end + self.ANCHOR_REACH)
-            if needs is not None and plain and not may_match(needs, low, lo, hi):
+            if not glued and start > 0:
+                before = low[start - 1]
+                if before.isalnum() or before == "_":
+                    continue
+            if whole_word and end + 1 < size:
+                after = low[end + 1]
+                if after.isalnum() or after == "_":
+                    continue
+            pattern, reach_back, starts, needs = verify[anchor]
+            lo, hi = start - reach_back, end + reach
+            lo, hi = lo if lo > 0 else 0, hi if hi < size else size
+            if needs is not None and plain and not (
+                    low.find(needs, lo, hi) >= 0 if needs.__class__ is str else may_match(needs, low, lo, hi)):
                 continue  # no phrase of this anchor can match here: the regex is not tried
             m = _match_over(pattern, starts, text, lo, start, hi, low_starts)
-            if m is not None and m.end() > found.get(m.start(), (-1, None))[0]:
+            if m is not None and m.end() > get(m.start(), _NOT_FOUND)[0]:
                 found[m.start()] = (m.end(), self._entry(m))
         if hits.keywords:
             back, ahead = self.KEYWORD_REACH
@@ -390,6 +397,18 @@ class Category:
     def search(self, text: str) -> Any | None:
         """The entry of the first match, or None."""
         return next((entry for entry, _ in self.finditer(text)), None)
+
+
+#: What ``found.get`` gives for a start where nothing was found yet.
+_NOT_FOUND = (-1, None)
+
+
+def _one_text(needs: Any) -> Any:
+    """Needs that are a single text, as that text (tested with one ``str.find``, without a call to
+    :func:`~.regexscan.may_match`); other needs as they are."""
+    if needs is not None and len(needs) == 1 and len(needs[0]) == 1 and needs[0][0].__class__ is str:
+        return needs[0][0]
+    return needs
 
 
 def _match_over(pattern: re.Pattern, starts: Starts | None, text: str, lo: int, at: int, hi: int,
@@ -479,9 +498,10 @@ class WordFinder:
         At one end offset the automaton reports the longest word first, as each category's own does."""
         slots: list[list] = [[] for _ in range(2 * len(self.categories))]
         if not self._empty:
+            add = [slot.append for slot in slots]
             for end, items in self._automaton.iter(low):
                 for slot, payload in items:
-                    slots[slot].append((end, payload))
+                    add[slot]((end, payload))
         return [WordHits(slots[2 * k], slots[2 * k + 1]) for k in range(len(self.categories))]
 
     def read_blanked(self, hits: WordHits, low: str) -> WordHits | None:
@@ -529,7 +549,7 @@ def compile_category(entries: Sequence[PhraseEntry]) -> Category:
 
 def words_regex(words: Sequence[str]) -> str:
     """Whole-word phrases (longest first) as one bounded alternation, without a capturing group."""
-    return bounded("|".join(phrase_body(w) for w in sorted(words, key=len, reverse=True)))
+    return bounded(grouped_alternation([phrase_body(w) for w in sorted(words, key=len, reverse=True)]))
 
 
 class ArabicGeography(_Strict):

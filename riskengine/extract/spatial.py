@@ -34,6 +34,7 @@ import bisect
 import functools
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import shapely
 from geopy.distance import distance as geo_distance
@@ -111,6 +112,21 @@ class _NeededWords:
         return self._search is None or self._search(low) is None
 
 
+class _Ref(NamedTuple):
+    """A place a location names and its role: a :class:`~riskengine.models.PlaceRef` to be. A clause
+    has many candidate locations and keeps one; only the kept ones' are made models (validated), by
+    :meth:`Location.place_refs`."""
+
+    name: str
+    lat: float
+    lon: float
+    role: str
+
+
+def _ref(place: Place, role: str) -> _Ref:
+    return _Ref(place.name, place.lat, place.lon, role)
+
+
 @dataclass
 class Location:
     """Where an incident happened, as one candidate reading of a clause."""
@@ -124,9 +140,13 @@ class Location:
     radius_km: float | None = None
     segments: list[str] = field(default_factory=list)
     geometry_wkt: str | None = None
-    places: list[PlaceRef] = field(default_factory=list)
+    places: list[_Ref] = field(default_factory=list)
     description: str = ""
     inferred: bool = False  # from "the city" or a place named in an earlier clause
+
+    def place_refs(self) -> list[PlaceRef]:
+        """The places named, as the models an incident holds."""
+        return [PlaceRef(name=r.name, lat=r.lat, lon=r.lon, role=r.role) for r in self.places]
 
     def key(self) -> tuple:
         """Two readings with the same key are the same location (used to merge incidents)."""
@@ -134,9 +154,6 @@ class Location:
             return ("stretch", tuple(sorted(self.segments)))
         return (self.kind, round(self.lat, 2), round(self.lon, 2))
 
-
-def _ref(place: Place, role: str) -> PlaceRef:
-    return PlaceRef(name=place.name, lat=place.lat, lon=place.lon, role=role)
 
 
 class SpatialReader:
@@ -576,9 +593,11 @@ class SpatialReader:
                 found.append(loc)
                 used_spans.append(m.span())
         has_span = self.span_word.search(template, low=lowered) is not None
-        if several and not self._travel_or_road_words.absent(low, odd_case) \
-                and self.has_travel.search(template, low=lowered) and not has_span:
-            for m in self.travel_from_to.finditer(template, low=lowered):
+        # "from A to B" first: far rarer than a travel or road word, and far cheaper to look for
+        from_to = list(self.travel_from_to.finditer(template, low=lowered)) if several and not has_span else ()
+        if from_to and not self._travel_or_road_words.absent(low, odd_case) \
+                and self.has_travel.search(template, low=lowered):
+            for m in from_to:
                 a, b = places[int(m.group(1))], places[int(m.group(2))]
                 loc = self._stretch(a, b, 80, at(m), f"on the road from {a.name} to {b.name}")
                 if loc:

@@ -6,7 +6,9 @@ instructions the work executes hardly moves. This benchmark counts them with val
 for this working tree and a git revision, side by side, on the same work:
 
 * ``extract``: reading generated reports (those of ``bench/extract_throughput.py``);
-* ``route``: a new engine's first answer about a route, on a store kept by ``bench/query.py --store``.
+* ``route``: a new engine's first answer about a route, on a store kept by ``bench/query.py --store``;
+* ``process``: a whole ``riskengine route Sirte Sebha`` process (``python -m riskengine.cli``) on an
+  empty store each side made, imports and all (counted whole: no run stops before it).
 
 Each side runs twice under callgrind, once doing the work and once stopping just before it, and the
 difference is the work's own count (imports, loading and caches cancel out). Python's string
@@ -18,7 +20,7 @@ default sizes. Counts are not time (a cache miss costs more than an addition), s
 reads memory differently should still be timed with the other benchmarks.
 
 Needs valgrind (Debian's ``valgrind`` package). Run:
-``python bench/instructions.py --baseline REV [--scenario extract|route] [--reports N] [--language en|ar]
+``python bench/instructions.py --baseline REV [--scenario extract|route|process] [--reports N] [--language en|ar]
 [--store FILE [--baseline-store FILE]]``.
 """
 
@@ -91,11 +93,16 @@ class Side:
         self.name, self.tree, self.args = name, tree, args
         self.cache = scratch / f"cache-{name}"
         self.store = None
-        if store is not None:  # a copy: opening a store may write to it
+        if args.scenario == "process":  # an empty store, made by this side's code (see count)
+            self.store = scratch / f"empty-{name}.db"
+        elif store is not None:  # a copy: opening a store may write to it
             self.store = scratch / f"store-{name}.db"
             shutil.copyfile(store, self.store)
 
     def command(self, step: str) -> list[str]:
+        if self.args.scenario == "process":  # run in the tree (``-m`` puts the working directory first on the path)
+            cli = [sys.executable, "-m", "riskengine.cli", "--db", str(self.store)]
+            return cli + (["--create", "segments"] if step == "create" else ["route", "Sirte", "Sebha"])
         argv = [sys.executable, str(Path(__file__).resolve()), "--worker", "--scenario", self.args.scenario,
                 "--step", step, "--reports", str(self.args.reports), "--language", self.args.language,
                 "--seed", str(self.args.seed)]
@@ -125,7 +132,11 @@ class Side:
         """Instructions of the work alone: a run doing it less a run stopping just before it."""
         # a first run, not counted, builds the compiled cache and the bytecode of every module the
         # work imports, so that neither counted run does (else the side that compiles a module in
-        # the middle of the work would count it)
+        # the middle of the work would count it); a whole process is counted whole
+        if self.args.scenario == "process":
+            self.run("create", counted=False)
+            self.run("run", counted=False)
+            return self.run("run", counted=True)
         self.run("run", counted=False)
         return self.run("run", counted=True) - self.run("skip", counted=True)
 
@@ -140,7 +151,7 @@ def unpack(rev: str, into: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", metavar="REV", help="the git revision to compare this tree with (e.g. HEAD)")
-    parser.add_argument("--scenario", choices=("extract", "route"), default="extract")
+    parser.add_argument("--scenario", choices=("extract", "route", "process"), default="extract")
     parser.add_argument("--reports", type=int, default=300, help="reports read (extract; default 300)")
     parser.add_argument("--language", choices=("en", "ar"), default="en", help="language of the reports (extract)")
     parser.add_argument("--store", type=Path, help="a store kept by `bench/query.py --store FILE` (route)")
@@ -173,12 +184,12 @@ def main(argv: list[str] | None = None) -> int:
                       (args.baseline_store or args.store) if route else None)]
         with ThreadPoolExecutor(len(sides)) as pool:  # one core each
             mine, theirs = pool.map(Side.count, sides)
-    unit, per = ((args.reports, f"per report ({args.language})") if args.scenario == "extract"
-                 else (1, "for the first route answer"))
-    print(f"scenario                   {args.scenario}" + (f", {args.reports} reports" if args.scenario == "extract"
-                                                           else f", store {args.store}" + (
-                                                               f" (baseline: {args.baseline_store})"
-                                                               if args.baseline_store else "")))
+    unit, per = {"extract": (args.reports, f"per report ({args.language})"),
+                 "route": (1, "for the first route answer"),
+                 "process": (1, "for a whole `route Sirte Sebha` process, empty store")}[args.scenario]
+    told = {"extract": f", {args.reports} reports", "process": ", an empty store made by each side",
+            "route": f", store {args.store}" + (f" (baseline: {args.baseline_store})" if args.baseline_store else "")}
+    print(f"scenario                   {args.scenario}{told[args.scenario]}")
     print(f"this tree                  {mine / unit / 1e6:,.2f} M instructions {per}")
     print(f"baseline {args.baseline:<17} {theirs / unit / 1e6:,.2f} M instructions {per}")
     print(f"this tree / baseline       x{mine / theirs:.3f} instructions ({(mine - theirs) / theirs:+.1%})")

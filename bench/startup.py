@@ -10,7 +10,11 @@ handed to a warm server (``riskengine warm start``, :mod:`riskengine.warm`), whi
 imports once and forks a child per command. Then: the in-process load time of the rules, gazetteer
 and network (built, and from the cache), and the biggest imports of the route command (``python -X importtime``).
 
-Run: ``python bench/startup.py [--rounds N] [--imports K]``.
+``--baseline REV`` also times ``route Sirte Sebha`` as the code of a git revision runs it (its
+package, rules and seeds unpacked, on an empty store of its own), a round of each in turn, so that
+whatever else the machine does weighs on both alike; then the ratio is printed.
+
+Run: ``python bench/startup.py [--rounds N] [--imports K] [--baseline REV]``.
 """
 
 from __future__ import annotations
@@ -39,10 +43,10 @@ def riskengine_command() -> list[str]:
     return [script] if script else [sys.executable, "-m", "riskengine.cli"]
 
 
-def run_once(argv: list[str], env: dict[str, str]) -> float:
+def run_once(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
     """Wall time in seconds of one process; a failing command stops the benchmark."""
     start = time.perf_counter()
-    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} exited with {done.returncode}: {done.stderr.strip()[-500:]}")
@@ -68,6 +72,37 @@ def warm_server(riskengine: list[str], env: dict[str, str], where: Path) -> Iter
         yield env
     finally:
         subprocess.run([*riskengine, "warm", "stop"], env=env, stdout=subprocess.DEVNULL, check=False)
+
+
+def side_by_side(rev: str, rounds: int, tmp: Path) -> tuple[list[float], list[float]]:
+    """Seconds of ``route Sirte Sebha`` as a whole process (cache warm, empty store) for this tree
+    and for the code of ``rev``, a round of each in turn; both run as ``python -m riskengine.cli``."""
+    import importlib.util  # noqa: PLC0415
+
+    where = Path(__file__).with_name("extract_throughput.py")  # its extract_revision unpacks a revision
+    spec = importlib.util.spec_from_file_location("extract_throughput", where)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    trees = {"this tree": Path(__file__).resolve().parents[1], rev: tmp / "baseline"}
+    bench.extract_revision(rev, trees[rev])
+    commands, envs = {}, {}
+    for label, tree in trees.items():
+        side = tmp / f"side-{len(envs)}"
+        side.mkdir()
+        envs[label] = {**os.environ, "PYTHONPATH": str(tree), "RISKENGINE_WARM": "0",
+                       "RISKENGINE_CACHE_DIR": str(side / "cache")}
+        envs[label].pop("PYTHONDONTWRITEBYTECODE", None)  # both run from bytecode, neither compiles its sources
+        db = str(side / "empty.db")
+        command = [sys.executable, "-m", "riskengine.cli", "--db", db]
+        # in a directory of its own: ``-m`` puts the working directory first on the path
+        run_once([*command, "--create", "segments"], envs[label], side)  # its own empty store; fills its cache
+        commands[label] = [*command, "route", "Sirte", "Sebha"]
+        run_once(commands[label], envs[label], side)  # and its quickest routes
+    times: dict[str, list[float]] = {label: [] for label in trees}
+    for _ in range(rounds):
+        for n, label in enumerate(trees):
+            times[label].append(run_once(commands[label], envs[label], tmp / f"side-{n}"))
+    return times["this tree"], times[rev]
 
 
 def summary(times: list[float]) -> str:
@@ -140,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="processes timed per command and cache state (5)")
     parser.add_argument("--imports", type=int, default=10, help="biggest imports of the route command shown (10)")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also time `route Sirte Sebha` as the code of this git revision runs it, in turns "
+                             "with this tree's, and print the ratio")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -184,6 +222,15 @@ def main(argv: list[str] | None = None) -> int:
         print("\nRuleBook.load + Gazetteer.load + RoadNetwork.load in-process")
         print(f"  built (cache cold)   {summary(built)}")
         print(f"  from the cache       {summary(warm)}")
+
+        if args.baseline is not None:
+            mine, theirs = side_by_side(args.baseline, args.rounds, tmp)
+            print(f"\n`route Sirte Sebha` side by side with {args.baseline} (python -m riskengine.cli, cache warm, "
+                  f"a round of each in turn)")
+            print(f"  this tree            {summary(mine)}")
+            print(f"  {args.baseline:20} {summary(theirs)}")
+            print(f"  ratio                {statistics.median(theirs) / statistics.median(mine):.2f}x "
+                  f"(its median / this tree's)")
 
         print("\nbiggest imports of `route Sirte Sebha` (cumulative, cache warm; -X importtime inflates them)")
         for cumulative, own, module in top_imports(["--db", db, "route", "Sirte", "Sebha"], env, args.imports):

@@ -91,8 +91,8 @@ class StatusTold(NamedTuple):
     learnt: dt.datetime | None  # when the engine learnt of the event (None: not known)
 
 
-def statuses_told(rules: RuleBook, events: Iterable[tuple], matches: Iterable[tuple]) -> list[StatusTold]:
-    """The road statuses ``events`` set, whatever the day: for each event (id, tags, date, place
+def statuses_told(rules: RuleBook, reported: Iterable[tuple], matches: Iterable[tuple]) -> list[StatusTold]:
+    """The road statuses ``reported`` events set, whatever the day: for each event (id, tags, date, place
     precision, radius or None, when learnt) whose tags set one (the harder of two, for a report that
     tells a closure and a restriction), one row per segment its place lies on (``matches``: event
     id, segment id, distance in km), within ``on_road_km`` beyond its precision radius; in event then
@@ -100,7 +100,7 @@ def statuses_told(rules: RuleBook, events: Iterable[tuple], matches: Iterable[tu
     events themselves when those kept are not these rules'."""
     told = rules.road_status
     setting: dict[str, tuple[StatusFromTag, dt.date, float, dt.datetime | None]] = {}
-    for event_id, tags, date, precision, radius, learnt in events:
+    for event_id, tags, date, precision, radius, learnt in reported:
         found = [told.from_tags[t] for t in (tags or []) if t in told.from_tags]
         if not found:
             continue

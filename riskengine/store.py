@@ -327,21 +327,25 @@ class Store:
 
     def weights_state(self, fingerprint: str) -> tuple[bool, list[str]]:
         """Whether the stored weights come from the rules with ``fingerprint``, and the events whose
-        stored weights are not up to date (changed by a writer without rules)."""
+        stored weights are not up to date (changed by a writer without rules). A store without
+        events has the weights of any rules (none): its readers weigh nothing in memory."""
         from .weights import stored_rules, unweighed  # noqa: PLC0415 - the weights build on the store
 
         with self.engine.connect() as conn:
             if stored_rules(conn) != fingerprint:
-                return False, []
+                return _without_events(conn), []
             return True, unweighed(conn)
 
     def statuses_current(self, fingerprint: str) -> bool:
         """Whether the stored road statuses (``event_statuses``) come from the statuses rules with
-        ``fingerprint``, with no event left unweighed (whose statuses may not be up to date)."""
+        ``fingerprint``, with no event left unweighed (whose statuses may not be up to date); true
+        of a store without events, whatever the rules."""
         from .weights import STATUSES_KEY, stored_rules, unweighed  # noqa: PLC0415
 
         with self.engine.connect() as conn:
-            return stored_rules(conn, STATUSES_KEY) == fingerprint and not unweighed(conn, first=True)
+            if stored_rules(conn, STATUSES_KEY) != fingerprint:
+                return _without_events(conn)
+            return not unweighed(conn, first=True)
 
     def events_changed(self, after: int) -> frozenset[str]:
         """The events with an audit entry after entry ``after`` (every change to an event has one)."""
@@ -705,6 +709,11 @@ def among(column, ids: Iterable[str], dialect: str):
         return column == any_(bindparam(None, wanted, type_=postgresql.ARRAY(Text)))
     listed = func.json_each(bindparam(None, json.dumps(wanted), type_=Text)).table_valued("value")
     return column.in_(select(listed.c.value))
+
+
+def _without_events(conn) -> bool:
+    """Whether the store holds no event at all (a new store, before its first report)."""
+    return conn.execute(select(events.c.id).limit(1)).first() is None
 
 
 def _dated(query, until: dt.date | None, since: dt.date | None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 from pathlib import Path
@@ -150,6 +151,12 @@ def test_startup_benchmark_runs_one_round(capsys):
     assert "target: route on an empty store" in out, out
 
 
+def test_startup_benchmark_times_a_revision_beside_this_tree(tmp_path):
+    mine, theirs = load_script("startup").side_by_side("HEAD", 1, tmp_path)
+    assert len(mine) == len(theirs) == 1 and all(0 < t < 60 for t in mine + theirs)
+    assert (tmp_path / "baseline" / "riskengine" / "cli.py").is_file()  # the revision's own code ran
+
+
 def test_outbox_claims_benchmark_runs_on_tiny_input(capsys):
     bench = load_script("outbox_claims")
     assert bench.main(["--alerts", "200", "--dispatchers", "1,2", "--pg", ""]) == 0
@@ -172,6 +179,11 @@ def test_instructions_benchmark_workers_do_their_work(tmp_path):
     store = tmp_path / "store.db"
     load_script("scoring").build_store(f"sqlite:///{store}", 200, 5, *load_script("mapping").load_network())
     assert bench.main(["--worker", "--scenario", "route", "--store", str(store)]) == 0
+    # a whole route process: its empty store made, the route asked (uncounted here)
+    args = argparse.Namespace(scenario="process", reports=1, language="en", seed=1)
+    side = bench.Side("this tree", bench.PROJECT_DIR, tmp_path, args, None)
+    assert side.run("create", counted=False) is None and side.run("run", counted=False) is None
+    assert side.store.is_file()
 
 
 def test_instructions_benchmark_says_what_it_needs(capsys, tmp_path):

@@ -230,6 +230,31 @@ def test_a_writer_with_other_rules_weighs_every_event_again(generated, fresh_db,
     _assert_same_answers(reader, _previous_path(fresh_db, other, gazetteer, network))
 
 
+def test_a_store_without_events_is_read_as_weighed_by_any_rules(db_url, rules, gazetteer, network):
+    """A new store has nothing to weigh: its first question reads the (empty) stored weights and
+    statuses rather than weighing in memory, and answers as the previous path does; once it holds
+    an event weighed by no rules, it is weighed in memory again."""
+    engine = RiskEngine(Store.open(db_url), rules, gazetteer, network)
+    assert engine.store.weights_state(rules_fingerprint(rules)) == (True, [])
+    assert engine.stored_statuses_current()
+    answer = engine.route("Tripoli", "Sebha", AT)
+    assert answer == _previous_path(db_url, rules, gazetteer, network).route("Tripoli", "Sebha", AT)
+    assert answer["level_name"] == "No recent reports" and answer["incidents"] == []
+    # another tool (a Store used alone, without rules) stores the store's first event: unweighed,
+    # under no rules' fingerprint, so a reader weighs it in memory and shows it
+    bare = Store.open(db_url)
+    place = gazetteer.resolve(answer["via"][1])  # a town on the route
+    ambush = Incident(event_type="Violence against civilians", sub_event_type="Attack", tags=["ambush"],
+                      date=AT.date(), lat=place.lat, lon=place.lon, source="tool", evidence="made-up ambush")
+    bare.add_report(ReportIn(source="tool", format="jsonl", text="the first report"), [ambush],
+                    [engine.index.match([ambush], rules.max_reach_km)[0]], now=AT)
+    reader = RiskEngine(Store.open(db_url), rules, gazetteer, network)
+    assert reader.store.weights_state(rules_fingerprint(rules)) == (False, [])
+    assert not reader.stored_statuses_current()
+    after = reader.route("Tripoli", "Sebha", AT)
+    assert [row["id"] for row in after["incidents"]] == [ambush.fingerprint()] and after["score"] > 0
+
+
 def test_a_batch_of_reports_is_weighed_once_at_its_end(fresh_db, rules, gazetteer, network):
     engine = RiskEngine(Store.open(fresh_db), rules, gazetteer, network)
     previous = _previous_path(fresh_db, rules, gazetteer, network)

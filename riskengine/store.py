@@ -43,7 +43,6 @@ from sqlalchemy import (
     true,
     type_coerce,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -706,6 +705,8 @@ def among(column, ids: Iterable[str], dialect: str):
     parameters, and no time spent naming thousands of them."""
     wanted = list(dict.fromkeys(ids))
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql  # noqa: PLC0415 - see schema._partial_on
+
         return column == any_(bindparam(None, wanted, type_=postgresql.ARRAY(Text)))
     listed = func.json_each(bindparam(None, json.dumps(wanted), type_=Text)).table_valued("value")
     return column.in_(select(listed.c.value))

@@ -255,6 +255,21 @@ def test_a_version_10_store_keeps_its_road_statuses_and_weighs_them_again(db_url
     assert (reader.route("Misrata", "Sebha", at), segment_statuses(reader, at)) == before
 
 
+def test_the_partial_indexes_are_partial_on_both_backends(db_url):
+    """Each partial index's condition is written once (for SQLite) and given to PostgreSQL when its
+    store is made: both keep only the rows it is for (an index of every row would be the whole table)."""
+    from sqlalchemy import text
+
+    partial = {"ix_outbox_thread": "thread", "ix_outbox_claims": "claimed_by", "ix_event_weights_relief": "base_relief"}
+    store = Store.open(db_url)
+    sql = ("SELECT indexdef FROM pg_indexes WHERE indexname = :name" if store.engine.dialect.name == "postgresql"
+           else "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :name")
+    with store.engine.connect() as conn:
+        for name, column in partial.items():
+            made = conn.execute(text(sql), {"name": name}).scalar_one()
+            assert column in made.partition(" WHERE ")[2], made
+
+
 def test_a_version_6_store_keeps_its_outbox_and_gains_claims(db_url):
     from sqlalchemy import text
 

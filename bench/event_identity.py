@@ -50,8 +50,9 @@ import pandas as pd
 from riskengine.engine import RiskEngine
 from riskengine.events import derive
 from riskengine.geo import geodesic_km
-from riskengine.models import Incident, Segment
-from riskengine.rules import Corroboration
+from riskengine.incident import Incident
+from riskengine.models import Segment
+from riskengine.rules import Section
 from riskengine.scoring import event_confidence
 
 #: The scoring time; every event is dated in the ~120 days before it.
@@ -475,7 +476,7 @@ def events_as_rows(engine: RiskEngine, tellings: list[list[Report]]) -> str:
 def without_corroboration(engine: RiskEngine) -> RiskEngine:
     """The same store scored with each event at its best single report."""
     rules = copy.copy(engine.rules)
-    rules.identity = engine.rules.identity.model_copy(update={"corroboration": Corroboration(max_confidence=1e-9)})
+    rules.identity = engine.rules.identity.replaced(corroboration=Section(max_confidence=1e-9))
     return RiskEngine(engine.store, rules, engine.gazetteer, engine.network, engine.lexicon)
 
 

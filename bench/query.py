@@ -38,7 +38,7 @@ from types import ModuleType
 import numpy as np
 
 from riskengine.engine import RiskEngine
-from riskengine.models import Incident
+from riskengine.incident import Incident
 from riskengine.store import ReportIn, Store
 from riskengine.weights import Weigher
 

@@ -348,7 +348,7 @@ def incidents_blocks(place: str, days: int, radius_km: float, rows: Sequence[Map
 
 
 def report_blocks(found: Sequence, added: int, known: int, new_report: bool, tr: Translator = ENGLISH) -> list[str]:
-    """What a filed report yielded: one line per extracted incident (``riskengine.models.Incident``)."""
+    """What a filed report yielded: one line per extracted incident (``riskengine.incident.Incident``)."""
     _ = tr._
     if not new_report:
         return [_("This report was filed before: nothing new was stored.")]

@@ -24,7 +24,7 @@ from .choices import EventKind, Snooze, apply_choices, check_event_kinds
 from .engine import RiskEngine
 from .errors import NoRouteError, UnknownPlaceError, UnknownSegmentError
 from .regions import UnknownRegionError, regions_of
-from .rules import parse_rule_file
+from .rule_files import parse_rule_file
 from .schema import event_audit, outbox
 from .scoring import Assessment, RouteScore
 from .subscriptions import Subscription, Subscriptions

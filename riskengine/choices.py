@@ -26,7 +26,8 @@ from pydantic import Field, model_validator
 
 from .errors import RuleFileError
 from .models import ACLED_EVENT_TYPES
-from .rules import ACLED_SUB_EVENT_TYPES, Taxonomy, _Strict, parse_rule_file
+from .rule_files import Taxonomy, _Strict, parse_rule_file
+from .rules import ACLED_SUB_EVENT_TYPES
 from .subscriptions import Subscription
 
 if TYPE_CHECKING:

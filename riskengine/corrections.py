@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from . import events as ev
 from .errors import RiskEngineError
 from .geo import geodesic_km
-from .models import Incident, PlaceRef
+from .incident import Incident, PlaceRef
 from .schema import event_audit, events, incident_segments, incidents, reports
 from .store import content_hash, insert_new_incidents
 

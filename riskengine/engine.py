@@ -34,7 +34,7 @@ from .errors import InputFileError, InputRowError, NoRouteError, RiskEngineError
 from .gazetteer import Gazetteer
 from .identity import SameEvent
 from .mapping import SegmentIndex
-from .models import Incident, Segment
+from .models import Segment
 from .road_status import segment_statuses
 from .roads import RoadNetwork
 from .rules import RuleBook
@@ -50,7 +50,6 @@ from .scoring import (
     weights_at,
 )
 from .store import ReportIn, Store, among
-from .structured import read_acled_csv, read_incident_jsonl, sniff_format
 from .textfile import read_text
 from .weights import SCORING_COLUMNS, Weigher, standing_rows
 from .weights import scoring_frame as _scoring_frame
@@ -58,6 +57,7 @@ from .weights import scoring_frame as _scoring_frame
 if TYPE_CHECKING:
     from .extract.extractor import Extractor
     from .extract.lexicon import Lexicon
+    from .incident import Incident
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_RULES_DIR = PROJECT_DIR / "rules"
@@ -496,6 +496,8 @@ class RiskEngine:
     def ingest_file(self, path: Path | str, *, fmt: str = "auto", published: dt.date | None = None,
                     now: dt.datetime) -> IngestResult:
         """Read one input file and store what it holds; malformed rows are reported and skipped."""
+        from .structured import sniff_format  # noqa: PLC0415 - see ingest_content
+
         path = Path(path)
         kind = sniff_format(path) if fmt == "auto" else fmt
         text = read_input_file(path, MAX_TEXT_FILE_BYTES if kind == "text" else MAX_DATA_FILE_BYTES)
@@ -510,6 +512,9 @@ class RiskEngine:
             return self.ingest_text(text, source=source, source_ref=source_ref, source_key=source_key,
                                     published=published or now.date(), now=now,
                                     source_reliability=source_reliability, title=title)
+        # structured rows are validated as Incidents (pydantic): imported here, not by a question
+        from .structured import read_acled_csv, read_incident_jsonl  # noqa: PLC0415
+
         where = source_ref or source
         if kind == "rss":
             return self._ingest_feed_document(text, source=source, where=where, now=now, published=published,

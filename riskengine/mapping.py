@@ -14,6 +14,7 @@ shapely's STRtree in one query.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
@@ -21,7 +22,10 @@ from shapely import STRtree
 
 from .errors import UnknownSegmentError
 from .geo import lonlat_point, to_metric, transformers
-from .models import Incident, Segment
+from .models import Segment
+
+if TYPE_CHECKING:
+    from .incident import Incident
 
 Match = tuple[str, float]
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from shapely.geometry import LineString, Polygon
 
 from .errors import RiskEngineError, RuleFileError
-from .rules import parse_rule_file
+from .rule_files import parse_rule_file
 
 if TYPE_CHECKING:
     from .engine import RiskEngine

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select, update
 
 from .events import ENGINE, audit, rederive
-from .models import Incident
+from .incident import Incident
 from .schema import incident_segments, incidents, reports
 from .store import ReportIn, Store, _no_nul, content_hash, insert_new_incidents
 

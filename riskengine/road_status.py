@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .engine import RiskEngine
-    from .rules import RuleBook, StatusFromTag
+    from .rule_files import StatusFromTag
+    from .rules import RuleBook
 
 __all__ = ["STATUSES", "StatusError", "StatusTold", "segment_statuses", "set_status", "statuses_told",
            "stored_statuses"]

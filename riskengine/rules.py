@@ -1,27 +1,27 @@
-"""Load and validate the rule files in ``rules/``: the event taxonomy and the scoring weights.
+"""The rule book: the rule files in ``rules/`` (the event taxonomy, the scoring weights, when two
+reports tell one event, how reports set road statuses), read for fast look-up while scoring.
 
-Rules are data compiled once at load time. A file that breaks the schema fails with
-:class:`~riskengine.errors.RuleFileError` naming the file, the rule id and the field, so an
-analyst editing YAML learns what to fix without reading Python.
+Rules are data compiled once at load time. A file that breaks its schema (:mod:`riskengine.rule_files`)
+fails with :class:`~riskengine.errors.RuleFileError` naming the file, the rule id and the field, so
+an analyst editing YAML learns what to fix without reading Python.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import VERSION as PYDANTIC_VERSION
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from . import compiled, yamlfile
 from .errors import RuleFileError
-from .models import ACLED_EVENT_TYPES
+
+if TYPE_CHECKING:
+    from .rule_files import IdentityRules, RoadStatusRules, ScoringRules, Taxonomy
 
 #: ACLED's 25 sub-event types by event type (codebook 2023); the taxonomy must list exactly these.
 ACLED_SUB_EVENT_TYPES: dict[str, tuple[str, ...]] = {
@@ -54,179 +54,23 @@ ADMIRALTY_GRADES = ("A", "B", "C", "D", "E", "F")
 #: The rule files of a rules directory.
 RULE_FILES = ("taxonomy.yaml", "scoring.yaml", "identity.yaml", "road_status.yaml")
 #: The code that builds a rule book: a change to any of it rebuilds the compiled cache.
-_BUILD_CODE = tuple(Path(__file__).with_name(name) for name in ("rules.py", "models.py", "yamlfile.py"))
+_BUILD_CODE = tuple(Path(__file__).with_name(name) for name in ("rules.py", "rule_files.py", "models.py",
+                                                                 "yamlfile.py"))
 
 
-class _Strict(BaseModel):
-    #: validators are made on first use, not on import: a rule book from the compiled cache validates nothing
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+class Section(SimpleNamespace):
+    """A validated part of a rule file (a taxonomy, a tag's rule, the scoring levels ...), read-only,
+    as plain attributes named as in its schema (:mod:`riskengine.rule_files`): what a rule book
+    holds, so that a book loaded from the compiled cache never imports pydantic."""
 
+    __slots__ = ()
 
-class ThreatRule(_Strict):
-    """How much one kind of incident threatens road users, for how long and how far."""
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"rules are read-only: {name} (use replaced)")
 
-    id: str
-    description: str = ""
-    severity: float | None = Field(default=None, ge=0, le=1)
-    half_life_days: float | None = Field(default=None, gt=0)
-    reach_km: float | None = Field(default=None, ge=0)
-    road_threat: bool = True
-    relief: float = Field(default=0.0, ge=0, le=1)
-
-
-class EventTypeRule(ThreatRule):
-    """An ACLED event type: defaults for its sub-types, and the sub-types themselves."""
-
-    severity: float = Field(ge=0, le=1)
-    half_life_days: float = Field(gt=0)
-    reach_km: float = Field(ge=0)
-    sub_types: list[ThreatRule]
-
-    @model_validator(mode="after")
-    def _acled_sub_types(self) -> EventTypeRule:
-        if self.id not in ACLED_SUB_EVENT_TYPES:
-            raise ValueError(f"unknown event type; ACLED's six are: {', '.join(ACLED_EVENT_TYPES)}")
-        have = [s.id for s in self.sub_types]
-        expected = ACLED_SUB_EVENT_TYPES[self.id]
-        unknown = [s for s in have if s not in expected]
-        missing = [s for s in expected if s not in have]
-        if unknown:
-            raise ValueError(f"unknown sub-type(s) {unknown}; {self.id} has: {', '.join(expected)}")
-        if missing:
-            raise ValueError(f"missing sub-type(s) {missing}")
-        return self
-
-
-class TagRule(ThreatRule):
-    """A road-threat tag (ambush, illegal checkpoint, ...): every field is required."""
-
-    label: str = ""
-
-    severity: float = Field(ge=0, le=1)
-    half_life_days: float = Field(gt=0)
-    reach_km: float = Field(ge=0)
-
-
-class Taxonomy(_Strict):
-    event_types: list[EventTypeRule]
-    tags: list[TagRule]
-
-    @model_validator(mode="after")
-    def _complete_and_unique(self) -> Taxonomy:
-        ids = [e.id for e in self.event_types]
-        missing = [e for e in ACLED_EVENT_TYPES if e not in ids]
-        if missing:
-            raise ValueError(f"missing event type(s) {missing}")
-        for kind, seen in (("event type", ids), ("tag", [t.id for t in self.tags])):
-            dupes = sorted({i for i in seen if seen.count(i) > 1})
-            if dupes:
-                raise ValueError(f"duplicate {kind} id(s) {dupes}")
-        return self
-
-
-class Precision(_Strict):
-    radius_km: float = Field(ge=0)
-    factor: float = Field(ge=0, le=1)
-
-
-class AreaRules(_Strict):
-    """How far outside its edge an area incident (a district, a region) still touches a road."""
-
-    margin_km: float = Field(default=10.0, ge=0)
-
-
-class Level(_Strict):
-    level: int = Field(ge=1, le=5)
-    name: str
-    min_score: float = Field(ge=0, le=100)
-
-
-class ExampleExpectation(_Strict):
-    level: int | None = Field(default=None, ge=1, le=5)
-    min_score: float | None = None
-    max_score: float | None = None
-
-
-class ScoringExample(_Strict):
-    id: str
-    incident: dict[str, Any]
-    age_days: float = Field(ge=0)
-    distance_km: float = Field(ge=0)
-    expect: ExampleExpectation
-
-
-class CoverageRules(_Strict):
-    """What an answer rests on (``coverage`` in ``scoring.yaml``)."""
-
-    recent_days: int = Field(default=30, ge=1)
-    near_km: float = Field(default=25, ge=0)
-    sources_stale_hours: float = Field(default=48, gt=0)
-
-
-class StatusFromTag(_Strict):
-    status: Literal["open", "restricted", "checkpoint", "closed"]
-    lasts_days: float = Field(gt=0)
-
-
-class RoadStatusRules(_Strict):
-    """How reports set a segment's road status (``rules/road_status.yaml``)."""
-
-    on_road_km: float = Field(ge=0)
-    from_tags: dict[str, StatusFromTag]
-
-
-class ScoringRules(_Strict):
-    time: dict[Literal["min_time_decay"], float]
-    distance: dict[Literal["fade"], Literal["linear", "gaussian"]]
-    location_precision: dict[Literal[1, 2, 3], Precision]
-    source_reliability: dict[Literal["A", "B", "C", "D", "E", "F"], float]
-    default_source_reliability: Literal["A", "B", "C", "D", "E", "F"]
-    fatalities: dict[Literal["per_log_fatality", "max_boost"], float]
-    saturation: float = Field(gt=0)
-    areas: AreaRules = Field(default_factory=AreaRules)
-    coverage: CoverageRules = Field(default_factory=CoverageRules)
-    levels: list[Level]
-    examples: list[ScoringExample] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _levels_in_order(self) -> ScoringRules:
-        if [lv.level for lv in self.levels] != [1, 2, 3, 4, 5]:
-            raise ValueError("levels must be exactly 1..5 in order")
-        mins = [lv.min_score for lv in self.levels]
-        if mins[0] != 0 or any(b <= a for a, b in zip(mins, mins[1:], strict=False)):
-            raise ValueError("min_score must start at 0 and rise with each level")
-        missing = [g for g in ADMIRALTY_GRADES if g not in self.source_reliability]
-        if missing or len(self.location_precision) != 3:
-            raise ValueError(f"source_reliability needs A-F (missing {missing}) and location_precision 1-3")
-        return self
-
-
-class SameEventRules(_Strict):
-    """When two reports tell the same event (``rules/identity.yaml``)."""
-
-    date_window_days: dict[Literal[1, 2, 3], int]
-    unstated_date_window_days: int = Field(ge=0, le=30)
-    slack_km: float = Field(ge=0, le=200)
-    compatible_types: list[list[str]] = Field(default_factory=list)
-    compatible_tags: list[list[str]] = Field(default_factory=list)
-    compatible_targets: list[list[str]] = Field(default_factory=list)
-    unnamed_actors: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _known_types(self) -> SameEventRules:
-        unknown = [t for group in self.compatible_types for t in group if t not in ACLED_EVENT_TYPES]
-        if unknown:
-            raise ValueError(f"compatible_types: unknown event type(s) {unknown}")
-        return self
-
-
-class Corroboration(_Strict):
-    max_confidence: float = Field(gt=0, le=1)
-
-
-class IdentityRules(_Strict):
-    same_event: SameEventRules
-    corroboration: Corroboration
+    def replaced(self, **changes: object) -> Section:
+        """A copy with ``changes`` (another corroboration cap, say, to compare scores without it)."""
+        return type(self)(**{**vars(self), **changes})
 
 
 @dataclass(frozen=True)
@@ -241,52 +85,22 @@ class ResolvedRule:
     relief: float = 0.0
 
 
-def _load_yaml(path: Path) -> Any:
-    import yaml  # noqa: PLC0415 - a rule book from the compiled cache reads no YAML
-
-    try:
-        return yamlfile.load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RuleFileError(str(path), None, None, "file not found") from None
-    except yaml.YAMLError as exc:
-        raise RuleFileError(str(path), None, None, f"not valid YAML: {exc}") from None
-
-
-def _validation_error(path: Path, raw: Any, exc: ValidationError) -> RuleFileError:
-    """Turn pydantic's first error into one line: the file, the id of the rule it is in, the field."""
-    err = exc.errors()[0]
-    loc = [p for p in err["loc"]]
-    rule_id, node = None, raw
-    for part in loc:
-        if isinstance(node, dict) and isinstance(node.get("id"), str):
-            rule_id = node["id"]
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            break
-    if isinstance(node, dict) and isinstance(node.get("id"), str):
-        rule_id = node["id"]
-    fields = [str(p) for p in loc if not isinstance(p, int)]
-    field = fields[-1] if fields else None
-    return RuleFileError(str(path), rule_id, field, err["msg"])
-
-
-def parse_rule_file(path: Path, model: type[BaseModel]) -> Any:
-    """A YAML rule file validated by a pydantic model; any problem is one RuleFileError."""
-    raw = _load_yaml(path)
-    if not isinstance(raw, dict):
-        raise RuleFileError(str(path), None, None, "expected a mapping at the top of the file")
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise _validation_error(path, raw, exc) from None
-
-
 class RuleBook:
-    """All rules, validated and compiled for fast look-up while scoring."""
+    """All rules, validated and compiled for fast look-up while scoring.
+
+    Its parts are :class:`Section` copies of the validated files (typed here as their schemas, whose
+    fields they have); ``fingerprint`` and ``statuses_fingerprint`` are made from the validated files
+    when the book is built (:func:`riskengine.rule_files.fingerprints`) and kept with it.
+    """
 
     def __init__(self, taxonomy: Taxonomy, scoring: ScoringRules, directory: Path | None, identity: IdentityRules,
-                 road_status: RoadStatusRules):
+                 road_status: RoadStatusRules, *, fingerprint: str, statuses_fingerprint: str):
+        #: a hash of everything in the rules that standing weights depend on: equal rules, equal hash,
+        #: whatever the files' layout or comments (what :func:`riskengine.weights.rules_fingerprint` gives)
+        self.fingerprint = fingerprint
+        #: a hash of what the road statuses kept with the weights depend on (``road_status.yaml``, the
+        #: precision radii): other statuses rules make them again, without weighing every event again
+        self.statuses_fingerprint = statuses_fingerprint
         self.taxonomy = taxonomy
         self.scoring = scoring
         self.directory = directory
@@ -305,7 +119,8 @@ class RuleBook:
         nor validated again; a file that breaks the schema is never kept, and fails every load.
         """
         rules_dir = Path(rules_dir)
-        key_parts = [cls.__module__, cls.__qualname__, PYDANTIC_VERSION, yamlfile.version(), *_BUILD_CODE,
+        key_parts = [cls.__module__, cls.__qualname__, compiled.package_version("pydantic"), yamlfile.version(),
+                     *_BUILD_CODE,
                      *(rules_dir / name for name in RULE_FILES)]
         book = compiled.cached("rules", key_parts, lambda: cls._build(rules_dir))
         book.directory = rules_dir  # the same files elsewhere share the cached book: this one is here
@@ -314,11 +129,24 @@ class RuleBook:
     @classmethod
     def _build(cls, rules_dir: Path) -> RuleBook:
         """Read and check the rule files (what :meth:`load` does on a miss of the compiled cache)."""
-        taxonomy = parse_rule_file(rules_dir / "taxonomy.yaml", Taxonomy)
-        scoring = parse_rule_file(rules_dir / "scoring.yaml", ScoringRules)
-        identity = parse_rule_file(rules_dir / "identity.yaml", IdentityRules)
-        road_status = parse_rule_file(rules_dir / "road_status.yaml", RoadStatusRules)
-        book = cls(taxonomy, scoring, rules_dir, identity, road_status)
+        from .rule_files import (  # noqa: PLC0415 - pydantic, only when the cache has no book
+            IdentityRules,
+            RoadStatusRules,
+            ScoringRules,
+            Taxonomy,
+            fingerprints,
+            parse_rule_file,
+            plain,
+        )
+
+        files = (parse_rule_file(rules_dir / "taxonomy.yaml", Taxonomy),
+                 parse_rule_file(rules_dir / "scoring.yaml", ScoringRules),
+                 parse_rule_file(rules_dir / "identity.yaml", IdentityRules),
+                 parse_rule_file(rules_dir / "road_status.yaml", RoadStatusRules))
+        weights, statuses = fingerprints(*files)
+        taxonomy, scoring, identity, road_status = map(plain, files)
+        book = cls(taxonomy, scoring, rules_dir, identity, road_status, fingerprint=weights,
+                   statuses_fingerprint=statuses)
         unknown = [t for t in road_status.from_tags if t not in book._tags]
         if unknown:
             raise RuleFileError(str(rules_dir / "road_status.yaml"), None, "from_tags", f"unknown tag(s) {unknown}")
@@ -330,7 +158,6 @@ class RuleBook:
             unknown = [t for t in tags if t not in book._tags]
             if unknown:
                 raise RuleFileError(str(rules_dir / "scoring.yaml"), example.id, "tags", f"unknown tag(s) {unknown}")
-        book.fingerprint, book.statuses_fingerprint  # noqa: B018 - made now, while the models are built, and kept
         return book
 
     @property
@@ -386,37 +213,15 @@ class RuleBook:
         if not best.road_threat:
             best = ResolvedRule(best.id, 0.0, best.half_life_days, best.reach_km, False)
         if best.severity == 0:
-            reliefs = [t for t in (self._tags.get(i) for i in tags) if t and t.relief > 0]
+            reliefs = [(f"tag:{t.id}", t) for t in (self._tags.get(i) for i in tags) if t and t.relief > 0]
             if sub and sub.relief > 0:
-                reliefs.append(sub)
+                reliefs.append((f"{etype.id}/{sub.id}", sub))
             if reliefs:
-                top = max(reliefs, key=lambda r: r.relief)
-                rule_id = f"tag:{top.id}" if top in self.taxonomy.tags else f"{etype.id}/{top.id}"
+                rule_id, top = max(reliefs, key=lambda r: r[1].relief)
                 best = ResolvedRule(rule_id, 0.0, top.half_life_days or etype.half_life_days,
                                     top.reach_km if top.reach_km is not None else etype.reach_km, False, top.relief)
         self._resolved[key] = best
         return best
-
-    @cached_property
-    def fingerprint(self) -> str:
-        """A hash of everything in the rules that standing weights depend on (kinds, severities, reaches,
-        half-lives, precision and reliability factors, decays, corroboration): equal rules, equal hash,
-        whatever the files' layout or comments (what :func:`riskengine.weights.rules_fingerprint` gives).
-
-        Made when the book is built and kept with it in the compiled cache: a book loaded from there
-        has it without pydantic making the models' serialisers (a few hundredths of a second).
-        """
-        parts = (self.taxonomy.model_dump_json(), self.scoring.model_dump_json(),
-                 self.identity.corroboration.model_dump_json())
-        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
-
-    @cached_property
-    def statuses_fingerprint(self) -> str:
-        """A hash of what the road statuses kept with the weights depend on (``road_status.yaml``, the
-        precision radii): other statuses rules make them again, without weighing every event again."""
-        radii = {level: p.radius_km for level, p in self.scoring.location_precision.items()}
-        parts = (self.road_status.model_dump_json(), json.dumps(radii, sort_keys=True))
-        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
     @cached_property
     def max_reach_km(self) -> float:

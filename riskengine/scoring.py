@@ -18,12 +18,16 @@ import datetime as dt
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from .models import Incident, Segment
+from .models import Segment
 from .rules import RuleBook
+
+if TYPE_CHECKING:
+    from .incident import Incident
 
 CONTRIBUTION_COLUMNS = [
     "incident_id", "segment_id", "distance_km", "gap_km", "rule_id", "severity", "age_days",
@@ -302,6 +306,7 @@ def score_route(rules: RuleBook, assessment: Assessment, segment_ids: Sequence[s
 
 def incident_frame(incidents: Sequence[Incident], ids: Sequence[str] | None = None) -> pd.DataFrame:
     """Incidents (pydantic models) as the frame :func:`contributions` expects, without a store."""
+    from .incident import Incident  # noqa: PLC0415 - a question about a route needs no pydantic
     ids = list(ids) if ids is not None else [inc.fingerprint() for inc in incidents]
     rows = [{"id": i, **inc.model_dump(mode="python")} for i, inc in zip(ids, incidents, strict=True)]
     columns = ["id", *Incident.model_fields]

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -48,7 +48,6 @@ from sqlalchemy.exc import IntegrityError
 
 from .errors import RiskEngineError
 from .events import assign_events, record_events
-from .models import Incident
 from .schema import (
     DETAILS_INDEX,
     DETAILS_INDEXED,
@@ -73,6 +72,9 @@ from .schema import (
 )
 
 __all__ = ["DEFAULT_DB", "ReportIn", "Store", "StoreError", "StoreOutcome", "content_hash", "database_url", "metadata"]
+
+if TYPE_CHECKING:
+    from .incident import Incident
 
 DEFAULT_DB = "riskengine.db"
 

@@ -21,7 +21,8 @@ import pandas as pd
 from pydantic import ValidationError
 
 from riskengine.errors import InputFileError, InputRowError
-from riskengine.models import ACLED_EVENT_TYPES, MAX_FATALITIES, Incident, PlaceRef
+from riskengine.incident import Incident, PlaceRef
+from riskengine.models import ACLED_EVENT_TYPES, MAX_FATALITIES
 
 __all__ = ["LEGACY_EVENT_TYPES", "REQUIRED_COLUMNS", "ReadResult", "read_acled_csv",
            "read_incident_jsonl", "sniff_format"]

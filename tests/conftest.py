@@ -81,7 +81,7 @@ def engine(fresh_db, rules, gazetteer, network) -> RiskEngine:
 
 def ambushes(engine: RiskEngine, when: dt.datetime, numbers: range, *, killed: int = 0, label: str = "test") -> None:
     """Ambushes on the Waddan road (north of Waddan, on Sirte - Sebha), one report each, told at ``when``."""
-    from riskengine.models import Incident  # noqa: PLC0415
+    from riskengine.incident import Incident  # noqa: PLC0415
     from riskengine.store import ReportIn  # noqa: PLC0415
 
     for n in numbers:

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from riskengine.models import Incident
+from riskengine.incident import Incident
 from riskengine.store import ReportIn
 from riskengine.subscriptions import SubscriptionError, parse_quiet_hours
 

@@ -15,7 +15,7 @@ from riskengine.alerts import AlertPolicy
 from riskengine.choices import kinds_of
 from riskengine.engine import DEFAULT_RULES_DIR
 from riskengine.errors import RuleFileError
-from riskengine.models import Incident
+from riskengine.incident import Incident
 from riskengine.outbox import Outbox
 from riskengine.store import ReportIn
 from riskengine.subscriptions import SubscriptionError, Subscriptions

@@ -11,7 +11,7 @@ import pytest
 from riskengine.cli import main
 from riskengine.corrections import CorrectionError, Corrections, UnknownEventError
 from riskengine.engine import RiskEngine
-from riskengine.models import Incident
+from riskengine.incident import Incident
 from riskengine.store import ReportIn, Store
 
 DAY = dt.date(2026, 11, 16)

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from riskengine.engine import RiskEngine
-from riskengine.models import Incident
+from riskengine.incident import Incident
 from riskengine.scoring import assess
 from riskengine.store import ReportIn, Store
 

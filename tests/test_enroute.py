@@ -25,8 +25,8 @@ from riskengine.alerts import AlertPolicy
 from riskengine.engine import DEFAULT_RULES_DIR, RiskEngine
 from riskengine.enroute import Course, Journeys, road_course
 from riskengine.geo import to_lonlat, to_metric
+from riskengine.incident import Incident
 from riskengine.mapping import SegmentIndex
-from riskengine.models import Incident
 from riskengine.store import ReportIn, Store
 from riskengine.subscriptions import Subscriptions
 

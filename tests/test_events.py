@@ -9,7 +9,7 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from riskengine.models import Incident
+from riskengine.incident import Incident
 from riskengine.store import ReportIn
 
 PUBLISHED = dt.date(2026, 11, 17)  # a Tuesday

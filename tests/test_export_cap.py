@@ -18,7 +18,7 @@ from shapely.geometry import Point, Polygon
 
 from riskengine.corrections import Corrections
 from riskengine.exports.cap import CAP_NS, CAP_SCHEMA, cap_alert, cap_feed, cap_messages
-from riskengine.models import Incident
+from riskengine.incident import Incident
 from riskengine.store import ReportIn
 
 ATOM = "http://www.w3.org/2005/Atom"

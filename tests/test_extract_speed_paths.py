@@ -18,7 +18,7 @@ from riskengine.extract import regexscan
 from riskengine.extract.lexicon import Hit, phrase_body
 from riskengine.extract.places import _CANDIDATE_SPLIT, CANDIDATE, Mention
 from riskengine.extract.regexscan import literal_needs
-from riskengine.models import PlaceRef
+from riskengine.incident import PlaceRef
 from riskengine.store import Store
 
 PUBLISHED = dt.date(2026, 11, 18)

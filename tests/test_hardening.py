@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from riskengine.cli import main
 from riskengine.engine import DEFAULT_RULES_DIR
 from riskengine.errors import InputFileError, RuleFileError
-from riskengine.rules import RuleBook, ScoringRules, parse_rule_file
+from riskengine.rule_files import ScoringRules, parse_rule_file
+from riskengine.rules import RuleBook
 from riskengine.store import Store
 from riskengine.structured import read_acled_csv, read_incident_jsonl
 
@@ -121,7 +122,7 @@ def test_a_rule_file_with_a_key_given_twice_is_refused(tmp_path):
 
 def test_dollar_signs_in_reports_do_not_break_the_route_picture(engine, tmp_path):
     from riskengine import maps
-    from riskengine.models import Incident
+    from riskengine.incident import Incident
     from riskengine.store import ReportIn
 
     at = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)

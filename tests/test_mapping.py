@@ -12,8 +12,8 @@ from shapely.geometry import MultiPoint, Polygon
 
 from riskengine.errors import RuleFileError
 from riskengine.geo import to_lonlat, to_metric
+from riskengine.incident import Incident
 from riskengine.mapping import SegmentIndex
-from riskengine.models import Incident
 from riskengine.rules import RuleBook
 from riskengine.store import ReportIn
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from riskengine.errors import RuleFileError
-from riskengine.models import Incident
+from riskengine.incident import Incident
 from riskengine.rules import ACLED_SUB_EVENT_TYPES, RuleBook
 from riskengine.scoring import contributions, incident_frame
 
@@ -19,6 +19,30 @@ from .conftest import NOW
 def test_taxonomy_has_acleds_six_types_and_25_sub_types(rules):
     assert sorted(e.id for e in rules.taxonomy.event_types) == sorted(ACLED_SUB_EVENT_TYPES)
     assert sum(len(e.sub_types) for e in rules.taxonomy.event_types) == 25
+
+
+def test_a_rule_book_is_read_only_and_changed_only_by_copy(rules):
+    """What a book holds (copied out of the validated files) cannot be changed by a slip; another
+    corroboration cap, say, is a copy that leaves the book as it was."""
+    with pytest.raises(AttributeError, match="read-only"):
+        rules.scoring.saturation = 1.0
+    capped = rules.identity.replaced(corroboration=rules.identity.corroboration.replaced(max_confidence=0.5))
+    assert capped.corroboration.max_confidence == 0.5 != rules.identity.corroboration.max_confidence
+    assert capped.same_event == rules.identity.same_event
+
+
+def test_a_relief_is_named_by_the_rule_it_comes_from(rules, rules_copy):
+    """The strongest relief of an incident's tags and sub-type names the answer's rule: a tag as a tag,
+    a sub-type under its event type."""
+    assert rules.resolve("Strategic developments", "Agreement", ("truce", "reopening")).id == "tag:reopening"
+    taxonomy = rules_copy / "taxonomy.yaml"
+    changed = yaml.safe_load(taxonomy.read_text(encoding="utf-8"))
+    [strategic] = [e for e in changed["event_types"] if e["id"] == "Strategic developments"]
+    [agreement] = [s for s in strategic["sub_types"] if s["id"] == "Agreement"]
+    agreement.update(severity=0.0, road_threat=False, relief=0.8)  # an agreement eases more than a reopening
+    taxonomy.write_text(yaml.safe_dump(changed, allow_unicode=True), encoding="utf-8")
+    eased = RuleBook.load(rules_copy).resolve("Strategic developments", "Agreement", ("truce", "reopening"))
+    assert (eased.id, eased.relief) == ("Strategic developments/Agreement", 0.8)
 
 
 def test_road_threat_tags_are_defined(rules):

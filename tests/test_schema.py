@@ -118,7 +118,7 @@ def test_an_old_store_that_counted_one_clash_twice_counts_it_once_after_the_upgr
 
 def test_a_version_5_store_gains_the_day_sums_of_its_weights(tmp_path, rules, gazetteer, network):
     from riskengine.engine import RiskEngine
-    from riskengine.models import Incident
+    from riskengine.incident import Incident
     from riskengine.store import ReportIn
 
     path = str(tmp_path / "v5.db")
@@ -151,7 +151,7 @@ def test_a_version_5_store_gains_the_day_sums_of_its_weights(tmp_path, rules, ga
 
 def _write_something(engine, at: dt.datetime) -> None:
     """Store one report (a writer's transaction, which weighs what is unweighed)."""
-    from riskengine.models import Incident
+    from riskengine.incident import Incident
     from riskengine.store import ReportIn
 
     engine.ingest_incidents(ReportIn(source="desk", format="jsonl", text="a quiet note from the desert"), [Incident(
@@ -163,7 +163,7 @@ def test_a_version_9_store_keeps_its_answers_and_weighs_again_with_packed_number
     from sqlalchemy import text
 
     from riskengine.engine import RiskEngine
-    from riskengine.models import Incident
+    from riskengine.incident import Incident
     from riskengine.store import ReportIn
 
     engine = RiskEngine(Store.open(db_url), rules, gazetteer, network)
@@ -213,7 +213,7 @@ def test_a_version_10_store_keeps_its_road_statuses_and_weighs_them_again(db_url
     from sqlalchemy import text
 
     from riskengine.engine import RiskEngine
-    from riskengine.models import Incident
+    from riskengine.incident import Incident
     from riskengine.road_status import segment_statuses
     from riskengine.store import ReportIn
 

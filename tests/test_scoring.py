@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString
 
-from riskengine.models import Incident, Segment
+from riskengine.incident import Incident
+from riskengine.models import Segment
 from riskengine.scoring import assess, contributions, incident_frame, score_route
 
 from .conftest import NOW

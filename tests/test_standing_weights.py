@@ -23,7 +23,7 @@ from sqlalchemy import text
 
 from riskengine.corrections import Corrections
 from riskengine.engine import RiskEngine
-from riskengine.models import Incident
+from riskengine.incident import Incident
 from riskengine.rules import RuleBook
 from riskengine.scoring import assess
 from riskengine.store import ReportIn, Store

@@ -26,9 +26,10 @@ from riskengine.roads import RoadNetwork
 from riskengine.rules import RuleBook
 from riskengine.weights import rules_fingerprint
 
-#: Libraries a route question on a warm cache needs not import (each costs tens of milliseconds),
-#: nor, on SQLite, SQLAlchemy's PostgreSQL dialect (a twentieth of the whole process).
-NOT_NEEDED = ("networkx", "yaml", "pyproj", "rapidfuzz", "geopy", "sqlalchemy.dialects.postgresql")
+#: Libraries a route question on a warm cache needs not import (each costs tens of milliseconds):
+#: pydantic validates rule files and incidents as they come in, not a book or rows read back; nor,
+#: on SQLite, SQLAlchemy's PostgreSQL dialect (a twentieth of the whole process).
+NOT_NEEDED = ("networkx", "yaml", "pyproj", "rapidfuzz", "geopy", "pydantic", "sqlalchemy.dialects.postgresql")
 
 ROUTE = """
 import datetime as dt, json, sys
@@ -193,7 +194,7 @@ def test_a_route_past_a_closure_elsewhere_needs_no_graph_search(tmp_path, cache)
     """A road closed far away: the route and its alternative (round its worst segment and the
     closure) come from the kept routes, with no networkx import, and are those a search finds."""
     from riskengine.engine import RiskEngine
-    from riskengine.models import Incident
+    from riskengine.incident import Incident
     from riskengine.road_status import set_status
     from riskengine.store import ReportIn
 

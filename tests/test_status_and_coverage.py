@@ -8,7 +8,7 @@ import json
 
 from riskengine.cli import main
 from riskengine.corrections import Corrections
-from riskengine.models import Incident
+from riskengine.incident import Incident
 from riskengine.road_status import segment_statuses, set_status
 from riskengine.store import ReportIn, Store
 

@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import inspect
 
-from riskengine.models import Incident
+from riskengine.incident import Incident
 from riskengine.store import SCHEMA_VERSION, ReportIn, Store, StoreError, database_url
 
 from .conftest import NOW

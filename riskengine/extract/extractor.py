@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from ..arabic import normalize_arabic
 from ..gazetteer import Gazetteer, normalize_name
 from ..geo import geodesic_km
-from ..models import Incident, Place
+from ..incident import Incident
+from ..models import Place
 from ..roads import RoadNetwork
 from ..rules import RuleBook
 from .dates import incident_date, is_historical

@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..arabic import normalize_arabic
 from ..errors import RuleFileError
 from ..models import ACLED_EVENT_TYPES
-from ..rules import ACLED_SUB_EVENT_TYPES, RuleBook, parse_rule_file
+from ..rule_files import parse_rule_file
+from ..rules import ACLED_SUB_EVENT_TYPES, RuleBook
 from . import regexscan
 from .regexscan import Starts, grouped_alternation, literal_needs, may_match
 

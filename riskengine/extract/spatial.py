@@ -43,7 +43,8 @@ from shapely.geometry import MultiPoint
 from ..errors import NoRouteError
 from ..gazetteer import Gazetteer
 from ..geo import lonlat_point, to_lonlat, to_metric
-from ..models import Place, PlaceRef
+from ..incident import PlaceRef
+from ..models import Place
 from ..roads import RoadNetwork
 from ..rules import RuleBook
 from .lexicon import COMMON_WORDS, Geography, PhraseEntry, words_regex

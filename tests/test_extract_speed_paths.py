@@ -143,12 +143,55 @@ def _plain_find(finder, text: str) -> list[Mention]:
             taken_until = last
     if not any(_is_titlecase(w) for _, _, w in words):
         return mentions
-    return finder._add_near_spellings(text, words, finder._add_variants(text, words, mentions))
+    return _plain_near_spellings(finder, text, words, _plain_variants(finder, text, words, mentions))
+
+
+def _taken(words: list[tuple[int, int, str]], mentions: list[Mention]) -> list[bool]:
+    """For each word, whether it starts inside a mention."""
+    return [any(m.start <= start < m.end for m in mentions) for start, _, _ in words]
+
+
+def _plain_variants(finder, text: str, words: list[tuple[int, int, str]], mentions: list[Mention]) -> list[Mention]:
+    """Spelling variants read a word at a time: runs of adjacent capitalised words, the longest first."""
+    from riskengine.extract.places import MAX_VARIANT_WORDS, _is_titlecase
+
+    taken, found, i = _taken(words, mentions), list(mentions), 0
+    while i < len(words):
+        if taken[i] or not _is_titlecase(words[i][2]):
+            i += 1
+            continue
+        run = i + 1
+        while (run < len(words) and run - i < MAX_VARIANT_WORDS and not taken[run]
+               and text[words[run - 1][1]:words[run][0]] in (" ", "-")):
+            run += 1
+        hit = next(((j, place) for j in range(run, i, -1) if words[j - 1][2][:1].isupper()
+                    and (place := finder.variant(text[words[i][0]:words[j - 1][1]])) is not None), None)
+        if hit is None:
+            i += 1
+            continue
+        j, place = hit
+        found.append(Mention(words[i][0], words[j - 1][1], text[words[i][0]:words[j - 1][1]], place))
+        taken[i:j] = [True] * (j - i)
+        i = j
+    return sorted(found, key=lambda m: m.start)
+
+
+def _plain_near_spellings(finder, text: str, words: list[tuple[int, int, str]], mentions: list[Mention]
+                          ) -> list[Mention]:
+    """Capitalised words outside every mention, close to the name of a main place, read a word at a time."""
+    from riskengine.extract.places import _is_titlecase, _norm_word
+
+    found = list(mentions)
+    for (start, end, word), taken in zip(words, _taken(words, mentions), strict=True):
+        if _is_titlecase(word) and not taken and (place := finder._near_spelling(_norm_word(word))) is not None:
+            found.append(Mention(start, end, word, place))
+    return sorted(found, key=lambda m: m.start)
 
 
 def test_place_finder_finds_what_a_plain_reading_finds(reader):
     finder = reader.extractor.finder
-    texts = ENGLISH + ARABIC + [" ".join(ENGLISH + ARABIC), "al-Jufra, as Sirte: Sebha~Hun", "Gasr Ben Ghasir"]
+    texts = ENGLISH + ARABIC + [" ".join(ENGLISH + ARABIC), "al-Jufra, as Sirte: Sebha~Hun", "Gasr Ben Ghasir",
+                                "Men near Sawknah and Ubary stopped a Gasr Ben Ghasir bus, then Ezliten-Sirte cars"]
     for text in texts + _random_texts(300, seed=3):
         assert finder.find(text) == _plain_find(finder, text), text
 
@@ -197,3 +240,42 @@ def test_arabic_dates_read_as_with_every_substitution_run():
         "اشتباكات في سوق الجمعة.", "وصل الوفد في 3 كانون الثاني بعد الليلة الماضية.", "لا تاريخ هنا."]]
     for sentence in sentences:
         assert arabic.english_dates(sentence) == every_substitution(sentence), sentence
+
+
+#: Where a sentence ends, as first written: its lookbehind makes the regex try every position.
+_PLAIN_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]?\s+(?=[\"'“‘(\[]?[A-Z0-9\u0600-\u06FF])|\n\s*\n|\n(?=\s*[-*•])")
+
+
+def _plain_split(text: str) -> list[tuple[int, str]]:
+    """Sentences split with the plain pattern, its ends found by ``finditer``."""
+    from riskengine.extract.extractor import ABBREVIATIONS
+
+    out, start = [], 0
+
+    def add(chunk: str, at: int) -> None:
+        if chunk.strip():
+            out.append((at + len(chunk) - len(chunk.lstrip()), chunk.strip()))
+
+    for m in _PLAIN_SENTENCE_END.finditer(text):
+        end, after = m.span()
+        if text[end - 1] == "." and "\n" not in m.group():
+            word_start = max(text.rfind(" ", start, end), text.rfind("\n", start, end)) + 1
+            last_word = text[word_start:end - 1].lstrip("\"'“‘(").lower()
+            if last_word in ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha()):
+                continue
+        add(text[start:after], start)
+        start = after
+    add(text[start:], start)
+    return out
+
+
+def test_sentences_split_as_with_the_plain_pattern():
+    from riskengine.extract.extractor import split_sentences
+
+    rng = random.Random(5)
+    alphabet = list("ab .!?\n\n\t-*•\"'”’)“‘([A1س ") + ["Gen. ", "u.s. ", " x. ", "Sirte. ", ".\n\n", "?\n- "]
+    texts = ENGLISH + ARABIC + ["\n\n".join(ENGLISH + ARABIC),
+                                "Gen. Haftar spoke.\n\n- Roads shut.\n* Sirte! (Gate 4) shut."]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60))) for _ in range(20000)]
+    for text in texts:
+        assert split_sentences(text) == _plain_split(text), text

@@ -16,7 +16,6 @@ import bisect
 import datetime as dt
 import functools
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..arabic import normalize_arabic
@@ -34,9 +33,11 @@ from .places import MINOR_KINDS, Mention, PlaceFinder
 from .spatial import Location, SpatialReader
 
 ABBREVIATIONS = frozenset("mr mrs ms dr gen maj col lt capt sgt st no prof brig cpl rev u.s u.n vs jr sr".split())
-SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]?\s+(?=[\"'“‘(\[]?[A-Z0-9\u0600-\u06FF])|\n\s*\n|\n(?=\s*[-*•])")
-#: The characters SENTENCE_END's matches start after (".", "!", "?") or at (a line break).
-_END_CHAR = re.compile(r"[.!?\n]")
+#: Where a sentence ends: ".", "!" or "?" with the blanks after it, before what may open a sentence; a
+#: blank line; a line break before a bullet. Every match starts with one of ".!?\n", a character class
+#: the regex engine skips to in C (a pattern opening with a lookbehind is tried at every position).
+SENTENCE_END = re.compile(r"[.!?\n](?:(?<=[.!?])[\"'”’)]?\s+(?=[\"'“‘(\[]?[A-Z0-9\u0600-\u06FF])"
+                          r"|(?<=\n)(?:\s*\n|(?=\s*[-*•])))")
 CLAUSE_BREAK = re.compile(r";\s+|,\s+(?:and|while|but|whereas|as|after which)\s+|\s+—\s+")
 #: Penalty per character between a location phrase and the words saying what happened.
 DISTANCE_PENALTY = 0.3
@@ -130,32 +131,17 @@ def split_sentences(text: str) -> list[tuple[int, str]]:
     ['Gen. Haftar spoke.', 'Gunmen fired on a car near Sirte!', 'It fled.']
     """
     out, start = [], 0
-    for m in _sentence_ends(text):
-        end, after = m.span()
-        if text[end - 1] == "." and "\n" not in m.group():
-            word_start = max(text.rfind(" ", start, end), text.rfind("\n", start, end)) + 1
-            last_word = text[word_start:end - 1].lstrip("\"'“‘(").lower()
+    for m in SENTENCE_END.finditer(text):
+        at, after = m.span()  # the sentence ends after the "." at ``at``, or at the line break there
+        if text[at] == "." and "\n" not in m.group():
+            word_start = max(text.rfind(" ", start, at), text.rfind("\n", start, at)) + 1
+            last_word = text[word_start:at].lstrip("\"'“‘(").lower()
             if last_word in ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha()):
                 continue
         _add_sentence(out, text[start:after], start)
         start = after
     _add_sentence(out, text[start:], start)
     return out
-
-
-def _sentence_ends(text: str) -> Iterator[re.Match]:
-    """``SENTENCE_END.finditer(text)``, tried only where a match can start: right after ".", "!" or
-    "?", or at a line break (found with a plain character search, far cheaper than trying the
-    pattern, whose lookbehind comes first, at every position)."""
-    pos, match, find = 0, SENTENCE_END.match, _END_CHAR.search
-    while (found := find(text, pos)) is not None:
-        at = found.start()
-        m = match(text, at if text[at] == "\n" else at + 1)
-        if m is None:
-            pos = at + 1
-            continue
-        yield m
-        pos = m.end()  # never empty, and it ends with a blank, not ".", "!" or "?": no start is skipped
 
 
 def _add_sentence(out: list[tuple[int, str]], chunk: str, start: int) -> None:

@@ -292,11 +292,14 @@ class Category:
         if groups:
             self._automaton.make_automaton()
         # each regex entry found by a keyword, by number: (its regex, its entry, where its match may
-        # start (see regexscan), the texts it needs: a window without them is not searched). Numbers,
+        # start (see regexscan), the one text it needs, if it needs one: a window without it is not
+        # searched; needs told only by a regex search or several finds are not worth testing in a
+        # window that short: they cost about what the search they would spare does). Numbers,
         # not the regexes, key the windows searched: a regex is hashed anew, from its whole text and
         # code, each time it is looked up in a dict
         starts = {pattern: Starts.of(pattern) for items in keyword_entries.values() for pattern, _ in items}
-        needs = {pattern: literal_needs(pattern) for pattern in starts}
+        needs = {pattern: _one_text(literal_needs(pattern)) for pattern in starts}
+        needs = {pattern: text if isinstance(text, str) else None for pattern, text in needs.items()}
         found_by_keyword = dict.fromkeys(item for items in keyword_entries.values() for item in items)
         numbers = {item: n for n, item in enumerate(found_by_keyword)}
         self._regex_entries = [(pattern, i, starts[pattern], needs[pattern]) for pattern, i in numbers]
@@ -377,7 +380,7 @@ class Category:
                 pattern, i, starts, needs = self._regex_entries[number]
                 needs = needs if plain else None
                 for lo, hi in spans:
-                    if needs is not None and not may_match(needs, low, lo, hi):
+                    if needs is not None and low.find(needs, lo, hi) < 0:
                         continue
                     for m in regexscan.finditer(pattern, starts, text, lo, hi, low_starts):
                         if m.end() == hi < len(text):  # cut by the window: let it run to its own end

@@ -249,7 +249,7 @@ class PlaceFinder:
                 hits.append((first, first + n_words - 1, place))
         offsets = list(accumulate(map(len, parts), initial=0))  # word i spans offsets[2i + 1]:offsets[2i + 2]
         hits.sort(key=lambda h: (h[0], -(h[1] - h[0])))
-        mentions, taken_until = [], -1
+        mentions, taken_until, named = [], -1, []
         for first, last, place in hits:
             if first <= taken_until:
                 continue
@@ -264,6 +264,7 @@ class PlaceFinder:
             if not _looks_like_a_name(surface):
                 continue
             mentions.append(Mention(start, end, surface, place))
+            named.append((i, j))
             taken_until = last
         # whether some word is capitalised: only those can be spelling variants (its first letter is a Latin
         # capital, so a text without one, such as an Arabic report, has none)
@@ -272,60 +273,45 @@ class PlaceFinder:
         if not titled:  # Arabic script, lower case: no word for the variant and near-spelling readings
             return mentions
         words = list(zip(offsets[1:-1:2], offsets[2::2], surfaces, strict=True))
-        return self._add_near_spellings(text, words, self._add_variants(text, words, mentions))
+        return self._add_spellings(text, words, gaps, named, mentions)
 
-    def _add_variants(self, text: str, words: list[tuple[int, int, str]], mentions: list[Mention]) -> list[Mention]:
-        """Runs of adjacent name-like words no name matched, read by their folded forms, the
-        longest run first ("Gasr Ben Ghasir", "Sawknah")."""
+    def _add_spellings(self, text: str, words: list[tuple[int, int, str]], gaps: list[str],
+                       named: list[tuple[int, int]], mentions: list[Mention]) -> list[Mention]:
+        """The mentions, with capitalised words no name matched read as spellings of places: runs of
+        adjacent name-like words by their folded forms, the longest run first ("Gasr Ben Ghasir",
+        "Sawknah"), then single words close to the name of a main place ("Ubary" ~ Ubari).
+        ``words``: (start, end, word) of every candidate word; ``gaps[k]``: the text before word k;
+        ``named``: the first and last word of each mention. Only the capitalised words outside the
+        mentions are visited (in one pass, not every word in two)."""
         taken = [False] * len(words)
-        if mentions:
-            k = 0
-            for i, (start, _end, _w) in enumerate(words):
-                while k < len(mentions) and mentions[k].end <= start:
-                    k += 1
-                taken[i] = k < len(mentions) and mentions[k].start <= start
-        found = list(mentions)
-        i = 0
-        while i < len(words):
-            if taken[i] or not _is_titlecase(words[i][2]):
-                i += 1
-                continue
+        for first, last in named:
+            taken[first:last + 1] = [True] * (last - first + 1)
+        open_words = [k for k, (_, _, word) in enumerate(words) if not taken[k] and _is_titlecase(word)]
+        if not open_words:
+            return mentions
+        found, next_free = list(mentions), 0
+        for i in open_words:  # variants
+            if i < next_free:
+                continue  # a word of the variant just read
             run = i + 1  # the words that follow with only a space or a hyphen between
-            while (run < len(words) and run - i < MAX_VARIANT_WORDS and not taken[run]
-                   and text[words[run - 1][1]:words[run][0]] in (" ", "-")):
+            while run < len(words) and run - i < MAX_VARIANT_WORDS and not taken[run] and gaps[run] in (" ", "-"):
                 run += 1
-            hit = None
             for j in range(run, i, -1):
                 if not words[j - 1][2][:1].isupper():
                     continue  # a name ends on a capitalised word, not a particle
-                place = self.variant(text[words[i][0]:words[j - 1][1]])
+                start, end = words[i][0], words[j - 1][1]
+                place = self.variant(text[start:end])
                 if place is not None:
-                    hit = (j, place)
+                    found.append(Mention(start, end, text[start:end], place))
+                    taken[i:j] = [True] * (j - i)
+                    next_free = j
                     break
-            if hit is None:
-                i += 1
-                continue
-            j, place = hit
-            found.append(Mention(words[i][0], words[j - 1][1], text[words[i][0]:words[j - 1][1]], place))
-            for k in range(i, j):
-                taken[k] = True
-            i = j
-        return sorted(found, key=lambda m: m.start) if len(found) != len(mentions) else mentions
-
-    def _add_near_spellings(self, text: str, words: list[tuple[int, int, str]], mentions: list[Mention]
-                            ) -> list[Mention]:
-        """Capitalised words no name matched, close to the name of a main place ("Ubary" ~ Ubari)."""
-        found = list(mentions)
-        taken = iter(mentions)  # mentions and words are both in text order: walk them together
-        current = next(taken, None)
-        for start, end, word in words:
-            while current is not None and current.end <= start:
-                current = next(taken, None)
-            if not _is_titlecase(word) or (current is not None and current.start <= start):
-                continue
-            place = self._near_spelling(_norm_word(word))
-            if place is not None:
-                found.append(Mention(start, end, word, place))
+        for k in open_words:  # near spellings
+            if not taken[k]:
+                start, end, word = words[k]
+                place = self._near_spelling(_norm_word(word))
+                if place is not None:
+                    found.append(Mention(start, end, word, place))
         return sorted(found, key=lambda m: m.start) if len(found) != len(mentions) else mentions
 
     @lru_cache(maxsize=50_000)  # noqa: B019 - one finder per engine

@@ -298,8 +298,8 @@ class Category:
         # not the regexes, key the windows searched: a regex is hashed anew, from its whole text and
         # code, each time it is looked up in a dict
         starts = {pattern: Starts.of(pattern) for items in keyword_entries.values() for pattern, _ in items}
-        needs = {pattern: _one_text(literal_needs(pattern)) for pattern in starts}
-        needs = {pattern: text if isinstance(text, str) else None for pattern, text in needs.items()}
+        needs = {pattern: text if isinstance(text := _one_text(literal_needs(pattern)), str) else None
+                 for pattern in starts}
         found_by_keyword = dict.fromkeys(item for items in keyword_entries.values() for item in items)
         numbers = {item: n for n, item in enumerate(found_by_keyword)}
         self._regex_entries = [(pattern, i, starts[pattern], needs[pattern]) for pattern, i in numbers]

@@ -13,7 +13,10 @@ weighed at the question's time) is timed too, and ``riskengine route`` is run as
 of rounds), on its own and handed to a warm server (``riskengine warm start``). A service asks at the
 time each question comes: a new engine is also asked a hundred routes, each at a new time.
 
-Run: ``python bench/query.py [--incidents N] [--queries Q] [--seed S] [--rounds R] [--store FILE]``.
+``--db URL`` runs it all on another database (PostgreSQL: ``postgresql+psycopg://user@host/db``), which must
+hold no tables yet: the store is built there and its tables dropped at the end.
+
+Run: ``python bench/query.py [--incidents N] [--queries Q] [--seed S] [--rounds R] [--store FILE | --db URL]``.
 ``--store FILE`` keeps the generated store in FILE (built there when missing) and benchmarks a copy of
 it, so that runs compared with each other (code before and after a change, interleaved) read the same
 store and the ingest at the end never changes it.
@@ -113,13 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20261117, help="seed of the incidents and of the town pairs")
     parser.add_argument("--rounds", type=int, default=3, help="runs of `riskengine route` as a process (median)")
     parser.add_argument("--store", type=Path, help="keep the generated store in this file and benchmark a copy")
+    parser.add_argument("--db", metavar="URL", help="an empty database to run on (e.g. PostgreSQL), not SQLite")
     args = parser.parse_args(argv)
     if args.incidents < 1 or args.queries < 2:
         parser.error("--incidents must be at least 1 and --queries at least 2")
+    if args.store is not None and args.db is not None:
+        parser.error("--store keeps an SQLite file; it cannot be combined with --db")
 
     rules, network = mapping_bench.load_network()
-    with tempfile.TemporaryDirectory(prefix="riskengine-bench-") as tmp:
-        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+    with (tempfile.TemporaryDirectory(prefix="riskengine-bench-") as tmp,
+          scoring_bench.scratch_database(args.db, tmp) as url):
         start = time.perf_counter()
         if args.store is not None:
             built = kept_store(args.store, url, args, rules, network)
@@ -166,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         same = json.dumps(before, ensure_ascii=False) == first == json.dumps(engine.route(*pairs[0], NOW),
                                                                              ensure_ascii=False)
 
-        question = [sys.executable, "-m", "riskengine.cli", "--db", str(Path(tmp) / "bench.db"),
+        question = [sys.executable, "-m", "riskengine.cli", "--db", url,
                     "route", "Sirte", "Sebha", "--at", NOW.isoformat(), "--json"]
         processes = time_processes(question, {**os.environ, "RISKENGINE_WARM": "0"}, args.rounds)
         with warm_server([sys.executable, "-m", "riskengine.cli"], dict(os.environ), Path(tmp) / "sockets") as env:
@@ -192,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         engine.route(*pairs[1], NOW)  # another road: the whole network is made again from the rows in hand
         other_ms = _ms(start)
         peak = mapping_bench.peak_rss_mb()
+        where = scoring_bench.describe(url)
 
     p50, p99 = np.percentile(warm, [50, 99])
     process_target = next((t for n, t in TARGET_PROCESS_S if built["incidents"] <= n), TARGET_PROCESS_S[-1][1])
@@ -203,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"machine                    {mapping_bench.machine()}")
     print(f"incidents                  {built['incidents']:,} (seed {args.seed}, {built['matches']:,} segment matches; "
-          f"store built in {build:.1f} s, {built['weigh_seconds']:.1f} s of it weighing, not timed below)")
+          f"store built in {build:.1f} s, {built['weigh_seconds']:.1f} s of it weighing, not timed below; {where})")
     print(f"queries                    {args.queries} routes between random pairs of {len(towns)} towns, "
           f"all at {NOW.isoformat()}")
     print(f"incidents per answer       {np.mean(shown):.0f} on average, {max(shown)} at most")

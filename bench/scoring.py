@@ -14,7 +14,12 @@ then it reads every contribution behind the scores (what the map and every expla
 then asks again at the same ``now`` (the engine's cache) and an hour later (the same store: only
 the scoring).
 
-Run: ``python bench/scoring.py [--incidents N] [--seed S]``.
+``--db URL`` runs it on another database (PostgreSQL: ``postgresql+psycopg://user@host/db``), which
+must hold no tables yet: the benchmark fills it, and drops the tables it made when it is done (with
+``--keep``, they stay, and a later run with ``--db`` and ``--keep`` on the same database only reads
+them again, as a fresh process).
+
+Run: ``python bench/scoring.py [--incidents N] [--seed S] [--db URL [--keep]]``.
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
-from sqlalchemy import insert
+from sqlalchemy import create_engine, func, insert, inspect, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from riskengine.engine import RiskEngine
 from riskengine.mapping import SegmentIndex
@@ -216,31 +223,111 @@ def worker(db: str) -> int:
     return 0
 
 
+@contextmanager
+def scratch_database(url: str | None, tmp: str, *, keep: bool = False, kept: int | None = None) -> Iterator[str]:
+    """The database a benchmark fills: an SQLite file in ``tmp`` when ``url`` is None; else the
+    database at ``url`` (PostgreSQL, say), which must hold no tables (nothing of anyone's is
+    overwritten), and whose tables are dropped on leaving unless ``keep``. ``kept``: a database a
+    ``keep`` run left with this many events is taken as it is (:func:`held_events` tells)."""
+    if url is None:
+        yield f"sqlite:///{Path(tmp) / 'bench.db'}"
+        return
+    held = held_events(url)
+    if held is not None and held != kept:
+        raise SystemExit(f"--db {url}: the database already holds tables ({held:,} events); a benchmark "
+                         f"fills an empty one" + (f" (or reads one it kept with --keep --incidents {held})"
+                                                  if kept is not None else ""))
+    try:
+        yield url
+    finally:
+        if not keep:
+            from riskengine.schema import metadata  # noqa: PLC0415
+
+            engine = create_engine(url)
+            metadata.drop_all(engine)
+            engine.dispose()
+
+
+def held_events(url: str) -> int | None:
+    """How many events the database at ``url`` holds; None when it has no tables at all."""
+    engine = create_engine(url)
+    try:
+        if not inspect(engine).get_table_names():
+            return None
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(events)).scalar_one()
+    except SQLAlchemyError:  # tables, but not a store's: not empty either
+        return -1
+    finally:
+        engine.dispose()
+
+
+def describe(url: str) -> str:
+    """The kind of database at ``url`` and its size."""
+    if url.startswith("sqlite:///"):
+        return f"SQLite, {Path(url.removeprefix('sqlite:///')).stat().st_size / 2**20:.0f} MB"
+    engine = create_engine(url)
+    try:
+        if engine.dialect.name != "postgresql":
+            return engine.dialect.name
+        with engine.connect() as conn:
+            size = conn.execute(select(func.pg_database_size(func.current_database()))).scalar_one()
+        return f"PostgreSQL, {size / 2**20:.0f} MB"
+    finally:
+        engine.dispose()
+
+
+def store_counts(url: str) -> dict:
+    """What :func:`build_store` returns, read from a store built before (its weighing not timed)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            held = conn.execute(select(func.count()).select_from(events)).scalar_one()
+            matches = conn.execute(select(func.count()).select_from(incident_segments)).scalar_one()
+    finally:
+        engine.dispose()
+    return {"incidents": held, "matches": matches, "reports": -(-held // PER_REPORT), "weigh_seconds": 0.0}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--incidents", type=int, default=1_000_000, help="incidents in the store (default 1,000,000)")
     parser.add_argument("--seed", type=int, default=20261117, help="seed of the incident generator")
+    parser.add_argument("--db", metavar="URL",
+                        help="an empty database to run on (e.g. PostgreSQL) instead of an SQLite file")
+    parser.add_argument("--keep", action="store_true",
+                        help="with --db: keep the tables filled (a later --keep run on them only reads)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args.worker)
     if args.incidents < 1:
         parser.error("--incidents must be at least 1")
+    if args.keep and not args.db:
+        parser.error("--keep needs --db (an SQLite run uses a temporary file)")
 
     rules, network = mapping_bench.load_network()
-    with tempfile.TemporaryDirectory(prefix="riskengine-bench-") as tmp:
-        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        start = time.perf_counter()
-        built = build_store(url, args.incidents, args.seed, rules, network)
-        build = time.perf_counter() - start
-        size_mb = (Path(tmp) / "bench.db").stat().st_size / 2**20
+    kept = args.incidents if args.keep else None
+    with (tempfile.TemporaryDirectory(prefix="riskengine-bench-") as tmp,
+          scratch_database(args.db, tmp, keep=args.keep, kept=kept) as url):
+        build = None
+        if kept is not None and held_events(url) == kept:  # kept by an earlier --keep run: only read
+            built = store_counts(url)
+        else:
+            start = time.perf_counter()
+            built = build_store(url, args.incidents, args.seed, rules, network)
+            build = time.perf_counter() - start
+        where = describe(url)
         r = mapping_bench.run_worker(__file__, ["--worker", url])
 
     print(f"machine                    {mapping_bench.machine()}")
     print(f"incidents                  {built['incidents']:,} (seed {args.seed}, {built['reports']:,} reports, "
           f"{built['matches']:,} segment matches)")
-    print(f"store built in             {build:.1f} s (SQLite, {size_mb:.0f} MB; bulk Core inserts, not timed below; "
-          f"{built['weigh_seconds']:.1f} s of it weighing every event, as after a change of rules)")
+    if build is None:
+        print(f"store                      {where}: kept from an earlier --keep run, only read here")
+    else:
+        print(f"store built in             {build:.1f} s ({where}; bulk Core inserts, not timed below; "
+              f"{built['weigh_seconds']:.1f} s of it weighing every event, as after a change of rules)")
     print(f"at                         {NOW.isoformat()} ({r['contributions']:,} weighted contributions, "
           f"{r['at_risk']} segments at level 3 or more)")
     print(f"assess seconds             {r['seconds']:.2f} (RiskEngine.assess(now): all segments rescored, cold)")

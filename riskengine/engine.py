@@ -49,7 +49,7 @@ from .scoring import (
     standing_weights,
     weights_at,
 )
-from .store import ReportIn, Store, among
+from .store import ReportIn, Revision, Store, among
 from .textfile import read_text
 from .weights import SCORING_COLUMNS, Weigher, standing_rows
 from .weights import scoring_frame as _scoring_frame
@@ -355,7 +355,7 @@ class RiskEngine:
             store.weigher = self.weigher
             store.group_migrated_events()
         self._lock = threading.Lock()
-        self._revision: tuple | None = None  # of the store, when the caches below were filled
+        self._revision: Revision | None = None  # of the store, when the caches below were filled
         self._assessed: OrderedDict[dt.datetime, _Assessed] = OrderedDict()
         #: whether the stored weights are these rules' and which events they miss; and the standing
         #: weights computed in memory when they are not (both for the current revision)
@@ -563,7 +563,7 @@ class RiskEngine:
         if self._revision is not None:
             self._current()
 
-    def _current(self) -> tuple:
+    def _current(self) -> Revision:
         """The store's revision; the caches are emptied when it has moved on, except what the change
         cannot have touched: the network's standing weights read before are kept, with the rows of
         the events changed since (each change to an event is in the audit trail) read again."""
@@ -590,7 +590,7 @@ class RiskEngine:
             self._kept_reads = {}
             details, self._details = self._details, {}
         if carried:
-            changed = self.store.events_changed(after=old[2])
+            changed = self.store.events_changed(after=old.audit)
             if len(changed) <= self.PATCH_MAX_EVENTS:
                 patched, touched = {}, set()
                 for key, frame in carried.items():
@@ -598,8 +598,8 @@ class RiskEngine:
                     touched |= on
                 kept_details = {i: d for i, d in details.items() if i not in changed}
                 # what answers at the same times made of the events that did not change
-                same_poll = old is not None and old[4] == revision[4]
-                statuses_kept = old is not None and old[3] == revision[3] and not self._sets_status(changed)
+                same_poll = old is not None and old.polled == revision.polled
+                statuses_kept = old is not None and old.status == revision.status and not self._sets_status(changed)
                 answers = {a.now: a.carried_over(changed, touched if same_poll else None, statuses_kept)
                            for a in answered}
                 with self._lock:
@@ -632,13 +632,13 @@ class RiskEngine:
         frame = self.store.events_frame(columns=("tags",), ids=changed, active=False)
         return any(t in tags for event_tags in frame["tags"].tolist() for t in (event_tags or ()))
 
-    def _weights_kept(self, old: tuple | None, new: tuple) -> bool:
+    def _weights_kept(self, old: Revision | None, new: Revision) -> bool:
         """Whether standing weights read at revision ``old`` can be brought to ``new`` by reading again
-        only the events audited since: the store grew (no rows removed behind our back) and its
+        only the events audited since: the store moved on (not back, as to a restored copy) and its
         weights were, and still are, these rules' with none left unweighed."""
         if old is None or self._weights != (True, frozenset()):
             return False
-        if new[0] < old[0] or new[1] < old[1] or new[2] < old[2]:
+        if new.report < old.report or new.audit < old.audit or new.status < old.status:
             return False
         return self.store.weights_state(self.weigher.fingerprint) == (True, [])
 

@@ -5,8 +5,16 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 from pathlib import Path
 from types import ModuleType
+
+import pytest
+from sqlalchemy import create_engine, inspect
+
+from riskengine.store import Store
+
+from .conftest import TEST_PG_VAR, _empty_database
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
@@ -128,6 +136,72 @@ def test_scoring_benchmark_runs_on_tiny_input(capsys):
     assert int(weighted.split("(")[1].split()[0].replace(",", "")) > 0, out  # the generated store is scored
     assert any(line.startswith("again, same now") and "cached: yes" in line for line in lines), out
     assert any(line.startswith("an hour later") and "not reloaded" in line for line in lines), out
+
+
+@pytest.fixture
+def pg_url():
+    """``$RISKENGINE_TEST_PG``, emptied (the benchmarks fill only an empty database)."""
+    url = os.environ.get(TEST_PG_VAR)
+    if not url:
+        pytest.skip(f"{TEST_PG_VAR} is not set: no PostgreSQL to run the benchmarks on")
+    _empty_database(url)
+    yield url
+    _empty_database(url)
+
+
+def _tables(url: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        return inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_scoring_benchmark_runs_on_postgresql_and_leaves_no_tables(capsys, pg_url):
+    bench = load_script("scoring")
+    assert bench.main(["--incidents", "2000", "--seed", "3", "--db", pg_url]) == 0
+    out = capsys.readouterr().out
+    lines = _has_lines(out, "store built in", "assess seconds", "every contribution s")
+    assert any(line.startswith("store built in") and "PostgreSQL" in line for line in lines), out
+    assert any(line.startswith("again, same now") and "cached: yes" in line for line in lines), out
+    assert _tables(pg_url) == []
+
+
+def test_scoring_benchmark_kept_store_is_read_again_without_building(capsys, pg_url):
+    bench = load_script("scoring")
+    args = ["--incidents", "1500", "--seed", "3", "--db", pg_url, "--keep"]
+    assert bench.main(args) == 0
+    first = capsys.readouterr().out
+    assert bench.main(args) == 0
+    again = capsys.readouterr().out
+    assert "store built in" in first and "store built in" not in again, again
+    assert "kept from an earlier --keep run" in again
+    contributions = [next(line for line in out.splitlines() if line.startswith("at ")) for out in (first, again)]
+    assert contributions[0] == contributions[1]  # the same store, scored alike
+    assert "events" in _tables(pg_url)
+
+
+def test_scoring_benchmark_refuses_a_database_that_holds_a_store(tmp_path, capsys):
+    """A benchmark fills an empty database: one that holds a store is left as it is."""
+    bench = load_script("scoring")
+    url = f"sqlite:///{tmp_path / 'mine.db'}"
+    Store(url)  # a store of someone's (empty of events, but a store)
+    before = sorted(_tables(url))
+    with pytest.raises(SystemExit) as refused:
+        bench.main(["--incidents", "500", "--db", url])
+    assert url in str(refused.value) and "already holds tables" in str(refused.value)
+    assert sorted(_tables(url)) == before  # nothing dropped
+
+
+def test_query_benchmark_runs_on_postgresql_with_the_same_answers(capsys, pg_url):
+    bench = load_script("query")
+    assert bench.main(["--incidents", "2000", "--queries", "20", "--seed", "3", "--rounds", "1", "--db", pg_url]) == 0
+    out = capsys.readouterr().out
+    lines = _has_lines(out, "incidents", "cold first call ms", "p99 ms", "process s")
+    assert any(line.startswith("incidents") and "PostgreSQL" in line for line in lines), out
+    assert any(line.startswith("previous path") and "same answer: yes" in line for line in lines), out
+    assert any(line.startswith("after an ingest") and "is in the answer" in line for line in lines), out
+    assert _tables(pg_url) == []
 
 
 def test_query_benchmark_runs_on_tiny_input(capsys):

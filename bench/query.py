@@ -14,7 +14,8 @@ of rounds), on its own and handed to a warm server (``riskengine warm start``). 
 time each question comes: a new engine is also asked a hundred routes, each at a new time.
 
 ``--db URL`` runs it all on another database (PostgreSQL: ``postgresql+psycopg://user@host/db``), which must
-hold no tables yet: the store is built there and its tables dropped at the end.
+hold no tables yet: the store is built there (then vacuumed and analysed, as autovacuum would be within a
+minute of the bulk load) and its tables dropped at the end.
 
 Run: ``python bench/query.py [--incidents N] [--queries Q] [--seed S] [--rounds R] [--store FILE | --db URL]``.
 ``--store FILE`` keeps the generated store in FILE (built there when missing) and benchmarks a copy of

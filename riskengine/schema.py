@@ -36,7 +36,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
+
+#: The events whose stored weights are not up to date: the condition of their partial index, and of
+#: the query that finds them (written the same, so that SQLite's planner sees the index answers it).
+UNWEIGHED = "weighed IS NOT TRUE"
 
 
 class UTCDateTime(TypeDecorator):
@@ -233,7 +237,9 @@ events = Table(
     Column("updated_at", UTCDateTime()),  # when a report joined it or an analyst changed it
     Column("weighed", Boolean),  # v5: its rows in event_weights are up to date (NULL/false: not yet)
     Index("ix_events_date", "date"),
-    Index("ix_events_weighed", "weighed"),
+    # v12: the events not weighed yet, which every question asks for (partial: see _partial_on); an
+    # index of every event's flag made PostgreSQL walk all the events to find none
+    Index("ix_events_unweighed", "id", sqlite_where=text(UNWEIGHED)),
 )
 # v6 (v5: status and date; before, status alone): the active events of a period, and the words of
 # their tags (the few that set a road status are found without reading every event's row)
@@ -546,8 +552,15 @@ def _v10_to_v11(conn: Connection) -> None:
     metadata.create_all(conn, tables=[event_statuses])
 
 
+def _v11_to_v12(conn: Connection) -> None:
+    """v12 finds the events not weighed yet by a partial index of them alone (``ix_events_unweighed``),
+    not by an index of every event's flag."""
+    conn.execute(text("DROP INDEX IF EXISTS ix_events_weighed"))
+    conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_events_unweighed ON events (id) WHERE {UNWEIGHED}"))
+
+
 MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7, 7: _v7_to_v8,
-              8: _v8_to_v9, 9: _v9_to_v10, 10: _v10_to_v11}
+              8: _v8_to_v9, 9: _v9_to_v10, 10: _v10_to_v11, 11: _v11_to_v12}
 
 
 def current_schema(conn: Connection) -> bool:

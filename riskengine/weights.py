@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from .road_status import stored_statuses
 from .rules import RuleBook
 from .schema import (
+    UNWEIGHED,
     WEIGHT_NUMBERS,
     event_statuses,
     event_weights,
@@ -98,7 +99,7 @@ def unweighed(conn: Connection, *, claim: bool = False, first: bool = False) -> 
     """The events whose stored weights are not up to date, in id order; ``claim`` (a writer about
     to weigh them): on PostgreSQL, locked so that two writers never weigh one event at once;
     ``first``: only the first (whether there is any)."""
-    query = select(events.c.id).where(events.c.weighed.is_(None) | (events.c.weighed == False))  # noqa: E712
+    query = select(events.c.id).where(text(f"events.{UNWEIGHED}"))  # as its partial index says it
     query = query.order_by(events.c.id).limit(1 if first else None)
     if claim and conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)

@@ -9,7 +9,7 @@ from sqlalchemy import inspect
 
 from riskengine.engine import DEFAULT_RULES_DIR, RiskEngine
 from riskengine.rules import RuleBook
-from riskengine.schema import SCHEMA_VERSION
+from riskengine.schema import SCHEMA_VERSION, UNWEIGHED
 from riskengine.store import Store
 
 V1 = """
@@ -255,12 +255,48 @@ def test_a_version_10_store_keeps_its_road_statuses_and_weighs_them_again(db_url
     assert (reader.route("Misrata", "Sebha", at), segment_statuses(reader, at)) == before
 
 
+def test_a_version_11_store_finds_its_unweighed_events_by_an_index_of_them_alone(db_url, rules, gazetteer, network):
+    """Every question asks whether any event is left unweighed: v12 answers from an index of those
+    events alone (an index of every event's flag had PostgreSQL walk all the events to find none)."""
+    from sqlalchemy import text
+
+    from riskengine.weights import Weigher
+
+    engine = RiskEngine(Store.open(db_url), rules, gazetteer, network)
+    at = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
+    _write_something(engine, at)
+    [event] = engine.store.events_frame()["id"].tolist()
+    fingerprint = Weigher(rules).fingerprint
+    assert engine.store.weights_state(fingerprint) == (True, [])
+    with engine.store.writer.begin() as conn:  # as riskengine v11 left it, with the event changed by a writer
+        conn.execute(text("DROP INDEX ix_events_unweighed"))  # without rules (not weighed yet)
+        conn.execute(text("CREATE INDEX ix_events_weighed ON events (weighed)"))
+        conn.execute(text("UPDATE events SET weighed = NULL"))
+        conn.execute(text("UPDATE meta SET value = '11' WHERE key = 'schema_version'"))
+    store = Store.open(db_url)
+    assert store.schema_version() == SCHEMA_VERSION
+    sql = ("SELECT indexname FROM pg_indexes WHERE tablename = 'events'" if store.engine.dialect.name == "postgresql"
+           else "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'")
+    with store.engine.connect() as conn:
+        indexes = set(conn.execute(text(sql)).scalars())
+    assert "ix_events_unweighed" in indexes and "ix_events_weighed" not in indexes
+    assert store.weights_state(fingerprint) == (True, [event])  # still found
+    if store.engine.dialect.name == "sqlite":
+        with store.engine.connect() as conn:
+            plan = conn.execute(text(f"EXPLAIN QUERY PLAN SELECT events.id FROM events WHERE events.{UNWEIGHED} "
+                                     "ORDER BY events.id LIMIT 1")).all()
+        assert any("ix_events_unweighed" in row[-1] for row in plan), plan
+    _write_something(RiskEngine(store, rules, gazetteer, network), at)  # a writer weighs it
+    assert Store.open(db_url).weights_state(fingerprint) == (True, [])
+
+
 def test_the_partial_indexes_are_partial_on_both_backends(db_url):
     """Each partial index's condition is written once (for SQLite) and given to PostgreSQL when its
     store is made: both keep only the rows it is for (an index of every row would be the whole table)."""
     from sqlalchemy import text
 
-    partial = {"ix_outbox_thread": "thread", "ix_outbox_claims": "claimed_by", "ix_event_weights_relief": "base_relief"}
+    partial = {"ix_outbox_thread": "thread", "ix_outbox_claims": "claimed_by", "ix_event_weights_relief": "base_relief",
+               "ix_events_unweighed": "weighed"}
     store = Store.open(db_url)
     sql = ("SELECT indexdef FROM pg_indexes WHERE indexname = :name" if store.engine.dialect.name == "postgresql"
            else "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :name")

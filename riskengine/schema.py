@@ -41,6 +41,9 @@ SCHEMA_VERSION = 12
 #: The events whose stored weights are not up to date: the condition of their partial index, and of
 #: the query that finds them (written the same, so that SQLite's planner sees the index answers it).
 UNWEIGHED = "weighed IS NOT TRUE"
+#: The incidents told with a vague date (ACLED's time precision 2, a week, or 3, a month): the
+#: condition of their partial index, and of the query that reads them.
+VAGUE_DATE = "time_precision >= 2"
 
 
 class UTCDateTime(TypeDecorator):
@@ -123,6 +126,9 @@ incidents = Table(
     Index("ix_incidents_report", "report_id"),
     Index("ix_incidents_event_type", "event_type"),
     Index("ix_incidents_event", "event_id"),
+    # v12: the few incidents told with a vague date (a week, a month), which every report's search for
+    # the event it retells reads by date (partial: see _partial_on)
+    Index("ix_incidents_vague", "date", sqlite_where=text(VAGUE_DATE)),
 )
 
 incident_segments = Table(
@@ -554,9 +560,11 @@ def _v10_to_v11(conn: Connection) -> None:
 
 def _v11_to_v12(conn: Connection) -> None:
     """v12 finds the events not weighed yet by a partial index of them alone (``ix_events_unweighed``),
-    not by an index of every event's flag."""
+    not by an index of every event's flag; and the incidents told with a vague date by their own
+    (``ix_incidents_vague``)."""
     conn.execute(text("DROP INDEX IF EXISTS ix_events_weighed"))
     conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_events_unweighed ON events (id) WHERE {UNWEIGHED}"))
+    conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_incidents_vague ON incidents (date) WHERE {VAGUE_DATE}"))
 
 
 MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7, 7: _v7_to_v8,

@@ -270,6 +270,7 @@ def test_a_version_11_store_finds_its_unweighed_events_by_an_index_of_them_alone
     assert engine.store.weights_state(fingerprint) == (True, [])
     with engine.store.writer.begin() as conn:  # as riskengine v11 left it, with the event changed by a writer
         conn.execute(text("DROP INDEX ix_events_unweighed"))  # without rules (not weighed yet)
+        conn.execute(text("DROP INDEX ix_incidents_vague"))
         conn.execute(text("CREATE INDEX ix_events_weighed ON events (weighed)"))
         conn.execute(text("UPDATE events SET weighed = NULL"))
         conn.execute(text("UPDATE meta SET value = '11' WHERE key = 'schema_version'"))
@@ -280,6 +281,9 @@ def test_a_version_11_store_finds_its_unweighed_events_by_an_index_of_them_alone
     with store.engine.connect() as conn:
         indexes = set(conn.execute(text(sql)).scalars())
     assert "ix_events_unweighed" in indexes and "ix_events_weighed" not in indexes
+    with store.engine.connect() as conn:
+        on_incidents = set(conn.execute(text(sql.replace("'events'", "'incidents'"))).scalars())
+    assert "ix_incidents_vague" in on_incidents
     assert store.weights_state(fingerprint) == (True, [event])  # still found
     if store.engine.dialect.name == "sqlite":
         with store.engine.connect() as conn:
@@ -296,7 +300,7 @@ def test_the_partial_indexes_are_partial_on_both_backends(db_url):
     from sqlalchemy import text
 
     partial = {"ix_outbox_thread": "thread", "ix_outbox_claims": "claimed_by", "ix_event_weights_relief": "base_relief",
-               "ix_events_unweighed": "weighed"}
+               "ix_events_unweighed": "weighed", "ix_incidents_vague": "time_precision"}
     store = Store.open(db_url)
     sql = ("SELECT indexdef FROM pg_indexes WHERE indexname = :name" if store.engine.dialect.name == "postgresql"
            else "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :name")

@@ -148,6 +148,18 @@ def db_url(request, tmp_path):
 
 
 @pytest.fixture
+def pg_url():
+    """``$RISKENGINE_TEST_PG``, emptied before and after (tests that need PostgreSQL itself: several
+    processes on one store, the benchmarks' ``--db``); skipped when that variable is not set."""
+    url = os.environ.get(TEST_PG_VAR)
+    if not url:
+        pytest.skip(f"{TEST_PG_VAR} is not set: no PostgreSQL to test against")
+    _empty_database(url)
+    yield url
+    _empty_database(url)
+
+
+@pytest.fixture
 def loop():
     """An event loop running in its own thread, like the bot application's."""
     event_loop = asyncio.new_event_loop()

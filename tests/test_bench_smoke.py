@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 from pathlib import Path
 from types import ModuleType
 
@@ -13,8 +12,6 @@ import pytest
 from sqlalchemy import create_engine, inspect
 
 from riskengine.store import Store
-
-from .conftest import TEST_PG_VAR, _empty_database
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
@@ -136,17 +133,6 @@ def test_scoring_benchmark_runs_on_tiny_input(capsys):
     assert int(weighted.split("(")[1].split()[0].replace(",", "")) > 0, out  # the generated store is scored
     assert any(line.startswith("again, same now") and "cached: yes" in line for line in lines), out
     assert any(line.startswith("an hour later") and "not reloaded" in line for line in lines), out
-
-
-@pytest.fixture
-def pg_url():
-    """``$RISKENGINE_TEST_PG``, emptied (the benchmarks fill only an empty database)."""
-    url = os.environ.get(TEST_PG_VAR)
-    if not url:
-        pytest.skip(f"{TEST_PG_VAR} is not set: no PostgreSQL to run the benchmarks on")
-    _empty_database(url)
-    yield url
-    _empty_database(url)
 
 
 def _tables(url: str) -> list[str]:

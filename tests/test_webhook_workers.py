@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import create_engine, select
 
 from bot.service import build
@@ -36,7 +35,7 @@ from riskengine.schema import chat_settings, handled_updates
 from riskengine.store import Store
 
 from .balancer import Balancer
-from .conftest import PROJECT, TEST_PG_VAR, _empty_database
+from .conftest import PROJECT
 from .tg_emulator import (
     BotThread,
     TestUser,
@@ -106,16 +105,6 @@ def ask(user: TestUser, text: str, command: bool = True) -> str:
 def which_worker(balancer: Balancer, update_id: int) -> int:
     """The worker that took an update first (its first delivery)."""
     return next(f.backend for f in balancer.log if f.update_id == update_id)
-
-
-@pytest.fixture
-def pg_url():
-    url = os.environ.get(TEST_PG_VAR)
-    if not url:
-        pytest.skip(f"{TEST_PG_VAR} is not set: no PostgreSQL to test against")
-    _empty_database(url)
-    yield url
-    _empty_database(url)
 
 
 def test_two_workers_and_two_schedulers_share_one_store(tmp_path, pg_url):

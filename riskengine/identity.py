@@ -112,9 +112,11 @@ class SameEvent:
         """The bounds (west, south, east, north) of :meth:`footprint`, in degrees; None without a place."""
         if row["location_kind"] == "area" and row.get("geometry_wkt"):
             try:
-                return shapely_wkt.loads(row["geometry_wkt"]).bounds
+                area = shapely_wkt.loads(row["geometry_wkt"])
             except shapely.errors.ShapelyError:
                 pass
+            else:
+                return None if area.is_empty else area.bounds
         if row["location_kind"] == "stretch" and row.get("segments"):
             known = self._segment_bounds
             boxes = [known[s] for s in row["segments"] if s in known]
@@ -148,7 +150,7 @@ class SameEvent:
     def gap_km(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> float | None:
         """How far apart two locations are beyond their uncertainty (0 when they overlap)."""
         fa, fb = self.footprint(a), self.footprint(b)
-        if fa is None or fb is None:
+        if fa is None or fb is None or fa.is_empty or fb.is_empty:  # an empty area is no place
             return None
         return max(0.0, shapely.distance(fa, fb) / 1000.0 - self.radius_km(a) - self.radius_km(b))
 

@@ -90,3 +90,14 @@ def test_the_box_never_leaves_out_an_event_the_full_tests_join(db_url, rules, ga
             joined += found is not None
             apart += found is None
     assert joined >= 30 and apart >= 30, (joined, apart)  # both outcomes are exercised
+
+
+def test_an_empty_area_is_no_place_to_be_near(rules, network):
+    """A report whose area is empty is near nothing: it joins no event (its distance to any place is
+    not a number, which once read as no gap at all)."""
+    same = SameEvent(rules, network)
+    event = {"location_kind": "point", "lat": 31.2, "lon": 16.6, "geo_precision": 1, "radius_km": None}
+    empty = {"location_kind": "area", "geometry_wkt": "POLYGON EMPTY", "lat": None, "lon": None, "geo_precision": 3,
+             "radius_km": None}
+    assert same.gap_km(empty, event) is None and same.gap_km(event, empty) is None
+    assert same._within_reach(empty) is None  # no box to draw: the candidates are not narrowed

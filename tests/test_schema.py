@@ -149,6 +149,20 @@ def test_a_version_5_store_gains_the_day_sums_of_its_weights(tmp_path, rules, ga
     assert sums[0] > 0 and sums[1] == rows[0]
 
 
+def _as_left_by(store: Store, version: int, *statements: str) -> Store:
+    """The store as riskengine ``version`` left it (``statements`` undo what came after), opened
+    again by this riskengine: migrated to the current version."""
+    from sqlalchemy import text
+
+    with store.writer.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+        conn.execute(text(f"UPDATE meta SET value = '{version}' WHERE key = 'schema_version'"))
+    again = Store.open(store.url)
+    assert again.schema_version() == SCHEMA_VERSION
+    return again
+
+
 def _write_something(engine, at: dt.datetime) -> None:
     """Store one report (a writer's transaction, which weighs what is unweighed)."""
     from riskengine.incident import Incident
@@ -235,12 +249,8 @@ def test_a_version_10_store_keeps_its_road_statuses_and_weighs_them_again(db_url
 
     kept = count("SELECT count(*) FROM event_statuses")
     assert kept > 0
-    with engine.store.writer.begin() as conn:  # as riskengine v10 left it: no statuses kept
-        conn.execute(text("DROP TABLE event_statuses"))
-        conn.execute(text("DELETE FROM meta WHERE key = 'statuses_rules'"))
-        conn.execute(text("UPDATE meta SET value = '10' WHERE key = 'schema_version'"))
-    store = Store.open(db_url)
-    assert store.schema_version() == SCHEMA_VERSION
+    # as riskengine v10 left it: no statuses kept
+    store = _as_left_by(engine.store, 10, "DROP TABLE event_statuses", "DELETE FROM meta WHERE key = 'statuses_rules'")
     assert count("SELECT count(*) FROM event_statuses") == 0
     # the weights are kept (no event is weighed again); until a writer makes the statuses, a reader
     # finds them from the events: the same answers
@@ -268,14 +278,9 @@ def test_a_version_11_store_finds_its_unweighed_events_by_an_index_of_them_alone
     [event] = engine.store.events_frame()["id"].tolist()
     fingerprint = Weigher(rules).fingerprint
     assert engine.store.weights_state(fingerprint) == (True, [])
-    with engine.store.writer.begin() as conn:  # as riskengine v11 left it, with the event changed by a writer
-        conn.execute(text("DROP INDEX ix_events_unweighed"))  # without rules (not weighed yet)
-        conn.execute(text("DROP INDEX ix_incidents_vague"))
-        conn.execute(text("CREATE INDEX ix_events_weighed ON events (weighed)"))
-        conn.execute(text("UPDATE events SET weighed = NULL"))
-        conn.execute(text("UPDATE meta SET value = '11' WHERE key = 'schema_version'"))
-    store = Store.open(db_url)
-    assert store.schema_version() == SCHEMA_VERSION
+    # as riskengine v11 left it, with the event changed by a writer without rules (not weighed yet)
+    store = _as_left_by(engine.store, 11, "DROP INDEX ix_events_unweighed", "DROP INDEX ix_incidents_vague",
+                        "CREATE INDEX ix_events_weighed ON events (weighed)", "UPDATE events SET weighed = NULL")
     sql = ("SELECT indexname FROM pg_indexes WHERE tablename = 'events'" if store.engine.dialect.name == "postgresql"
            else "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'")
     with store.engine.connect() as conn:
@@ -311,24 +316,19 @@ def test_the_partial_indexes_are_partial_on_both_backends(db_url):
 
 
 def test_a_version_6_store_keeps_its_outbox_and_gains_claims(db_url):
-    from sqlalchemy import text
 
     from riskengine.alerts import AlertIn, AlertPolicy
     from riskengine.outbox import Outbox
 
     at = dt.datetime(2026, 11, 20, 8, tzinfo=dt.UTC)
-    box = Outbox(Store.open(db_url), AlertPolicy.load(DEFAULT_RULES_DIR))
+    old = Store.open(db_url)
+    box = Outbox(old, AlertPolicy.load(DEFAULT_RULES_DIR))
     box.enqueue([AlertIn(key=k, subscription_id=None, chat_id="c1", channel="console", kind="level", text=k)
                  for k in ("told", "waiting")], at)
     box.mark_sent(box.rows()[0]["id"], at)
     # as riskengine before v7 left it: an outbox without claims (SQLite and PostgreSQL alike)
-    with box.writer.begin() as conn:
-        conn.execute(text("DROP INDEX ix_outbox_claims"))
-        conn.execute(text("ALTER TABLE outbox DROP COLUMN claimed_by"))
-        conn.execute(text("ALTER TABLE outbox DROP COLUMN claimed_until"))
-        conn.execute(text("UPDATE meta SET value = '6' WHERE key = 'schema_version'"))
-    store = Store.open(db_url)
-    assert store.schema_version() == SCHEMA_VERSION
+    store = _as_left_by(old, 6, "DROP INDEX ix_outbox_claims", "ALTER TABLE outbox DROP COLUMN claimed_by",
+                        "ALTER TABLE outbox DROP COLUMN claimed_until")
     assert {"claimed_by", "claimed_until"} <= {c["name"] for c in inspect(store.engine).get_columns("outbox")}
     assert "ix_outbox_claims" in {i["name"] for i in inspect(store.engine).get_indexes("outbox")}
     box = Outbox(store, AlertPolicy.load(DEFAULT_RULES_DIR))

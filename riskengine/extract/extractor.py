@@ -2,11 +2,12 @@
 
 Reading order: find the words of every lexicon (history, triggers, cues, actors, targets, roles,
 demonyms, foreign places) in one automaton pass, and confirm each phrase with its regex only where its
-word is; blank out history and read the triggers: a report with none ends here. Then find every place
-once for the whole report (another automaton pass); split the text into sentences and sentences into
-clauses; skip sentences without a trigger and what is history, denial, weather or at sea; in each
-remaining clause read the event, then where it happened (spatial phrases around the places), and date
-it against the publication date. Clauses that say what happened but not where join the nearest
+word is; blank out history and read the triggers: a report with none ends here. Then split the text into
+sentences and sentences into clauses; skip sentences without a trigger and what is history, denial,
+weather or at sea; in each remaining clause read the event, then where it happened (spatial phrases
+around the places), and date it against the publication date. Places are found (another automaton
+pass) only in the sentences read and in those a clause looks back to ("the city"): the background
+that makes most of a long report is not searched for them. Clauses that say what happened but not where join the nearest
 located incident; readings of the same event at the same place are merged.
 """
 
@@ -122,6 +123,137 @@ class _Words:
 _NO_WORDS = _Words()
 
 
+class _ReportPlaces:
+    """The places a report names, found where its reading needs them: in the sentences that tell
+    an incident and those it looks back to for context, not in the background that makes most of
+    a long report. Each stretch is read with a margin either side, wide enough for everything that
+    decides a name's reading there (an article before it, a unit's name after it, a landmark
+    beside its town). A report naming a foreign place, or a name several places share, is read
+    whole: how each name reads depends on the others anywhere in it."""
+
+    #: Characters read beyond a stretch either side (then to the edge of a word and of a blank run).
+    MARGIN = 60
+    #: How many sentences one look back for the last place named reads at once.
+    LOOK_BACK = 1
+
+    def __init__(self, extractor: Extractor, text: str, words: _Words, sentences: list[tuple[int, str]]):
+        self._extractor, self._text, self._words, self._sentences = extractor, text, words, sentences
+        self._by_sentence: dict[int, list[Mention]] = {}
+        self._all: list[Mention] | None = None
+        self._all_starts: list[int] = []
+        if any(True for _ in extractor._foreign.finditer(text, *words.of("foreign"))):
+            self.everything()
+
+    def everything(self) -> list[Mention]:
+        """Every place the report names (read once, on first need)."""
+        if self._all is None:
+            self._all = self._extractor.libyan_mentions(self._text, self._words)
+            self._all_starts = [m.start for m in self._all]
+        return self._all
+
+    def in_sentences(self, first: int, end: int) -> list[Mention]:
+        """The mentions that start in sentences ``first`` to ``end - 1``, in text order."""
+        if first >= end:
+            return []
+        self.read(first, end)
+        if self._all is not None:
+            lo = self._sentences[first][0]
+            hi = self._sentences[end - 1][0] + len(self._sentences[end - 1][1])
+            return self._all[bisect.bisect_left(self._all_starts, lo):bisect.bisect_left(self._all_starts, hi)]
+        return [m for k in range(first, end) for m in self._by_sentence[k]]
+
+    def last_named(self, first: int, end: int) -> Place | None:
+        """The place of the last mention that is not a demonym or a unit in sentences ``first`` to
+        ``end - 1`` (the latest sentence naming one decides), or None: read backwards a few
+        sentences at a time."""
+        while end > first:
+            start = max(first, end - self.LOOK_BACK)
+            for m in reversed(self.in_sentences(start, end)):
+                if not m.says_who:
+                    return m.place
+            end = start
+        return None
+
+    def read(self, first: int, end: int) -> None:
+        """Find the mentions of sentences ``first`` to ``end - 1`` not found yet, in one stretch."""
+        if self._all is not None:
+            return
+        missing = [k for k in range(first, end) if k not in self._by_sentence]
+        if not missing:
+            return
+        first, end = missing[0], missing[-1] + 1
+        text, sentences = self._text, self._sentences
+        lo = sentences[first][0]
+        hi = sentences[end - 1][0] + len(sentences[end - 1][1])
+        found = self._extractor.mentions_within(text, _word_edge(text, lo - self.MARGIN, -1),
+                                                _word_edge(text, hi + self.MARGIN, 1), self._words)
+        if found is None:  # a name several places share: the whole text decides
+            self.everything()
+            return
+        starts = [m.start for m in found]
+        for k in range(first, end):
+            a = sentences[k][0]
+            b = a + len(sentences[k][1])
+            self._by_sentence[k] = found[bisect.bisect_left(starts, a):bisect.bisect_left(starts, b)]
+
+
+class _Context:
+    """The place a clause's "the city" refers to: the last place named before it. Known at once
+    when an earlier clause of the reading named it; else found only when asked (most clauses never
+    refer back), in the sentences between the last one read and this one, and failing those, as the
+    context before them."""
+
+    __slots__ = ("_places", "_first", "_end", "_before", "_value", "_known")
+
+    def __init__(self, place: Place | None = None):
+        self._value, self._known = place, True
+        self._places = self._before = None
+        self._first = self._end = 0
+
+    @classmethod
+    def named_between(cls, places: _ReportPlaces, first: int, end: int, before: _Context) -> _Context:
+        """The context after sentences ``first`` to ``end - 1``, which told nothing: the last place
+        they name, else ``before``."""
+        if first >= end:
+            return before
+        context = cls()
+        context._known, context._places, context._before = False, places, before
+        context._first, context._end = first, end
+        return context
+
+    def __call__(self) -> Place | None:
+        node, pending = self, []  # a loop, not recursion: a long report chains thousands of contexts
+        while not node._known:
+            found = node._places.last_named(node._first, node._end)
+            if found is not None:
+                node._value, node._known = found, True
+                break
+            pending.append(node)
+            node = node._before
+        for waiting in pending:
+            waiting._value, waiting._known = node._value, True
+        return node._value
+
+
+def _word_edge(text: str, at: int, step: int) -> int:
+    """``at`` moved outwards (``step`` -1: back, 1: on) past the blanks and the word it falls in,
+    so that a stretch read from there starts (or ends) between words, before (or after) a blank run."""
+    if step < 0:
+        at = max(0, at)
+        while at > 0 and text[at - 1].isspace():
+            at -= 1
+        while at > 0 and not text[at - 1].isspace():
+            at -= 1
+        return at
+    size = len(text)
+    at = min(size, at)
+    while at < size and text[at].isspace():
+        at += 1
+    while at < size and not text[at].isspace():
+        at += 1
+    return at
+
+
 def split_sentences(text: str) -> list[tuple[int, str]]:
     """Sentences with their offsets.
 
@@ -153,6 +285,9 @@ def _add_sentence(out: list[tuple[int, str]], chunk: str, start: int) -> None:
 
 class Extractor:
     """Reads reports with the gazetteer, the road network and the lexicons."""
+
+    #: How a report's places are found as its reading goes (a stretch at a time, where needed).
+    places_reader = _ReportPlaces
 
     def __init__(self, gazetteer: Gazetteer, network: RoadNetwork, rules: RuleBook, lexicon: Lexicon):
         self.gazetteer, self.network, self.rules, self.lexicon = gazetteer, network, rules, lexicon
@@ -225,6 +360,16 @@ class Extractor:
                 continue  # a report set abroad that never names Libya: a village name there is a namesake
             kept.append(m)
         return kept
+
+    def mentions_within(self, text: str, lo: int, hi: int, words: _Words = _NO_WORDS) -> list[Mention] | None:
+        """:meth:`libyan_mentions` of the span ``lo:hi`` of a text that names no foreign place (offsets
+        in the text), or None when a name there is one several places share: which of them it is
+        depends on places named anywhere in the text, so only the whole text can tell."""
+        found = [Mention(m.start + lo, m.end + lo, m.surface, m.place) for m in self.finder.find(text[lo:hi])]
+        mentions = self._without_homonym_landmarks(text, self._with_references(text, found, words, (lo, hi)))
+        if any(m.kind == "name" and len(self._namesakes(m.surface)) > 1 for m in mentions):
+            return None
+        return mentions
 
     def _nearest_namesakes(self, mentions: list[Mention]) -> list[Mention]:
         """A name several places share is the one nearest the other places the report names ("الهواري"
@@ -300,12 +445,15 @@ class Extractor:
             return False
         return self._event_noun.match(text, at) is not None
 
-    def _with_references(self, text: str, mentions: list[Mention], words: _Words = _NO_WORDS) -> list[Mention]:
+    def _with_references(self, text: str, mentions: list[Mention], words: _Words = _NO_WORDS,
+                         within: tuple[int, int] | None = None) -> list[Mention]:
         """Add roles and demonyms (they win over a name read in the same words: "Zintani" is not a
-        misspelt Zintan) and mark towns inside unit names."""
+        misspelt Zintan) and mark towns inside unit names. ``within``: only the references that
+        start in that span of the text (the span the mentions were found in)."""
         references = [Mention(hit.start(), hit.end(), hit.group(), self.gazetteer.resolve(entry.name.split(":", 1)[1]),
                               entry.name.split(":", 1)[0])
-                      for entry, hit in self._references.finditer(text, *words.of("references"))]
+                      for entry, hit in self._references.finditer(text, *words.of("references"))
+                      if within is None or within[0] <= hit.start() < within[1]]
         if references:
             mentions = [m for m in mentions if not any(r.start < m.end and m.start < r.end for r in references)]
             mentions = sorted(mentions + references, key=lambda m: m.start)
@@ -372,40 +520,37 @@ class Extractor:
         filed_at = None  # the dateline's town: where the report was filed, not a sentence of it
         if dateline is not None:
             filed_at = next((m.place for m in self.libyan_mentions(dateline.place) if not m.says_who), None)
-        mentions = self.libyan_mentions(text, words)
-        if not mentions and filed_at is None:
-            return []
+        sentences = split_sentences(text)
+        places = self.places_reader(self, text, words, sentences)
         hits, low = words.of("past_events")
         past_free = strip_history(text, self.lexicon, past_events_only=True, hits=hits, low=low)
         scan = _Scan(text, cleaned_text, list(self.lexicon.cues.finditer(text, *words.of("cues"))),
                      list(self.lexicon.actors.finditer(text, *words.of("actors"))),
                      list(self.lexicon.targets.finditer(text, *words.of("targets"))))
-        sentences = split_sentences(text)
         lead = sentences[0][1] if sentences else ""
         candidates: list[_Candidate] = []
-        context: Place | None = filed_at  # "the city" of a story filed from Sirte is Sirte
+        context = _Context(filed_at)  # "the city" of a story filed from Sirte is Sirte
         explained = self._explained_sentences(sentences, scan)
-        mention_starts = [m.start for m in mentions]
         trigger_starts = [h.start() for _, h in triggers]
         read = 0  # sentences before this one are read
         for s_index in _sentences_with(sentences, trigger_starts):
             # the sentences in between tell nothing: the last place one of them names is the context
-            between = _last_named(sentences, read, s_index, mentions, mention_starts)
-            context = between if between is not None else context
+            # (looked for only if a clause asks: most never refer back)
+            context = _Context.named_between(places, read, s_index, context)
             read = s_index + 1
             s_start, sentence = sentences[s_index]
             s_end = s_start + len(sentence)
-            s_mentions = mentions[bisect.bisect_left(mention_starts, s_start):bisect.bisect_left(mention_starts, s_end)]
+            s_mentions = places.in_sentences(s_index, s_index + 1)
             s_triggers = triggers[bisect.bisect_left(trigger_starts, s_start):bisect.bisect_left(trigger_starts, s_end)]
             named = [m for m in s_mentions if not m.says_who]
             if is_historical(past_free[s_start:s_end], published):
-                context = named[-1].place if named else context
+                context = _Context(named[-1].place) if named else context
                 continue
             trigger_ids = {t.id for t, _ in s_triggers}
             drop, factor = cue_effect(scan.within(scan.cues, [(s_start, s_end)]), trigger_ids)
             if drop or (s_index in explained and trigger_ids <= explained[s_index]
                         and not scan.within(scan.actors, [(s_start, s_end)])):
-                context = named[-1].place if named else context
+                context = _Context(named[-1].place) if named else context
                 continue
             for c_offset, clause in self._clauses(sentence, [h.start() - s_start for _, h in s_triggers]):
                 c_start = s_start + c_offset
@@ -426,10 +571,10 @@ class Extractor:
                                                  evidence={(s_start, s_end): None}, refers_back=refers_back))
                 places_named = [m for m in local if not m.says_who]
                 if places_named:
-                    context = next((m.place for m in reversed(places_named) if not m.place.is_area),
-                                   places_named[-1].place)
+                    context = _Context(next((m.place for m in reversed(places_named) if not m.place.is_area),
+                                            places_named[-1].place))
         if candidates and all(c.location is None or c.location.rank <= WEAK_RANK for c in candidates):
-            self._locate_by_the_report(candidates[0], mentions, sentences, filed_at)
+            self._locate_by_the_report(candidates[0], places.everything(), sentences, filed_at)
         located = _join_references_back(_attach_unlocated(candidates), self.spatial.lies_on)
         merged = _merge_same_events(located)
         return [self._incident(c, scan, published, lead, source_reliability) for c in merged]
@@ -501,18 +646,6 @@ def _sentences_with(sentences: list[tuple[int, str]], positions: list[int]) -> l
         if i >= 0 and p < starts[i] + len(sentences[i][1]) and (not out or out[-1] != i):
             out.append(i)
     return out
-
-
-def _last_named(sentences: list[tuple[int, str]], first: int, end: int, mentions: list[Mention],
-                mention_starts: list[int]) -> Place | None:
-    """The place of the last mention that is not a demonym or a unit in sentences ``first`` to
-    ``end - 1`` (the latest sentence naming one decides), or None."""
-    for start, sentence in reversed(sentences[first:end]):
-        lo = bisect.bisect_left(mention_starts, start)
-        for k in range(bisect.bisect_left(mention_starts, start + len(sentence)) - 1, lo - 1, -1):
-            if not mentions[k].says_who:
-                return mentions[k].place
-    return None
 
 
 def _spread(place: Place, others: list[Place]) -> float:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import bisect
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -461,8 +462,10 @@ class SpatialReader:
 
     # ---- reading -----------------------------------------------------------------------------
 
-    def candidates(self, clause: str, mentions: list[Mention], context: Place | None) -> list[Location]:
-        """Every reading of where the clause puts its incident (mention offsets are in the clause)."""
+    def candidates(self, clause: str, mentions: list[Mention], context: Callable[[], Place | None]) -> list[Location]:
+        """Every reading of where the clause puts its incident (mention offsets are in the clause).
+        ``context()``: the place named before the clause, what "the city" refers to (asked only when a
+        phrase needs it: finding it may mean reading earlier sentences)."""
         template, starts = _template(clause, mentions)
         places = [m.place for m in mentions]
 
@@ -474,7 +477,7 @@ class SpatialReader:
         def antecedent(position: int) -> Place | None:
             """What "the city" refers to: the last town named before it, else the context."""
             before = [places[k] for k in range(len(places)) if marker_at[k] < position and not places[k].is_area]
-            return before[-1] if before else context
+            return before[-1] if before else context()
 
         found: list[Location] = []
         used_spans: list[tuple[int, int]] = []
@@ -609,7 +612,7 @@ class SpatialReader:
                 continue
             b_index = int(m.group(1) or m.group(2))
             others = [places[i] for i in range(len(places)) if i != b_index and not places[i].is_area]
-            anchor = others[-1] if others else context
+            anchor = others[-1] if others else context()
             if anchor is not None:
                 loc = self._stretch(anchor, places[b_index], 58, at(m),
                                     f"on the road from {anchor.name} to {places[b_index].name}",

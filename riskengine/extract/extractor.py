@@ -7,8 +7,8 @@ sentences and sentences into clauses; skip sentences without a trigger and what 
 weather or at sea; in each remaining clause read the event, then where it happened (spatial phrases
 around the places), and date it against the publication date. Places are found (another automaton
 pass) only in the sentences read and in those a clause looks back to ("the city"): the background
-that makes most of a long report is not searched for them. Clauses that say what happened but not where join the nearest
-located incident; readings of the same event at the same place are merged.
+that makes most of a long report is not searched for them. Clauses that say what happened but not
+where join the nearest located incident; readings of the same event at the same place are merged.
 """
 
 from __future__ import annotations

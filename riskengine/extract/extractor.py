@@ -17,6 +17,7 @@ import bisect
 import datetime as dt
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..arabic import normalize_arabic
@@ -141,6 +142,7 @@ class _ReportPlaces:
         self._by_sentence: dict[int, list[Mention]] = {}
         self._all: list[Mention] | None = None
         self._all_starts: list[int] = []
+        self._references: list[Mention] | None = None
         if any(True for _ in extractor._foreign.finditer(text, *words.of("foreign"))):
             self.everything()
 
@@ -155,7 +157,7 @@ class _ReportPlaces:
         """The mentions that start in sentences ``first`` to ``end - 1``, in text order."""
         if first >= end:
             return []
-        self.read(first, end)
+        self.read(range(first, end))
         if self._all is not None:
             lo = self._sentences[first][0]
             hi = self._sentences[end - 1][0] + len(self._sentences[end - 1][1])
@@ -174,24 +176,31 @@ class _ReportPlaces:
             end = start
         return None
 
-    def read(self, first: int, end: int) -> None:
-        """Find the mentions of sentences ``first`` to ``end - 1`` not found yet, in one stretch."""
+    def read(self, indices: Iterable[int]) -> None:
+        """Find the mentions of the sentences (by index, in order) not read yet: every stretch in
+        one pass of the place finder."""
         if self._all is not None:
             return
-        missing = [k for k in range(first, end) if k not in self._by_sentence]
+        missing = [k for k in indices if k not in self._by_sentence]
         if not missing:
             return
-        first, end = missing[0], missing[-1] + 1
         text, sentences = self._text, self._sentences
-        lo = sentences[first][0]
-        hi = sentences[end - 1][0] + len(sentences[end - 1][1])
-        found = self._extractor.mentions_within(text, _word_edge(text, lo - self.MARGIN, -1),
-                                                _word_edge(text, hi + self.MARGIN, 1), self._words)
+        spans: list[list[int]] = []
+        for k in missing:
+            lo = _word_edge(text, sentences[k][0] - self.MARGIN, -1)
+            hi = _word_edge(text, sentences[k][0] + len(sentences[k][1]) + self.MARGIN, 1)
+            if spans and lo <= spans[-1][1] + 2:  # overlapping or a blank apart: one stretch
+                spans[-1][1] = max(spans[-1][1], hi)
+            else:
+                spans.append([lo, hi])
+        if self._references is None:
+            self._references = self._extractor.references(text, self._words)
+        found = self._extractor.mentions_within(text, spans, self._references)
         if found is None:  # a name several places share: the whole text decides
             self.everything()
             return
         starts = [m.start for m in found]
-        for k in range(first, end):
+        for k in missing:
             a = sentences[k][0]
             b = a + len(sentences[k][1])
             self._by_sentence[k] = found[bisect.bisect_left(starts, a):bisect.bisect_left(starts, b)]
@@ -335,8 +344,8 @@ class Extractor:
         """Places named in the text, without those the text puts in another country; places named
         by their role ("the Libyan capital") and by their people ("Misratan forces") too, and towns
         inside the names of armed units marked as such. ``words``: the lexicons' words already found."""
-        mentions = self._without_homonym_landmarks(
-            text, self._nearest_namesakes(self._with_references(text, self.finder.find(text), words)))
+        named = self._with_references(text, self.finder.find(text), self.references(text, words))
+        mentions = self._without_homonym_landmarks(text, self._nearest_namesakes(named))
         foreign = [hit for _, hit in self._foreign.finditer(text, *words.of("foreign"))] if mentions else []
         if not foreign:
             return mentions
@@ -361,15 +370,32 @@ class Extractor:
             kept.append(m)
         return kept
 
-    def mentions_within(self, text: str, lo: int, hi: int, words: _Words = _NO_WORDS) -> list[Mention] | None:
-        """:meth:`libyan_mentions` of the span ``lo:hi`` of a text that names no foreign place (offsets
-        in the text), or None when a name there is one several places share: which of them it is
-        depends on places named anywhere in the text, so only the whole text can tell."""
-        found = [Mention(m.start + lo, m.end + lo, m.surface, m.place) for m in self.finder.find(text[lo:hi])]
-        mentions = self._without_homonym_landmarks(text, self._with_references(text, found, words, (lo, hi)))
+    def mentions_within(self, text: str, spans: list[list[int]], references: list[Mention]) -> list[Mention] | None:
+        """:meth:`libyan_mentions` of some stretches ``[lo, hi]`` of a text that names no foreign place
+        (in order, apart, each from the start of a word to the end of one; offsets in the text), in one
+        pass: what lies between them is masked by a word no name contains. None when a name there is
+        one several places share: which of them it is depends on places named anywhere in the text,
+        so only the whole text can tell. ``references``: :meth:`references` of the text."""
+        first = spans[0][0]
+        pieces, at = [], first
+        for lo, hi in spans:
+            if lo > at:  # blanks at both ends (the stretches end at words' ends): they stay blanks
+                pieces.append(f"{text[at]}{'x' * (lo - at - 2)}{text[lo - 1]}")
+            pieces.append(text[lo:hi])
+            at = hi
+        found = [Mention(m.start + first, m.end + first, m.surface, m.place) for m in self.finder.find("".join(pieces))]
+        if references:
+            references = [r for r in references if any(lo <= r.start < hi for lo, hi in spans)]
+        mentions = self._without_homonym_landmarks(text, self._with_references(text, found, references))
         if any(m.kind == "name" and len(self._namesakes(m.surface)) > 1 for m in mentions):
             return None
         return mentions
+
+    def references(self, text: str, words: _Words = _NO_WORDS) -> list[Mention]:
+        """Places named by their role ("the Libyan capital") or their people ("Misratan forces")."""
+        return [Mention(hit.start(), hit.end(), hit.group(), self.gazetteer.resolve(entry.name.split(":", 1)[1]),
+                        entry.name.split(":", 1)[0])
+                for entry, hit in self._references.finditer(text, *words.of("references"))]
 
     def _nearest_namesakes(self, mentions: list[Mention]) -> list[Mention]:
         """A name several places share is the one nearest the other places the report names ("الهواري"
@@ -445,15 +471,9 @@ class Extractor:
             return False
         return self._event_noun.match(text, at) is not None
 
-    def _with_references(self, text: str, mentions: list[Mention], words: _Words = _NO_WORDS,
-                         within: tuple[int, int] | None = None) -> list[Mention]:
-        """Add roles and demonyms (they win over a name read in the same words: "Zintani" is not a
-        misspelt Zintan) and mark towns inside unit names. ``within``: only the references that
-        start in that span of the text (the span the mentions were found in)."""
-        references = [Mention(hit.start(), hit.end(), hit.group(), self.gazetteer.resolve(entry.name.split(":", 1)[1]),
-                              entry.name.split(":", 1)[0])
-                      for entry, hit in self._references.finditer(text, *words.of("references"))
-                      if within is None or within[0] <= hit.start() < within[1]]
+    def _with_references(self, text: str, mentions: list[Mention], references: list[Mention]) -> list[Mention]:
+        """Add roles and demonyms (:meth:`references`: they win over a name read in the same words:
+        "Zintani" is not a misspelt Zintan) and mark towns inside unit names."""
         if references:
             mentions = [m for m in mentions if not any(r.start < m.end and m.start < r.end for r in references)]
             mentions = sorted(mentions + references, key=lambda m: m.start)
@@ -533,7 +553,9 @@ class Extractor:
         explained = self._explained_sentences(sentences, scan)
         trigger_starts = [h.start() for _, h in triggers]
         read = 0  # sentences before this one are read
-        for s_index in _sentences_with(sentences, trigger_starts):
+        told = _sentences_with(sentences, trigger_starts)
+        places.read(told)  # the places of every sentence that tells something, in one pass
+        for s_index in told:
             # the sentences in between tell nothing: the last place one of them names is the context
             # (looked for only if a clause asks: most never refer back)
             context = _Context.named_between(places, read, s_index, context)

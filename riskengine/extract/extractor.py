@@ -552,10 +552,25 @@ class Extractor:
         context = _Context(filed_at)  # "the city" of a story filed from Sirte is Sirte
         explained = self._explained_sentences(sentences, scan)
         trigger_starts = [h.start() for _, h in triggers]
+        # the sentences that tell something, and what their cues make of it: history, a denial, the
+        # weather explain some away (their places are looked for only if a later clause refers back)
+        told: dict[int, float | None] = {}  # sentence index -> confidence factor, None: explained away
+        for s_index in _sentences_with(sentences, trigger_starts):
+            s_start, sentence = sentences[s_index]
+            s_end = s_start + len(sentence)
+            if is_historical(past_free[s_start:s_end], published):
+                told[s_index] = None
+                continue
+            trigger_ids = {t.id for t, h in triggers[bisect.bisect_left(trigger_starts, s_start):
+                                                     bisect.bisect_left(trigger_starts, s_end)]}
+            drop, factor = cue_effect(scan.within(scan.cues, [(s_start, s_end)]), trigger_ids)
+            told[s_index] = None if drop or (s_index in explained and trigger_ids <= explained[s_index]
+                                             and not scan.within(scan.actors, [(s_start, s_end)])) else factor
+        places.read([k for k, factor in told.items() if factor is not None])  # their places, in one pass
         read = 0  # sentences before this one are read
-        told = _sentences_with(sentences, trigger_starts)
-        places.read(told)  # the places of every sentence that tells something, in one pass
-        for s_index in told:
+        for s_index, factor in told.items():
+            if factor is None:  # explained away: it counts as a sentence that tells nothing
+                continue
             # the sentences in between tell nothing: the last place one of them names is the context
             # (looked for only if a clause asks: most never refer back)
             context = _Context.named_between(places, read, s_index, context)
@@ -564,16 +579,6 @@ class Extractor:
             s_end = s_start + len(sentence)
             s_mentions = places.in_sentences(s_index, s_index + 1)
             s_triggers = triggers[bisect.bisect_left(trigger_starts, s_start):bisect.bisect_left(trigger_starts, s_end)]
-            named = [m for m in s_mentions if not m.says_who]
-            if is_historical(past_free[s_start:s_end], published):
-                context = _Context(named[-1].place) if named else context
-                continue
-            trigger_ids = {t.id for t, _ in s_triggers}
-            drop, factor = cue_effect(scan.within(scan.cues, [(s_start, s_end)]), trigger_ids)
-            if drop or (s_index in explained and trigger_ids <= explained[s_index]
-                        and not scan.within(scan.actors, [(s_start, s_end)])):
-                context = _Context(named[-1].place) if named else context
-                continue
             for c_offset, clause in self._clauses(sentence, [h.start() - s_start for _, h in s_triggers]):
                 c_start = s_start + c_offset
                 c_end = c_start + len(clause)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import importlib.util
 import json
 import os
 import shutil
@@ -40,6 +41,19 @@ PROJECT = Path(__file__).resolve().parent.parent
 #: The SQLAlchemy URL of a PostgreSQL database the tests may empty, e.g.
 #: ``postgresql+psycopg://postgres@127.0.0.1:5432/riskengine_test``.
 TEST_PG_VAR = "RISKENGINE_TEST_PG"
+
+
+def benchmark_reports(engine, gazetteer, language: str, n: int, seed: int = 20261117) -> list[str]:
+    """The texts of reports the throughput benchmark (``bench/extract_throughput.py``) generates and
+    times (``engine``: anything with the road ``network``)."""
+    spec = importlib.util.spec_from_file_location("bench_extract_throughput",
+                                                  PROJECT / "bench" / "extract_throughput.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    geo, templates = bench.geography(gazetteer, engine), bench.ENGLISH
+    if language == "ar":
+        geo, templates = bench.arabic_geography(geo, gazetteer), bench.ARABIC
+    return [r.text for r in bench.make_reports(n, seed, geo, templates)]
 
 
 @pytest.fixture(scope="session")

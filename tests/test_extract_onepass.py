@@ -5,7 +5,6 @@ lexicon on its own, whatever the report's length and however many of its sentenc
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 
 import pytest
 
@@ -15,7 +14,7 @@ from riskengine.extract.document import blank_furniture
 from riskengine.extract.events import strip_history
 from riskengine.store import Store
 
-from .conftest import PROJECT
+from .conftest import benchmark_reports
 
 PUBLISHED = dt.date(2026, 11, 18)  # a Wednesday
 
@@ -164,16 +163,9 @@ def test_arabic_phrases_and_offsets_are_read_in_one_pass(reader):
 
 
 def _benchmark_texts(engine, gazetteer, language: str, n: int) -> list[str]:
-    """Reports the throughput benchmark (``bench/extract_throughput.py``) times, as extraction reads
-    them (Arabic letters folded, page furniture blanked)."""
-    spec = importlib.util.spec_from_file_location("bench_extract_throughput",
-                                                  PROJECT / "bench" / "extract_throughput.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    geo, templates = bench.geography(gazetteer, engine), bench.ENGLISH
-    if language == "ar":
-        geo, templates = bench.arabic_geography(geo, gazetteer), bench.ARABIC
-    return [blank_furniture(normalize_arabic(r.text)) for r in bench.make_reports(n, 20261117, geo, templates)]
+    """Reports the throughput benchmark times, as extraction reads them (Arabic letters folded, page
+    furniture blanked)."""
+    return [blank_furniture(normalize_arabic(text)) for text in benchmark_reports(engine, gazetteer, language, n)]
 
 
 @pytest.mark.parametrize("language", ["en", "ar"])

@@ -561,7 +561,7 @@ class Extractor:
             if is_historical(past_free[s_start:s_end], published):
                 told[s_index] = None
                 continue
-            trigger_ids = {t.id for t, h in triggers[bisect.bisect_left(trigger_starts, s_start):
+            trigger_ids = {t.id for t, _ in triggers[bisect.bisect_left(trigger_starts, s_start):
                                                      bisect.bisect_left(trigger_starts, s_end)]}
             drop, factor = cue_effect(scan.within(scan.cues, [(s_start, s_end)]), trigger_ids)
             told[s_index] = None if drop or (s_index in explained and trigger_ids <= explained[s_index]

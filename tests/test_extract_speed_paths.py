@@ -273,7 +273,7 @@ def test_sentences_split_as_with_the_plain_pattern():
     from riskengine.extract.extractor import split_sentences
 
     rng = random.Random(5)
-    alphabet = list("ab .!?\n\n\t-*•\"'”’)“‘([A1س ") + ["Gen. ", "u.s. ", " x. ", "Sirte. ", ".\n\n", "?\n- "]
+    alphabet = list("ab .!?\n\n\t-*•\"'”’)“‘([A1س ") + ["Gen. ", "u.s. ", " x. ", "Sirte. ", ".\n\n", "?\n- ", "Capt. "]
     texts = ENGLISH + ARABIC + ["\n\n".join(ENGLISH + ARABIC),
                                 "Gen. Haftar spoke.\n\n- Roads shut.\n* Sirte! (Gate 4) shut."]
     texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60))) for _ in range(20000)]

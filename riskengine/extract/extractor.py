@@ -274,12 +274,16 @@ def split_sentences(text: str) -> list[tuple[int, str]]:
     out, start = [], 0
     for m in SENTENCE_END.finditer(text):
         at, after = m.span()  # the sentence ends after the "." at ``at``, or at the line break there
-        if text[at] == "." and "\n" not in m.group():
+        # after a word of five letters or more, no abbreviation (the longest has four): most ends
+        if text[at] == "." and not (at >= 5 and text[at - 5:at].isalpha()) and "\n" not in m.group():
             word_start = max(text.rfind(" ", start, at), text.rfind("\n", start, at)) + 1
             last_word = text[word_start:at].lstrip("\"'“‘(").lower()
             if last_word in ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha()):
                 continue
-        _add_sentence(out, text[start:after], start)
+        chunk = text[start:after]
+        rest = chunk.lstrip()
+        if rest:
+            out.append((start + len(chunk) - len(rest), rest.rstrip()))
         start = after
     _add_sentence(out, text[start:], start)
     return out

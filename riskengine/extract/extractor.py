@@ -132,8 +132,10 @@ class _ReportPlaces:
     beside its town). A report naming a foreign place, or a name several places share, is read
     whole: how each name reads depends on the others anywhere in it."""
 
-    #: Characters read beyond a stretch either side (then to the edge of a word and of a blank run).
-    MARGIN = 60
+    #: Characters read beyond a stretch either side (then to the edge of a word and of a blank run):
+    #: more than the longest text a name's reading looks at beside it ("the X neighbourhood in the
+    #: north-western part of the city of Y", a unit's name after a town, a seat before it) and a name.
+    MARGIN = 100
     #: How many sentences one look back for the last place named reads at once.
     LOOK_BACK = 1
 

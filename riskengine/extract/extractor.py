@@ -136,7 +136,8 @@ class _ReportPlaces:
     #: more than the longest text a name's reading looks at beside it ("the X neighbourhood in the
     #: north-western part of the city of Y", a unit's name after a town, a seat before it) and a name.
     MARGIN = 100
-    #: How many sentences one look back for the last place named reads at once.
+    #: How many sentences a look back for the last place named reads at once (most find one in the
+    #: sentence just before).
     LOOK_BACK = 1
 
     def __init__(self, extractor: Extractor, text: str, words: _Words, sentences: list[tuple[int, str]]):

@@ -91,8 +91,8 @@ def _ellipsoid():
 
 def destination(lat: float, lon: float, bearing: float, km: float) -> tuple[float, float]:
     """The (lat, lon) ``km`` from a point on a bearing (degrees), on the WGS-84 ellipsoid: Karney's
-    geodesic as geopy computes it (PROJ's implementation, fifty times faster), equal to it to the
-    last bits or nearly.
+    geodesic as geopy computes it (PROJ's implementation, fifty times faster), the same point to
+    within a millimetre.
 
     Examples
     --------

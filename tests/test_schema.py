@@ -316,7 +316,6 @@ def test_the_partial_indexes_are_partial_on_both_backends(db_url):
 
 
 def test_a_version_6_store_keeps_its_outbox_and_gains_claims(db_url):
-
     from riskengine.alerts import AlertIn, AlertPolicy
     from riskengine.outbox import Outbox
 

@@ -136,9 +136,6 @@ class _ReportPlaces:
     #: more than the longest text a name's reading looks at beside it ("the X neighbourhood in the
     #: north-western part of the city of Y", a unit's name after a town, a seat before it) and a name.
     MARGIN = 100
-    #: How many sentences a look back for the last place named reads at once (most find one in the
-    #: sentence just before).
-    LOOK_BACK = 1
 
     def __init__(self, extractor: Extractor, text: str, words: _Words, sentences: list[tuple[int, str]]):
         self._extractor, self._text, self._words, self._sentences = extractor, text, words, sentences
@@ -169,14 +166,12 @@ class _ReportPlaces:
 
     def last_named(self, first: int, end: int) -> Place | None:
         """The place of the last mention that is not a demonym or a unit in sentences ``first`` to
-        ``end - 1`` (the latest sentence naming one decides), or None: read backwards a few
-        sentences at a time."""
-        while end > first:
-            start = max(first, end - self.LOOK_BACK)
-            for m in reversed(self.in_sentences(start, end)):
+        ``end - 1`` (the latest sentence naming one decides), or None: read backwards a sentence at
+        a time (most find one in the sentence just before)."""
+        for k in range(end - 1, first - 1, -1):
+            for m in reversed(self.in_sentences(k, k + 1)):
                 if not m.says_who:
                     return m.place
-            end = start
         return None
 
     def read(self, indices: Iterable[int]) -> None:
@@ -217,21 +212,18 @@ class _Context:
 
     __slots__ = ("_places", "_first", "_end", "_before", "_value", "_known")
 
-    def __init__(self, place: Place | None = None):
-        self._value, self._known = place, True
-        self._places = self._before = None
-        self._first = self._end = 0
+    def __init__(self, place: Place | None = None, *, places: _ReportPlaces | None = None, first: int = 0,
+                 end: int = 0, before: _Context | None = None):
+        """``place`` when known; else the last place ``places`` names in sentences ``first`` to
+        ``end - 1``, failing that ``before``'s, found when asked."""
+        self._value, self._known = place, places is None
+        self._places, self._first, self._end, self._before = places, first, end, before
 
     @classmethod
     def named_between(cls, places: _ReportPlaces, first: int, end: int, before: _Context) -> _Context:
         """The context after sentences ``first`` to ``end - 1``, which told nothing: the last place
         they name, else ``before``."""
-        if first >= end:
-            return before
-        context = cls()
-        context._known, context._places, context._before = False, places, before
-        context._first, context._end = first, end
-        return context
+        return cls(places=places, first=first, end=end, before=before) if first < end else before
 
     def __call__(self) -> Place | None:
         node, pending = self, []  # a loop, not recursion: a long report chains thousands of contexts
@@ -283,10 +275,7 @@ def split_sentences(text: str) -> list[tuple[int, str]]:
             last_word = text[word_start:at].lstrip("\"'“‘(").lower()
             if last_word in ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha()):
                 continue
-        chunk = text[start:after]
-        rest = chunk.lstrip()
-        if rest:
-            out.append((start + len(chunk) - len(rest), rest.rstrip()))
+        _add_sentence(out, text[start:after], start)
         start = after
     _add_sentence(out, text[start:], start)
     return out

@@ -11,8 +11,12 @@ flat); the 1 MB report's time is checked against its target (under 2 s).
 ``--baseline REV`` times the code of a git revision on the same reports, side by side with this code:
 a second process runs that revision's package, and the two take turns, a few reports each, so that
 whatever else the machine is doing weighs on both alike; then the ratio is printed.
+``--stages`` times, report by report in turn with the whole, the part of reading that must see all of
+a report whatever it tells (every lexicon category matched over the whole text,
+``Extractor.lexicon_matches``) and prints what the rest of reading costs against the time a report has
+at the target rate: what would be left if that matching cost nothing.
 Run: ``python bench/extract_throughput.py [--reports N] [--seed S] [--profile] [--sweep KB,KB,...]
-[--baseline REV]``.
+[--baseline REV] [--stages]``.
 """
 
 from __future__ import annotations
@@ -280,6 +284,34 @@ def time_extraction(engine: RiskEngine, reports: list[Report]) -> tuple[float, i
     return elapsed, found, with_any
 
 
+class Stages(NamedTuple):
+    """CPU seconds over all reports: the whole of ``extract_text``, and its whole-text matching alone."""
+
+    whole: float
+    matching: float
+
+
+def time_stages(engine: RiskEngine, reports: list[Report], rounds: int) -> Stages:
+    """The CPU time of reading every report, and of the part of it that must see all of a report
+    whatever it tells (``Extractor.lexicon_matches``: every lexicon category over the whole text);
+    the two are timed in turn, report by report, so that whatever else the machine does weighs on
+    both alike. The least of ``rounds`` for each."""
+    extractor, clock = engine.extractor, time.process_time
+    whole, matching = [], []
+    for _ in range(max(1, rounds)):
+        spent = [0.0, 0.0]
+        for r in reports:
+            t0 = clock()
+            extractor.extract(r.text, r.published)
+            t1 = clock()
+            extractor.lexicon_matches(r.text, r.published)
+            spent[0] += t1 - t0
+            spent[1] += clock() - t1
+        whole.append(spent[0])
+        matching.append(spent[1])
+    return Stages(min(whole), min(matching))
+
+
 def long_report(reports: list[Report], size_kb: int) -> str:
     """One text of ``size_kb`` KB made of the generated reports, repeated as needed."""
     chunk = "\n\n".join(r.text for r in reports)
@@ -392,6 +424,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", metavar="REV",
                         help="also time the code of this git revision (e.g. HEAD, a commit) side by side, "
                              "and print how much faster or slower this code is")
+    parser.add_argument("--stages", action="store_true",
+                        help="also time the whole-text matching alone (every lexicon category over each "
+                             "whole report) and print what is left for the rest of reading against the "
+                             "time a report has at the target rate")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # the other side of --baseline
     args = parser.parse_args(argv)
     if args.baseline is not None and args.profile:
@@ -471,6 +507,16 @@ def main(argv: list[str] | None = None) -> int:
         same = all(here == there for here, there in counts)
         print(f"incidents found            {'the same number' if same else 'DIFFERENT'} "
               f"(this code, baseline: {', '.join(f'{here}, {there}' for here, there in counts)})")
+    if args.stages:
+        stages = time_stages(engine, reports, args.rounds)
+        budget = 1e6 / target
+        per = lambda seconds: seconds / n * 1e6  # noqa: E731 - microseconds per report
+        rest = per(stages.whole - stages.matching)
+        print(f"stages, µs per report      whole {per(stages.whole):.0f}; whole-text matching "
+              f"{per(stages.matching):.0f} ({stages.matching / stages.whole:.0%}); the rest {rest:.0f} "
+              f"(least of {max(1, args.rounds)} rounds, timed in turn)")
+        verdict = "within it" if rest <= budget else "over it, even with matching free"
+        print(f"  a report's time at {target:.0f}/s {budget:.0f} µs: the rest alone is {verdict}")
     if sweep:
         print("size sweep (one report)    KB, CPU seconds, seconds per MB, incidents")
         rows = size_sweep(engine, reports, sweep)

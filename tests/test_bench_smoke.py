@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -37,6 +38,17 @@ def test_extract_throughput_runs(capsys):
     assert any(line.startswith("target 2000 reports/s") for line in lines), out
     sweep = [line.split() for line in lines if "s/MB" in line]
     assert [row[0] for row in sweep] == ["8", "32"], out
+
+
+def test_extract_throughput_times_the_whole_text_matching_apart(capsys):
+    bench = load_script("extract_throughput")
+    assert bench.main(["--reports", "20", "--seed", "7", "--sweep", "", "--rounds", "1", "--stages"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    stages = next(line for line in lines if line.startswith("stages, µs per report"))
+    whole, matching, rest = (float(re.search(label + r" (\d+)", stages).group(1))
+                             for label in ("whole", "matching", "the rest"))
+    assert 0 < matching < whole and abs(whole - matching - rest) <= 1, stages
+    assert any(line.startswith("  a report's time at 2000/s 500 µs: the rest alone is") for line in lines), lines
 
 
 def test_extract_throughput_runs_on_arabic_reports(capsys):

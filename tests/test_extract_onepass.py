@@ -187,3 +187,26 @@ def test_the_benchmark_reports_are_read_in_one_pass_as_each_lexicon_reads_them_a
         assert blanked == list(lexicon.triggers.finditer(cleaned))
         found_triggers += bool(blanked)
     assert found_triggers >= len(texts) // 2  # the generated reports do tell incidents
+
+
+def test_lexicon_matches_are_what_each_lexicon_finds_in_the_report_as_read(reader):
+    """The stage the throughput benchmark times on its own (``--stages``): a report's dateline and
+    furniture blanked, the triggers found once its history is blanked out, the rest in the text."""
+    extractor, lexicon = reader.extractor, reader.extractor.lexicon
+    report = ("SIRTE, Nov 17 (Libya Wire) - Since 2014 gunmen have ambushed lorries there, and militiamen have "
+              "closed the coastal road near Misrata every week; on Monday residents reportedly blocked it with "
+              "burning tyres and police said nobody was hurt.\n(Reporting by Sara Ali)")
+    matches = extractor.lexicon_matches(report, PUBLISHED)
+    text = matches.scan.text
+    assert len(text) == len(report) and "SIRTE" not in text and "Sara Ali" not in text  # blanked, offsets kept
+    cleaned = strip_history(text, lexicon)
+    assert "ambushed" not in cleaned and matches.scan.cleaned == cleaned
+    assert matches.triggers == list(lexicon.triggers.finditer(cleaned))
+    told = {trigger.id for trigger, _ in matches.triggers}
+    assert "protest_blockade" in told and "ambush" not in told  # the ambushes are the past
+    assert matches.scan.cues == list(lexicon.cues.finditer(text)) != []  # "reportedly"
+    assert matches.scan.actors == list(lexicon.actors.finditer(text)) != []
+    assert matches.scan.targets == list(lexicon.targets.finditer(text)) != []
+    assert matches.past_free == strip_history(text, lexicon, past_events_only=True)
+    quiet = extractor.lexicon_matches(" ".join(QUIET), PUBLISHED)
+    assert quiet.triggers == [] and reader.extract_text(" ".join(QUIET), PUBLISHED) == []

@@ -19,6 +19,7 @@ import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..arabic import normalize_arabic
 from ..gazetteer import Gazetteer, normalize_name
@@ -28,7 +29,7 @@ from ..models import Place
 from ..roads import RoadNetwork
 from ..rules import RuleBook
 from .dates import incident_date, is_historical
-from .document import blank_furniture, read_dateline
+from .document import Dateline, blank_furniture, read_dateline
 from .events import EventReading, cue_effect, fatalities, reading_from_hits, strip_history
 from .lexicon import Category, Lexicon, NamedEntry, PhraseEntry, Trigger, WordFinder, WordHits, words_regex
 from .places import MINOR_KINDS, Mention, PlaceFinder
@@ -106,6 +107,14 @@ class _Scan:
     def evidence(self, spans: list[tuple[int, int]], *, cleaned: bool = False) -> str:
         text = self.cleaned if cleaned else self.text
         return " ".join(text[a:b] for a, b in sorted(set(spans)))
+
+
+class LexiconMatches(NamedTuple):
+    """The lexicons' matches over a whole report (:meth:`Extractor.lexicon_matches`)."""
+
+    triggers: list  # (trigger, hit), in the text with its history blanked out
+    past_free: str  # the text with the past events it recalls blanked out
+    scan: _Scan  # cues, actors and targets
 
 
 @dataclass(frozen=True)
@@ -521,16 +530,11 @@ class Extractor:
         source_reliability
             Admiralty grade A-F of the source, if known.
         """
-        text = blank_furniture(normalize_arabic(text))
-        dateline = read_dateline(text, published)
+        text, dateline = self._prepared(text, published)
         if dateline is not None:
-            text = text[:dateline.start] + " " * (dateline.end - dateline.start) + text[dateline.end:]
             published = dateline.date or published
         words = self._words(text)
-        hits, low = words.of("history")
-        cleaned_text = strip_history(text, self.lexicon, hits=hits, low=low)
-        trigger_words = self._blanked(words, "triggers", text, cleaned_text)
-        triggers = list(self.lexicon.triggers.finditer(cleaned_text, *trigger_words))
+        cleaned_text, triggers = self._triggers(text, words)
         if not triggers:  # nothing happens in this report: no need to look for places
             return []
         filed_at = None  # the dateline's town: where the report was filed, not a sentence of it
@@ -538,11 +542,7 @@ class Extractor:
             filed_at = next((m.place for m in self.libyan_mentions(dateline.place) if not m.says_who), None)
         sentences = split_sentences(text)
         places = self.places_reader(self, text, words, sentences)
-        hits, low = words.of("past_events")
-        past_free = strip_history(text, self.lexicon, past_events_only=True, hits=hits, low=low)
-        scan = _Scan(text, cleaned_text, list(self.lexicon.cues.finditer(text, *words.of("cues"))),
-                     list(self.lexicon.actors.finditer(text, *words.of("actors"))),
-                     list(self.lexicon.targets.finditer(text, *words.of("targets"))))
+        past_free, scan = self._past_free(text, words), self._scan(text, cleaned_text, words)
         lead = sentences[0][1] if sentences else ""
         candidates: list[_Candidate] = []
         context = _Context(filed_at)  # "the city" of a story filed from Sirte is Sirte
@@ -601,6 +601,42 @@ class Extractor:
         located = _join_references_back(_attach_unlocated(candidates), self.spatial.lies_on)
         merged = _merge_same_events(located)
         return [self._incident(c, scan, published, lead, source_reliability) for c in merged]
+
+    def lexicon_matches(self, text: str, published: dt.date) -> LexiconMatches:
+        """What the lexicons find in a whole report, found as :meth:`extract` finds it before it reads
+        the sentences that tell something (the report's furniture and dateline blanked; the triggers
+        in the text with its history blanked): the part of reading that must see all of a report,
+        whatever it tells. ``bench/extract_throughput.py --stages`` times it against the whole."""
+        text, _ = self._prepared(text, published)
+        words = self._words(text)
+        cleaned, triggers = self._triggers(text, words)
+        return LexiconMatches(triggers, self._past_free(text, words), self._scan(text, cleaned, words))
+
+    @staticmethod
+    def _prepared(text: str, published: dt.date) -> tuple[str, Dateline | None]:
+        """The report as it is read: Arabic folded, byline and credits blanked, and its dateline
+        ("SIRTE, Libya (Reuters) -"), if it has one, blanked and returned."""
+        text = blank_furniture(normalize_arabic(text))
+        dateline = read_dateline(text, published)
+        if dateline is not None:
+            text = text[:dateline.start] + " " * (dateline.end - dateline.start) + text[dateline.end:]
+        return text, dateline
+
+    def _triggers(self, text: str, words: _Words) -> tuple[str, list]:
+        """The text with its history blanked out, and the triggers found in it."""
+        hits, low = words.of("history")
+        cleaned = strip_history(text, self.lexicon, hits=hits, low=low)
+        return cleaned, list(self.lexicon.triggers.finditer(cleaned, *self._blanked(words, "triggers", text, cleaned)))
+
+    def _past_free(self, text: str, words: _Words) -> str:
+        """The text with the past events it recalls blanked out ("the 2019 offensive")."""
+        hits, low = words.of("past_events")
+        return strip_history(text, self.lexicon, past_events_only=True, hits=hits, low=low)
+
+    def _scan(self, text: str, cleaned: str, words: _Words) -> _Scan:
+        return _Scan(text, cleaned, list(self.lexicon.cues.finditer(text, *words.of("cues"))),
+                     list(self.lexicon.actors.finditer(text, *words.of("actors"))),
+                     list(self.lexicon.targets.finditer(text, *words.of("targets"))))
 
     def _locate_by_the_report(self, first: _Candidate, mentions: list[Mention], sentences: list[tuple[int, str]],
                               filed_at: Place | None) -> None:

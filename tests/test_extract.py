@@ -187,6 +187,39 @@ def test_non_incidents_give_nothing(reader, text):
 
 
 @pytest.mark.parametrize("text", [
+    "Sirte saw heavy fighting during the 2011 uprising.",
+    "Militias clashed for weeks in Sirte during the 2019 offensive.",
+    "In the 2016 campaign against Islamic State, fighters clashed for months around Sirte.",
+    "Troops fought street by street in Sirte during the war against Islamic State in 2016.",
+    "The council met in Misrata on Tuesday. The city saw heavy shelling throughout the 2011 war.",
+])
+def test_a_sentence_set_in_a_past_war_is_history(reader, text):
+    """"During the 2011 uprising" dates what the sentence tells: fighting then, not today."""
+    assert read(reader, text) == []
+
+
+def test_a_thing_laid_in_a_past_war_can_hurt_today(reader):
+    """A past war that tells when a mine was laid is a name inside today's sentence, not its date."""
+    for text in ["A landmine laid during the 2019 offensive exploded under a lorry near Gharyan.",
+                 "A mine left in the 2011 war exploded under a lorry near Gharyan."]:
+        found = one(reader, text)
+        assert (found.sub_event_type, found.date) == ("Remote explosive/landmine/IED", PUBLISHED)
+        assert near(found, 32.17, 13.02, 40)
+
+
+def test_what_happened_in_a_past_war_adds_nothing_to_todays_incident(reader):
+    """A background clause about a past war ("..., when rival brigades fought over the town") and a
+    comparison with it ("as rebels had during the 2011 fighting") tell no event of today."""
+    ambush = one(reader, "Gunmen ambushed a fuel lorry near Sirte on Tuesday. The coastal road has been tense "
+                         "since the 2011 uprising, when rival brigades fought over the town.")
+    assert ambush.tags == ["ambush"] and ambush.evidence == "Gunmen ambushed a fuel lorry near Sirte on Tuesday."
+    again = one(reader, "On Monday gunmen ambushed a convoy near Sirte, as rebels had during the 2011 fighting.")
+    assert again.tags == ["ambush"] and again.date == dt.date(2026, 11, 16)
+    clash = one(reader, "On Monday militiamen clashed in Sirte, where rival brigades fought during the 2011 uprising.")
+    assert (clash.sub_event_type, clash.date) == ("Armed clash", dt.date(2026, 11, 16))
+
+
+@pytest.mark.parametrize("text", [
     "The road between Sebha and Ubari reopened to traffic on Sunday.",
     "Elders from Zintan and Gharyan agreed a truce and lifted the closure of the road.",
     "Students marched peacefully through central Misrata demanding better universities.",

@@ -192,19 +192,54 @@ def test_non_incidents_give_nothing(reader, text):
     "In the 2016 campaign against Islamic State, fighters clashed for months around Sirte.",
     "Troops fought street by street in Sirte during the war against Islamic State in 2016.",
     "The council met in Misrata on Tuesday. The city saw heavy shelling throughout the 2011 war.",
+    "Sirte saw heavy fighting during the February revolution.",
+    "Misrata was shelled for weeks during the uprising against Gaddafi.",
+    "Benghazi saw months of street battles during Operation Dignity.",
+    "شهدت سرت معارك عنيفة خلال ثورة 17 فبراير.",
+    "اشتبكت كتائب مسلحة في بنغازي لشهور إبان عملية الكرامة.",
 ])
 def test_a_sentence_set_in_a_past_war_is_history(reader, text):
-    """"During the 2011 uprising" dates what the sentence tells: fighting then, not today."""
+    """"During the 2011 uprising", "during the February revolution" date what the sentence tells:
+    fighting then, not today."""
     assert read(reader, text) == []
 
 
-def test_a_thing_laid_in_a_past_war_can_hurt_today(reader):
+def test_a_war_is_past_only_once_it_is_over(reader):
+    """The same sentence in a report of the war's own time tells fighting of that day."""
+    found = one(reader, "Militias clashed for weeks in Sirte during the 2019 offensive.", dt.date(2019, 6, 5))
+    assert (found.sub_event_type, found.date) == ("Armed clash", dt.date(2019, 6, 5))
+
+
+@pytest.mark.parametrize("text", [
+    "A landmine laid during the 2019 offensive exploded under a lorry near Gharyan.",
+    "A mine left in the 2011 war exploded under a lorry near Gharyan.",
+    "A lorry hit a mine laid during the 2019 offensive near Gharyan.",
+])
+def test_a_thing_laid_in_a_past_war_can_hurt_today(reader, text):
     """A past war that tells when a mine was laid is a name inside today's sentence, not its date."""
-    for text in ["A landmine laid during the 2019 offensive exploded under a lorry near Gharyan.",
-                 "A mine left in the 2011 war exploded under a lorry near Gharyan."]:
-        found = one(reader, text)
-        assert (found.sub_event_type, found.date) == ("Remote explosive/landmine/IED", PUBLISHED)
-        assert near(found, 32.17, 13.02, 40)
+    found = one(reader, text)
+    assert (found.sub_event_type, found.date) == ("Remote explosive/landmine/IED", PUBLISHED)
+    assert near(found, 32.17, 13.02, 40)
+
+
+@pytest.mark.parametrize("text", [
+    "Fighters who took part in the 2011 uprising attacked a convoy near Sirte.",
+    "A brigade formed during the February revolution attacked a convoy near Sirte.",
+    "Gunmen attacked a convoy near Sirte, as rebels had during the 2011 fighting.",
+])
+def test_an_event_told_after_a_past_war_or_beyond_a_comma_is_today(reader, text):
+    """The war dates what is told before it in its clause, not the attack that follows it."""
+    found = one(reader, text)
+    assert (found.sub_event_type, found.date) == ("Attack", PUBLISHED)
+    assert near(found, 31.21, 16.59, 40)
+
+
+def test_a_wars_name_is_not_a_date(reader):
+    """"The 17 February revolution" names a war: the incident is dated by its own day."""
+    english = one(reader, "Gunmen attacked a checkpoint near Sirte beside a mural of the 17 February revolution.")
+    arabic = one(reader, "هاجم مسلحون بوابة أمنية قرب سرت بجانب جدارية ثورة 17 فبراير.")
+    assert english.date == arabic.date == PUBLISHED
+    assert not english.date_stated and not arabic.date_stated
 
 
 def test_what_happened_in_a_past_war_adds_nothing_to_todays_incident(reader):

@@ -83,7 +83,7 @@ def test_characters_that_lower_case_to_two_do_not_shift_the_incident(reader):
     assert len(found) == 2
 
 
-@pytest.mark.parametrize("category", ["history", "past_events", "triggers", "cues", "actors", "targets"])
+@pytest.mark.parametrize("category", ["history", "past_events", "past_wars", "triggers", "cues", "actors", "targets"])
 def test_one_pass_finds_what_each_lexicon_finds_alone(reader, category):
     extractor = reader.extractor
     texts = [INCIDENT, " ".join(QUIET), normalize_arabic(AR_INCIDENT),

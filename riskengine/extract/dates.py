@@ -272,4 +272,10 @@ def is_historical(sentence: str, published: dt.date) -> bool:
     old_years = bool(years) and max(years) <= published.year - 2
     if not old_years and not (any(w in low for w in _HISTORY_WORDS) and _HISTORY.search(low)):
         return False
-    return not any((published - g.date).days <= RECENT_DAYS for g in _candidates(sentence, published))
+    return not has_recent_date(sentence, published)
+
+
+def has_recent_date(sentence: str, published: dt.date) -> bool:
+    """Whether the sentence has a recent date cue: a relative one ("on Monday", "yesterday") or a
+    date at most `RECENT_DAYS` before publication."""
+    return any((published - g.date).days <= RECENT_DAYS for g in _candidates(sentence, published))

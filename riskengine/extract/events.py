@@ -101,15 +101,19 @@ def strip_history(clause: str, lexicon: Lexicon, *, past_events_only: bool = Fal
     war") blanked out; offsets are kept, so place names still line up. ``hits`` and ``low``: the
     category's words already found in the lower-cased clause (:class:`~.lexicon.WordFinder`)."""
     category = lexicon.past_events if past_events_only else lexicon.history
-    spans = [(hit.start(), hit.end()) for _, hit in category.finditer(clause, hits, low)]
+    return blank_spans(clause, [(hit.start(), hit.end()) for _, hit in category.finditer(clause, hits, low)])
+
+
+def blank_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    """The text with the (ordered, not overlapping) spans blanked out: offsets are kept."""
     if not spans:
-        return clause
+        return text
     parts, last = [], 0
     for start, end in spans:
-        parts.append(clause[last:start])
+        parts.append(text[last:start])
         parts.append(" " * (end - start))
         last = end
-    parts.append(clause[last:])
+    parts.append(text[last:])
     return "".join(parts)
 
 

@@ -28,9 +28,9 @@ from ..incident import Incident
 from ..models import Place
 from ..roads import RoadNetwork
 from ..rules import RuleBook
-from .dates import incident_date, is_historical
+from .dates import has_recent_date, incident_date, is_historical
 from .document import Dateline, blank_furniture, read_dateline
-from .events import EventReading, cue_effect, fatalities, reading_from_hits, strip_history
+from .events import EventReading, blank_spans, cue_effect, fatalities, reading_from_hits, strip_history
 from .lexicon import Category, Lexicon, NamedEntry, PhraseEntry, Trigger, WordFinder, WordHits, words_regex
 from .places import MINOR_KINDS, Mention, PlaceFinder
 from .spatial import Location, SpatialReader
@@ -63,6 +63,13 @@ EXPLAIN_REACH = 2
 REFERENCE_REACH = 3
 #: "the" just before an event word: "the blast", "the attack" (searched in a window ending at the word).
 _THE_BEFORE = re.compile(r"\bthe\s+$", re.I)
+#: The words that set what a sentence tells in a war: at the start of the war's mention, or just before it.
+_WAR_FRAME = r"(?:during|in|throughout|amid|خلال|ابان|اثناء|ايام|في)\s+"
+_WAR_FRAME_OPENING = re.compile(_WAR_FRAME, re.I)
+_WAR_FRAME_BEFORE = re.compile(rf"(?<!\w){_WAR_FRAME}(?:the\s+)?$", re.I)
+#: What ends the reach of a war's time over the events told before it: a comma, a semicolon, a colon.
+_CLAUSE_MARK = re.compile(r"[,;:]")
+_YEAR_IN = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 
 
 @dataclass
@@ -115,6 +122,16 @@ class LexiconMatches(NamedTuple):
     triggers: list  # (trigger, hit), in the text with its history blanked out
     past_free: str  # the text with the past events it recalls blanked out
     scan: _Scan  # cues, actors and targets
+
+
+class _War(NamedTuple):
+    """A war a report mentions ("during the 2011 uprising", "the February revolution")."""
+
+    start: int
+    end: int
+    ended: int | None  # the year it ended; None: told only as past ("previous fighting")
+    frame: int | None  # where the word that sets a sentence in it starts ("during"); None: no such word
+    named: bool  # by its name (past_wars), not by its year
 
 
 @dataclass(frozen=True)
@@ -339,9 +356,12 @@ class Extractor:
             rf"(?:['’]s)?(?:[\s-]+(?:(?-i:[A-Z])[\w'’-]*|led|based|backed|aligned|allied)){{0,3}}[\s-]+{units}", re.I)
         #: every lexicon category a report is read with: their words are found in one automaton pass
         self._categories = {"history": lexicon.history, "past_events": lexicon.past_events,
+                            "past_wars": lexicon.past_wars,
                             "triggers": lexicon.triggers, "cues": lexicon.cues, "actors": lexicon.actors,
                             "targets": lexicon.targets, "references": self._references, "foreign": self._foreign}
         self._word_finder = WordFinder(list(self._categories.values()))
+        left = lexicon.events.left_by_war_words
+        self._left_by_war = re.compile(rf"{words_regex(left)}\s+$" if left else r"(?!x)x", re.I)
 
     # ---- places ------------------------------------------------------------------------------
 
@@ -542,8 +562,12 @@ class Extractor:
             filed_at = next((m.place for m in self.libyan_mentions(dateline.place) if not m.says_who), None)
         sentences = split_sentences(text)
         places = self.places_reader(self, text, words, sentences)
-        past_free, scan = self._past_free(text, words), self._scan(text, cleaned_text, words)
-        lead = sentences[0][1] if sentences else ""
+        past_events = self._past_events(text, words)
+        past_free, scan = blank_spans(text, past_events), self._scan(text, cleaned_text, words)
+        wars = self._wars(text, words, past_events)
+        # a war's name is never a date ("the 17 February revolution"): dates are read without them
+        dated = blank_spans(text, [(w.start, w.end) for w in wars if w.named])
+        lead = dated[sentences[0][0]:sentences[0][0] + len(sentences[0][1])] if sentences else ""
         candidates: list[_Candidate] = []
         context = _Context(filed_at)  # "the city" of a story filed from Sirte is Sirte
         explained = self._explained_sentences(sentences, scan)
@@ -554,7 +578,10 @@ class Extractor:
         for s_index in _sentences_with(sentences, trigger_starts):
             s_start, sentence = sentences[s_index]
             s_end = s_start + len(sentence)
-            if is_historical(past_free[s_start:s_end], published):
+            s_trigger_starts = trigger_starts[bisect.bisect_left(trigger_starts, s_start):
+                                              bisect.bisect_left(trigger_starts, s_end)]
+            if is_historical(past_free[s_start:s_end], published) or self._told_in_a_past_war(
+                    text, s_start, s_end, s_trigger_starts, wars, published):
                 told[s_index] = None
                 continue
             trigger_ids = {t.id for t, _ in triggers[bisect.bisect_left(trigger_starts, s_start):
@@ -590,7 +617,7 @@ class Extractor:
                     locations = self.spatial.candidates(cleaned, local, context)
                     best = self._best_location(locations, reading)
                     refers_back = any(self._tells_again(cleaned_text, c_start + p) for p in reading.positions)
-                    candidates.append(_Candidate(reading, best, cleaned, sentence, s_index, factor,
+                    candidates.append(_Candidate(reading, best, cleaned, dated[s_start:s_end], s_index, factor,
                                                  evidence={(s_start, s_end): None}, refers_back=refers_back))
                 places_named = [m for m in local if not m.says_who]
                 if places_named:
@@ -630,8 +657,53 @@ class Extractor:
 
     def _past_free(self, text: str, words: _Words) -> str:
         """The text with the past events it recalls blanked out ("the 2019 offensive")."""
-        hits, low = words.of("past_events")
-        return strip_history(text, self.lexicon, past_events_only=True, hits=hits, low=low)
+        return blank_spans(text, self._past_events(text, words))
+
+    def _past_events(self, text: str, words: _Words) -> list[tuple[int, int]]:
+        """Where the text recalls past events by their years ("the 2019 offensive")."""
+        found = self.lexicon.past_events.finditer(text, *words.of("past_events"))
+        return [(hit.start(), hit.end()) for _, hit in found]
+
+    def _wars(self, text: str, words: _Words, past_events: list[tuple[int, int]]) -> list[_War]:
+        """The wars the text mentions, by their years (``past_events``) and by their names, each
+        with the word that sets a sentence in it, if one does ("during the 2011 uprising"; not
+        "a mine laid during the 2011 uprising", where the war only tells when the mine was laid)."""
+        wars = []
+        for start, end in past_events:
+            years = _YEAR_IN.findall(text, start, end)
+            wars.append(_War(start, end, max(map(int, years)) if years else None, self._war_frame(text, start),
+                             False))
+        for war, hit in self.lexicon.past_wars.finditer(text, *words.of("past_wars")):
+            wars.append(_War(hit.start(), hit.end(), war.ended, self._war_frame(text, hit.start()), True))
+        return sorted(wars)
+
+    def _war_frame(self, text: str, at: int) -> int | None:
+        """Where the word that sets a sentence in the war mentioned at ``at`` starts, if there is one."""
+        if _WAR_FRAME_OPENING.match(text, at):
+            frame = at
+        else:
+            before = _WAR_FRAME_BEFORE.search(text, max(0, at - 40), at)
+            if before is None:
+                return None
+            frame = before.start()
+        return frame if self._left_by_war.search(text, max(0, frame - 40), frame) is None else None
+
+    @staticmethod
+    def _told_in_a_past_war(text: str, s_start: int, s_end: int, trigger_starts: list[int], wars: list[_War],
+                            published: dt.date) -> bool:
+        """Whether every event a sentence tells happens in a war that ended two years or more before
+        the report: told before the war's mention in its clause ("fighting raged in Sirte during the
+        2011 uprising"), or in a sentence the war opens ("In the 2016 campaign, fighters clashed");
+        and no recent date says otherwise ("on Monday")."""
+        frames = [w.frame for w in wars if w.frame is not None and s_start <= w.frame < s_end
+                  and (w.ended is None or w.ended <= published.year - 2)]
+        if not frames or not trigger_starts:
+            return False
+        if any(not text[s_start:frame].strip(" \t\n\"'“”‘’«»(-") for frame in frames):
+            return not has_recent_date(text[s_start:s_end], published)
+        dated = all(any(at < frame and not _CLAUSE_MARK.search(text, at, frame) for frame in frames)
+                    for at in trigger_starts)
+        return dated and not has_recent_date(text[s_start:s_end], published)
 
     def _scan(self, text: str, cleaned: str, words: _Words) -> _Scan:
         return _Scan(text, cleaned, list(self.lexicon.cues.finditer(text, *words.of("cues"))),

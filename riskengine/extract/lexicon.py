@@ -147,6 +147,15 @@ class HistoryClause(PhraseEntry):
     pass
 
 
+class PastWar(PhraseEntry):
+    """A war by its name ("the February revolution", "Operation Dignity") and the year it ended: a
+    sentence set in it is history (once it ended two years or more before the report); its name is
+    never a date ("the 17 February revolution")."""
+
+    id: str
+    ended: int = Field(ge=1900, le=2100)
+
+
 class Retype(PhraseEntry):
     """ACLED codes some events by who was hit, not by the word used: an ambush of soldiers is a
     battle. When the incident's trigger is one of ``when`` and the phrases match its sentences, the
@@ -168,6 +177,10 @@ class Events(_Strict):
     cues: list[Cue] = Field(default_factory=list)
     history: list[HistoryClause] = Field(default_factory=list)
     past_events: list[HistoryClause] = Field(default_factory=list)
+    past_wars: list[PastWar] = Field(default_factory=list)
+    #: words that tell a thing was left or laid in a past war ("a mine laid during the revolution"):
+    #: the war is then a name inside the sentence, not its time
+    left_by_war_words: list[str] = Field(default_factory=list)
     retype: list[Retype] = Field(default_factory=list)
     #: event nouns that, after "the", tell again an event already told ("the blast at X")
     back_references: list[str] = Field(default_factory=list)
@@ -575,6 +588,7 @@ class ArabicLexicon(_Strict):
     triggers: dict[str, list[str]] = Field(default_factory=dict)
     cues: dict[str, list[str]] = Field(default_factory=dict)
     history: list[HistoryClause] = Field(default_factory=list)
+    past_wars: dict[str, list[str]] = Field(default_factory=dict)
     retype: dict[str, list[str]] = Field(default_factory=dict)
     actors: dict[str, list[str]] = Field(default_factory=dict)
     targets: dict[str, list[str]] = Field(default_factory=dict)
@@ -597,6 +611,7 @@ def _with_arabic(ar: ArabicLexicon, path: str, events: Events, entities: Entitie
         "triggers": _joined(events.triggers, ar.triggers, "id", path, "triggers"),
         "cues": _joined(events.cues, ar.cues, "id", path, "cues"),
         "history": events.history + ar.history,
+        "past_wars": _joined(events.past_wars, ar.past_wars, "id", path, "past_wars"),
         "retype": _joined(events.retype, ar.retype, "id", path, "retype"),
     })
     entities = entities.model_copy(update={
@@ -632,6 +647,7 @@ class Lexicon:
         self.cues = compile_category(events.cues)
         self.history = Category(events.history + events.past_events)
         self.past_events = Category(events.past_events)
+        self.past_wars = Category(events.past_wars)
         self.retypes = [(rule, Category([rule])) for rule in events.retype]
         self.actors = compile_category(entities.actors)
         self.targets = compile_category(entities.targets)

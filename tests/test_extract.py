@@ -208,6 +208,9 @@ def test_a_war_is_past_only_once_it_is_over(reader):
     """The same sentence in a report of the war's own time tells fighting of that day."""
     found = one(reader, "Militias clashed for weeks in Sirte during the 2019 offensive.", dt.date(2019, 6, 5))
     assert (found.sub_event_type, found.date) == ("Armed clash", dt.date(2019, 6, 5))
+    battle = "The battle for Tripoli left the airport road near Qasr bin Ghashir in ruins."
+    assert read(reader, battle) == []  # the name of a war over, not a battle of today
+    assert one(reader, battle, dt.date(2019, 6, 5)).sub_event_type == "Armed clash"
 
 
 @pytest.mark.parametrize("text", [

@@ -557,14 +557,18 @@ class Extractor:
         cleaned_text, triggers = self._triggers(text, words)
         if not triggers:  # nothing happens in this report: no need to look for places
             return []
+        past_events = self._past_events(text, words)
+        wars = self._wars(text, words, past_events)
+        if any(w.named for w in wars):  # "the battle for Tripoli" names a war over: no battle today
+            triggers = [(t, h) for t, h in triggers if not _in_a_past_war(h.start(), wars, published)]
+            if not triggers:
+                return []
         filed_at = None  # the dateline's town: where the report was filed, not a sentence of it
         if dateline is not None:
             filed_at = next((m.place for m in self.libyan_mentions(dateline.place) if not m.says_who), None)
         sentences = split_sentences(text)
         places = self.places_reader(self, text, words, sentences)
-        past_events = self._past_events(text, words)
         past_free, scan = blank_spans(text, past_events), self._scan(text, cleaned_text, words)
-        wars = self._wars(text, words, past_events)
         # a war's name is never a date ("the 17 February revolution"): dates are read without them
         dated = blank_spans(text, [(w.start, w.end) for w in wars if w.named])
         lead = dated[sentences[0][0]:sentences[0][0] + len(sentences[0][1])] if sentences else ""
@@ -695,8 +699,8 @@ class Extractor:
         the report: told before the war's mention in its clause ("fighting raged in Sirte during the
         2011 uprising"), or in a sentence the war opens ("In the 2016 campaign, fighters clashed");
         and no recent date says otherwise ("on Monday")."""
-        frames = [w.frame for w in wars if w.frame is not None and s_start <= w.frame < s_end
-                  and (w.ended is None or w.ended <= published.year - 2)]
+        frames = [w.frame for w in wars
+                  if w.frame is not None and s_start <= w.frame < s_end and _is_over(w, published)]
         if not frames or not trigger_starts:
             return False
         if any(not text[s_start:frame].strip(" \t\n\"'“”‘’«»(-") for frame in frames):
@@ -766,6 +770,17 @@ class Extractor:
             acled_event=trigger.acled_event,
             summary=f"{label[:1].upper()}{label[1:]} {loc.description}"[:160],
         )
+
+
+def _is_over(war: _War, published: dt.date) -> bool:
+    """Whether a war ended two years or more before the report (as a year in a sentence must, for
+    the sentence to be history)."""
+    return war.ended is None or war.ended <= published.year - 2
+
+
+def _in_a_past_war(at: int, wars: list[_War], published: dt.date) -> bool:
+    """Whether ``at`` lies inside the name of a war that is over ("the battle for Tripoli")."""
+    return any(w.named and w.start <= at < w.end and _is_over(w, published) for w in wars)
 
 
 def _sentences_with(sentences: list[tuple[int, str]], positions: list[int]) -> list[int]:

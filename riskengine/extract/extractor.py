@@ -582,14 +582,12 @@ class Extractor:
         for s_index in _sentences_with(sentences, trigger_starts):
             s_start, sentence = sentences[s_index]
             s_end = s_start + len(sentence)
-            s_trigger_starts = trigger_starts[bisect.bisect_left(trigger_starts, s_start):
-                                              bisect.bisect_left(trigger_starts, s_end)]
+            first, after = bisect.bisect_left(trigger_starts, s_start), bisect.bisect_left(trigger_starts, s_end)
             if is_historical(past_free[s_start:s_end], published) or self._told_in_a_past_war(
-                    text, s_start, s_end, s_trigger_starts, wars, published):
+                    text, s_start, s_end, trigger_starts[first:after], wars, published):
                 told[s_index] = None
                 continue
-            trigger_ids = {t.id for t, _ in triggers[bisect.bisect_left(trigger_starts, s_start):
-                                                     bisect.bisect_left(trigger_starts, s_end)]}
+            trigger_ids = {t.id for t, _ in triggers[first:after]}
             drop, factor = cue_effect(scan.within(scan.cues, [(s_start, s_end)]), trigger_ids)
             told[s_index] = None if drop or (s_index in explained and trigger_ids <= explained[s_index]
                                              and not scan.within(scan.actors, [(s_start, s_end)])) else factor

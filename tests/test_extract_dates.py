@@ -172,6 +172,8 @@ def test_incident_date_takes_first_dated_sentence():
         "Road banditry has risen in the past decade.",
         "The oasis has a long history of smuggling.",
         "Crowds marked the anniversary of the siege of Sirte.",
+        "Back then, gunmen regularly ambushed lorries on the desert road to Sebha.",
+        "In those days smugglers paid the militia at every checkpoint.",
     ],
 )
 def test_historical(sentence):
@@ -187,6 +189,7 @@ def test_historical(sentence):
         "Five years after the siege, shelling resumed this week.",
         "On 1 June 2026, the anniversary of the ceasefire, a car was shot at near Sirte.",
         "Armed men stopped a minibus on the coastal highway west of Zawiya.",
+        "Gunmen ambushed a lorry near Sebha on Monday, as they often did back then.",
     ],
 )
 def test_not_historical(sentence):

@@ -74,9 +74,10 @@ _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b(?!\s*(?:hours|hrs|h\b|gmt|utc|local)
 _HISTORY = re.compile(
     r"\byears\s+(?:after|ago|since|later|earlier|before)\b|\bdecades?\s+ago\b|\bhistor(?:y|ically)\b"
     r"|\b(?:past|last|previous)\s+(?:two\s+|three\s+|few\s+)?decades?\b|\banniversary\s+of\b"
+    r"|\bback\s+then\b|\bin\s+those\s+days\b"
 )
 #: Every match of _HISTORY holds one of these.
-_HISTORY_WORDS = ("year", "decade", "histor", "anniversary")
+_HISTORY_WORDS = ("year", "decade", "histor", "anniversary", "then", "those")
 #: Days before publication within which an explicit date counts as recent for `is_historical`.
 RECENT_DAYS = 60
 

@@ -197,6 +197,9 @@ def test_non_incidents_give_nothing(reader, text):
     "Benghazi saw months of street battles during Operation Dignity.",
     "شهدت سرت معارك عنيفة خلال ثورة 17 فبراير.",
     "اشتبكت كتائب مسلحة في بنغازي لشهور إبان عملية الكرامة.",
+    "Sirte saw heavy fighting in the final days of Gaddafi's rule.",
+    "شهدت سرت اشتباكات عنيفة إبان حكم القذافي.",
+    "Under Gaddafi's rule, gunmen rarely attacked lorries near Sebha.",
 ])
 def test_a_sentence_set_in_a_past_war_is_history(reader, text):
     """"During the 2011 uprising", "during the February revolution" date what the sentence tells:

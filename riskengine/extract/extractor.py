@@ -64,9 +64,11 @@ REFERENCE_REACH = 3
 #: "the" just before an event word: "the blast", "the attack" (searched in a window ending at the word).
 _THE_BEFORE = re.compile(r"\bthe\s+$", re.I)
 #: The words that set what a sentence tells in a war: at the start of the war's mention, or just before it.
-_WAR_FRAME = r"(?:during|in|throughout|amid|خلال|ابان|اثناء|ايام|في)\s+"
+_WAR_FRAME = r"(?:during|in|throughout|amid|under|خلال|ابان|اثناء|ايام|في)\s+"
 _WAR_FRAME_OPENING = re.compile(_WAR_FRAME, re.I)
-_WAR_FRAME_BEFORE = re.compile(rf"(?<!\w){_WAR_FRAME}(?:the\s+)?$", re.I)
+_WAR_FRAME_BEFORE = re.compile(
+    rf"(?<!\w){_WAR_FRAME}(?:the\s+)?(?:(?:final|last|first|early|closing|opening)\s+(?:days|weeks|months|years)\s+of\s+"
+    r"(?:the\s+)?)?$", re.I)
 #: What ends the reach of a war's time over the events told before it: a comma, a semicolon, a colon.
 _CLAUSE_MARK = re.compile(r"[,;:]")
 _YEAR_IN = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")

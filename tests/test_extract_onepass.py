@@ -11,7 +11,7 @@ import pytest
 from riskengine.arabic import normalize_arabic
 from riskengine.engine import RiskEngine
 from riskengine.extract.document import blank_furniture
-from riskengine.extract.events import strip_history
+from riskengine.extract.events import blank_spans, strip_history
 from riskengine.store import Store
 
 from .conftest import benchmark_reports
@@ -195,7 +195,8 @@ def test_lexicon_matches_are_what_each_lexicon_finds_in_the_report_as_read(reade
     extractor, lexicon = reader.extractor, reader.extractor.lexicon
     report = ("SIRTE, Nov 17 (Libya Wire) - Since 2014 gunmen have ambushed lorries there, and militiamen have "
               "closed the coastal road near Misrata every week; on Monday residents reportedly blocked it with "
-              "burning tyres and police said nobody was hurt.\n(Reporting by Sara Ali)")
+              "burning tyres by a bridge left from the 2011 war, and police said nobody was hurt.\n"
+              "(Reporting by Sara Ali)")
     matches = extractor.lexicon_matches(report, PUBLISHED)
     text = matches.scan.text
     assert len(text) == len(report) and "SIRTE" not in text and "Sara Ali" not in text  # blanked, offsets kept
@@ -207,6 +208,8 @@ def test_lexicon_matches_are_what_each_lexicon_finds_in_the_report_as_read(reade
     assert matches.scan.cues == list(lexicon.cues.finditer(text)) != []  # "reportedly"
     assert matches.scan.actors == list(lexicon.actors.finditer(text)) != []
     assert matches.scan.targets == list(lexicon.targets.finditer(text)) != []
-    assert matches.past_free == strip_history(text, lexicon, past_events_only=True)
+    past = [(hit.start(), hit.end()) for _, hit in lexicon.past_events.finditer(text)]
+    assert matches.past_free == blank_spans(text, past) and "2011 war" in text and "2011 war" not in matches.past_free
+    assert [(text[w.start:w.end], w.ended) for w in matches.wars] == [("left from the 2011 war", 2011)]
     quiet = extractor.lexicon_matches(" ".join(QUIET), PUBLISHED)
     assert quiet.triggers == [] and reader.extract_text(" ".join(QUIET), PUBLISHED) == []

@@ -80,6 +80,9 @@ _HISTORY = re.compile(
 _HISTORY_WORDS = ("year", "decade", "histor", "anniversary", "then", "those")
 #: Days before publication within which an explicit date counts as recent for `is_historical`.
 RECENT_DAYS = 60
+#: A year this many years before publication, or earlier, is the past (a year's events are told
+#: for a while after it ends).
+PAST_AFTER_YEARS = 2
 
 
 _PLAIN_FORMATS = ("%d %B %Y", "%d %b %Y", "%B %d %Y", "%b %d %Y", "%Y-%m-%d")
@@ -270,7 +273,7 @@ def is_historical(sentence: str, published: dt.date) -> bool:
     # substring tests spare most sentences the regex searches: a year starts "18", "19" or "20", and
     # every historical phrase holds one of _HISTORY_WORDS
     years = [int(y) for y in _YEAR.findall(low)] if any(c in low for c in ("18", "19", "20")) else []
-    old_years = bool(years) and max(years) <= published.year - 2
+    old_years = bool(years) and max(years) <= published.year - PAST_AFTER_YEARS
     if not old_years and not (any(w in low for w in _HISTORY_WORDS) and _HISTORY.search(low)):
         return False
     return not has_recent_date(sentence, published)

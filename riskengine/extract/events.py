@@ -95,13 +95,11 @@ def cue_effect(found, trigger_ids: set[str] = frozenset()) -> tuple[bool, float]
     return drop, factor
 
 
-def strip_history(clause: str, lexicon: Lexicon, *, past_events_only: bool = False, hits: WordHits | None = None,
-                  low: str | None = None) -> str:
+def strip_history(clause: str, lexicon: Lexicon, *, hits: WordHits | None = None, low: str | None = None) -> str:
     """The clause with its parts about the past ("five years after ...", "since 2011 ...", "the 2011
     war") blanked out; offsets are kept, so place names still line up. ``hits`` and ``low``: the
     category's words already found in the lower-cased clause (:class:`~.lexicon.WordFinder`)."""
-    category = lexicon.past_events if past_events_only else lexicon.history
-    return blank_spans(clause, [(hit.start(), hit.end()) for _, hit in category.finditer(clause, hits, low)])
+    return blank_spans(clause, [(hit.start(), hit.end()) for _, hit in lexicon.history.finditer(clause, hits, low)])
 
 
 def blank_spans(text: str, spans: list[tuple[int, int]]) -> str:

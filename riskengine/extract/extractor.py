@@ -28,7 +28,7 @@ from ..incident import Incident
 from ..models import Place
 from ..roads import RoadNetwork
 from ..rules import RuleBook
-from .dates import has_recent_date, incident_date, is_historical
+from .dates import PAST_AFTER_YEARS, has_recent_date, incident_date, is_historical
 from .document import Dateline, blank_furniture, read_dateline
 from .events import EventReading, blank_spans, cue_effect, fatalities, reading_from_hits, strip_history
 from .lexicon import Category, Lexicon, NamedEntry, PhraseEntry, Trigger, WordFinder, WordHits, words_regex
@@ -124,6 +124,7 @@ class LexiconMatches(NamedTuple):
     triggers: list  # (trigger, hit), in the text with its history blanked out
     past_free: str  # the text with the past events it recalls blanked out
     scan: _Scan  # cues, actors and targets
+    wars: list[_War]  # the wars it mentions, by their years or their names
 
 
 class _War(NamedTuple):
@@ -636,12 +637,15 @@ class Extractor:
     def lexicon_matches(self, text: str, published: dt.date) -> LexiconMatches:
         """What the lexicons find in a whole report, found as :meth:`extract` finds it before it reads
         the sentences that tell something (the report's furniture and dateline blanked; the triggers
-        in the text with its history blanked): the part of reading that must see all of a report,
-        whatever it tells. ``bench/extract_throughput.py --stages`` times it against the whole."""
+        in the text with its history blanked; the wars it mentions): the part of reading that must
+        see all of a report, whatever it tells. ``bench/extract_throughput.py --stages`` times it
+        against the whole."""
         text, _ = self._prepared(text, published)
         words = self._words(text)
         cleaned, triggers = self._triggers(text, words)
-        return LexiconMatches(triggers, self._past_free(text, words), self._scan(text, cleaned, words))
+        past_events = self._past_events(text, words)
+        return LexiconMatches(triggers, blank_spans(text, past_events), self._scan(text, cleaned, words),
+                              self._wars(text, words, past_events))
 
     @staticmethod
     def _prepared(text: str, published: dt.date) -> tuple[str, Dateline | None]:
@@ -658,10 +662,6 @@ class Extractor:
         hits, low = words.of("history")
         cleaned = strip_history(text, self.lexicon, hits=hits, low=low)
         return cleaned, list(self.lexicon.triggers.finditer(cleaned, *self._blanked(words, "triggers", text, cleaned)))
-
-    def _past_free(self, text: str, words: _Words) -> str:
-        """The text with the past events it recalls blanked out ("the 2019 offensive")."""
-        return blank_spans(text, self._past_events(text, words))
 
     def _past_events(self, text: str, words: _Words) -> list[tuple[int, int]]:
         """Where the text recalls past events by their years ("the 2019 offensive")."""
@@ -775,7 +775,7 @@ class Extractor:
 def _is_over(war: _War, published: dt.date) -> bool:
     """Whether a war ended two years or more before the report (as a year in a sentence must, for
     the sentence to be history)."""
-    return war.ended is None or war.ended <= published.year - 2
+    return war.ended is None or war.ended <= published.year - PAST_AFTER_YEARS
 
 
 def _in_a_past_war(at: int, wars: list[_War], published: dt.date) -> bool:
